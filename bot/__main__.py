@@ -1,0 +1,70 @@
+"""``python -m bot``: the composition root.
+
+Settings, storage, engine, service, bot: opened in that order, closed in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from bot.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger("bot")
+
+
+async def run_bot(settings: Settings) -> None:
+    """Open everything, run the bot until it is stopped, close everything."""
+    from bot.discord_app.client import ImagineBot
+    from bot.service import Service
+    from engine.engine import Engine
+    from storage.db import Storage
+
+    token = settings.require_token()
+    async with Storage(settings.data_dir) as storage:
+        engine = await asyncio.to_thread(Engine.load, settings.model_id, settings.device)
+        async with (
+            engine,
+            Service(
+                storage,
+                engine,
+                max_steps=settings.max_steps,
+                max_upscale_side=settings.max_upscale_side,
+            ) as service,
+            ImagineBot(settings, service) as bot,
+        ):
+            await bot.start(token)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the bot; 2 for a missing or invalid setting, 1 for a failure at start."""
+    del argv
+    try:
+        settings = load_settings()
+        settings.require_token()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from bot.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run_bot(settings))
+    except KeyboardInterrupt:
+        logger.info("stopped")
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from bot.startup import describe_startup_error
+
+        message, code = describe_startup_error(exc, settings)
+        logger.debug("start failed", exc_info=True)
+        print(f"error: {message}", file=sys.stderr)
+        return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""``imaginebot``: run the bot, run one job without Discord, write a tiny model."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+from pathlib import Path
+
+from bot.errors import UserError
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``imaginebot`` command."""
+    parser = argparse.ArgumentParser(prog="imaginebot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("run", help="start the bot (same as python -m bot)")
+
+    imagine = commands.add_parser(
+        "imagine", help="run one job through the engine, without Discord, and write the grid"
+    )
+    imagine.add_argument("prompt", help='the prompt with its parameters, e.g. "a fox --ar 3:2"')
+    imagine.add_argument("-o", "--output", type=Path, default=Path("grid.png"))
+
+    tiny = commands.add_parser(
+        "tiny-model", help="write a tiny random-weight diffusers pipeline to DIR"
+    )
+    tiny.add_argument("directory", type=Path)
+    tiny.add_argument("--family", choices=["sd", "sdxl"], default="sd")
+    tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from bot.__main__ import main as run_main
+
+        return run_main()
+    if args.command == "tiny-model":
+        return _tiny_model(args.directory, args.family, args.seed)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_imagine(settings, args.prompt, args.output))
+
+
+def _tiny_model(directory: Path, family: str, seed: int) -> int:
+    from bot.logs import configure_logging
+    from engine.tiny import write_tiny_model
+
+    configure_logging("WARNING")
+    write_tiny_model(directory, family, seed=seed)  # type: ignore[arg-type]
+    print(f"wrote a tiny {family} pipeline to {directory} (use MODEL_ID={directory})")
+    return 0
+
+
+async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
+    from tqdm import tqdm
+
+    from bot.logs import configure_logging
+    from bot.service import JobEvent, Requester, Service
+    from engine.engine import Engine
+    from storage.db import Storage
+
+    configure_logging("WARNING")
+    async with Storage(settings.data_dir) as storage:
+        engine = await asyncio.to_thread(Engine.load, settings.model_id, settings.device)
+        async with engine, Service(
+            storage,
+            engine,
+            max_steps=settings.max_steps,
+            max_upscale_side=settings.max_upscale_side,
+        ) as service:
+            bar = tqdm(total=1, unit="step", desc="queued")
+            job_id: list[int] = []
+
+            async def show(event: JobEvent) -> None:
+                if event.kind == "progress" and event.progress and event.job.id in job_id:
+                    bar.desc = f"job {event.job.id}"
+                    bar.total = event.progress.total
+                    bar.n = event.progress.step
+                    bar.refresh()
+
+            service.add_listener(show)
+            try:
+                job = await service.imagine(Requester(user_id=0), prompt)
+            except UserError as exc:
+                bar.close()
+                print(f"error: {exc.message}", file=sys.stderr)
+                return 2
+            job_id.append(job.id)
+            final = await service.wait(job.id)
+            bar.close()
+            if final.status != "done":
+                print(f"error: job {final.id} {final.status}: {final.error}", file=sys.stderr)
+                return 1
+            output.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(storage.grid_path(final.id), output)
+            written = [output]
+            for row in await service.images(final.id):
+                target = output.with_name(f"{output.stem}_{row.index}{output.suffix or '.png'}")
+                shutil.copyfile(storage.absolute(row.path), target)
+                written.append(target)
+            p = final.params
+            print(
+                f"job {final.id}: {p['width']}x{p['height']} x4, seed {final.seed}, "
+                f"{p['steps']} steps, cfg {p['guidance']:g}, model {service.model_name}"
+            )
+            for path in written:
+                print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Domain errors: each becomes an ephemeral reply in the Discord layer's one error handler."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the user can fix; ``message`` is shown to them as it is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadParameter(UserError):
+    """A prompt parameter or setting is unknown, malformed or out of range."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class Banned(UserError):
+    """The user may not start jobs or press buttons here."""
+
+
+class QuotaExceeded(UserError):
+    """The user's daily quota is used up."""
+
+
+class BlockedPrompt(UserError):
+    """The prompt contains a word this server blocks."""
+
+
+class QueueFull(UserError):
+    """Too many jobs are waiting, in all or for this user."""
+
+
+class UnknownJob(UserError):
+    """No job with that id, or not one this action applies to."""
+
+
+class NotAllowed(UserError):
+    """The caller may not do this (for example cancel someone else's job)."""

@@ -1,0 +1,462 @@
+"""The service: creates jobs, enforces bounds, records everything. No Discord here.
+
+Every entry point takes plain values (ids as ints, text) and either returns a ``Job``
+row or raises a ``UserError`` subclass that the Discord layer shows as an ephemeral reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import UnknownJob, UserError
+from bot.params import ParsedPrompt, parse_prompt
+from engine.engine import Engine
+from engine.images import compose_grid, encode_png
+from engine.sizes import size_for_aspect
+from engine.types import GRID_SIZE, JobKind, JobSpec, JobStatus, Progress
+from engine.worker import JobCancelled
+from storage.db import ImageRow, Job, NewJob, Storage
+
+logger = logging.getLogger(__name__)
+
+STRONG_VARIATION = 0.7
+SUBTLE_VARIATION = 0.35
+UPSCALE_STRENGTH = 0.3
+CREATIVE_UPSCALE_STRENGTH = 0.4
+UPSCALE_FACTOR = 2
+FINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class Action:
+    """Button actions as they appear in custom ids (``action:job:index``)."""
+
+    UPSCALE = "u"
+    VARY_STRONG = "v"
+    VARY_SUBTLE = "s"
+    UPSCALE_CREATIVE = "c"
+    REROLL = "r"
+
+    ALL = frozenset({UPSCALE, VARY_STRONG, VARY_SUBTLE, UPSCALE_CREATIVE, REROLL})
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asks, and where: plain ids from the Discord layer (None outside a server)."""
+
+    user_id: int
+    guild_id: int | None = None
+    channel_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """Something happened to a job: ``queued``, ``started``, ``progress`` or ``finished``."""
+
+    kind: str
+    job: Job
+    progress: Progress | None = None
+
+
+Listener = Callable[[JobEvent], Awaitable[None]]
+
+
+class Service:
+    """Creates and tracks jobs; the one place that turns requests into GPU work."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        engine: Engine,
+        *,
+        max_steps: int = 50,
+        max_upscale_side: int = 2048,
+    ) -> None:
+        self.storage = storage
+        self.engine = engine
+        self.max_steps = max_steps
+        self.max_upscale_side = max_upscale_side
+        self._listeners: list[Listener] = []
+        self._waiters: dict[int, list[asyncio.Future]] = {}
+        self._tasks: dict[int, asyncio.Task] = {}
+        self._background: set[asyncio.Task] = set()
+
+    async def __aenter__(self) -> Service:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # lifecycle
+
+    async def start(self) -> list[Job]:
+        """Re-queue what was queued and retry once what was running; returns those jobs."""
+        resumed = []
+        for job in await self.storage.jobs_with_status(JobStatus.RUNNING):
+            if job.attempts >= 2:
+                await self.storage.finish_job(
+                    job.id, JobStatus.FAILED, "interrupted twice while running; not retried"
+                )
+                logger.warning("job %s was interrupted twice; marked failed", job.id)
+                self._emit(JobEvent("finished", await self._job(job.id)))
+                continue
+            await self.storage.mark_queued(job.id)
+        for job in await self.storage.jobs_with_status(JobStatus.QUEUED):
+            logger.info("job %s resumed after a restart", job.id)
+            self._launch(job)
+            resumed.append(job)
+        return resumed
+
+    async def stop(self) -> None:
+        """Stop tracking jobs; their rows stay queued or running for the next start."""
+        tasks = list(self._tasks.values()) + list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.cancel()
+        self._waiters.clear()
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` for every job event (on the loop, errors logged)."""
+        self._listeners.append(listener)
+
+    # queries
+
+    @property
+    def model_name(self) -> str:
+        """The loaded model's name."""
+        return self.engine.model.name
+
+    def position(self, job_id: int) -> int | None:
+        """0 running, 1.. waiting, None when not in the engine."""
+        return self.engine.position(job_id)
+
+    async def get_job(self, job_id: int) -> Job:
+        """The job, or ``UnknownJob``."""
+        job = await self.storage.get_job(job_id)
+        if job is None:
+            raise UnknownJob(f"There is no job {job_id}.")
+        return job
+
+    async def images(self, job_id: int) -> list[ImageRow]:
+        """A job's image rows in order."""
+        return await self.storage.images(job_id)
+
+    async def wait(self, job_id: int) -> Job:
+        """Wait until the job is done, failed or cancelled; returns its final row."""
+        waiter = asyncio.get_running_loop().create_future()
+        # Register first, then look: a job that finishes in between still wakes us.
+        self._waiters.setdefault(job_id, []).append(waiter)
+        job = await self.get_job(job_id)
+        if job.status in FINAL_STATUSES:
+            self._wake(job)
+        return await waiter
+
+    # requests
+
+    def check_prompt(self, text: str) -> ParsedPrompt:
+        """Parse and bound-check a prompt with its parameters (pure, fast)."""
+        return parse_prompt(text, max_steps=self.max_steps)
+
+    async def imagine(self, who: Requester, text: str) -> Job:
+        """Queue a text-to-image job for ``text``; returns the queued job row."""
+        parsed = self.check_prompt(text)
+        defaults = self.engine.model.defaults
+        aspect = parsed.aspect or (1, 1)
+        width, height = size_for_aspect(*aspect, defaults.native_size)
+        params = {
+            "aspect": f"{aspect[0]}:{aspect[1]}",
+            "width": width,
+            "height": height,
+            "base_width": width,
+            "base_height": height,
+            "steps": parsed.steps if parsed.steps is not None else defaults.steps,
+            "guidance": parsed.cfg if parsed.cfg is not None else defaults.guidance,
+            "num_images": GRID_SIZE,
+            "model": self.model_name,
+        }
+        seed = parsed.seed if parsed.seed is not None else secrets.randbelow(2**32)
+        return await self._create(
+            NewJob(
+                kind=JobKind.IMAGINE,
+                user_id=who.user_id,
+                guild_id=who.guild_id,
+                channel_id=who.channel_id,
+                prompt=parsed.prompt,
+                negative=parsed.negative or "",
+                seed=seed,
+                params=params,
+            )
+        )
+
+    async def press(self, who: Requester, action: str, job_id: int, index: int | None) -> Job:
+        """Start the child job a button asks for; it belongs to whoever pressed."""
+        if action not in Action.ALL:
+            raise UnknownJob(f"This button ({action}) is not one I know.")
+        parent = await self.get_job(job_id)
+        if action == Action.REROLL:
+            return await self._reroll(who, parent)
+        source = await self._source_image(parent, index)
+        if action in (Action.UPSCALE, Action.UPSCALE_CREATIVE):
+            return await self._upscale(who, parent, source, creative=action != Action.UPSCALE)
+        strength = STRONG_VARIATION if action == Action.VARY_STRONG else SUBTLE_VARIATION
+        return await self._vary(who, parent, source, strength)
+
+    # children
+
+    async def _source_image(self, parent: Job, index: int | None) -> ImageRow:
+        if parent.status != JobStatus.DONE:
+            raise UnknownJob(
+                f"Job {parent.id} has no images to use ({parent.status}); "
+                "wait for it to finish or start a new one."
+            )
+        rows = await self.storage.images(parent.id)
+        match = [row for row in rows if row.index == index]
+        if not match:
+            raise UnknownJob(f"Job {parent.id} has no image {index}.")
+        if not self.storage.absolute(match[0].path).is_file():
+            raise UnknownJob(f"The images of job {parent.id} are no longer kept.")
+        return match[0]
+
+    def _child(
+        self, who: Requester, parent: Job, kind: str, index: int | None, seed: int, **params: Any
+    ) -> NewJob:
+        merged = {**parent.params, "model": self.model_name, **params}
+        return NewJob(
+            kind=kind,
+            user_id=who.user_id,
+            guild_id=who.guild_id,
+            channel_id=who.channel_id,
+            prompt=parent.prompt,
+            negative=parent.negative,
+            seed=seed,
+            params=merged,
+            parent_id=parent.id,
+            parent_index=index,
+        )
+
+    async def _reroll(self, who: Requester, parent: Job) -> Job:
+        return await self._create(
+            self._child(who, parent, JobKind.REROLL, None, secrets.randbelow(2**32))
+        )
+
+    async def _vary(self, who: Requester, parent: Job, source: ImageRow, strength: float) -> Job:
+        # Variations come out at the grid's size, also when made from an upscaled image.
+        width = parent.params.get("base_width", source.width)
+        height = parent.params.get("base_height", source.height)
+        new = self._child(
+            who,
+            parent,
+            JobKind.VARIATION,
+            source.index,
+            secrets.randbelow(2**32),
+            width=width,
+            height=height,
+            base_width=width,
+            base_height=height,
+            num_images=GRID_SIZE,
+            strength=strength,
+            steps=_steps_for(parent.params["steps"], strength),
+            mode="strong" if strength == STRONG_VARIATION else "subtle",
+            source_job=parent.id,
+            source_index=source.index,
+        )
+        return await self._create(new)
+
+    async def _upscale(
+        self, who: Requester, parent: Job, source: ImageRow, *, creative: bool
+    ) -> Job:
+        factor: float = UPSCALE_FACTOR
+        if creative:
+            factor = min(UPSCALE_FACTOR, self.max_upscale_side / max(source.width, source.height))
+            if factor <= 1.0:
+                raise UserError(
+                    f"This image is already {source.width}x{source.height}, at the largest "
+                    f"size I make ({self.max_upscale_side} px on its longer side)."
+                )
+        width = _round_down(source.width * factor, 8)
+        height = _round_down(source.height * factor, 8)
+        strength = CREATIVE_UPSCALE_STRENGTH if creative else UPSCALE_STRENGTH
+        new = self._child(
+            who,
+            parent,
+            JobKind.UPSCALE,
+            source.index,
+            source.seed,
+            width=width,
+            height=height,
+            num_images=1,
+            strength=strength,
+            steps=_steps_for(parent.params["steps"], strength),
+            mode="creative" if creative else "standard",
+            source_job=parent.id,
+            source_index=source.index,
+        )
+        return await self._create(new)
+
+    # running
+
+    async def _create(self, new: NewJob) -> Job:
+        job = await self.storage.create_job(new)
+        logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
+        self._launch(job)
+        self._emit(JobEvent("queued", job))
+        return job
+
+    def spec_for(self, job: Job) -> JobSpec:
+        """The engine's view of a job row."""
+        p = job.params
+        source = None
+        if p.get("source_job") is not None:
+            source = self.storage.image_path(p["source_job"], p["source_index"])
+        return JobSpec(
+            job_id=job.id,
+            prompt=job.prompt,
+            negative=job.negative,
+            width=int(p["width"]),
+            height=int(p["height"]),
+            steps=int(p["steps"]),
+            guidance=float(p["guidance"]),
+            seed=job.seed,
+            num_images=int(p.get("num_images", GRID_SIZE)),
+            source_image=source,
+            strength=float(p.get("strength", 1.0)),
+        )
+
+    def _launch(self, job: Job) -> None:
+        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+
+    async def _run(self, job: Job) -> None:
+        spec = self.spec_for(job)
+        started: list[asyncio.Task] = []
+
+        def on_start() -> None:
+            started.append(self._spawn(self._started(job.id)))
+
+        def on_progress(progress: Progress) -> None:
+            self._emit(JobEvent("progress", job, progress))
+
+        error: str | None = None
+        status = JobStatus.DONE
+        try:
+            output = await self.engine.submit(spec, on_progress, on_start)
+            rows = await asyncio.to_thread(self._write_images, job, spec, output.images)
+            await self.storage.add_images(rows)
+        except asyncio.CancelledError:
+            raise  # the service is stopping: the row stays as it is, for the next start
+        except JobCancelled:
+            status = JobStatus.CANCELLED
+        except Exception as exc:
+            logger.exception("job %s failed", job.id)
+            status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500]
+        if started:
+            await started[0]
+        await self.storage.finish_job(job.id, status, error)
+        logger.info("job %s %s", job.id, status)
+        final = await self._job(job.id)
+        self._wake(final)
+        self._emit(JobEvent("finished", final))
+
+    async def _started(self, job_id: int) -> None:
+        await self.storage.mark_running(job_id)
+        self._emit(JobEvent("started", await self._job(job_id)))
+
+    async def _job(self, job_id: int) -> Job:
+        job = await self.storage.get_job(job_id)
+        assert job is not None, job_id
+        return job
+
+    def _write_images(self, job: Job, spec: JobSpec, images: list) -> list[ImageRow]:
+        """Encode each image as PNG with its recipe, and the grid; runs off the loop."""
+        rows = []
+        sampler = type(self.engine.model.text2img.scheduler).__name__
+        for index, (image, seed) in enumerate(zip(images, spec.seeds, strict=True), start=1):
+            recipe = image_recipe(job, spec, seed, index, sampler)
+            path = self.storage.image_path(job.id, index)
+            self.storage.write_file(path, encode_png(image, recipe))
+            rows.append(
+                ImageRow(
+                    job_id=job.id,
+                    index=index,
+                    path=str(path.relative_to(self.storage.data_dir)),
+                    width=image.width,
+                    height=image.height,
+                    seed=seed,
+                )
+            )
+        if len(images) == GRID_SIZE:
+            grid_text = {"prompt": job.prompt, "job": str(job.id), "Software": "imaginebot"}
+            self.storage.write_file(
+                self.storage.grid_path(job.id), encode_png(compose_grid(images), grid_text)
+            )
+        return rows
+
+    def _wake(self, job: Job) -> None:
+        for waiter in self._waiters.pop(job.id, []):
+            if not waiter.done():
+                waiter.set_result(job)
+
+    def _emit(self, event: JobEvent) -> None:
+        for listener in self._listeners:
+            self._spawn(listener(event))
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+
+        def done(finished: asyncio.Task) -> None:
+            self._background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                logger.error("job event handler failed", exc_info=finished.exception())
+
+        task.add_done_callback(done)
+        return task
+
+
+def image_recipe(job: Job, spec: JobSpec, seed: int, index: int, sampler: str) -> dict[str, str]:
+    """PNG text metadata: the fields one by one, and A1111's ``parameters`` chunk."""
+    model = str(job.params.get("model", ""))
+    recipe = {
+        "prompt": job.prompt,
+        "negative": job.negative,
+        "seed": str(seed),
+        "steps": str(spec.steps),
+        "guidance": f"{spec.guidance:g}",
+        "size": f"{spec.width}x{spec.height}",
+        "model": model,
+        "job": str(job.id),
+        "index": str(index),
+        "kind": job.kind,
+        "Software": "imaginebot",
+    }
+    line = (
+        f"Steps: {spec.steps}, Sampler: {sampler}, CFG scale: {spec.guidance:g}, Seed: {seed}, "
+        f"Size: {spec.width}x{spec.height}, Model: {model}"
+    )
+    if spec.source_image is not None:
+        recipe["strength"] = f"{spec.strength:g}"
+        line += f", Denoising strength: {spec.strength:g}"
+    negative = f"\nNegative prompt: {job.negative}" if job.negative else ""
+    recipe["parameters"] = f"{job.prompt}{negative}\n{line}"
+    return recipe
+
+
+def _steps_for(steps: int, strength: float) -> int:
+    """Enough steps that image-to-image runs at least one (turbo: steps x strength >= 1)."""
+    return max(int(steps), math.ceil(1 / strength - 1e-9))
+
+
+def _round_down(value: float, multiple: int) -> int:
+    return max(multiple, int(value) // multiple * multiple)
+

@@ -1,0 +1,103 @@
+"""Settings from the environment or ``.env``: one object, built once, passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_NSFW_MODEL = "Falconsai/nsfw_image_detection"
+
+
+class SettingsError(Exception):
+    """A missing or invalid setting; the message names it in one line."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the product (see ``.env.example``)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+    )
+
+    discord_token: SecretStr | None = None
+    model_id: str = "stabilityai/sdxl-turbo"
+    device: str = "auto"
+    data_dir: Path = Path("./data")
+    dev_guild_id: int | None = None
+    owner_ids: str = ""
+    admin_role_id: int | None = None
+    daily_quota: int = Field(50, ge=0)
+    max_queued_per_user: int = Field(5, ge=1)
+    max_queue: int = Field(200, ge=1)
+    max_steps: int = Field(50, ge=1, le=500)
+    max_batch_images: int | None = Field(None, ge=1)
+    max_upscale_side: int = Field(2048, ge=128)
+    nsfw_filter: Literal["off", "blur", "block"] = "blur"
+    nsfw_model: str = DEFAULT_NSFW_MODEL
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in {"auto", "cpu", "cuda", "mps"} or (
+            value.startswith("cuda:") and value[5:].isdigit()
+        ):
+            return value
+        raise ValueError("must be auto, cuda, cuda:N, mps or cpu")
+
+    @field_validator("owner_ids")
+    @classmethod
+    def _check_owner_ids(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip() and not part.strip().isdigit():
+                raise ValueError("must be comma-separated user ids")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("dev_guild_id", "admin_role_id", "max_batch_images", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def owner_id_set(self) -> frozenset[int]:
+        """``OWNER_IDS`` as ints."""
+        return frozenset(int(p) for p in self.owner_ids.split(",") if p.strip())
+
+    def batch_images(self, device: str) -> int:
+        """``MAX_BATCH_IMAGES``, or its default for the device (16 on CUDA, 8 elsewhere)."""
+        if self.max_batch_images is not None:
+            return self.max_batch_images
+        return 16 if device.startswith("cuda") else 8
+
+    def require_token(self) -> str:
+        """The bot token, or a ``SettingsError`` naming ``DISCORD_TOKEN``."""
+        token = self.discord_token.get_secret_value().strip() if self.discord_token else ""
+        if not token:
+            raise SettingsError(
+                "DISCORD_TOKEN is not set: put the bot token in the environment or .env"
+            )
+        return token
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings; an invalid one raises ``SettingsError`` naming it in one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error.get("loc") else "settings"
+        value = error.get("input")
+        shown = "" if "token" in name.lower() else f" (got {value!r})"
+        raise SettingsError(f"invalid setting {name}: {error['msg']}{shown}") from None

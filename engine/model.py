@@ -1,0 +1,132 @@
+"""Loading one model: hub id, local diffusers folder or single ``.safetensors`` file."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyDefaults:
+    """Per model family: sampler steps, guidance scale and native pixel size."""
+
+    family: str
+    steps: int
+    guidance: float
+    native_size: int
+
+
+TURBO = FamilyDefaults("turbo", steps=4, guidance=0.0, native_size=512)
+SDXL = FamilyDefaults("sdxl", steps=30, guidance=6.0, native_size=1024)
+SD = FamilyDefaults("sd", steps=25, guidance=7.0, native_size=512)
+
+_TURBO_MARKERS = ("turbo", "lightning", "hyper-sd", "lcm")
+
+
+@dataclass
+class LoadedModel:
+    """A loaded text-to-image pipeline, its image-to-image twin and what we know of it."""
+
+    name: str
+    text2img: Any
+    img2img: Any
+    device: str
+    dtype: Any
+    defaults: FamilyDefaults
+
+
+def pick_device(setting: str = "auto") -> str:
+    """``auto`` means CUDA, then MPS, then CPU; anything else is used as given."""
+    import torch
+
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str):
+    """Half precision on accelerators, full precision on the CPU."""
+    import torch
+
+    return torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
+
+
+def detect_family(pipe: Any, model_id: str) -> FamilyDefaults:
+    """Family defaults from the loaded pipeline: SDXL or SD, and whether it is a turbo model.
+
+    The native size is the UNet's sample size times the VAE's scale factor when the
+    pipeline says so (SD 2.1 is 768, a tiny test model 128); otherwise the family's.
+    """
+    is_xl = "XL" in type(pipe).__name__ or getattr(pipe, "text_encoder_2", None) is not None
+    base = SDXL if is_xl else SD
+    name = (model_id + " " + str(getattr(pipe.config, "_name_or_path", ""))).lower()
+    scheduler_name = type(pipe.scheduler).__name__
+    is_turbo = any(marker in name for marker in _TURBO_MARKERS) or scheduler_name == "LCMScheduler"
+    native = base.native_size
+    unet = getattr(pipe, "unet", None)
+    sample_size = getattr(getattr(unet, "config", None), "sample_size", None)
+    scale = getattr(pipe, "vae_scale_factor", None)
+    if isinstance(sample_size, int) and isinstance(scale, int) and not is_turbo:
+        native = sample_size * scale
+    if is_turbo:
+        return FamilyDefaults(f"{base.family}-turbo", TURBO.steps, TURBO.guidance, TURBO.native_size)
+    return FamilyDefaults(base.family, base.steps, base.guidance, native)
+
+
+def single_file_pipeline_class(path: Path):
+    """The pipeline class for a single-file checkpoint, read from its tensor names."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as checkpoint:
+        keys = checkpoint.keys()
+    if any(key.startswith("conditioner.embedders.1") for key in keys):
+        return StableDiffusionXLPipeline
+    return StableDiffusionPipeline
+
+
+def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
+    """Load ``model_id`` once on the chosen device, with its image-to-image twin."""
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+
+    device = pick_device(device_setting)
+    dtype = pick_dtype(device)
+    path = Path(model_id).expanduser()
+    logger.info("loading model %s on %s (%s)", model_id, device, dtype)
+    if path.suffix in {".safetensors", ".ckpt"}:
+        if not path.is_file():
+            raise FileNotFoundError(f"MODEL_ID file not found: {path}")
+        pipeline_class = single_file_pipeline_class(path) if path.suffix == ".safetensors" else None
+        if pipeline_class is None:
+            from diffusers import StableDiffusionPipeline as pipeline_class
+        text2img = pipeline_class.from_single_file(str(path), dtype=dtype)
+    else:
+        source = str(path) if path.is_dir() else model_id
+        text2img = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype)
+    if getattr(text2img, "safety_checker", None) is not None:
+        # Moderation is the bot's job (NSFW_FILTER), not a black image from the pipeline.
+        text2img.safety_checker = None
+    text2img.to(device)
+    text2img.set_progress_bar_config(disable=True)
+    img2img = AutoPipelineForImage2Image.from_pipe(text2img)
+    img2img.set_progress_bar_config(disable=True)
+    defaults = detect_family(text2img, model_id)
+    name = path.name if path.exists() else model_id
+    logger.info(
+        "model %s loaded: family %s, %d steps, guidance %.1f, native %dpx",
+        name,
+        defaults.family,
+        defaults.steps,
+        defaults.guidance,
+        defaults.native_size,
+    )
+    return LoadedModel(name, text2img, img2img, device, dtype, defaults)

@@ -1,0 +1,235 @@
+"""Tiny random-weight diffusers pipelines, written to disk for tests and offline smoke runs.
+
+Nothing can be downloaded here, tokenizers included, so the CLIP-format tokenizer is
+learned from a short built-in text. The result is saved with ``save_pretrained`` and
+loads through exactly the same path as a real model (``MODEL_ID=DIR``).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+Family = Literal["sd", "sdxl"]
+
+# The native pixel size of the tiny models: latent 32x32 with a VAE that downsamples 4x.
+TINY_SAMPLE_SIZE = 32
+_VAE_CHANNELS = (16, 32, 32)
+_TEXT_HIDDEN = 32
+_NUM_MERGES = 300
+
+_CORPUS = """
+a fox in the snow, a castle on a hill at sunset, portrait of an astronaut riding a horse,
+oil painting of a lighthouse in a storm, watercolor of cherry blossoms, cyberpunk city street
+at night with neon lights, a cat wearing a hat, studio photo of a red sports car, mountains
+and a lake in the morning fog, the quick brown fox jumps over the lazy dog, highly detailed,
+cinematic lighting, trending, sharp focus, concept art, illustration, photograph, landscape,
+people, blurry, low quality, ugly, text, watermark, dragon, forest, ocean, flowers, robot
+"""
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP byte-to-printable-unicode table."""
+    bs = list(range(ord("!"), ord("~") + 1))
+    bs += list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs], strict=True))
+
+
+def build_clip_vocab(num_merges: int = _NUM_MERGES) -> tuple[dict[str, int], list[str]]:
+    """Learn a small byte-level BPE in CLIP's format: every byte, every byte + ``</w>``, merges."""
+    byte_chars = list(_bytes_to_unicode().values())
+    vocab_tokens = byte_chars + [c + "</w>" for c in byte_chars]
+    byte_map = _bytes_to_unicode()
+    words = collections.Counter(re.findall(r"[a-z]+|[0-9]|[^\sa-z0-9]+", _CORPUS.lower()))
+    # Each word as a tuple of symbols, the last one carrying the end-of-word marker.
+    splits = {}
+    for word in words:
+        symbols = [byte_map[b] for b in word.encode("utf-8")]
+        symbols[-1] += "</w>"
+        splits[word] = symbols
+    merges: list[str] = []
+    for _ in range(num_merges):
+        pairs: collections.Counter[tuple[str, str]] = collections.Counter()
+        for word, symbols in splits.items():
+            for pair in zip(symbols, symbols[1:], strict=False):
+                pairs[pair] += words[word]
+        if not pairs:
+            break
+        best = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        merges.append(f"{best[0]} {best[1]}")
+        vocab_tokens.append(best[0] + best[1])
+        for word, symbols in splits.items():
+            merged: list[str] = []
+            i = 0
+            while i < len(symbols):
+                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                    merged.append(symbols[i] + symbols[i + 1])
+                    i += 2
+                else:
+                    merged.append(symbols[i])
+                    i += 1
+            splits[word] = merged
+    vocab_tokens += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {tok: i for i, tok in enumerate(dict.fromkeys(vocab_tokens))}
+    return vocab, merges
+
+
+def write_clip_tokenizer(directory: Path) -> int:
+    """Write ``vocab.json`` and ``merges.txt`` to ``directory``; returns the vocabulary size."""
+    vocab, merges = build_clip_vocab()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (directory / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8"
+    )
+    return len(vocab)
+
+
+def _load_tokenizer(directory: Path):
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer.from_pretrained(str(directory), model_max_length=77)
+
+
+def _text_config(tokenizer, *, projection_dim: int | None = None):
+    from transformers import CLIPTextConfig
+
+    kwargs = {}
+    if projection_dim is not None:
+        kwargs["projection_dim"] = projection_dim
+    return CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        # The real end token id: diffusers' test value (2) switches CLIP to legacy pooling.
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_size=_TEXT_HIDDEN,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=77,
+        **kwargs,
+    )
+
+
+def _vae():
+    from diffusers import AutoencoderKL
+
+    n = len(_VAE_CHANNELS)
+    return AutoencoderKL(
+        block_out_channels=list(_VAE_CHANNELS),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * n,
+        up_block_types=["UpDecoderBlock2D"] * n,
+        latent_channels=4,
+        norm_num_groups=8,
+        layers_per_block=1,
+        sample_size=TINY_SAMPLE_SIZE * 2 ** (n - 1),
+    )
+
+
+def build_tiny_pipeline(family: Family = "sd", *, seed: int = 0, workdir: Path | None = None):
+    """Build a tiny random-weight text-to-image pipeline of the given family (in memory)."""
+    import tempfile
+
+    import torch
+    from diffusers import (
+        EulerDiscreteScheduler,
+        StableDiffusionPipeline,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        write_clip_tokenizer(Path(tmp))
+        tokenizer = _load_tokenizer(Path(tmp))
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="leading",
+        steps_offset=1,
+    )
+    if family == "sd":
+        unet = UNet2DConditionModel(
+            block_out_channels=(16, 32),
+            layers_per_block=1,
+            sample_size=TINY_SAMPLE_SIZE,
+            in_channels=4,
+            out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=_TEXT_HIDDEN,
+            norm_num_groups=8,
+            attention_head_dim=8,
+        )
+        text_encoder = CLIPTextModel(_text_config(tokenizer))
+        return StableDiffusionPipeline(
+            unet=unet,
+            scheduler=scheduler,
+            vae=_vae(),
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+    if family == "sdxl":
+        time_embed_dim = 8
+        unet = UNet2DConditionModel(
+            block_out_channels=(16, 32),
+            layers_per_block=1,
+            sample_size=TINY_SAMPLE_SIZE,
+            in_channels=4,
+            out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            attention_head_dim=(2, 4),
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=time_embed_dim,
+            transformer_layers_per_block=(1, 1),
+            # Six time ids of addition_time_embed_dim each, plus the pooled projection.
+            projection_class_embeddings_input_dim=6 * time_embed_dim + _TEXT_HIDDEN,
+            # Both encoders' hidden states are concatenated.
+            cross_attention_dim=2 * _TEXT_HIDDEN,
+            norm_num_groups=8,
+        )
+        text_encoder = CLIPTextModel(_text_config(tokenizer))
+        text_encoder_2 = CLIPTextModelWithProjection(
+            _text_config(tokenizer, projection_dim=_TEXT_HIDDEN)
+        )
+        return StableDiffusionXLPipeline(
+            unet=unet,
+            scheduler=scheduler,
+            vae=_vae(),
+            text_encoder=text_encoder,
+            text_encoder_2=text_encoder_2,
+            tokenizer=tokenizer,
+            tokenizer_2=tokenizer,
+            force_zeros_for_empty_prompt=True,
+        )
+    raise ValueError(f"unknown family {family!r}: use 'sd' or 'sdxl'")
+
+
+def write_tiny_model(directory: Path | str, family: Family = "sd", *, seed: int = 0) -> Path:
+    """Write a tiny random-weight pipeline to ``directory`` with ``save_pretrained``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    pipe = build_tiny_pipeline(family, seed=seed, workdir=directory)
+    pipe.save_pretrained(str(directory), safe_serialization=True)
+    return directory

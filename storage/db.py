@@ -1,0 +1,320 @@
+"""SQLite through aiosqlite: migrations, users, jobs and images; files under DATA_DIR."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job about to be written, before it has an id."""
+
+    kind: str
+    user_id: int
+    prompt: str
+    negative: str
+    seed: int
+    params: dict[str, Any]
+    guild_id: int | None = None
+    channel_id: int | None = None
+    parent_id: int | None = None
+    parent_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A row of the jobs table."""
+
+    id: int
+    kind: str
+    parent_id: int | None
+    parent_index: int | None
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    message_id: int | None
+    prompt: str
+    negative: str
+    params: dict[str, Any]
+    seed: int
+    status: str
+    error: str | None
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    """A row of the images table; ``path`` is relative to DATA_DIR."""
+
+    job_id: int
+    index: int
+    path: str
+    width: int
+    height: int
+    seed: int
+
+
+@dataclass
+class Migration:
+    """One numbered ``.sql`` file."""
+
+    version: int
+    name: str
+    sql: str = field(repr=False)
+
+
+def bundled_migrations() -> list[Migration]:
+    """The migrations shipped in ``storage/migrations``, in order."""
+    found = []
+    for entry in resources.files("storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {versions}")
+    return found
+
+
+_JOB_COLUMNS = (
+    "id, kind, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
+    " negative, params, seed, status, error, attempts, created_at, started_at, finished_at"
+)
+
+
+def _job(row: Sequence[Any]) -> Job:
+    values = list(row)
+    values[10] = json.loads(values[10])
+    return Job(*values)
+
+
+class Storage:
+    """The database and the image files. Open with ``async with Storage(data_dir)``."""
+
+    def __init__(self, data_dir: Path | str, *, clock: Clock = utc_now) -> None:
+        self.data_dir = Path(data_dir)
+        self.db_path = self.data_dir / "imaginebot.sqlite3"
+        self.clock = clock
+        self._db: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> Storage:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The open connection."""
+        if self._db is None:
+            raise RuntimeError("storage is not open")
+        return self._db
+
+    async def open(self) -> None:
+        """Open the database (WAL mode) and apply pending migrations."""
+        (self.data_dir / "images").mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.db_path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self.migrate()
+
+    async def close(self) -> None:
+        """Close the database."""
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def schema_version(self) -> int:
+        """``PRAGMA user_version``: the number of the last migration applied."""
+        async with self.db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
+
+    async def migrate(self, migrations: Iterable[Migration] | None = None) -> list[int]:
+        """Apply the migrations newer than ``user_version``; returns the versions applied."""
+        applied = []
+        current = await self.schema_version()
+        for migration in migrations if migrations is not None else bundled_migrations():
+            if migration.version <= current:
+                continue
+            # One transaction per file: a failing migration leaves the schema as it was.
+            script = (
+                f"BEGIN;\n{migration.sql}\nPRAGMA user_version = {migration.version};\nCOMMIT;"
+            )
+            try:
+                await self.db.executescript(script)
+            except Exception:
+                await self.db.rollback()
+                raise
+            logger.info("applied migration %s", migration.name)
+            applied.append(migration.version)
+            current = migration.version
+        return applied
+
+    # users
+
+    async def ensure_user(self, user_id: int) -> None:
+        """Create the user's row on first sight."""
+        await self.db.execute(
+            "INSERT OR IGNORE INTO users (id, first_seen) VALUES (?, ?)",
+            (user_id, _iso(self.clock())),
+        )
+        await self.db.commit()
+
+    # jobs
+
+    async def create_job(self, new: NewJob) -> Job:
+        """Write a queued job and return it with its id."""
+        await self.db.execute(
+            "INSERT OR IGNORE INTO users (id, first_seen) VALUES (?, ?)",
+            (new.user_id, _iso(self.clock())),
+        )
+        cursor = await self.db.execute(
+            "INSERT INTO jobs (kind, parent_id, parent_index, user_id, guild_id, channel_id,"
+            " prompt, negative, params, seed, status, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+            (
+                new.kind,
+                new.parent_id,
+                new.parent_index,
+                new.user_id,
+                new.guild_id,
+                new.channel_id,
+                new.prompt,
+                new.negative,
+                json.dumps(new.params, sort_keys=True),
+                new.seed,
+                _iso(self.clock()),
+            ),
+        )
+        job_id = cursor.lastrowid
+        await self.db.commit()
+        job = await self.get_job(job_id)
+        assert job is not None
+        return job
+
+    async def get_job(self, job_id: int) -> Job | None:
+        """The job with this id, or None."""
+        async with self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)) as c:
+            row = await c.fetchone()
+        return _job(row) if row else None
+
+    async def jobs_with_status(self, *statuses: str) -> list[Job]:
+        """Jobs in any of ``statuses``, oldest first."""
+        marks = ",".join("?" * len(statuses))
+        async with self.db.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY id", statuses
+        ) as cursor:
+            return [_job(row) for row in await cursor.fetchall()]
+
+    async def count_jobs(self) -> int:
+        """All job rows."""
+        async with self.db.execute("SELECT COUNT(*) FROM jobs") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
+
+    async def mark_running(self, job_id: int) -> None:
+        """queued -> running; counts an attempt."""
+        await self.db.execute(
+            "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1"
+            " WHERE id = ?",
+            (_iso(self.clock()), job_id),
+        )
+        await self.db.commit()
+
+    async def mark_queued(self, job_id: int) -> None:
+        """Back to queued (a job that was running when the bot stopped)."""
+        await self.db.execute(
+            "UPDATE jobs SET status = 'queued', started_at = NULL WHERE id = ?", (job_id,)
+        )
+        await self.db.commit()
+
+    async def finish_job(self, job_id: int, status: str, error: str | None = None) -> None:
+        """Set a final status (done, failed, cancelled) with its error text."""
+        if status not in {"done", "failed", "cancelled"}:
+            raise ValueError(f"not a final status: {status}")
+        await self.db.execute(
+            "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+            (status, error, _iso(self.clock()), job_id),
+        )
+        await self.db.commit()
+
+    async def set_message(self, job_id: int, channel_id: int | None, message_id: int) -> None:
+        """Remember the Discord message that shows the job."""
+        await self.db.execute(
+            "UPDATE jobs SET channel_id = COALESCE(?, channel_id), message_id = ? WHERE id = ?",
+            (channel_id, message_id, job_id),
+        )
+        await self.db.commit()
+
+    # images
+
+    def job_dir(self, job_id: int) -> Path:
+        """``DATA_DIR/images/<job id>``; names come from ids, never from user text."""
+        return self.data_dir / "images" / str(int(job_id))
+
+    def image_path(self, job_id: int, index: int) -> Path:
+        """Where image ``index`` (1-based) of a job lives."""
+        return self.job_dir(job_id) / f"{int(index)}.png"
+
+    def grid_path(self, job_id: int) -> Path:
+        """Where a job's full-size grid lives."""
+        return self.job_dir(job_id) / "grid.png"
+
+    def write_file(self, path: Path, data: bytes) -> None:
+        """Write ``data`` atomically (temp file, then rename); blocking, run it off the loop."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_suffix(path.suffix + ".tmp")
+        temp.write_bytes(data)
+        temp.replace(path)
+
+    async def add_images(self, rows: Iterable[ImageRow]) -> None:
+        """Record image files (replacing rows of a retried job)."""
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO images (job_id, idx, path, width, height, seed)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(r.job_id, r.index, r.path, r.width, r.height, r.seed) for r in rows],
+        )
+        await self.db.commit()
+
+    async def images(self, job_id: int) -> list[ImageRow]:
+        """A job's images in order."""
+        async with self.db.execute(
+            "SELECT job_id, idx, path, width, height, seed FROM images WHERE job_id = ? ORDER BY idx",
+            (job_id,),
+        ) as cursor:
+            return [ImageRow(*row) for row in await cursor.fetchall()]
+
+    def absolute(self, relative: str) -> Path:
+        """An image row's path on disk."""
+        return self.data_dir / relative
