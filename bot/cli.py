@@ -68,12 +68,15 @@ async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
     configure_logging("WARNING")
     async with Storage(settings.data_dir) as storage:
         engine = await asyncio.to_thread(Engine.load, settings.model_id, settings.device)
-        async with engine, Service(
-            storage,
+        async with (
             engine,
-            max_steps=settings.max_steps,
-            max_upscale_side=settings.max_upscale_side,
-        ) as service:
+            Service(
+                storage,
+                engine,
+                max_steps=settings.max_steps,
+                max_upscale_side=settings.max_upscale_side,
+            ) as service,
+        ):
             bar = tqdm(total=1, unit="step", desc="queued")
             job_id: list[int] = []
 

@@ -151,6 +151,10 @@ class Service:
         """A job's image rows in order."""
         return await self.storage.images(job_id)
 
+    async def record_message(self, job_id: int, channel_id: int | None, message_id: int) -> None:
+        """Remember which Discord message shows the job."""
+        await self.storage.set_message(job_id, channel_id, message_id)
+
     async def wait(self, job_id: int) -> Job:
         """Wait until the job is done, failed or cancelled; returns its final row."""
         waiter = asyncio.get_running_loop().create_future()
@@ -459,4 +463,3 @@ def _steps_for(steps: int, strength: float) -> int:
 
 def _round_down(value: float, multiple: int) -> int:
     return max(multiple, int(value) // multiple * multiple)
-

@@ -78,7 +78,9 @@ def detect_family(pipe: Any, model_id: str) -> FamilyDefaults:
     if isinstance(sample_size, int) and isinstance(scale, int) and not is_turbo:
         native = sample_size * scale
     if is_turbo:
-        return FamilyDefaults(f"{base.family}-turbo", TURBO.steps, TURBO.guidance, TURBO.native_size)
+        return FamilyDefaults(
+            f"{base.family}-turbo", TURBO.steps, TURBO.guidance, TURBO.native_size
+        )
     return FamilyDefaults(base.family, base.steps, base.guidance, native)
 
 

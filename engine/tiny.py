@@ -8,6 +8,7 @@ loads through exactly the same path as a real model (``MODEL_ID=DIR``).
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import re
 from pathlib import Path
@@ -61,7 +62,7 @@ def build_clip_vocab(num_merges: int = _NUM_MERGES) -> tuple[dict[str, int], lis
     for _ in range(num_merges):
         pairs: collections.Counter[tuple[str, str]] = collections.Counter()
         for word, symbols in splits.items():
-            for pair in zip(symbols, symbols[1:], strict=False):
+            for pair in itertools.pairwise(symbols):
                 pairs[pair] += words[word]
         if not pairs:
             break

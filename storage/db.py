@@ -168,9 +168,7 @@ class Storage:
             if migration.version <= current:
                 continue
             # One transaction per file: a failing migration leaves the schema as it was.
-            script = (
-                f"BEGIN;\n{migration.sql}\nPRAGMA user_version = {migration.version};\nCOMMIT;"
-            )
+            script = f"BEGIN;\n{migration.sql}\nPRAGMA user_version = {migration.version};\nCOMMIT;"
             try:
                 await self.db.executescript(script)
             except Exception:

@@ -1,0 +1,100 @@
+"""Persistent buttons: the custom id carries ``action:job:index``, everything else is read back.
+
+They are ``DynamicItem``s registered at start, so a button pressed on a message sent
+before a restart is rebuilt from its custom id and works the same.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.discord_app.errors import reply_error
+from bot.service import Action, Requester
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ImagineBot
+
+MAX_CUSTOM_ID = 100
+
+
+class JobButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"^(?P<action>[uvscr]):(?P<job>[0-9]{1,19}):(?P<index>[0-4])$",
+):
+    """One button on a job's message: upscale, vary or reroll."""
+
+    def __init__(
+        self,
+        action: str,
+        job_id: int,
+        index: int,
+        *,
+        label: str | None = None,
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+        row: int | None = None,
+    ) -> None:
+        custom_id = f"{action}:{job_id}:{index}"
+        assert len(custom_id) <= MAX_CUSTOM_ID, custom_id
+        super().__init__(
+            discord.ui.Button(label=label, style=style, custom_id=custom_id, row=row),
+        )
+        self.action = action
+        self.job_id = job_id
+        self.index = index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
+    ) -> JobButton:
+        """Rebuild the button from its custom id (after a restart too)."""
+        button = item if isinstance(item, discord.ui.Button) else None
+        return cls(
+            match["action"],
+            int(match["job"]),
+            int(match["index"]),
+            label=button.label if button else None,
+            style=button.style if button else discord.ButtonStyle.secondary,
+        )
+
+    async def callback(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
+        """Start the child job; it belongs to whoever pressed."""
+        bot = interaction.client
+        try:
+            await interaction.response.defer(thinking=True)
+            job = await bot.service.press(
+                requester(interaction), self.action, self.job_id, self.index or None
+            )
+            await bot.job_messages.track(job, interaction)
+        except Exception as error:
+            await reply_error(interaction, error)
+
+
+def requester(interaction: discord.Interaction) -> Requester:
+    """The plain ids the service needs."""
+    return Requester(
+        user_id=interaction.user.id,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+    )
+
+
+def grid_view(job_id: int) -> discord.ui.View:
+    """``U1 U2 U3 U4 🔄`` / ``V1 V2 V3 V4``."""
+    view = discord.ui.View(timeout=None)
+    for index in range(1, 5):
+        view.add_item(JobButton(Action.UPSCALE, job_id, index, label=f"U{index}", row=0))
+    view.add_item(JobButton(Action.REROLL, job_id, 0, label="🔄", row=0))
+    for index in range(1, 5):
+        view.add_item(JobButton(Action.VARY_STRONG, job_id, index, label=f"V{index}", row=1))
+    return view
+
+
+def upscale_view(job_id: int) -> discord.ui.View:
+    """``Vary (Strong)`` ``Vary (Subtle)`` ``Upscale (Creative)`` on an upscaled image."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton(Action.VARY_STRONG, job_id, 1, label="Vary (Strong)", row=0))
+    view.add_item(JobButton(Action.VARY_SUBTLE, job_id, 1, label="Vary (Subtle)", row=0))
+    view.add_item(JobButton(Action.UPSCALE_CREATIVE, job_id, 1, label="Upscale (Creative)", row=0))
+    return view

@@ -1,0 +1,71 @@
+"""The Discord client: commands, persistent buttons, and job messages wired to the service."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+from bot.discord_app.buttons import JobButton
+from bot.discord_app.commands import register_commands
+from bot.discord_app.errors import reply_error
+from bot.discord_app.job_messages import JobMessages
+from bot.service import Service
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class ImagineTree(app_commands.CommandTree):
+    """The command tree; its ``on_error`` is where domain errors become ephemeral replies."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        """Answer the user; log what is not their fault."""
+        await reply_error(interaction, error)
+
+
+class ImagineBot(discord.Client):
+    """The bot: dependencies come in through the constructor."""
+
+    def __init__(self, settings: Settings, service: Service) -> None:
+        super().__init__(
+            intents=discord.Intents.default(),
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+        )
+        self.settings = settings
+        self.service = service
+        self.tree = ImagineTree(self)
+        self.job_messages = JobMessages(self)
+        register_commands(self.tree)
+
+    async def setup_hook(self) -> None:
+        """Register the persistent buttons, listen to the service and sync the commands."""
+        self.add_dynamic_items(JobButton)
+        self.service.add_listener(self.job_messages.on_event)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Sync globally, and to ``DEV_GUILD_ID`` (instant) when set."""
+        try:
+            synced = await self.tree.sync()
+            logger.info("synced %d global commands", len(synced))
+            if self.settings.dev_guild_id:
+                guild = discord.Object(self.settings.dev_guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                logger.info("synced %d commands to guild %s", len(synced), guild.id)
+        except discord.HTTPException as exc:
+            # The commands already registered keep working; the next start syncs again.
+            logger.error("command sync failed: %s", exc)
+
+    async def on_ready(self) -> None:
+        """Log who we are once connected."""
+        logger.info(
+            "connected as %s (%s) to %d servers",
+            self.user,
+            self.user and self.user.id,
+            len(self.guilds),
+        )
