@@ -337,11 +337,7 @@ class Service:
         )
 
     def _launch(self, job: Job) -> None:
-        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
-        self._tasks[job.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
-
-    async def _run(self, job: Job) -> None:
+        """Hand the job to the engine now (so its queue position is known at once)."""
         spec = self.spec_for(job)
         started: list[asyncio.Task] = []
 
@@ -351,10 +347,18 @@ class Service:
         def on_progress(progress: Progress) -> None:
             self._emit(JobEvent("progress", job, progress))
 
+        output = self.engine.submit(spec, on_progress, on_start)
+        task = asyncio.create_task(self._run(job, spec, output, started), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+
+    async def _run(
+        self, job: Job, spec: JobSpec, pending: asyncio.Future, started: list[asyncio.Task]
+    ) -> None:
         error: str | None = None
         status = JobStatus.DONE
         try:
-            output = await self.engine.submit(spec, on_progress, on_start)
+            output = await pending
             rows = await asyncio.to_thread(self._write_images, job, spec, output.images)
             await self.storage.add_images(rows)
         except asyncio.CancelledError:

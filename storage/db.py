@@ -308,7 +308,8 @@ class Storage:
     async def images(self, job_id: int) -> list[ImageRow]:
         """A job's images in order."""
         async with self.db.execute(
-            "SELECT job_id, idx, path, width, height, seed FROM images WHERE job_id = ? ORDER BY idx",
+            "SELECT job_id, idx, path, width, height, seed FROM images"
+            " WHERE job_id = ? ORDER BY idx",
             (job_id,),
         ) as cursor:
             return [ImageRow(*row) for row in await cursor.fetchall()]

@@ -1,0 +1,115 @@
+"""The prompt parser: every parameter, valid and invalid, edge values, order, forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import BadParameter
+from bot.params import MAX_PROMPT_CHARS, MAX_SEED, ParsedPrompt, parse_prompt
+
+
+def parse(text: str, max_steps: int = 50) -> ParsedPrompt:
+    return parse_prompt(text, max_steps=max_steps)
+
+
+def test_plain_prompt_has_no_parameters():
+    assert parse("  a fox   in snow ") == ParsedPrompt(prompt="a fox in snow")
+
+
+def test_every_parameter_in_midjourney_form():
+    parsed = parse("a fox in snow --ar 3:2 --seed 7 --no people, text --steps 30 --cfg 6.5")
+    assert parsed == ParsedPrompt(
+        prompt="a fox in snow",
+        negative="people, text",
+        aspect=(3, 2),
+        seed=7,
+        steps=30,
+        cfg=6.5,
+    )
+
+
+def test_order_does_not_matter_and_equals_form_is_accepted():
+    a = parse("a fox --cfg=3 --steps=12 --seed=5 --ar=16:9 --no=blurry")
+    b = parse("a fox --no blurry --ar 16:9 --seed 5 --steps 12 --cfg 3")
+    assert a == b
+    assert a.aspect == (16, 9) and a.negative == "blurry"
+
+
+def test_parameter_names_ignore_case_and_phone_dashes():
+    parsed = parse("a fox —ar 2:3 –SEED 1")
+    assert parsed.aspect == (2, 3) and parsed.seed == 1
+
+
+def test_aspect_is_reduced():
+    assert parse("x --ar 6:4").aspect == (3, 2)
+    assert parse("x --ar 4:1").aspect == (4, 1)
+    assert parse("x --ar 1:4").aspect == (1, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "parameter", "fragment"),
+    [
+        ("x --ar 5:1", "--ar", "1:4 and 4:1"),
+        ("x --ar 1:5", "--ar", "1:4 and 4:1"),
+        ("x --ar 0:1", "--ar", "zero"),
+        ("x --ar 3/2", "--ar", "3:2"),
+        ("x --ar 1.5:1", "--ar", "whole numbers"),
+        ("x --ar", "--ar", "needs a value"),
+        ("x --seed -1", "--seed", "0 to 4294967295"),
+        ("x --seed 4294967296", "--seed", "0 to 4294967295"),
+        ("x --seed abc", "--seed", "whole number"),
+        ("x --seed 1.5", "--seed", "whole number"),
+        ("x --steps 0", "--steps", "1 to 50"),
+        ("x --steps 51", "--steps", "1 to 50"),
+        ("x --steps 9999", "--steps", "1 to 50"),
+        ("x --cfg -0.1", "--cfg", "0 to 20"),
+        ("x --cfg 20.01", "--cfg", "0 to 20"),
+        ("x --cfg nan", "--cfg", "0 to 20"),
+        ("x --cfg inf", "--cfg", "0 to 20"),
+        ("x --cfg lots", "--cfg", "not a number"),
+        ("x --no", "--no", "needs text"),
+        ("x --foo 1", "--foo", "not a parameter"),
+        ("x --seed 1 --seed 2", "--seed", "twice"),
+        ("x --seed 1 in the snow", "--seed", "prompt first"),
+    ],
+)
+def test_bad_parameters_name_the_parameter_and_range(text, parameter, fragment):
+    with pytest.raises(BadParameter) as caught:
+        parse(text)
+    assert caught.value.parameter == parameter
+    assert parameter in caught.value.message
+    assert fragment in caught.value.message
+
+
+def test_edge_values_are_accepted():
+    low = parse("x --seed 0 --steps 1 --cfg 0")
+    high = parse(f"x --seed {MAX_SEED} --steps 50 --cfg 20")
+    assert (low.seed, low.steps, low.cfg) == (0, 1, 0.0)
+    assert (high.seed, high.steps, high.cfg) == (MAX_SEED, 50, 20.0)
+
+
+def test_max_steps_comes_from_the_setting():
+    assert parse("x --steps 80", max_steps=100).steps == 80
+    with pytest.raises(BadParameter, match="1 to 10"):
+        parse("x --steps 11", max_steps=10)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "--ar 3:2", "  --seed 7 --no people"])
+def test_empty_prompt_after_parameters_is_refused(text):
+    with pytest.raises(BadParameter, match="empty") as caught:
+        parse(text)
+    assert caught.value.parameter == "prompt"
+
+
+def test_prompt_length_is_counted_without_parameters():
+    longest = "a" * MAX_PROMPT_CHARS
+    assert parse(longest + " --seed 3").prompt == longest
+    with pytest.raises(BadParameter, match=r"1501 characters.*1500"):
+        parse(longest + "b --seed 3")
+    with pytest.raises(BadParameter, match="5000 characters"):
+        parse("x" * 5000)
+
+
+def test_double_dash_inside_words_is_prompt_text():
+    assert parse("a well--lit room --seed 2").prompt == "a well--lit room"
+    assert parse("a -- b").prompt == "a -- b"

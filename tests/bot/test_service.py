@@ -1,0 +1,186 @@
+"""The service through real SQLite and a real tiny pipeline: jobs, children, failures, resume."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from bot.errors import BadParameter, UnknownJob, UserError
+from bot.service import Action, JobEvent, Requester, Service, _steps_for
+from engine.engine import Engine
+from storage.db import NewJob, Storage
+
+ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
+BOB = Requester(user_id=202, guild_id=1, channel_id=11)
+
+
+@pytest.fixture
+async def service(sd_model, tmp_path):
+    async with (
+        Storage(tmp_path / "data") as storage,
+        Engine(sd_model) as engine,
+        Service(storage, engine, max_steps=50, max_upscale_side=512) as running,
+    ):
+        yield running
+
+
+async def finished(service: Service, job_id: int):
+    final = await service.wait(job_id)
+    assert final.status == "done", final.error
+    return final
+
+
+async def test_imagine_writes_rows_files_and_metadata(service):
+    events: list[JobEvent] = []
+
+    async def listen(event: JobEvent) -> None:
+        events.append(event)
+
+    service.add_listener(listen)
+    job = await service.imagine(ALICE, "a fox in snow --ar 3:2 --seed 7 --steps 3 --no people")
+    assert (job.status, job.user_id, job.guild_id, job.channel_id) == ("queued", 101, 1, 10)
+    final = await finished(service, job.id)
+    assert final.started_at and final.finished_at and final.attempts == 1
+    assert (final.params["width"], final.params["height"]) == (192, 128)
+    rows = await service.images(job.id)
+    assert [(r.index, r.seed, r.width, r.height) for r in rows] == [
+        (i, 6 + i, 192, 128) for i in (1, 2, 3, 4)
+    ]
+    for row in rows:
+        path = service.storage.absolute(row.path)
+        assert path.parent.name == str(job.id)
+        with Image.open(path) as image:
+            assert image.size == (192, 128)
+            assert image.text["prompt"] == "a fox in snow"
+            assert image.text["negative"] == "people"
+            assert image.text["seed"] == str(row.seed)
+            assert image.text["steps"] == "3" and image.text["size"] == "192x128"
+            assert image.text["guidance"] == "7" and image.text["model"]
+            assert image.text["parameters"].startswith("a fox in snow\nNegative prompt: people\n")
+            assert f"Seed: {row.seed}, Size: 192x128" in image.text["parameters"]
+    with Image.open(service.storage.grid_path(job.id)) as grid:
+        assert grid.size == (384, 256)
+    assert [e.kind for e in events if e.kind != "progress"] == ["queued", "started", "finished"]
+    assert any(e.kind == "progress" for e in events)
+
+
+async def test_defaults_come_from_the_model(service):
+    job = await service.imagine(ALICE, "a castle")
+    assert job.params["steps"] == 25 and job.params["guidance"] == 7.0
+    assert (job.params["width"], job.params["height"]) == (128, 128)
+    assert 0 <= job.seed < 2**32
+    await service.wait(job.id)
+
+
+async def test_bad_parameters_start_no_job(service):
+    for text in ["", "--ar 3:2", "x --steps 51", "x --cfg 21", "x --ar 9:1", "y" * 5000]:
+        with pytest.raises(BadParameter):
+            await service.imagine(ALICE, text)
+    assert await service.storage.count_jobs() == 0
+
+
+async def test_buttons_make_children_owned_by_who_pressed(service):
+    parent = await finished(
+        service, (await service.imagine(ALICE, "a fox --ar 3:2 --seed 7 --steps 4")).id
+    )
+
+    upscale = await finished(service, (await service.press(BOB, Action.UPSCALE, parent.id, 2)).id)
+    assert (upscale.kind, upscale.parent_id, upscale.parent_index) == ("upscale", parent.id, 2)
+    assert (upscale.user_id, upscale.channel_id, upscale.seed) == (202, 11, 8)
+    [image] = await service.images(upscale.id)
+    assert (image.width, image.height) == (384, 256)
+
+    variation = await finished(
+        service, (await service.press(BOB, Action.VARY_STRONG, parent.id, 3)).id
+    )
+    assert (variation.kind, variation.parent_index) == ("variation", 3)
+    assert variation.params["strength"] == 0.7
+    assert [(r.width, r.height) for r in await service.images(variation.id)] == [(192, 128)] * 4
+
+    reroll = await finished(
+        service, (await service.press(ALICE, Action.REROLL, parent.id, None)).id
+    )
+    assert reroll.kind == "reroll" and reroll.prompt == parent.prompt
+    assert reroll.seed != parent.seed
+    assert reroll.params["width"] == 192 and reroll.params["steps"] == 4
+
+    # On the upscaled image: vary strong and subtle come back at the grid's size.
+    for action, strength in ((Action.VARY_STRONG, 0.7), (Action.VARY_SUBTLE, 0.35)):
+        child = await finished(service, (await service.press(BOB, action, upscale.id, 1)).id)
+        assert child.params["strength"] == strength
+        assert [(r.width, r.height) for r in await service.images(child.id)] == [(192, 128)] * 4
+
+    # Upscale (Creative): another pass, capped at the maximum side (512 here).
+    creative = await finished(
+        service, (await service.press(BOB, Action.UPSCALE_CREATIVE, upscale.id, 1)).id
+    )
+    [big] = await service.images(creative.id)
+    assert (big.width, big.height) == (512, 336)
+    with pytest.raises(UserError, match="largest size"):
+        await service.press(BOB, Action.UPSCALE_CREATIVE, creative.id, 1)
+
+
+async def test_buttons_on_unknown_or_unfinished_jobs_are_refused(service):
+    with pytest.raises(UnknownJob, match="no job 999"):
+        await service.press(ALICE, Action.UPSCALE, 999, 1)
+    job = await service.imagine(ALICE, "a fox --steps 2")
+    with pytest.raises(UnknownJob, match="no images"):
+        await service.press(ALICE, Action.UPSCALE, job.id, 1)
+    await finished(service, job.id)
+    with pytest.raises(UnknownJob, match="no image 5"):
+        await service.press(ALICE, Action.UPSCALE, job.id, 5)
+    with pytest.raises(UnknownJob):
+        await service.press(ALICE, "z", job.id, 1)
+    before = await service.storage.count_jobs()
+    for row in await service.images(job.id):
+        service.storage.absolute(row.path).unlink()
+    with pytest.raises(UnknownJob, match="no longer kept"):
+        await service.press(ALICE, Action.VARY_STRONG, job.id, 1)
+    assert await service.storage.count_jobs() == before
+
+
+def test_image_to_image_always_runs_at_least_one_step():
+    assert _steps_for(4, 0.3) == 4 and int(4 * 0.3) >= 1
+    assert _steps_for(1, 0.3) == 4 and int(4 * 0.3) >= 1
+    assert _steps_for(2, 0.35) == 3 and int(3 * 0.35) >= 1
+    assert _steps_for(1, 0.7) == 2 and int(2 * 0.7) >= 1
+    assert _steps_for(30, 0.7) == 30
+
+
+async def test_a_failing_job_fails_alone(service):
+    parent = await finished(service, (await service.imagine(ALICE, "a fox --steps 2")).id)
+    # A slow job holds the worker, so the press below waits in the queue while its
+    # source disappears: the pipeline call then raises on the worker.
+    slow = await service.imagine(BOB, "a slow fox --steps 20")
+    broken = await service.press(ALICE, Action.UPSCALE, parent.id, 1)
+    assert service.position(slow.id) == 0 and service.position(broken.id) == 1
+    for row in await service.images(parent.id):
+        service.storage.absolute(row.path).unlink()
+    failed = await service.wait(broken.id)
+    assert failed.status == "failed" and "FileNotFoundError" in failed.error
+    assert (await service.wait(slow.id)).status == "done"
+    after = await finished(service, (await service.imagine(ALICE, "a fox --steps 2")).id)
+    assert after.status == "done"
+
+
+async def test_restart_resumes_queued_and_retries_running_once(sd_model, tmp_path):
+    params = {"width": 128, "height": 128, "steps": 2, "guidance": 7.0, "num_images": 4}
+    async with Storage(tmp_path) as storage:
+        queued = await storage.create_job(NewJob("imagine", 1, "queued one", "", 5, params))
+        running = await storage.create_job(NewJob("imagine", 2, "running one", "", 6, params))
+        await storage.mark_running(running.id)
+        twice = await storage.create_job(NewJob("imagine", 3, "crashed twice", "", 7, params))
+        await storage.mark_running(twice.id)
+        await storage.mark_running(twice.id)
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(sd_model) as engine,
+        Service(storage, engine) as service,
+    ):
+        for job_id in (queued.id, running.id):
+            final = await service.wait(job_id)
+            assert final.status == "done"
+            assert len(await service.images(job_id)) == 4
+        assert (await service.wait(running.id)).attempts == 2
+        crashed = await storage.get_job(twice.id)
+        assert crashed.status == "failed" and "interrupted twice" in crashed.error
