@@ -6,7 +6,9 @@ Settings, storage, engine, service, bot: opened in that order, closed in reverse
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 
 from bot.settings import Settings, SettingsError, load_settings
@@ -34,6 +36,11 @@ async def run_bot(settings: Settings) -> None:
             ) as service,
             ImagineBot(settings, service) as bot,
         ):
+            # SIGTERM (systemd, docker stop) closes the bot; the blocks above then close
+            # the service, engine and storage in reverse order.
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError):  # not on Windows
+                loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(bot.close()))
             await bot.start(token)
 
 

@@ -114,7 +114,16 @@ class Service:
         return resumed
 
     async def stop(self) -> None:
-        """Stop tracking jobs; their rows stay queued or running for the next start."""
+        """Stop tracking jobs; they stay queued for the next start.
+
+        A job running now is interrupted at its next step and re-queued without using
+        up its retry: a clean shutdown is not the job's failure.
+        """
+        for job_id in list(self._tasks):
+            if self.engine.position(job_id) == 0:
+                self.engine.cancel(job_id)
+                await self.storage.mark_queued(job_id, refund_attempt=True)
+                logger.info("job %s interrupted by shutdown; queued for the next start", job_id)
         tasks = list(self._tasks.values()) + list(self._background)
         for task in tasks:
             task.cancel()

@@ -250,10 +250,15 @@ class Storage:
         )
         await self.db.commit()
 
-    async def mark_queued(self, job_id: int) -> None:
-        """Back to queued (a job that was running when the bot stopped)."""
+    async def mark_queued(self, job_id: int, *, refund_attempt: bool = False) -> None:
+        """Back to queued: a job that was running when the bot stopped.
+
+        ``refund_attempt`` for a clean shutdown, which is no failure of the job.
+        """
         await self.db.execute(
-            "UPDATE jobs SET status = 'queued', started_at = NULL WHERE id = ?", (job_id,)
+            "UPDATE jobs SET status = 'queued', started_at = NULL,"
+            " attempts = MAX(0, attempts - ?) WHERE id = ? AND status = 'running'",
+            (1 if refund_attempt else 0, job_id),
         )
         await self.db.commit()
 

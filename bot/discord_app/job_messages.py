@@ -59,7 +59,14 @@ class JobMessages:
             if live.final:
                 return
             position = self.bot.service.position(job.id)
-            message = await interaction.edit_original_response(content=waiting_text(job, position))
+            try:
+                message = await interaction.edit_original_response(
+                    content=waiting_text(job, position)
+                )
+            except discord.HTTPException as exc:
+                # The job is queued all the same; its result is posted when it is done.
+                logger.warning("job %s: could not show it queued: %s", job.id, exc)
+                return
             await self.bot.service.record_message(job.id, message.channel.id, message.id)
 
     async def on_event(self, event: JobEvent) -> None:

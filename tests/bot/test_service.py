@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from PIL import Image
 
@@ -184,3 +186,30 @@ async def test_restart_resumes_queued_and_retries_running_once(sd_model, tmp_pat
         assert (await service.wait(running.id)).attempts == 2
         crashed = await storage.get_job(twice.id)
         assert crashed.status == "failed" and "interrupted twice" in crashed.error
+
+
+async def test_a_clean_stop_requeues_the_running_job_without_using_its_retry(sd_model, tmp_path):
+    async with Storage(tmp_path) as storage, Engine(sd_model) as engine:
+        service = Service(storage, engine)
+        await service.start()
+        started = asyncio.Event()
+
+        async def listen(event: JobEvent) -> None:
+            if event.kind == "started":
+                started.set()
+
+        service.add_listener(listen)
+        running = await service.imagine(ALICE, "a long fox --steps 40")
+        waiting = await service.imagine(BOB, "a patient fox --steps 2")
+        await started.wait()
+        await service.stop()
+        for job_id in (running.id, waiting.id):
+            row = await storage.get_job(job_id)
+            assert (row.status, row.attempts) == ("queued", 0)
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(sd_model) as engine,
+        Service(storage, engine) as service,
+    ):
+        assert (await service.wait(running.id)).status == "done"
+        assert (await service.wait(waiting.id)).status == "done"
