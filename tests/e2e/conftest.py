@@ -1,0 +1,330 @@
+"""Fixtures of the end-to-end tests: the fake Discord and the real bot process.
+
+- ``fake_discord``: the ``FakeDiscord`` (one per session); a test fails when, during it,
+  the fake recorded a problem: an unexpected call, a rejected request (Discord's limits),
+  an interaction not acknowledged in 3 s, or an error inside the fake. A test that
+  provokes a rejection on purpose calls ``fake_discord.allow_rejections(code)``.
+- ``bot_process``: the real bot (``tests/e2e/launcher.py`` -> ``bot.__main__.main``), shared
+  by the tests and started when a test needs it. ``stop()``, ``start()`` and
+  ``restart()`` keep ``data_dir``; ``query(sql, ...)`` reads the bot's SQLite database.
+  A test fails when the bot logged an ERROR or a traceback during it (unless marked
+  ``@pytest.mark.allow_bot_errors``); when a test fails, the bot's output is shown.
+- ``bot_factory``: ``bot_factory(**settings)`` starts a bot of the test's own (own
+  DATA_DIR, extra settings such as ``OWNER_IDS="1"``); the shared one is stopped first,
+  since the fake has one gateway.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.fake_discord import FakeDiscord
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+STARTUP_TIMEOUT = 120.0
+STOP_TIMEOUT = 20.0
+LOG_TAIL = 30_000
+_ERROR_LINE = re.compile(r"^\S+ \S+ (ERROR|CRITICAL)\b|^Traceback \(most recent call last\)", re.M)
+
+BOTS_KEY = pytest.StashKey[list[tuple["BotProcess", int]]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "allow_bot_errors: the bot may log errors during this test (on purpose)"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    """Show the bot's output (from the start of the test) when a test fails."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed:
+        return
+    for bot, offset in item.stash.get(BOTS_KEY, []):
+        text = bot.log_since(offset)
+        if len(text) > LOG_TAIL:
+            text = "[...]\n" + text[-LOG_TAIL:]
+        report.sections.append((f"bot process output ({bot.name}, {report.when})", text))
+
+
+class BotProcess:
+    """The bot as a subprocess, pointed at the fake by the launcher."""
+
+    def __init__(
+        self,
+        fake: FakeDiscord,
+        model_dir: Path,
+        root: Path,
+        *,
+        name: str = "bot",
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.fake = fake
+        self.model_dir = model_dir
+        self.name = name
+        self.root = root
+        self.data_dir = root / "data"
+        self.cwd = root / "cwd"
+        self.log_path = root / "bot.log"
+        self.settings = dict(settings or {})
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.last_exit_code: int | None = None
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.touch()
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "imaginebot.sqlite3"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def environment(self) -> dict[str, str]:
+        """The parent's environment without any product setting, then the test's settings."""
+        from bot.settings import Settings
+
+        ours = {name.upper() for name in Settings.model_fields}
+        env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
+        env.update(
+            {
+                "FAKE_DISCORD_URL": self.fake.url,
+                "DISCORD_TOKEN": "fake-bot-token",
+                "MODEL_ID": str(self.model_dir),
+                "DATA_DIR": str(self.data_dir),
+                "DEVICE": "cpu",
+                "LOG_LEVEL": "INFO",
+                "NSFW_FILTER": "off",
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONFAULTHANDLER": "1",
+            }
+        )
+        env.update(self.settings)
+        return env
+
+    def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Start the bot; return once it synced its commands and IDENTIFYed."""
+        assert not self.running, "the bot is already running"
+        identified = self.fake.identify_count
+        synced = self.fake.command_sync_count
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"=== start {self.starts} ===\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, str(LAUNCHER)],
+                cwd=self.cwd,
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while self.fake.identify_count <= identified or not self.fake.connected:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"the bot exited with {self.process.returncode} while starting:\n"
+                    + self.log_since(0)[-LOG_TAIL:]
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(
+                    f"the bot did not connect within {timeout:g} s:\n"
+                    + self.log_since(0)[-LOG_TAIL:]
+                )
+            time.sleep(0.1)
+        assert self.fake.command_sync_count > synced, "the bot connected without syncing commands"
+
+    def stop(
+        self,
+        timeout: float = STOP_TIMEOUT,
+        sig: signal.Signals = signal.SIGTERM,
+        *,
+        quiet: bool = True,
+    ) -> int | None:
+        """Send ``sig`` (SIGTERM, as systemd and docker do; or SIGINT, Ctrl-C) and wait;
+        SIGKILL after ``timeout``. The exit code, or None when it had to be killed.
+
+        With ``quiet`` (the default) it first waits until the fake has served nothing
+        for a moment; ``quiet=False`` stops at once, requests in flight or not."""
+        if self.process is None:
+            return self.last_exit_code
+        if self.process.poll() is None:
+            # Let the bot read the answers to what it just sent: a request cut off by the
+            # shutdown is not what the tests are about (test that on purpose, if at all).
+            if quiet:
+                self.fake.wait_quiet()
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.last_exit_code = None
+                self.process = None
+                return None
+        self.last_exit_code = self.process.returncode
+        self.process = None
+        return self.last_exit_code
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def restart(self) -> int | None:
+        """Stop and start again with the same DATA_DIR; the exit code of the stop."""
+        code = self.stop()
+        self.start()
+        return code
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size
+
+    def log_since(self, offset: int) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", "replace")
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` on the bot's database (WAL: safe while the bot runs)."""
+        connection = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            return connection.execute(sql, args).fetchall()
+        finally:
+            connection.close()
+
+    def count_jobs(self) -> int:
+        return self.query("SELECT count(*) FROM jobs")[0][0]
+
+
+@pytest.fixture(scope="session")
+def e2e_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight pipeline written by the product's own CLI, once per session."""
+    directory = tmp_path_factory.mktemp("e2e-model") / "tiny-sd"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "tiny-model", str(directory)],
+        cwd=tmp_path_factory.getbasetemp(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return directory
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeDiscord]:
+    fake = FakeDiscord().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_discord(fake_server: FakeDiscord) -> Iterator[FakeDiscord]:
+    """The fake Discord; the test fails on any problem it recorded meanwhile."""
+    fake_server.clear_allowed_rejections()
+    since = fake_server.mark()
+    yield fake_server
+    deadline = time.monotonic() + fake_server.ack_deadline + 0.5
+    while fake_server.pending_acks() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    problems = fake_server.problems(since)
+    fake_server.clear_allowed_rejections()
+    if problems:
+        pytest.fail("the fake Discord recorded problems:\n- " + "\n- ".join(problems))
+
+
+@pytest.fixture(scope="session")
+def shared_bot(
+    fake_server: FakeDiscord, e2e_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BotProcess]:
+    bot = BotProcess(fake_server, e2e_model_dir, tmp_path_factory.mktemp("bot"))
+    yield bot
+    bot.stop()
+
+
+def _watch(request: pytest.FixtureRequest, bot: BotProcess) -> int:
+    offset = bot.log_size()
+    request.node.stash.setdefault(BOTS_KEY, []).append((bot, offset))
+    return offset
+
+
+def _check_log(request: pytest.FixtureRequest, bot: BotProcess, offset: int) -> None:
+    if request.node.get_closest_marker("allow_bot_errors"):
+        return
+    text = bot.log_since(offset)
+    if _ERROR_LINE.search(text):
+        pytest.fail(f"the bot logged errors during the test:\n{text[-LOG_TAIL:]}")
+
+
+@pytest.fixture
+def bot_process(
+    request: pytest.FixtureRequest, fake_discord: FakeDiscord, shared_bot: BotProcess
+) -> Iterator[BotProcess]:
+    """The shared bot process, running (started or restarted when needed)."""
+    if not shared_bot.running:
+        shared_bot.stop()
+        shared_bot.start()
+    offset = _watch(request, shared_bot)
+    yield shared_bot
+    if shared_bot.process is not None and shared_bot.process.poll() is not None:
+        code = shared_bot.process.returncode
+        shared_bot.process = None
+        pytest.fail(
+            f"the bot exited (code {code}) during the test:\n{shared_bot.log_since(offset)}"
+        )
+    _check_log(request, shared_bot, offset)
+
+
+@pytest.fixture
+def bot_factory(
+    request: pytest.FixtureRequest,
+    fake_discord: FakeDiscord,
+    shared_bot: BotProcess,
+    e2e_model_dir: Path,
+    tmp_path: Path,
+) -> Iterator[Callable[..., BotProcess]]:
+    """``bot_factory(**settings)``: a bot of the test's own, with its own DATA_DIR."""
+    shared_bot.stop()
+    made: list[tuple[BotProcess, int]] = []
+
+    def make(**settings: Any) -> BotProcess:
+        for bot, _ in made:
+            bot.stop()
+        name = f"bot-{len(made) + 1}"
+        bot = BotProcess(
+            fake_discord,
+            e2e_model_dir,
+            tmp_path / name,
+            name=name,
+            settings={k.upper(): str(v) for k, v in settings.items()},
+        )
+        made.append((bot, _watch(request, bot)))
+        bot.start()
+        return bot
+
+    yield make
+    for bot, _ in made:
+        bot.stop()
+    for bot, offset in made:
+        _check_log(request, bot, offset)

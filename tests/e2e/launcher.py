@@ -1,0 +1,40 @@
+"""Run the real bot (``python -m bot``) against the fake Discord of the e2e tests.
+
+Run as ``python tests/e2e/launcher.py`` with ``FAKE_DISCORD_URL=http://127.0.0.1:PORT``
+(and the bot's own settings) in the environment. It only points discord.py's REST base
+and gateway at the fake, then calls the product's entry point unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+URL_VARIABLE = "FAKE_DISCORD_URL"
+
+
+def point_discord_at(url: str) -> None:
+    """Send discord.py's REST calls and gateway connection to ``url``."""
+    import discord.gateway
+    import discord.http
+    import yarl
+
+    base = yarl.URL(url.rstrip("/"))
+    discord.http.Route.BASE = str(base / "api" / "v10")
+    scheme = "wss" if base.scheme == "https" else "ws"
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base.with_scheme(scheme) / "gateway"
+
+
+def main() -> int:
+    url = os.environ.get(URL_VARIABLE)
+    if not url:
+        print(f"error: {URL_VARIABLE} is not set", file=sys.stderr)
+        return 2
+    point_discord_at(url)
+    from bot.__main__ import main as bot_main
+
+    return bot_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

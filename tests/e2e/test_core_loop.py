@@ -1,0 +1,245 @@
+"""The core loop end to end: /imagine, the grid, its buttons, a restart, two members at once.
+
+Scenarios 2, 3, 4 and 6 of the e2e harness, against the real bot process.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.e2e.fake_discord import FakeDiscord, FakeMember, Interaction, StoredMessage
+
+GRID_ROWS = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]
+UPSCALE_ROWS = [["Vary (Strong)", "Vary (Subtle)", "Upscale (Creative)"]]
+FOX_PROMPT = "a fox in snow --ar 3:2 --seed 7"
+JOB_TIMEOUT = 180.0  # generous: the creative upscale is slow on a busy CPU
+MAX_UPSCALE_SIDE = 2048
+_JOB = re.compile(r"\bjob (\d+)\b")
+_SEED = re.compile(r"\bseed (\d+)\b")
+T = TypeVar("T")
+
+
+def eventually(read: Callable[[], T], expected: T, timeout: float = 10.0) -> None:
+    """Poll ``read()`` until it returns ``expected`` (the bot writes after Discord answers)."""
+    deadline = time.monotonic() + timeout
+    while (value := read()) != expected:
+        assert time.monotonic() < deadline, f"still {value!r}, expected {expected!r}"
+        time.sleep(0.05)
+
+
+def job_id(message: StoredMessage) -> int:
+    match = _JOB.search(message.content)
+    assert match, f"the message does not name its job: {message.content!r}"
+    return int(match.group(1))
+
+
+def _final(message: StoredMessage) -> bool:
+    """The job's message in its final state: images, or words saying it failed."""
+    if message.loading:
+        return False
+    return bool(message.attachments) or bool(re.search(r"\b(failed|cancelled)\b", message.content))
+
+
+def wait_result(handle: Interaction, timeout: float = JOB_TIMEOUT) -> StoredMessage:
+    """The deferred (type 5) response of ``handle`` once its job has finished."""
+    ack = handle.wait_ack()
+    assert ack.type == 5, f"expected a deferred 'thinking' response, got type {ack.type}"
+    assert ack.latency < 3.0
+    message = handle.wait_original(_final, timeout)
+    assert message.attachments, f"the job did not produce images: {message.content!r}"
+    assert not message.ephemeral, "a job's result must be public"
+    return message
+
+
+def assert_grid(message: StoredMessage, cell: tuple[int, int] | None = None) -> tuple[int, int]:
+    """A 2x2 grid PNG with the grid buttons; returns the cell size."""
+    assert len(message.attachments) == 1, [a.filename for a in message.attachments]
+    attachment = message.attachments[0]
+    assert attachment.content_type == "image/png"
+    image = message.image()
+    assert image.format == "PNG"
+    assert (attachment.width, attachment.height) == image.size
+    width, height = image.size
+    assert width % 2 == 0 and height % 2 == 0, image.size
+    assert message.rows == GRID_ROWS
+    job_id(message)
+    if cell is not None:
+        assert (width // 2, height // 2) == cell, f"grid {image.size}, expected cells {cell}"
+    return width // 2, height // 2
+
+
+def assert_single(message: StoredMessage) -> tuple[int, int]:
+    """One upscaled image with the upscale buttons; returns its size."""
+    assert len(message.attachments) == 1
+    image = message.image()
+    assert image.format == "PNG"
+    assert message.rows == UPSCALE_ROWS
+    job_id(message)
+    return image.size
+
+
+def press(fake: FakeDiscord, message: StoredMessage, label: str, member: FakeMember) -> Interaction:
+    handle = fake.press(message, label, member)
+    ack = handle.wait_ack()
+    assert ack.type == 5, f"{label}: expected a deferred 'thinking' response, got {ack.type}"
+    assert not ack.ephemeral
+    return handle
+
+
+def new_message(fake: FakeDiscord, handle: Interaction, pressed: StoredMessage) -> StoredMessage:
+    """The result of a button: a new message, the pressed one left as it was."""
+    result = wait_result(handle)
+    assert result.id != pressed.id, "the result must be a new message, not an edit"
+    after = fake.message(pressed.id)
+    assert not after.deleted
+    assert [e.content for e in after.edits] == [e.content for e in pressed.edits]
+    assert [a.id for a in after.attachments] == [a.id for a in pressed.attachments]
+    assert after.rows == pressed.rows
+    return result
+
+
+_FOX: dict[str, Any] = {}
+
+
+@pytest.fixture
+def fox_grid(fake_discord: FakeDiscord, bot_process) -> tuple[Interaction, StoredMessage]:
+    """Scenario 2's grid, made once for this module: ``/imagine a fox in snow --ar 3:2 ...``."""
+    if "grid" not in _FOX:
+        alice = fake_discord.member("alice")
+        handle = fake_discord.invoke("imagine", alice, prompt=FOX_PROMPT)
+        _FOX["grid"] = (handle, wait_result(handle))
+    return _FOX["grid"]
+
+
+def test_imagine_answers_with_a_grid(fake_discord: FakeDiscord, bot_process, fox_grid) -> None:
+    handle, grid = fox_grid
+    alice = fake_discord.member("alice")
+    assert handle.ack is not None and handle.ack.type == 5 and handle.ack.latency < 3.0
+    assert handle.ack.ephemeral is False
+    assert grid.interaction_id == handle.id and grid.kind == "original"
+    assert grid.edits[0].flags & 128, "the reply starts as 'thinking'"
+
+    assert_grid(grid)
+    width, height = grid.image().size
+    assert width * 2 == height * 3, f"{width}x{height} is not 3:2"
+    assert grid.attachments[0].filename.endswith(".png")
+    assert f"<@{alice.id}>" in grid.content
+    assert "a fox in snow" in grid.content
+    assert "seed 7" in grid.content
+    assert handle.followups() == []
+
+    eventually(
+        lambda: bot_process.query(
+            "SELECT user_id, status, message_id, channel_id FROM jobs WHERE id = ?", job_id(grid)
+        ),
+        [(alice.id, "done", grid.id, grid.channel_id)],
+    )
+    # Everyone in the channel sees it.
+    bob = fake_discord.member("bob")
+    assert grid.id in [m.id for m in fake_discord.messages(grid.channel_id, visible_to=bob)]
+
+
+def test_grid_buttons_make_new_messages(fake_discord: FakeDiscord, bot_process, fox_grid) -> None:
+    _, grid = fox_grid
+    bob = fake_discord.member("bob")
+    cell = assert_grid(grid)
+    grid_seed = int(_SEED.search(grid.content).group(1))  # type: ignore[union-attr]
+
+    # Three presses at once: the jobs queue behind each other.
+    u2 = press(fake_discord, grid, "U2", bob)
+    v3 = press(fake_discord, grid, "V3", bob)
+    reroll = press(fake_discord, grid, "🔄", bob)
+
+    upscaled = new_message(fake_discord, u2, grid)
+    assert assert_single(upscaled) == (cell[0] * 2, cell[1] * 2)
+    assert "#2" in upscaled.content
+
+    varied = new_message(fake_discord, v3, grid)
+    assert_grid(varied, cell)
+    assert "#3" in varied.content
+
+    rerolled = new_message(fake_discord, reroll, grid)
+    assert_grid(rerolled, cell)
+    match = _SEED.search(rerolled.content)
+    assert match, rerolled.content
+    assert int(match.group(1)) != grid_seed
+
+    numbers = {job_id(m) for m in (grid, upscaled, varied, rerolled)}
+    assert len(numbers) == 4, "each button starts its own job"
+    for number in numbers - {job_id(grid)}:
+        [(user_id, parent_id)] = bot_process.query(
+            "SELECT user_id, parent_id FROM jobs WHERE id = ?", number
+        )
+        assert (user_id, parent_id) == (bob.id, job_id(grid)), "the presser owns the child job"
+
+    # Each button of the upscaled image works.
+    strong = press(fake_discord, upscaled, "Vary (Strong)", bob)
+    subtle = press(fake_discord, upscaled, "Vary (Subtle)", bob)
+    creative = press(fake_discord, upscaled, "Upscale (Creative)", bob)
+    assert_grid(new_message(fake_discord, strong, upscaled), cell)
+    assert_grid(new_message(fake_discord, subtle, upscaled), cell)
+    bigger = new_message(fake_discord, creative, upscaled)
+    width, height = assert_single(bigger)
+    up_width, up_height = upscaled.image().size
+    assert width > up_width and height > up_height
+    assert max(width, height) <= MAX_UPSCALE_SIDE
+    assert width * up_height == height * up_width, "the creative upscale keeps the aspect"
+
+
+def test_two_members_at_once(fake_discord: FakeDiscord, bot_process) -> None:
+    alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
+    first = fake_discord.invoke("imagine", alice, prompt="a red robot --steps 4 --seed 11")
+    second = fake_discord.invoke("imagine", bob, prompt="a blue dragon --steps 4 --seed 12")
+    grid_a = wait_result(first)
+    grid_b = wait_result(second)
+    assert_grid(grid_a)
+    assert_grid(grid_b)
+    assert grid_a.id != grid_b.id
+    assert "a red robot" in grid_a.content and f"<@{alice.id}>" in grid_a.content
+    assert "a blue dragon" in grid_b.content and f"<@{bob.id}>" in grid_b.content
+    jobs = dict(
+        bot_process.query(
+            "SELECT id, user_id FROM jobs WHERE id IN (?, ?)", job_id(grid_a), job_id(grid_b)
+        )
+    )
+    assert jobs == {job_id(grid_a): alice.id, job_id(grid_b): bob.id}
+
+
+def test_buttons_work_after_a_restart(fake_discord: FakeDiscord, bot_process) -> None:
+    alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
+    handle = fake_discord.invoke("imagine", alice, prompt="a lighthouse --ar 2:3 --steps 4")
+    grid = wait_result(handle)
+    cell = assert_grid(grid)
+    identified = fake_discord.identify_count
+
+    exit_code = bot_process.stop()
+    assert exit_code == 0, f"the bot did not stop cleanly on SIGTERM (exit code {exit_code})"
+    bot_process.start()
+    assert fake_discord.identify_count == identified + 1
+
+    upscaled = new_message(fake_discord, press(fake_discord, grid, "U1", bob), grid)
+    assert assert_single(upscaled) == (cell[0] * 2, cell[1] * 2)
+
+
+def test_a_grid_over_the_attachment_limit_is_scaled_down(
+    fake_discord: FakeDiscord, bot_process
+) -> None:
+    """PRODUCT.md: the grid "may be scaled down to fit Discord's attachment limit"."""
+    alice = fake_discord.member("alice")
+    limit = 40_000  # a 3:2 grid of the tiny model is about 250 kB
+    fake_discord.attachment_size_limit = limit
+    try:
+        handle = fake_discord.invoke("imagine", alice, prompt="a big fox --ar 3:2 --steps 4")
+    finally:
+        fake_discord.attachment_size_limit = fake_discord.default_attachment_size_limit
+    grid = wait_result(handle)
+    assert grid.rows == GRID_ROWS and len(grid.attachments) == 1
+    assert grid.attachments[0].size <= limit
+    assert grid.image().format == "PNG"
+    width, height = grid.image().size
+    assert abs(width / height - 1.5) < 0.05, f"{width}x{height} is not about 3:2"
