@@ -41,7 +41,9 @@ class Action:
     VARY_SUBTLE = "s"
     UPSCALE_CREATIVE = "c"
     REROLL = "r"
+    CANCEL = "x"
 
+    # The actions that start a child job.
     ALL = frozenset({UPSCALE, VARY_STRONG, VARY_SUBTLE, UPSCALE_CREATIVE, REROLL})
 
 
