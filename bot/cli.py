@@ -32,7 +32,27 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("--family", choices=["sd", "sdxl"], default="sd")
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
 
+    bench = commands.add_parser(
+        "bench", help="measure the job path against the bare pipeline (see README)"
+    )
+    source = bench.add_mutually_exclusive_group()
+    source.add_argument("--model", help="a diffusers folder or hub id (default: MODEL_ID)")
+    source.add_argument(
+        "--arch",
+        choices=["sd15", "sdxl", "sd-turbo"],
+        help="a full-size architecture with random weights, built in code (no download)",
+    )
+    bench.add_argument("--size", type=_size, help="image size WxH (default: the model's)")
+    bench.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
+    bench.add_argument("--jobs", type=int, default=8, help="jobs submitted at once (8)")
+    bench.add_argument("--users", type=int, default=4, help="users they come from (4)")
+    bench.add_argument("--device", default=None, help="auto, cuda, cuda:N, mps or cpu")
+    bench.add_argument("--max-batch-images", type=int, help="default: MAX_BATCH_IMAGES")
+    bench.add_argument("--json", action="store_true", help="print the report as JSON")
+
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "run":
         from bot.__main__ import main as run_main
 
@@ -45,6 +65,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return asyncio.run(_imagine(settings, args.prompt, args.output))
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WxH, e.g. 512x512") from None
+    if width < 64 or height < 64 or width % 8 or height % 8:
+        raise argparse.ArgumentTypeError("sides must be multiples of 8, at least 64")
+    return width, height
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bot.bench import BenchOptions, print_report, run_bench
+    from bot.logs import configure_logging
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.jobs < 1 or args.users < 1 or args.users > args.jobs:
+        print("error: --jobs and --users must be at least 1, users at most jobs", file=sys.stderr)
+        return 2
+    configure_logging("WARNING")
+    options = BenchOptions(
+        model=None if args.arch else (args.model or settings.model_id),
+        arch=args.arch,
+        size=args.size,
+        steps=args.steps,
+        jobs=args.jobs,
+        users=args.users,
+        device=args.device or settings.device,
+        max_batch_images=args.max_batch_images or settings.max_batch_images,
+    )
+    report = asyncio.run(run_bench(options))
+    print_report(report, args.json)
+    return 0
 
 
 def _tiny_model(directory: Path, family: str, seed: int) -> int:

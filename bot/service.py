@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import UnknownJob, UserError
+from bot.errors import NotAllowed, QueueFull, UnknownJob, UserError
 from bot.params import ParsedPrompt, parse_prompt
 from engine.engine import Engine
 from engine.images import compose_grid, encode_png
@@ -41,7 +41,9 @@ class Action:
     VARY_SUBTLE = "s"
     UPSCALE_CREATIVE = "c"
     REROLL = "r"
+    CANCEL = "x"
 
+    # The actions that start a child job.
     ALL = frozenset({UPSCALE, VARY_STRONG, VARY_SUBTLE, UPSCALE_CREATIVE, REROLL})
 
 
@@ -76,11 +78,18 @@ class Service:
         *,
         max_steps: int = 50,
         max_upscale_side: int = 2048,
+        max_queued_per_user: int = 5,
+        max_queue: int = 200,
     ) -> None:
         self.storage = storage
         self.engine = engine
         self.max_steps = max_steps
         self.max_upscale_side = max_upscale_side
+        self.max_queued_per_user = max_queued_per_user
+        self.max_queue = max_queue
+        # Checks that count jobs and the insert they guard run under one lock, so that
+        # jobs submitted at the same instant cannot all pass a limit that only one fits.
+        self._admission = asyncio.Lock()
         self._listeners: list[Listener] = []
         self._waiters: dict[int, list[asyncio.Future]] = {}
         self._tasks: dict[int, asyncio.Task] = {}
@@ -119,16 +128,17 @@ class Service:
         A job running now is interrupted at its next step and re-queued without using
         up its retry: a clean shutdown is not the job's failure.
         """
-        for job_id in list(self._tasks):
-            if self.engine.position(job_id) == 0:
-                self.engine.cancel(job_id)
-                await self.storage.mark_queued(job_id, refund_attempt=True)
-                logger.info("job %s interrupted by shutdown; queued for the next start", job_id)
+        running = [job_id for job_id in self._tasks if self.engine.position(job_id) == 0]
+        # Stop the job tasks first, so that nothing below is recorded as a cancellation.
         tasks = list(self._tasks.values()) + list(self._background)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        for job_id in running:
+            self.engine.cancel(job_id)
+            await self.storage.mark_queued(job_id, refund_attempt=True)
+            logger.info("job %s interrupted by shutdown; queued for the next start", job_id)
         for waiters in self._waiters.values():
             for waiter in waiters:
                 waiter.cancel()
@@ -223,6 +233,39 @@ class Service:
             return await self._upscale(who, parent, source, creative=action != Action.UPSCALE)
         strength = STRONG_VARIATION if action == Action.VARY_STRONG else SUBTLE_VARIATION
         return await self._vary(who, parent, source, strength)
+
+    async def cancel(self, job_id: int, who: Requester, *, is_admin: bool = False) -> Job:
+        """Cancel a queued or running job (its owner or an admin); returns the final row."""
+        job = await self.get_job(job_id)
+        if job.user_id != who.user_id and not is_admin:
+            raise NotAllowed(f"Only the owner of job {job_id} or an admin can cancel it.")
+        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            raise UserError(f"Job {job_id} is already {job.status}; there is nothing to cancel.")
+        waiter = asyncio.get_running_loop().create_task(self.wait(job_id))
+        if self.engine.cancel(job_id):
+            logger.info("job %s cancelled by user %s", job_id, who.user_id)
+            return await waiter
+        waiter.cancel()
+        if job_id in self._tasks:
+            raise UserError(f"Job {job_id} is already finishing; it is too late to cancel it.")
+        # Not held by anyone (its row outlived its task): the row is the truth.
+        await self.storage.finish_job(job_id, JobStatus.CANCELLED, f"cancelled by {who.user_id}")
+        final = await self._job(job_id)
+        self._emit(JobEvent("finished", final))
+        return final
+
+    async def _check_limits(self, user_id: int) -> None:
+        mine = await self.storage.count_active_jobs(user_id)
+        if mine >= self.max_queued_per_user:
+            raise QueueFull(
+                f"You already have {mine} jobs queued or running; the most is "
+                f"{self.max_queued_per_user}. Wait for one to finish, then try again."
+            )
+        queued = await self.storage.count_active_jobs(None, statuses=(JobStatus.QUEUED,))
+        if queued >= self.max_queue:
+            raise QueueFull(
+                f"The queue is full ({queued} jobs waiting). Please try again in a few minutes."
+            )
 
     # children
 
@@ -319,7 +362,9 @@ class Service:
     # running
 
     async def _create(self, new: NewJob) -> Job:
-        job = await self.storage.create_job(new)
+        async with self._admission:
+            await self._check_limits(new.user_id)
+            job = await self.storage.create_job(new)
         logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
         self._launch(job)
         self._emit(JobEvent("queued", job))
@@ -343,6 +388,7 @@ class Service:
             num_images=int(p.get("num_images", GRID_SIZE)),
             source_image=source,
             strength=float(p.get("strength", 1.0)),
+            owner=job.user_id,
         )
 
     def _launch(self, job: Job) -> None:

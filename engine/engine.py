@@ -1,44 +1,94 @@
-"""The asyncio side of the engine: the job queue and the scheduler that feeds the worker."""
+"""The asyncio side of the engine: the fair queue and the scheduler that feeds the worker.
+
+The next job comes from the owner served least recently, so one user with five jobs
+cannot hold back the others. Waiting jobs of the same shape as that job are fused into
+the same pipeline call, taken in the same fair order, up to ``max_batch_images`` images.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from engine.model import LoadedModel, load_model
-from engine.types import JobOutput, JobSpec
-from engine.worker import JobCancelled, ProgressCallback, Worker
+from engine.types import JobSpec
+from engine.worker import JobCancelled, ProgressCallback, Worker, WorkItem
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     spec: JobSpec
     future: asyncio.Future
     on_progress: ProgressCallback | None
     on_start: Callable[[], None] | None
+    order: int
+
+
+def fair_order(waiting: Iterable[_Pending], last_served: dict[int, int]) -> list[_Pending]:
+    """The order jobs would run in: round-robin, least recently served owner first.
+
+    Owners never served come first, then by when they were last served; each owner's
+    own jobs keep their submission order; ties go to the earlier submission.
+    """
+    queues: dict[int, list[_Pending]] = {}
+    for pending in sorted(waiting, key=lambda p: p.order):
+        queues.setdefault(pending.spec.owner, []).append(pending)
+    served = dict(last_served)
+    clock = max(served.values(), default=0)
+    order: list[_Pending] = []
+    while queues:
+        owner = min(queues, key=lambda o: (served.get(o, -1), queues[o][0].order))
+        order.append(queues[owner].pop(0))
+        if not queues[owner]:
+            del queues[owner]
+        clock += 1
+        served[owner] = clock
+    return order
+
+
+@dataclass
+class EngineStats:
+    """What the worker has been given: pipeline calls (batches), jobs and images."""
+
+    batches: int = 0
+    jobs: int = 0
+    images: int = 0
 
 
 class Engine:
-    """Queues jobs on the event loop and runs them, in order, on the single worker thread."""
+    """Queues jobs on the event loop and runs them, fairly and fused, on the worker thread."""
 
-    def __init__(self, model: LoadedModel) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        max_batch_images: int = 8,
+        batching: bool = True,
+        preview_interval: float = 2.0,
+    ) -> None:
         self.model = model
-        self._worker = Worker(model)
-        self._queue: deque[_Pending] = deque()
-        self._running: _Pending | None = None
+        self.max_batch_images = max(1, max_batch_images)
+        self.batching = batching
+        self._worker = Worker(model, preview_interval=preview_interval)
+        self._waiting: list[_Pending] = []
+        self._running: list[WorkItem] = []
+        self._last_served: dict[int, int] = {}
+        self._serve_clock = itertools.count(1)
+        self._submitted = itertools.count()
         self._wakeup = asyncio.Event()
         self._scheduler: asyncio.Task | None = None
+        self.stats = EngineStats()
 
     @classmethod
-    def load(cls, model_id: str, device: str = "auto") -> Engine:
+    def load(cls, model_id: str, device: str = "auto", **options) -> Engine:
         """Load a model (blocking, once at start) and wrap it in an engine."""
-        return cls(load_model(model_id, device))
+        return cls(load_model(model_id, device), **options)
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -54,16 +104,17 @@ class Engine:
             self._scheduler = asyncio.create_task(self._schedule(), name="engine-scheduler")
 
     async def stop(self) -> None:
-        """Stop taking work; the job on the worker finishes, queued ones stay queued."""
+        """Stop taking work; the batch on the worker finishes, waiting jobs are dropped
+        (their rows stay queued for the next start)."""
         if self._scheduler is not None:
             self._scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
             self._scheduler = None
-        for pending in self._queue:
+        for pending in self._waiting:
             if not pending.future.done():
                 pending.future.cancel()
-        self._queue.clear()
+        self._waiting.clear()
         await self._worker.stop()
 
     def submit(
@@ -77,53 +128,108 @@ class Engine:
         ``on_start`` is called on the loop when the job is handed to the worker.
         """
         future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(spec, future, on_progress, on_start))
+        self._waiting.append(_Pending(spec, future, on_progress, on_start, next(self._submitted)))
         self._wakeup.set()
         return future
 
     def position(self, job_id: int) -> int | None:
-        """0 while the job runs, 1.. while it waits, None when the engine does not hold it."""
-        if self._running is not None and self._running.spec.job_id == job_id:
+        """0 while the job runs, 1.. in the fair order while it waits, None if not held."""
+        if any(p.spec.job_id == job_id for p in self._running):
             return 0
-        for index, pending in enumerate(self._queue, start=1):
+        for index, pending in enumerate(fair_order(self._waiting, self._last_served), start=1):
             if pending.spec.job_id == job_id:
                 return index
         return None
 
+    def positions(self) -> dict[int, int]:
+        """Every held job's position (0 running, 1.. waiting)."""
+        result = {p.spec.job_id: 0 for p in self._running}
+        for index, pending in enumerate(fair_order(self._waiting, self._last_served), start=1):
+            result[pending.spec.job_id] = index
+        return result
+
     @property
     def queue_length(self) -> int:
-        """Jobs waiting, not counting the one running."""
-        return len(self._queue)
+        """Jobs waiting, not counting those running."""
+        return len(self._waiting)
 
     def cancel(self, job_id: int) -> bool:
         """Drop a waiting job or stop a running one at its next step; True if it was held."""
-        for pending in self._queue:
+        for pending in self._waiting:
             if pending.spec.job_id == job_id:
-                self._queue.remove(pending)
+                self._waiting.remove(pending)
                 pending.future.set_exception(JobCancelled(f"job {job_id} cancelled"))
                 return True
-        return self._worker.cancel(job_id)
+        for item in self._running:
+            if item.spec.job_id == job_id:
+                # The worker drops it from the fused call, or interrupts the call at its
+                # next step when no job in it is left.
+                item.cancelled.set()
+                item.settle(None, JobCancelled(f"job {job_id} cancelled"))
+                return True
+        return False
+
+    def next_batch(self) -> list[_Pending]:
+        """Take the next batch off the queue: the fairly chosen job and, with batching on,
+        same-shape jobs in fair order while the images fit in ``max_batch_images``."""
+        order = fair_order(self._waiting, self._last_served)
+        if not order:
+            return []
+        first = order[0]
+        batch = [first]
+        images = first.spec.num_images
+        if self.batching:
+            for pending in order[1:]:
+                if pending.spec.shape != first.spec.shape:
+                    continue
+                if images + pending.spec.num_images > self.max_batch_images:
+                    continue
+                batch.append(pending)
+                images += pending.spec.num_images
+        for pending in batch:
+            self._waiting.remove(pending)
+            self._last_served[pending.spec.owner] = next(self._serve_clock)
+        return batch
 
     async def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            while not self._queue:
+            while not self._waiting:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            pending = self._queue.popleft()
-            self._running = pending
-            if pending.on_start is not None:
-                pending.on_start()
+            batch = self.next_batch()
+            items = []
+            for pending in batch:
+                item = WorkItem(pending.spec, loop.create_future(), loop, pending.on_progress)
+                item.future.add_done_callback(_forward(pending.future))
+                items.append(item)
+                if pending.on_start is not None:
+                    pending.on_start()
+            if len(batch) > 1:
+                logger.info(
+                    "fused jobs %s into one call (%d images)",
+                    [p.spec.job_id for p in batch],
+                    sum(p.spec.num_images for p in batch),
+                )
+            self._running = items
+            self.stats.batches += 1
+            self.stats.jobs += len(batch)
+            self.stats.images += sum(p.spec.num_images for p in batch)
             try:
-                output: JobOutput = await self._worker.run(pending.spec, pending.on_progress)
-            except asyncio.CancelledError:
-                if not pending.future.done():
-                    pending.future.cancel()
-                raise
-            except BaseException as exc:  # one job's failure never stops the scheduler
-                if not pending.future.done():
-                    pending.future.set_exception(exc)
-            else:
-                if not pending.future.done():
-                    pending.future.set_result(output)
+                await self._worker.run_batch(items)
             finally:
-                self._running = None
+                self._running = []
+
+
+def _forward(target: asyncio.Future) -> Callable[[asyncio.Future], None]:
+    def forward(source: asyncio.Future) -> None:
+        if target.done():
+            return
+        if source.cancelled():
+            target.cancel()
+        elif source.exception() is not None:
+            target.set_exception(source.exception())
+        else:
+            target.set_result(source.result())
+
+    return forward

@@ -98,7 +98,7 @@ def single_file_pipeline_class(path: Path):
 
 def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
     """Load ``model_id`` once on the chosen device, with its image-to-image twin."""
-    from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+    from diffusers import AutoPipelineForText2Image
 
     device = pick_device(device_setting)
     dtype = pick_dtype(device)
@@ -114,6 +114,14 @@ def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
     else:
         source = str(path) if path.is_dir() else model_id
         text2img = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype)
+    name = path.name if path.exists() else model_id
+    return wrap_pipeline(text2img, name, device, model_id=model_id)
+
+
+def wrap_pipeline(text2img: Any, name: str, device: str, *, model_id: str = "") -> LoadedModel:
+    """Put a loaded text-to-image pipeline on ``device`` and derive what the engine needs."""
+    from diffusers import AutoPipelineForImage2Image
+
     if getattr(text2img, "safety_checker", None) is not None:
         # Moderation is the bot's job (NSFW_FILTER), not a black image from the pipeline.
         text2img.safety_checker = None
@@ -121,14 +129,13 @@ def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
     text2img.set_progress_bar_config(disable=True)
     img2img = AutoPipelineForImage2Image.from_pipe(text2img)
     img2img.set_progress_bar_config(disable=True)
-    defaults = detect_family(text2img, model_id)
-    name = path.name if path.exists() else model_id
+    defaults = detect_family(text2img, model_id or name)
     logger.info(
-        "model %s loaded: family %s, %d steps, guidance %.1f, native %dpx",
+        "model %s ready: family %s, %d steps, guidance %.1f, native %dpx",
         name,
         defaults.family,
         defaults.steps,
         defaults.guidance,
         defaults.native_size,
     )
-    return LoadedModel(name, text2img, img2img, device, dtype, defaults)
+    return LoadedModel(name, text2img, img2img, device, text2img.dtype, defaults)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 GRID_SIZE = 4  # images in a grid (2x2)
 
@@ -47,6 +48,25 @@ class JobSpec:
     num_images: int = GRID_SIZE
     source_image: Path | None = None
     strength: float = 1.0
+    owner: int = 0  # whose job it is: the scheduler shares the GPU fairly among owners
+
+    @property
+    def shape(self) -> tuple:
+        """Jobs of one shape can share a pipeline call (each keeps its prompts and seeds).
+
+        Whether a negative prompt is given is part of it: SDXL encodes "no negative
+        prompt" as zeros, which a fused call could not keep apart from an empty one.
+        """
+        image_to_image = self.source_image is not None
+        return (
+            image_to_image,
+            self.width,
+            self.height,
+            self.steps,
+            round(self.guidance, 6),
+            round(self.strength, 6) if image_to_image else None,
+            bool(self.negative),
+        )
 
     @property
     def seeds(self) -> list[int]:
@@ -68,6 +88,7 @@ class Progress:
     job_id: int
     step: int
     total: int
+    preview: Any = None  # a small PIL image decoded cheaply from the latents, now and then
 
     @property
     def fraction(self) -> float:

@@ -1,21 +1,29 @@
 """The one thread that touches torch and diffusers.
 
 diffusers pipelines are not thread-safe, so exactly one thread runs them, always. The
-event loop hands work over through a thread-safe queue and gets results, progress and
-errors back through ``loop.call_soon_threadsafe``.
+event loop hands over a batch of jobs through a thread-safe queue and gets each job's
+result, progress and errors back through ``loop.call_soon_threadsafe``.
+
+A batch is one pipeline call for several jobs of the same shape: each keeps its own
+prompt, negative prompt and per-image generators, so every image is what it would be
+alone. When a fused call fails, each job is retried alone so that only the faulty one
+fails; when it runs out of GPU memory, it is retried once in smaller calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.model import LoadedModel
+from engine.preview import latents_to_preview
 from engine.types import JobOutput, JobSpec, Progress
 
 logger = logging.getLogger(__name__)
@@ -24,30 +32,67 @@ ProgressCallback = Callable[[Progress], None]
 
 
 class JobCancelled(Exception):
-    """The job was cancelled while it ran; the pipeline stopped at the next step."""
+    """The job was cancelled before or while it ran."""
 
 
-@dataclass
-class _Work:
+@dataclass(eq=False)
+class WorkItem:
+    """One job handed to the worker; its future gets a ``JobOutput`` or an error."""
+
     spec: JobSpec
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
-    on_progress: ProgressCallback | None
+    on_progress: ProgressCallback | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def settle(self, output: JobOutput | None, error: BaseException | None) -> None:
+        """Resolve the future from any thread (once)."""
+
+        def settle_on_loop() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(output)
+
+        try:
+            self.loop.call_soon_threadsafe(settle_on_loop)
+        except RuntimeError:  # the loop closed while the job ran: nobody is waiting
+            logger.info("job %s finished after its loop closed", self.spec.job_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One image of a pipeline call."""
+
+    item: WorkItem
+    seed: int
+    source: Any  # PIL image for image-to-image, else None
 
 
 _STOP = object()
 
 
-class Worker:
-    """Runs jobs on the loaded pipeline, one at a time, on its own thread."""
+def _set_done(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
-    def __init__(self, model: LoadedModel) -> None:
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class Worker:
+    """Runs batches on the loaded pipeline, one at a time, on its own thread."""
+
+    def __init__(self, model: LoadedModel, *, preview_interval: float = 2.0) -> None:
         self.model = model
+        self.preview_interval = preview_interval
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._current: _Work | None = None
-        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Start the worker thread."""
@@ -56,89 +101,176 @@ class Worker:
             self._thread.start()
 
     async def stop(self) -> None:
-        """Finish the job in hand, then end the thread."""
+        """Finish the batch in hand, then end the thread."""
         if self._thread is not None:
             self._inbox.put(_STOP)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
 
     def run(self, spec: JobSpec, on_progress: ProgressCallback | None = None) -> asyncio.Future:
-        """Queue ``spec`` for the thread; the returned future gets a ``JobOutput``.
-
-        Must be called from the event loop; ``on_progress`` is called on the loop too.
-        """
+        """Run one job alone; the future gets its ``JobOutput`` (call on the loop)."""
         loop = asyncio.get_running_loop()
-        work = _Work(spec, loop.create_future(), loop, on_progress)
-        self._inbox.put(work)
-        return work.future
+        item = WorkItem(spec, loop.create_future(), loop, on_progress)
+        self.run_batch([item])
+        return item.future
 
-    def cancel(self, job_id: int) -> bool:
-        """Ask the running job to stop at its next step; True when it was running."""
-        with self._lock:
-            if self._current is not None and self._current.spec.job_id == job_id:
-                self._current.cancelled.set()
-                return True
-        return False
+    def run_batch(self, items: Sequence[WorkItem]) -> asyncio.Future:
+        """Hand over a batch of same-shape jobs; the returned future resolves when the
+        worker is free again (each job's own future is resolved as soon as it is done)."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._inbox.put((list(items), done, loop))
+        return done
 
     def _serve(self) -> None:
         import torch
 
         while True:
-            work = self._inbox.get()
-            if work is _STOP:
+            message = self._inbox.get()
+            if message is _STOP:
                 return
-            with self._lock:
-                self._current = work
-            started = time.perf_counter()
+            items, done, loop = message
             try:
                 with torch.inference_mode():
-                    images = self._generate(work)
-                if work.cancelled.is_set():
-                    raise JobCancelled(f"job {work.spec.job_id} cancelled")
-                output = JobOutput(work.spec.job_id, images, time.perf_counter() - started)
-                self._resolve(work, output, None)
-            except BaseException as exc:  # the thread must outlive any job's failure
-                logger.warning("job %s failed on the worker: %r", work.spec.job_id, exc)
-                self._resolve(work, None, exc)
+                    self._run_batch(items)
+            except BaseException:  # the thread must outlive anything a batch does
+                logger.exception("batch failed outside any job")
             finally:
-                with self._lock:
-                    self._current = None
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(_set_done, done)
+
+    def _run_batch(self, items: list[WorkItem]) -> None:
+        live = []
+        for item in items:
+            if item.cancelled.is_set():
+                item.settle(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
+            else:
+                live.append(item)
+        if not live:
+            return
+        started = time.perf_counter()
+        try:
+            results = self._generate(live)
+        except BaseException as exc:
+            if len(live) == 1 and not _is_out_of_memory(exc):
+                self._fail(live[0], exc)
+                return
+            self._retry_alone(live, exc)
+            return
+        seconds = time.perf_counter() - started
+        for item, images in results.items():
+            self._finish(item, images, seconds)
+
+    def _retry_alone(self, items: list[WorkItem], exc: BaseException) -> None:
+        out_of_memory = _is_out_of_memory(exc)
+        ids = [item.spec.job_id for item in items]
+        if out_of_memory:
+            logger.warning("jobs %s ran out of memory together; retrying in smaller calls", ids)
+            self._free_memory()
+        else:
+            logger.warning("fused jobs %s failed (%r); retrying each alone", ids, exc)
+        for item in items:
+            if item.cancelled.is_set():
+                item.settle(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
+                continue
+            started = time.perf_counter()
+            # Out of memory: split the job's own images too (half as many per call).
+            per_call = max(1, item.spec.num_images // 2) if out_of_memory else None
+            try:
+                images = self._generate([item], images_per_call=per_call)[item]
+            except BaseException as retry_error:
+                if _is_out_of_memory(retry_error):
+                    self._free_memory()
+                self._fail(item, retry_error)
+                continue
+            self._finish(item, images, time.perf_counter() - started)
+
+    def _finish(self, item: WorkItem, images: list, seconds: float) -> None:
+        if item.cancelled.is_set():
+            item.settle(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
+        else:
+            item.settle(JobOutput(item.spec.job_id, images, seconds), None)
 
     @staticmethod
-    def _resolve(work: _Work, output: JobOutput | None, error: BaseException | None) -> None:
-        def settle() -> None:
-            if work.future.done():
-                return
-            if error is not None:
-                work.future.set_exception(error)
-            else:
-                work.future.set_result(output)
+    def _fail(item: WorkItem, exc: BaseException) -> None:
+        logger.warning("job %s failed on the worker: %r", item.spec.job_id, exc)
+        item.settle(None, exc)
 
-        try:
-            work.loop.call_soon_threadsafe(settle)
-        except RuntimeError:  # the loop closed while the job ran: nobody is waiting
-            logger.info("job %s finished after its loop closed", work.spec.job_id)
+    def _free_memory(self) -> None:
+        import gc
 
-    def _generate(self, work: _Work) -> list:
         import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _entries(self, items: list[WorkItem]) -> list[_Entry]:
         from PIL import Image
 
-        spec = work.spec
-        n = spec.num_images
+        entries = []
+        for item in items:
+            spec = item.spec
+            source = None
+            if spec.source_image is not None:
+                with Image.open(spec.source_image) as opened:
+                    source = opened.convert("RGB")
+                if source.size != (spec.width, spec.height):
+                    source = source.resize((spec.width, spec.height), Image.Resampling.LANCZOS)
+            entries.extend(_Entry(item, seed, source) for seed in spec.seeds)
+        return entries
+
+    def _generate(
+        self, items: list[WorkItem], images_per_call: int | None = None
+    ) -> dict[WorkItem, list]:
+        """Run the pipeline for ``items`` (same shape); returns each item's images."""
+        entries = self._entries(items)
+        size = images_per_call or len(entries)
+        images: list = []
+        for start in range(0, len(entries), size):
+            images.extend(self._call(entries[start : start + size]))
+        results: dict[WorkItem, list] = {item: [] for item in items}
+        for entry, image in zip(entries, images, strict=True):
+            results[entry.item].append(image)
+        return results
+
+    def _call(self, entries: list[_Entry]) -> list:
+        import torch
+
+        spec = entries[0].item.spec
+        items = list(dict.fromkeys(entry.item for entry in entries))
+        first_index = {}
+        for index, entry in enumerate(entries):
+            first_index.setdefault(entry.item, index)
         # CPU generators make a seed give the same image on every device.
-        generators = [torch.Generator("cpu").manual_seed(seed) for seed in spec.seeds]
+        generators = [torch.Generator("cpu").manual_seed(entry.seed) for entry in entries]
+        family = self.model.defaults.family
+        last_preview = [time.monotonic()]
 
         def on_step_end(pipe, step: int, timestep, tensors: dict) -> dict:
-            if work.cancelled.is_set():
+            if all(item.cancelled.is_set() for item in items):
                 pipe._interrupt = True
-            if work.on_progress is not None:
-                progress = Progress(spec.job_id, step + 1, int(pipe.num_timesteps))
-                work.loop.call_soon_threadsafe(work.on_progress, progress)
+            total = int(pipe.num_timesteps)
+            now = time.monotonic()
+            want_preview = now - last_preview[0] >= self.preview_interval and step + 1 < total
+            if want_preview:
+                last_preview[0] = now
+            latents = tensors.get("latents")
+            for item in items:
+                if item.on_progress is None or item.cancelled.is_set():
+                    continue
+                preview = None
+                if want_preview and latents is not None:
+                    # Cheap enough for the GPU thread: a 4x3 projection of a small tensor.
+                    preview = latents_to_preview(latents[first_index[item]], family)
+                progress = Progress(item.spec.job_id, step + 1, total, preview)
+                item.loop.call_soon_threadsafe(item.on_progress, progress)
             return tensors
 
+        negatives = [entry.item.spec.negative for entry in entries]
         common = {
-            "prompt": [spec.prompt] * n,
-            "negative_prompt": [spec.negative] * n if spec.negative else None,
+            "prompt": [entry.item.spec.prompt for entry in entries],
+            "negative_prompt": negatives if any(negatives) else None,
             "num_inference_steps": spec.steps,
             "guidance_scale": spec.guidance,
             "generator": generators,
@@ -149,9 +281,7 @@ class Worker:
         if spec.source_image is None:
             result = self.model.text2img(width=spec.width, height=spec.height, **common)
         else:
-            with Image.open(spec.source_image) as opened:
-                source = opened.convert("RGB")
-            if source.size != (spec.width, spec.height):
-                source = source.resize((spec.width, spec.height), Image.Resampling.LANCZOS)
-            result = self.model.img2img(image=[source] * n, strength=spec.strength, **common)
+            result = self.model.img2img(
+                image=[entry.source for entry in entries], strength=spec.strength, **common
+            )
         return list(result.images)

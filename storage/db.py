@@ -241,6 +241,20 @@ class Storage:
             row = await cursor.fetchone()
         return int(row[0])
 
+    async def count_active_jobs(
+        self, user_id: int | None, statuses: tuple[str, ...] = ("queued", "running")
+    ) -> int:
+        """Jobs in ``statuses`` (queued and running by default), of one user or of all."""
+        marks = ",".join("?" * len(statuses))
+        query = f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})"
+        args: tuple = statuses
+        if user_id is not None:
+            query += " AND user_id = ?"
+            args = (*statuses, user_id)
+        async with self.db.execute(query, args) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
+
     async def mark_running(self, job_id: int) -> None:
         """queued -> running; counts an attempt."""
         await self.db.execute(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord_app.errors import reply_error
+from bot.discord_app.permissions import is_admin
 from bot.service import Action, Requester
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ MAX_CUSTOM_ID = 100
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"^(?P<action>[uvscr]):(?P<job>[0-9]{1,19}):(?P<index>[0-4])$",
+    template=r"^(?P<action>[uvscrx]):(?P<job>[0-9]{1,19}):(?P<index>[0-4])$",
 ):
     """One button on a job's message: upscale, vary or reroll."""
 
@@ -59,14 +60,28 @@ class JobButton(
         )
 
     async def callback(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
-        """Start the child job; it belongs to whoever pressed."""
+        """Start the child job (it belongs to whoever pressed), or cancel the job."""
         bot = interaction.client
+        if self.action == Action.CANCEL:
+            await self._cancel(interaction)
+            return
         try:
             await interaction.response.defer(thinking=True)
             job = await bot.service.press(
                 requester(interaction), self.action, self.job_id, self.index or None
             )
             await bot.job_messages.track(job, interaction)
+        except Exception as error:
+            await reply_error(interaction, error)
+
+    async def _cancel(self, interaction: discord.Interaction[ImagineBot]) -> None:
+        bot = interaction.client
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            job = await bot.service.cancel(
+                self.job_id, requester(interaction), is_admin=is_admin(interaction, bot.settings)
+            )
+            await interaction.followup.send(f"Job {job.id} is {job.status}.", ephemeral=True)
         except Exception as error:
             await reply_error(interaction, error)
 
@@ -88,6 +103,15 @@ def grid_view(job_id: int) -> discord.ui.View:
     view.add_item(JobButton(Action.REROLL, job_id, 0, label="🔄", row=0))
     for index in range(1, 5):
         view.add_item(JobButton(Action.VARY_STRONG, job_id, index, label=f"V{index}", row=1))
+    return view
+
+
+def cancel_view(job_id: int) -> discord.ui.View:
+    """``Cancel`` while a job waits or runs (its owner or an admin may press it)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(
+        JobButton(Action.CANCEL, job_id, 0, label="Cancel", style=discord.ButtonStyle.danger)
+    )
     return view
 
 

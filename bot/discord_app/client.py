@@ -45,7 +45,13 @@ class ImagineBot(discord.Client):
         """Register the persistent buttons, listen to the service and sync the commands."""
         self.add_dynamic_items(JobButton)
         self.service.add_listener(self.job_messages.on_event)
+        self.job_messages.start()
         await self.sync_commands()
+
+    async def close(self) -> None:
+        """Stop updating job messages, then disconnect."""
+        await self.job_messages.close()
+        await super().close()
 
     async def sync_commands(self) -> None:
         """Sync globally, and to ``DEV_GUILD_ID`` (instant) when set."""

@@ -8,6 +8,7 @@ a failed edit) the result is posted in the job's channel, mentioning its owner.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,10 +19,11 @@ from typing import TYPE_CHECKING, TypeVar
 import aiohttp
 import discord
 
-from bot.discord_app.buttons import grid_view, upscale_view
+from bot.discord_app.buttons import cancel_view, grid_view, upscale_view
 from bot.discord_app.render import result_text, waiting_text
 from bot.service import JobEvent
-from engine.images import fit_png
+from engine.images import encode_png, fit_png
+from engine.types import Progress
 from storage.db import Job
 
 if TYPE_CHECKING:
@@ -33,58 +35,122 @@ logger = logging.getLogger(__name__)
 TOKEN_LIFETIME = timedelta(minutes=14)
 DEFAULT_FILE_LIMIT = 10 * 1024 * 1024
 RETRY_DELAYS = (1.0, 2.0, 4.0)
+REFRESH_SECONDS = 2.0  # the fastest a waiting message is edited
 
 T = TypeVar("T")
 
 
 @dataclass
 class _Live:
+    job: Job
     interaction: discord.Interaction | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     final: bool = False
+    progress: Progress | None = None
+    shown: tuple | None = None  # (position, percent, preview) last shown
+    last_edit: float = 0.0
 
 
 class JobMessages:
-    """Keeps each job's Discord message in step with the job."""
+    """Keeps each job's Discord message in step with the job.
 
-    def __init__(self, bot: ImagineBot) -> None:
+    While a job waits or runs, a refresher edits its message with the queue position, or
+    the percent done and a preview, at most once every ``refresh_seconds`` per message
+    (Discord rate-limits edits); the final result is always posted.
+    """
+
+    def __init__(self, bot: ImagineBot, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self.bot = bot
+        self.refresh_seconds = refresh_seconds
         self._live: dict[int, _Live] = {}
+        self._refresher: asyncio.Task | None = None
+        self._edits: set[asyncio.Task] = set()
+
+    def start(self) -> None:
+        """Start the refresher (on the bot's loop)."""
+        if self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh_forever(), name="job-messages")
+
+    async def close(self) -> None:
+        """Stop the refresher and pending edits."""
+        tasks = [t for t in (self._refresher, *self._edits) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._refresher = None
 
     async def track(self, job: Job, interaction: discord.Interaction) -> None:
         """Show ``job`` in the response to ``interaction`` (already deferred)."""
-        live = self._live.setdefault(job.id, _Live())
+        live = self._live.setdefault(job.id, _Live(job))
         live.interaction = interaction
-        async with live.lock:
-            if live.final:
-                return
-            position = self.bot.service.position(job.id)
-            try:
-                message = await interaction.edit_original_response(
-                    content=waiting_text(job, position)
-                )
-            except discord.HTTPException as exc:
-                # The job is queued all the same; its result is posted when it is done.
-                logger.warning("job %s: could not show it queued: %s", job.id, exc)
-                return
+        message = await self._show(live)
+        if message is not None:
             await self.bot.service.record_message(job.id, message.channel.id, message.id)
 
     async def on_event(self, event: JobEvent) -> None:
-        """Service listener: update the message when a job starts and when it ends."""
-        if event.kind == "started":
+        """Service listener: keep the latest progress; post the result when a job ends."""
+        if event.kind == "progress":
             live = self._live.get(event.job.id)
-            if live is None or live.interaction is None:
-                return
-            async with live.lock:
-                if not live.final and _token_alive(live.interaction):
-                    try:
-                        await live.interaction.edit_original_response(
-                            content=waiting_text(event.job, 0)
-                        )
-                    except discord.HTTPException as exc:
-                        logger.info("job %s: could not show it running: %s", event.job.id, exc)
+            if live is not None and event.progress is not None:
+                preview = event.progress.preview
+                if preview is None and live.progress is not None:
+                    preview = live.progress.preview  # keep showing the last one
+                live.progress = dataclasses.replace(event.progress, preview=preview)
         elif event.kind == "finished":
             await self.deliver(event.job)
+
+    def _state(self, live: _Live) -> tuple:
+        position = self.bot.service.position(live.job.id)
+        if position == 0 and live.progress is not None:
+            percent = int(live.progress.fraction * 100)
+            return (0, percent, id(live.progress.preview) if live.progress.preview else None)
+        return (position, None, None)
+
+    async def _refresh_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.refresh_seconds / 2)
+            now = loop.time()
+            for live in list(self._live.values()):
+                if (
+                    live.final
+                    or live.interaction is None
+                    or live.lock.locked()
+                    or now - live.last_edit < self.refresh_seconds
+                    or self._state(live) == live.shown
+                ):
+                    continue
+                task = asyncio.create_task(self._show(live))
+                self._edits.add(task)
+                task.add_done_callback(self._edits.discard)
+
+    async def _show(self, live: _Live) -> discord.Message | None:
+        """Edit the waiting message: position, or percent and preview, and ``Cancel``."""
+        interaction = live.interaction
+        if interaction is None:
+            return None
+        async with live.lock:
+            if live.final or not _token_alive(interaction):
+                return None
+            state = self._state(live)
+            position, percent, preview_id = state
+            options: dict = {
+                "content": waiting_text(live.job, position, percent),
+                "view": cancel_view(live.job.id),
+            }
+            if preview_id is not None and (live.shown is None or live.shown[2] != preview_id):
+                assert live.progress is not None and live.progress.preview is not None
+                data = await asyncio.to_thread(encode_png, live.progress.preview)
+                options["attachments"] = [discord.File(io.BytesIO(data), "preview.png")]
+            live.last_edit = asyncio.get_running_loop().time()
+            try:
+                message = await interaction.edit_original_response(**options)
+            except discord.HTTPException as exc:
+                # The job goes on all the same; its result is posted when it is done.
+                logger.warning("job %s: could not update its message: %s", live.job.id, exc)
+                return None
+            live.shown = state
+            return message
 
     async def deliver(self, job: Job) -> None:
         """Post the final state of ``job``: its images and buttons, or why there are none."""

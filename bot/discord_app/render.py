@@ -31,9 +31,11 @@ def _fit(text: str) -> str:
     return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
 
 
-def waiting_text(job: Job, position: int | None) -> str:
+def waiting_text(job: Job, position: int | None, percent: int | None = None) -> str:
     """The message while a job waits or runs."""
-    if position is None or position == 0:
+    if percent is not None:
+        state = f"running: {percent}%"
+    elif position is None or position == 0:
         state = "running…"
     elif position == 1:
         state = "queued: next up"

@@ -1,0 +1,205 @@
+"""Fair order, cross-request batching, failure isolation and the out-of-memory retry."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from engine.engine import Engine, _Pending, fair_order
+from engine.types import JobSpec
+from engine.worker import JobCancelled
+
+
+def spec(job_id: int, owner: int = 1, **overrides) -> JobSpec:
+    fields = {
+        "job_id": job_id,
+        "prompt": f"prompt {job_id}",
+        "negative": "",
+        "width": 128,
+        "height": 128,
+        "steps": 2,
+        "guidance": 7.0,
+        "seed": 1000 + 10 * job_id,
+        "owner": owner,
+    }
+    fields.update(overrides)
+    return JobSpec(**fields)
+
+
+def pending(order: int, owner: int, job_id: int | None = None) -> _Pending:
+    loop = asyncio.new_event_loop()
+    try:
+        future = loop.create_future()
+    finally:
+        loop.close()
+    return _Pending(spec(job_id or order, owner), future, None, None, order)
+
+
+def ids(items) -> list[int]:
+    return [p.spec.job_id for p in items]
+
+
+def test_round_robin_across_three_users_with_uneven_queues():
+    # Alice queued five, then Bob two, then Carol one.
+    waiting = [pending(i, owner) for i, owner in enumerate([1, 1, 1, 1, 1, 2, 2, 3], start=1)]
+    assert ids(fair_order(waiting, {})) == [1, 6, 8, 2, 7, 3, 4, 5]
+
+
+def test_the_least_recently_served_user_goes_first():
+    waiting = [pending(1, owner=1), pending(2, owner=2), pending(3, owner=3)]
+    # Carol was served long ago, Alice just now, Bob never.
+    assert ids(fair_order(waiting, {1: 9, 3: 2})) == [2, 3, 1]
+
+
+async def test_positions_and_batches_follow_the_fair_order(sd_model):
+    engine = Engine(sd_model, max_batch_images=8)  # not started: nothing runs
+    futures = [engine.submit(spec(i, owner)) for i, owner in [(1, 1), (2, 1), (3, 1), (4, 2)]]
+    assert engine.positions() == {1: 1, 4: 2, 2: 3, 3: 4}
+    # Two grids fit in 8 images: the fair first (1, Alice) and the fair next (4, Bob).
+    assert ids(engine.next_batch()) == [1, 4]
+    assert engine.position(2) == 1 and engine.position(3) == 2
+    assert ids(engine.next_batch()) == [2, 3]
+    assert engine.next_batch() == []
+    for future in futures:
+        future.cancel()
+
+
+def test_jobs_of_different_shapes_are_never_fused(sd_model):
+    async def scenario():
+        engine = Engine(sd_model, max_batch_images=16)
+        shapes = [
+            spec(1),
+            spec(2, width=192),
+            spec(3, steps=3),
+            spec(4, guidance=5.0),
+            spec(5, negative="people"),
+            spec(6, source_image="a.png", strength=0.7),
+            spec(7, source_image="a.png", strength=0.35),
+            spec(8),
+        ]
+        futures = [engine.submit(s) for s in shapes]
+        batches = []
+        while batch := engine.next_batch():
+            batches.append(ids(batch))
+        for future in futures:
+            future.cancel()
+        return batches
+
+    assert asyncio.run(scenario()) == [[1, 8], [2], [3], [4], [5], [6], [7]]
+
+
+def test_batching_off_takes_one_job_at_a_time(sd_model):
+    async def scenario():
+        engine = Engine(sd_model, batching=False)
+        futures = [engine.submit(spec(i)) for i in (1, 2, 3)]
+        batches = [ids(engine.next_batch()) for _ in range(3)]
+        for future in futures:
+            future.cancel()
+        return batches
+
+    assert asyncio.run(scenario()) == [[1], [2], [3]]
+
+
+def assert_same_images(a, b, tolerance: float = 2.0) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        diff = np.abs(np.asarray(x, dtype=np.float32) - np.asarray(y, dtype=np.float32)).max()
+        assert diff <= tolerance
+
+
+@pytest.mark.parametrize("family", ["sd", "sdxl"])
+async def test_fused_jobs_give_the_same_images_as_unfused(loaded_models, family, tmp_path):
+    model = loaded_models[family]
+    jobs = [
+        spec(1, owner=1, prompt="a fox in snow", seed=7),
+        spec(2, owner=2, prompt="a castle at night", seed=99),
+        spec(3, owner=3, prompt="a red car", seed=12345),
+    ]
+    async with Engine(model, batching=False) as engine:
+        alone = [(await engine.submit(job)).images for job in jobs]
+    async with Engine(model, max_batch_images=12) as engine:
+        fused = [output.images for output in await submit_together(engine, jobs)]
+        assert (engine.stats.batches, engine.stats.jobs, engine.stats.images) == (1, 3, 12)
+    for a, b in zip(alone, fused, strict=True):
+        assert_same_images(a, b)
+
+
+class FlakyPipeline:
+    """Wraps a real pipeline; raises out-of-memory above a number of images per call."""
+
+    def __init__(self, pipe, max_images: int) -> None:
+        self.pipe = pipe
+        self.max_images = max_images
+        self.calls: list[int] = []
+
+    def __call__(self, **kwargs):
+        self.calls.append(len(kwargs["prompt"]))
+        if len(kwargs["prompt"]) > self.max_images:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.pipe(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.pipe, name)
+
+
+async def submit_together(engine: Engine, jobs):
+    """Submit jobs before the scheduler looks, so that it can fuse them."""
+    futures = [engine.submit(job) for job in jobs]
+    return await asyncio.gather(*futures, return_exceptions=True)
+
+
+async def test_out_of_memory_retries_in_smaller_calls(sd_model):
+    jobs = [spec(1, owner=1), spec(2, owner=2)]
+    async with Engine(sd_model, batching=False) as engine:
+        expected = [(await engine.submit(job)).images for job in jobs]
+    flaky = FlakyPipeline(sd_model.text2img, max_images=2)
+    model = dataclasses.replace(sd_model, text2img=flaky)
+    async with Engine(model, max_batch_images=8) as engine:
+        outputs = await submit_together(engine, jobs)
+    assert flaky.calls[0] == 8  # both grids fused, out of memory
+    assert flaky.calls[1:] == [2, 2, 2, 2]  # then each job alone, its images in halves
+    for output, images in zip(outputs, expected, strict=True):
+        assert_same_images(output.images, images)
+
+
+async def test_out_of_memory_twice_fails_the_job_and_the_worker_goes_on(sd_model):
+    flaky = FlakyPipeline(sd_model.text2img, max_images=1)
+    model = dataclasses.replace(sd_model, text2img=flaky)
+    async with Engine(model) as engine:
+        with pytest.raises(torch.OutOfMemoryError):
+            await engine.submit(spec(1))
+        single = await engine.submit(spec(2, num_images=1))
+        assert len(single.images) == 1
+
+
+async def test_a_failing_job_in_a_fused_call_fails_alone(sd_model, tmp_path):
+    source = tmp_path / "source.png"
+    (await _one_image(sd_model)).save(source)
+    good = spec(1, source_image=source, strength=0.5, steps=4)
+    bad = spec(2, owner=2, source_image=tmp_path / "missing.png", strength=0.5, steps=4)
+    async with Engine(sd_model, max_batch_images=8) as engine:
+        results = await submit_together(engine, [good, bad])
+    assert len(results[0].images) == 4
+    assert isinstance(results[1], FileNotFoundError)
+
+
+async def _one_image(model):
+    async with Engine(model) as engine:
+        return (await engine.submit(spec(9, num_images=1))).images[0]
+
+
+async def test_cancel_one_job_of_a_fused_call(sd_model):
+    progress_seen = asyncio.Event()
+    async with Engine(sd_model, max_batch_images=8) as engine:
+        first = engine.submit(spec(1, steps=30), lambda p: progress_seen.set())
+        second = engine.submit(spec(2, owner=2, steps=30))
+        await progress_seen.wait()
+        assert engine.position(1) == engine.position(2) == 0
+        assert engine.cancel(2)
+        with pytest.raises(JobCancelled):
+            await second
+        assert len((await first).images) == 4
