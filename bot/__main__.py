@@ -16,24 +16,27 @@ from bot.settings import Settings, SettingsError, load_settings
 logger = logging.getLogger("bot")
 
 
+def load_engine(settings: Settings):
+    """Load ``MODEL_ID`` (blocking) and build the engine with the batch size for its device."""
+    from engine.engine import Engine
+    from engine.model import load_model
+
+    model = load_model(settings.model_id, settings.device)
+    return Engine(model, max_batch_images=settings.batch_images(model.device))
+
+
 async def run_bot(settings: Settings) -> None:
     """Open everything, run the bot until it is stopped, close everything."""
     from bot.discord_app.client import ImagineBot
     from bot.service import Service
-    from engine.engine import Engine
     from storage.db import Storage
 
     token = settings.require_token()
     async with Storage(settings.data_dir) as storage:
-        engine = await asyncio.to_thread(Engine.load, settings.model_id, settings.device)
+        engine = await asyncio.to_thread(load_engine, settings)
         async with (
             engine,
-            Service(
-                storage,
-                engine,
-                max_steps=settings.max_steps,
-                max_upscale_side=settings.max_upscale_side,
-            ) as service,
+            Service.from_settings(storage, engine, settings) as service,
             ImagineBot(settings, service) as bot,
         ):
             # SIGTERM (systemd, docker stop) closes the bot; the blocks above then close

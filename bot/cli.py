@@ -118,22 +118,17 @@ def _tiny_model(directory: Path, family: str, seed: int) -> int:
 async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
     from tqdm import tqdm
 
+    from bot.__main__ import load_engine
     from bot.logs import configure_logging
     from bot.service import JobEvent, Requester, Service
-    from engine.engine import Engine
     from storage.db import Storage
 
     configure_logging("WARNING")
     async with Storage(settings.data_dir) as storage:
-        engine = await asyncio.to_thread(Engine.load, settings.model_id, settings.device)
+        engine = await asyncio.to_thread(load_engine, settings)
         async with (
             engine,
-            Service(
-                storage,
-                engine,
-                max_steps=settings.max_steps,
-                max_upscale_side=settings.max_upscale_side,
-            ) as service,
+            Service.from_settings(storage, engine, settings) as service,
         ):
             bar = tqdm(total=1, unit="step", desc="queued")
             job_id: list[int] = []

@@ -95,6 +95,18 @@ class Service:
         self._tasks: dict[int, asyncio.Task] = {}
         self._background: set[asyncio.Task] = set()
 
+    @classmethod
+    def from_settings(cls, storage: Storage, engine: Engine, settings: Any) -> Service:
+        """A service with the bounds and limits of ``settings`` (a ``Settings``)."""
+        return cls(
+            storage,
+            engine,
+            max_steps=settings.max_steps,
+            max_upscale_side=settings.max_upscale_side,
+            max_queued_per_user=settings.max_queued_per_user,
+            max_queue=settings.max_queue,
+        )
+
     async def __aenter__(self) -> Service:
         await self.start()
         return self
@@ -170,9 +182,18 @@ class Service:
         """A job's image rows in order."""
         return await self.storage.images(job_id)
 
-    async def record_message(self, job_id: int, channel_id: int | None, message_id: int) -> None:
-        """Remember which Discord message shows the job."""
-        await self.storage.set_message(job_id, channel_id, message_id)
+    async def record_message(
+        self, job_id: int, channel_id: int | None, message_id: int, *, delivered: bool = False
+    ) -> None:
+        """Remember which Discord message shows the job (``delivered``: its final state)."""
+        if delivered:
+            await self.storage.mark_delivered(job_id, channel_id, message_id)
+        else:
+            await self.storage.set_message(job_id, channel_id, message_id)
+
+    async def undelivered(self) -> list[Job]:
+        """Finished jobs whose result has not reached Discord (a stop cut it off)."""
+        return await self.storage.undelivered_jobs()
 
     async def wait(self, job_id: int) -> Job:
         """Wait until the job is done, failed or cancelled; returns its final row."""

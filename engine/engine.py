@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from engine.model import LoadedModel, load_model
+from engine.model import LoadedModel
 from engine.types import JobSpec
 from engine.worker import JobCancelled, ProgressCallback, Worker, WorkItem
 
@@ -85,11 +85,6 @@ class Engine:
         self._scheduler: asyncio.Task | None = None
         self.stats = EngineStats()
 
-    @classmethod
-    def load(cls, model_id: str, device: str = "auto", **options) -> Engine:
-        """Load a model (blocking, once at start) and wrap it in an engine."""
-        return cls(load_model(model_id, device), **options)
-
     async def __aenter__(self) -> Engine:
         await self.start()
         return self
@@ -158,7 +153,8 @@ class Engine:
         for pending in self._waiting:
             if pending.spec.job_id == job_id:
                 self._waiting.remove(pending)
-                pending.future.set_exception(JobCancelled(f"job {job_id} cancelled"))
+                if not pending.future.done():
+                    pending.future.set_exception(JobCancelled(f"job {job_id} cancelled"))
                 return True
         for item in self._running:
             if item.spec.job_id == job_id:
@@ -223,12 +219,15 @@ class Engine:
 
 def _forward(target: asyncio.Future) -> Callable[[asyncio.Future], None]:
     def forward(source: asyncio.Future) -> None:
+        # Read the outcome even when nobody waits any more (the job's waiter was
+        # cancelled at shutdown), so asyncio does not report it as lost.
+        error = None if source.cancelled() else source.exception()
         if target.done():
             return
         if source.cancelled():
             target.cancel()
-        elif source.exception() is not None:
-            target.set_exception(source.exception())
+        elif error is not None:
+            target.set_exception(error)
         else:
             target.set_result(source.result())
 

@@ -67,6 +67,7 @@ class Job:
     created_at: str
     started_at: str | None
     finished_at: str | None
+    delivered_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,8 @@ def bundled_migrations() -> list[Migration]:
 
 _JOB_COLUMNS = (
     "id, kind, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
-    " negative, params, seed, status, error, attempts, created_at, started_at, finished_at"
+    " negative, params, seed, status, error, attempts, created_at, started_at, finished_at,"
+    " delivered_at"
 )
 
 
@@ -293,6 +295,24 @@ class Storage:
             (channel_id, message_id, job_id),
         )
         await self.db.commit()
+
+    async def mark_delivered(self, job_id: int, channel_id: int | None, message_id: int) -> None:
+        """The job's final message is in Discord."""
+        await self.db.execute(
+            "UPDATE jobs SET channel_id = COALESCE(?, channel_id), message_id = ?,"
+            " delivered_at = ? WHERE id = ?",
+            (channel_id, message_id, _iso(self.clock()), job_id),
+        )
+        await self.db.commit()
+
+    async def undelivered_jobs(self) -> list[Job]:
+        """Finished jobs with a channel whose result has not reached Discord, oldest first."""
+        async with self.db.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE delivered_at IS NULL"
+            " AND status IN ('done', 'failed', 'cancelled') AND channel_id IS NOT NULL"
+            " ORDER BY id"
+        ) as cursor:
+            return [_job(row) for row in await cursor.fetchall()]
 
     # images
 

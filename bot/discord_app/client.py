@@ -33,7 +33,9 @@ class ImagineBot(discord.Client):
     def __init__(self, settings: Settings, service: Service) -> None:
         super().__init__(
             intents=discord.Intents.default(),
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            # Nothing pings unless a message names whom (a job's owner, when a result
+            # is posted in the channel).
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
         self.service = service
@@ -68,10 +70,11 @@ class ImagineBot(discord.Client):
             logger.error("command sync failed: %s", exc)
 
     async def on_ready(self) -> None:
-        """Log who we are once connected."""
+        """Log who we are once connected; post results that a stop kept from Discord."""
         logger.info(
             "connected as %s (%s) to %d servers",
             self.user,
             self.user and self.user.id,
             len(self.guilds),
         )
+        await self.job_messages.deliver_pending()

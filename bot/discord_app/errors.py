@@ -21,6 +21,9 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
         message = error.message
     elif isinstance(error, app_commands.CheckFailure):
         message = str(error) or "You can't use this here."
+    elif interaction.client.is_closed():
+        logger.info("interaction %s cut off by the shutdown: %r", interaction.id, error)
+        return
     else:
         reference = secrets.token_hex(3)
         logger.error("interaction %s failed (ref %s)", interaction.id, reference, exc_info=error)

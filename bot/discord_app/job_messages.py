@@ -14,13 +14,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import discord
 
 from bot.discord_app.buttons import cancel_view, grid_view, upscale_view
-from bot.discord_app.render import result_text, waiting_text
+from bot.discord_app.render import result_text, retired_text, waiting_text
 from bot.service import JobEvent
 from engine.images import encode_png, fit_png
 from engine.types import Progress
@@ -36,6 +36,9 @@ TOKEN_LIFETIME = timedelta(minutes=14)
 DEFAULT_FILE_LIMIT = 10 * 1024 * 1024
 RETRY_DELAYS = (1.0, 2.0, 4.0)
 REFRESH_SECONDS = 2.0  # the fastest a waiting message is edited
+DELIVERY_GRACE_SECONDS = 15.0  # at shutdown, for results already on their way
+# What sending to Discord can raise; RuntimeError is a session closed by a shutdown.
+SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError, RuntimeError)
 
 T = TypeVar("T")
 
@@ -65,19 +68,33 @@ class JobMessages:
         self._live: dict[int, _Live] = {}
         self._refresher: asyncio.Task | None = None
         self._edits: set[asyncio.Task] = set()
+        self._deliveries: set[asyncio.Task] = set()
 
     def start(self) -> None:
         """Start the refresher (on the bot's loop)."""
         if self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh_forever(), name="job-messages")
 
-    async def close(self) -> None:
-        """Stop the refresher and pending edits."""
+    async def close(self, *, grace: float = DELIVERY_GRACE_SECONDS) -> None:
+        """Stop the refresher and progress edits; give results on their way time to land.
+
+        A result still not posted after ``grace`` is posted at the next start: the job
+        row is only marked delivered once Discord has it.
+        """
         tasks = [t for t in (self._refresher, *self._edits) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._refresher = None
+        if self._deliveries:
+            await asyncio.wait(list(self._deliveries), timeout=grace)
+
+    async def deliver_pending(self) -> None:
+        """Post the results that a stop or an outage kept from Discord."""
+        for job in await self.bot.service.undelivered():
+            if job.id not in self._live:  # a job being shown now delivers itself
+                logger.info("job %s: posting the result that did not reach Discord", job.id)
+                await self.deliver(job)
 
     async def track(self, job: Job, interaction: discord.Interaction) -> None:
         """Show ``job`` in the response to ``interaction`` (already deferred)."""
@@ -145,7 +162,7 @@ class JobMessages:
             live.last_edit = asyncio.get_running_loop().time()
             try:
                 message = await interaction.edit_original_response(**options)
-            except discord.HTTPException as exc:
+            except SEND_ERRORS as exc:
                 # The job goes on all the same; its result is posted when it is done.
                 logger.warning("job %s: could not update its message: %s", live.job.id, exc)
                 return None
@@ -153,20 +170,34 @@ class JobMessages:
             return message
 
     async def deliver(self, job: Job) -> None:
-        """Post the final state of ``job``: its images and buttons, or why there are none."""
-        live = self._live.setdefault(job.id, _Live())
+        """Post the final state of ``job``: its images and buttons, or why there are none.
+
+        Once: the row is read again under the job's lock, and marked delivered only when
+        Discord has the message.
+        """
+        task = asyncio.current_task()
+        if task is not None:
+            self._deliveries.add(task)
+        live = self._live.setdefault(job.id, _Live(job))
         try:
             async with live.lock:
                 live.final = True
+                current = await self.bot.service.get_job(job.id)
+                if current.delivered_at is not None:
+                    return
                 message = None
                 if live.interaction is not None and _token_alive(live.interaction):
-                    message = await self._edit_response(job, live.interaction)
+                    message = await self._edit_response(current, live.interaction)
                 if message is None:
-                    message = await self._post_in_channel(job)
+                    message = await self._post_in_channel(current)
                 if message is not None:
-                    await self.bot.service.record_message(job.id, message.channel.id, message.id)
+                    await self.bot.service.record_message(
+                        job.id, message.channel.id, message.id, delivered=True
+                    )
         finally:
             self._live.pop(job.id, None)
+            if task is not None:
+                self._deliveries.discard(task)
 
     async def _edit_response(
         self, job: Job, interaction: discord.Interaction
@@ -183,7 +214,7 @@ class JobMessages:
 
         try:
             return await _with_retries(edit, f"job {job.id} result")
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+        except SEND_ERRORS as exc:
             logger.warning("job %s: editing the response failed (%s); posting instead", job.id, exc)
             return None
 
@@ -196,8 +227,8 @@ class JobMessages:
             channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
                 job.channel_id
             )
-        except discord.HTTPException as exc:
-            logger.warning("job %s: channel %s unavailable: %s", job.id, job.channel_id, exc)
+        except SEND_ERRORS as exc:
+            logger.warning("job %s: channel %s unavailable: %r", job.id, job.channel_id, exc)
             return None
         guild = getattr(channel, "guild", None)
         limit = getattr(guild, "filesize_limit", None) or DEFAULT_FILE_LIMIT
@@ -212,10 +243,26 @@ class JobMessages:
             )
 
         try:
-            return await _with_retries(send, f"job {job.id} result in channel")
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-            logger.error("job %s: could not post its result: %s", job.id, exc)
+            message = await _with_retries(
+                send, f"job {job.id} result in channel", statuses=frozenset({503})
+            )
+        except SEND_ERRORS as exc:
+            # Not marked delivered: the next start tries again.
+            logger.warning("job %s: could not post its result: %r", job.id, exc)
             return None
+        await self._retire_waiting_message(job, channel)
+        return message
+
+    async def _retire_waiting_message(self, job: Job, channel: Any) -> None:
+        """The old "queued"/"running" reply points to the result posted below it."""
+        if job.message_id is None:
+            return
+        try:
+            await channel.get_partial_message(job.message_id).edit(
+                content=retired_text(job), attachments=[], view=None
+            )
+        except SEND_ERRORS as exc:
+            logger.info("job %s: could not update its old message: %r", job.id, exc)
 
     async def _payload(self, job: Job, limit: int) -> _Payload:
         if job.status != "done":
@@ -258,13 +305,17 @@ def _token_alive(interaction: discord.Interaction) -> bool:
     return datetime.now(UTC) - interaction.created_at < TOKEN_LIFETIME
 
 
-async def _with_retries(call: Callable[[], Awaitable[T]], what: str) -> T:
-    """Retry Discord's server errors and timeouts with backoff; client errors are final."""
+async def _with_retries(
+    call: Callable[[], Awaitable[T]], what: str, *, statuses: frozenset[int] = frozenset()
+) -> T:
+    """Retry with backoff what discord.py does not retry itself: timeouts, dropped
+    connections, and the server error ``statuses`` given (its webhook calls retry every
+    5xx, its other calls 500, 502, 504 and 524). Client errors are final."""
     for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
         try:
             return await call()
         except discord.HTTPException as exc:
-            if exc.status < 500 or delay is None:
+            if exc.status not in statuses or delay is None:
                 raise
             logger.warning("%s: Discord answered %s (try %d); retrying", what, exc.status, attempt)
         except (aiohttp.ClientError, TimeoutError) as exc:

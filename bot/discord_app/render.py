@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import discord
+
 from storage.db import Job
 
 MAX_CONTENT = 2000
 _PROMPT_IN_MESSAGE = 1500
 
 
+def safe_prompt(text: str, limit: int = _PROMPT_IN_MESSAGE) -> str:
+    """User text shown as plain text: no markdown, masked links, mentions or pings."""
+    text = discord.utils.escape_markdown(text)
+    # Masked links ([free nitro](https://...)) are markdown too.
+    text = text.replace("[", "\\[").replace("]", "\\]")
+    text = discord.utils.escape_mentions(text)
+    if len(text) > limit:
+        # Cut after escaping (it lengthens the text), never inside an escape.
+        text = text[: limit - 1].rstrip("\\") + "…"
+    return text
+
+
 def _prompt(job: Job) -> str:
-    text = job.prompt.replace("*", "\\*").replace("`", "'")
-    if len(text) > _PROMPT_IN_MESSAGE:
-        text = text[: _PROMPT_IN_MESSAGE - 1] + "…"
-    return f"**{text}**"
+    return f"**{safe_prompt(job.prompt)}**"
 
 
 def _what(job: Job) -> str:
@@ -64,3 +75,8 @@ def result_text(job: Job) -> str:
         f"{head}\n{detail}job {job.id} · failed: {reason}\n"
         "Nothing was made. Try again, or change the prompt or its parameters."
     )
+
+
+def retired_text(job: Job) -> str:
+    """What the old waiting message says once the result was posted as a new message."""
+    return _fit(f"{_prompt(job)} - <@{job.user_id}>\njob {job.id} · {job.status}: see below")

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from PIL import Image
 
-from bot.errors import BadParameter, UnknownJob, UserError
+from bot.errors import BadParameter, NotAllowed, QueueFull, UnknownJob, UserError
 from bot.service import Action, JobEvent, Requester, Service, _steps_for
 from engine.engine import Engine
 from storage.db import NewJob, Storage
@@ -213,3 +213,71 @@ async def test_a_clean_stop_requeues_the_running_job_without_using_its_retry(sd_
     ):
         assert (await service.wait(running.id)).status == "done"
         assert (await service.wait(waiting.id)).status == "done"
+
+
+@pytest.fixture
+async def small_service(sd_model, tmp_path):
+    engine = Engine(sd_model)  # not started: jobs stay queued until a test starts it
+    async with (
+        Storage(tmp_path / "data") as storage,
+        Service(storage, engine, max_queued_per_user=2, max_queue=3) as running,
+    ):
+        yield running
+        await engine.stop()
+
+
+async def test_queue_limits_refuse_and_queue_nothing(small_service):
+    service = small_service
+    await service.imagine(ALICE, "one --steps 2")
+    await service.imagine(ALICE, "two --steps 2")
+    with pytest.raises(QueueFull, match="2 jobs queued or running; the most is 2"):
+        await service.imagine(ALICE, "three --steps 2")
+    await service.imagine(BOB, "bob one --steps 2")
+    carol = Requester(user_id=303, guild_id=1, channel_id=10)
+    with pytest.raises(QueueFull, match="queue is full"):
+        await service.imagine(carol, "carol --steps 2")
+    assert await service.storage.count_jobs() == 3
+
+
+async def test_limits_hold_when_jobs_arrive_at_the_same_instant(small_service):
+    results = await asyncio.gather(
+        *(small_service.imagine(ALICE, f"burst {i} --steps 2") for i in range(10)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, Exception) for r in results) == 2
+    assert all(isinstance(r, QueueFull) for r in results if isinstance(r, Exception))
+    assert await small_service.storage.count_active_jobs(ALICE.user_id) == 2
+
+
+async def test_cancel_a_queued_job(small_service):
+    service = small_service
+    job = await service.imagine(ALICE, "wait for me --steps 2")
+    with pytest.raises(NotAllowed):
+        await service.cancel(job.id, BOB)
+    cancelled = await service.cancel(job.id, ALICE)
+    assert (cancelled.status, cancelled.started_at) == ("cancelled", None)
+    assert service.position(job.id) is None
+    with pytest.raises(UserError, match="already cancelled"):
+        await service.cancel(job.id, ALICE)
+    other = await service.imagine(ALICE, "mine --steps 2")
+    assert (await service.cancel(other.id, BOB, is_admin=True)).status == "cancelled"
+
+
+async def test_cancel_a_running_job_stops_it_before_its_last_step(service):
+    steps: list[int] = []
+    running = asyncio.Event()
+
+    async def listen(event: JobEvent) -> None:
+        if event.kind == "progress":
+            steps.append(event.progress.step)
+            running.set()
+
+    service.add_listener(listen)
+    job = await service.imagine(ALICE, "a long fox --steps 40")
+    await running.wait()
+    cancelled = await service.cancel(job.id, ALICE)
+    assert cancelled.status == "cancelled" and cancelled.started_at is not None
+    assert max(steps) < 40
+    assert await service.images(job.id) == []
+    after = await service.imagine(ALICE, "next --steps 2")
+    assert (await service.wait(after.id)).status == "done"

@@ -39,8 +39,11 @@ def job_id(message: StoredMessage) -> int:
 
 
 def _final(message: StoredMessage) -> bool:
-    """The job's message in its final state: images, or words saying it failed."""
-    if message.loading:
+    """The job's message in its final state: images, or words saying it failed.
+
+    While a job waits or runs its message has a ``Cancel`` button (and, running, may
+    carry a preview image): that is not the result yet."""
+    if message.loading or any("Cancel" in row for row in message.rows):
         return False
     return bool(message.attachments) or bool(re.search(r"\b(failed|cancelled)\b", message.content))
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.e2e.fake_discord import FakeDiscord, StoredMessage
-from tests.e2e.test_core_loop import JOB_TIMEOUT, assert_grid, eventually, job_id, wait_result
+from tests.e2e.test_core_loop import (
+    GRID_ROWS,
+    JOB_TIMEOUT,
+    assert_grid,
+    eventually,
+    job_id,
+    wait_result,
+)
 
 # Discord's error codes the bot meets here on purpose.
 UNKNOWN_MESSAGE = 10008
@@ -58,33 +63,36 @@ def test_result_goes_to_the_channel_when_the_response_is_gone(
         )
 
 
-def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_process) -> None:
+def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_factory) -> None:
+    bot = bot_factory(MAX_STEPS=200)  # a job long enough to stop the bot while it runs
     alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
-    blocker = fake_discord.invoke("imagine", bob, prompt="a slow tower --steps 50 --seed 4")
-    blocker.wait_ack()
+    blocker = fake_discord.invoke("imagine", bob, prompt="a slow tower --steps 200 --seed 4")
+    blocker_job = job_id(blocker.wait_original(_shown, 10))
     waiting = fake_discord.invoke("imagine", alice, prompt="a patient owl --steps 4 --seed 5")
     number = job_id(waiting.wait_original(_shown, 10))
-    # Stop once the long job shows it runs (a shutdown racing with that edit is another
-    # matter), with the short one queued behind it.
-    blocker.wait_original(lambda m: "running" in m.content, 30)
+    # The row is the truth: stop once it says the long job runs, the short one behind it.
+    eventually(
+        lambda: bot.query("SELECT status FROM jobs WHERE id = ?", blocker_job),
+        [("running",)],
+        timeout=30,
+    )
 
-    assert bot_process.stop() == 0
-    [(status,)] = bot_process.query("SELECT status FROM jobs WHERE id = ?", number)
-    assert status == "queued"
-    bot_process.start()
+    assert bot.stop() == 0
+    # A clean stop interrupts the running job and queues it again without using its retry.
+    assert bot.query(
+        "SELECT status, attempts FROM jobs WHERE id IN (?, ?) ORDER BY id", blocker_job, number
+    ) == [("queued", 0), ("queued", 0)]
+    bot.start()
 
     posted = _posted(fake_discord, number)
     assert_grid(posted)
     assert "a patient owl" in posted.content and f"<@{alice.id}>" in posted.content
     eventually(
-        lambda: bot_process.query("SELECT status, message_id FROM jobs WHERE id = ?", number),
+        lambda: bot.query("SELECT status, message_id FROM jobs WHERE id = ?", number),
         [("done", posted.id)],
     )
-    # The long job ends too: in its own response, or posted after the restart.
-    blocker_job = job_id(blocker.wait_original(_shown, 10))
-    original = blocker.original()
-    if not (original and original.attachments):
-        assert_grid(_posted(fake_discord, blocker_job))
+    # The long job ends too, posted after the restart.
+    assert_grid(_posted(fake_discord, blocker_job))
 
 
 def test_a_button_whose_images_are_gone_answers_privately(
@@ -109,13 +117,7 @@ def test_a_button_whose_images_are_gone_answers_privately(
     assert bot_process.count_jobs() == jobs_before
 
 
-@pytest.mark.allow_bot_errors
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a job that finishes while the bot shuts down is marked done, its "
-    "result edit is cut off, and nothing delivers it after the restart",
-)
-def test_a_result_cut_off_by_a_shutdown_is_delivered_after_the_restart(
+def test_a_result_on_its_way_at_shutdown_still_lands(
     fake_discord: FakeDiscord, bot_process
 ) -> None:
     alice = fake_discord.member("alice")
@@ -128,11 +130,45 @@ def test_a_result_cut_off_by_a_shutdown_is_delivered_after_the_restart(
         [("done",)],
         timeout=60,
     )
-    bot_process.stop(quiet=False)  # SIGTERM while the result is on its way
+    assert bot_process.stop(quiet=False) == 0  # SIGTERM while the result is on its way
+    fake_discord.clear_faults()
+    # The shutdown waited for it: the interaction's own message has the grid.
+    assert handle.original().attachments
+    assert bot_process.query("SELECT delivered_at IS NOT NULL FROM jobs WHERE id = ?", number) == [
+        (1,)
+    ]
+    bot_process.start()
+
+
+def test_a_result_discord_refused_is_posted_after_the_restart(
+    fake_discord: FakeDiscord, bot_process
+) -> None:
+    alice = fake_discord.member("alice")
+    handle = fake_discord.invoke("imagine", alice, prompt="a patient hare --steps 4 --seed 9")
+    waiting = handle.wait_original(_shown, 10)
+    number = job_id(waiting)
+    # The interaction's webhook is gone and the channel is in an outage: every way of
+    # delivering the result fails, retries included.
+    fake_discord.fail_next("PATCH", r"/messages/@original$", status=404, code=10015, times=1000)
+    fake_discord.fail_next("POST", r"/channels/\d+/messages$", status=503, times=1000)
+    eventually(
+        lambda: bot_process.query("SELECT status, delivered_at FROM jobs WHERE id = ?", number),
+        [("done", None)],
+        timeout=60,
+    )
+    # Both ways were tried (with retries) before the bot gave up for now.
+    eventually(lambda: "could not post its result" in bot_process.log_since(0), True, 30)
+    bot_process.stop()
     fake_discord.clear_faults()
     bot_process.start()
 
-    pattern = re.compile(rf"\bjob {number}\b")
-    fake_discord.wait_for_message(
-        lambda m: bool(pattern.search(m.content)) and bool(m.attachments), timeout=10
+    posted = _posted(fake_discord, number)
+    assert posted.id != waiting.id and not posted.ephemeral
+    assert f"<@{alice.id}>" in posted.content, "the owner is told where the result is"
+    assert posted.rows == GRID_ROWS
+    # The old waiting message now points to it, and the row says it was delivered.
+    eventually(lambda: "see below" in fake_discord.message(waiting.id).content, True, 10)
+    eventually(
+        lambda: bot_process.query("SELECT delivered_at IS NOT NULL FROM jobs WHERE id = ?", number),
+        [(1,)],
     )

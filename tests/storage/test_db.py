@@ -102,3 +102,37 @@ async def test_image_rows_and_paths_come_from_ids(tmp_path):
         assert storage.absolute(rows[0].path).parent == path.parent
         assert path.read_bytes() == b"png"
         assert not list(path.parent.glob("*.tmp"))
+
+
+async def test_undelivered_results_are_found_until_marked_delivered(tmp_path):
+    async with Storage(tmp_path) as storage:
+        done = await storage.create_job(new_job())
+        no_channel = await storage.create_job(new_job(channel_id=None))
+        queued = await storage.create_job(new_job())
+        for job in (done, no_channel):
+            await storage.finish_job(job.id, "done")
+        assert [j.id for j in await storage.undelivered_jobs()] == [done.id]
+        await storage.mark_delivered(done.id, 2, 555)
+        row = await storage.get_job(done.id)
+        assert (row.message_id, row.delivered_at is not None) == (555, True)
+        assert await storage.undelivered_jobs() == []
+        assert (await storage.get_job(queued.id)).delivered_at is None
+
+
+async def test_the_delivery_migration_counts_older_results_as_delivered(tmp_path):
+    first, *rest = bundled_migrations()
+    async with Storage(tmp_path) as storage:
+        # Start from a database made before the delivery column existed.
+        await storage.db.executescript("DROP TABLE images; DROP TABLE jobs; DROP TABLE users;")
+        await storage.db.execute("PRAGMA user_version = 0")
+        await storage.migrate([first])
+        await storage.db.execute("INSERT INTO users (id, first_seen) VALUES (1, 'x');")
+        await storage.db.execute(
+            "INSERT INTO jobs (kind, user_id, channel_id, prompt, seed, status, created_at,"
+            " finished_at) VALUES ('imagine', 1, 2, 'old', 1, 'done', 'a', 'b')"
+        )
+        await storage.db.commit()
+        await storage.migrate(rest)
+        assert await storage.undelivered_jobs() == []
+        async with storage.db.execute("SELECT delivered_at FROM jobs") as cursor:
+            assert await cursor.fetchall() == [("b",)]
