@@ -1,0 +1,135 @@
+"""The queue seen from Discord: progress with a preview, Cancel, and a crash mid-job."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
+from tests.e2e.test_core_loop import assert_grid, eventually, job_id
+from tests.e2e.test_resilience import _posted
+
+REFRESH_SECONDS = 2.0  # the fastest the bot may edit a waiting message
+_PERCENT = re.compile(r"running: (\d+)%")
+
+
+def _shown(message: StoredMessage) -> bool:
+    return not message.loading and "job " in message.content
+
+
+def _rows(message: StoredMessage) -> list[str]:
+    return [label for row in message.rows for label in row]
+
+
+def _cancel(fake: FakeDiscord, message: StoredMessage, who) -> Interaction:
+    handle = fake.press(message, "Cancel", who)
+    ack = handle.wait_ack()
+    assert ack.type == 5 and ack.ephemeral, "Cancel answers the presser privately"
+    return handle
+
+
+def test_progress_shows_percent_and_a_preview_with_spaced_edits(
+    fake_discord: FakeDiscord, bot_factory
+) -> None:
+    bot_factory(MAX_STEPS=200)
+    alice = fake_discord.member("alice")
+    handle = fake_discord.invoke("imagine", alice, prompt="a slow lighthouse --steps 160 --seed 3")
+    first = handle.wait_original(_shown, 10)
+    assert "Cancel" in _rows(first), "a waiting job can be cancelled"
+
+    def previewed(message: StoredMessage) -> bool:
+        return bool(_PERCENT.search(message.content)) and bool(message.attachments)
+
+    running = handle.wait_original(previewed, 60)
+    assert running.attachments[0].filename == "preview.png"
+    assert running.image().size[0] <= 256
+    assert "Cancel" in _rows(running)
+
+    final = handle.wait_original(lambda m: "seed 3" in m.content, 120)
+    assert_grid(final)
+    edits = final.edits
+    percents = [int(m.group(1)) for e in edits if (m := _PERCENT.search(e.content))]
+    assert len(percents) >= 2 and percents == sorted(percents), percents
+    # Discord rate-limits edits: every update before the result is 2 s or more apart.
+    loading = 128  # the "thinking…" state the defer created, before any edit of the bot
+    waiting = [e.at for e in edits[:-1] if not e.flags & loading]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(waiting)]
+    assert gaps and min(gaps) >= REFRESH_SECONDS - 0.1, gaps
+
+
+def test_cancel_by_the_owner_or_an_admin_only(fake_discord: FakeDiscord, bot_factory) -> None:
+    bot = bot_factory(MAX_STEPS=200)
+    alice, bob, mod = (fake_discord.member(n) for n in ("alice", "bob", "mod"))
+    long_job = fake_discord.invoke("imagine", alice, prompt="a long road --steps 200 --seed 1")
+    running = long_job.wait_original(_shown, 10)
+    queued_job = fake_discord.invoke("imagine", alice, prompt="a short road --steps 4 --seed 2")
+    queued = queued_job.wait_original(_shown, 10)
+    running_id, queued_id = job_id(running), job_id(queued)
+    eventually(
+        lambda: bot.query("SELECT status FROM jobs WHERE id = ?", running_id), [("running",)]
+    )
+
+    refused = _cancel(fake_discord, queued, bob)
+    reply = refused.wait_reply(lambda m: not m.loading, 10)
+    assert reply.ephemeral and "Only the owner" in reply.content
+    assert bot.query("SELECT status FROM jobs WHERE id = ?", queued_id) == [("queued",)]
+
+    # The owner cancels the queued job: it leaves the queue without running.
+    mine = _cancel(fake_discord, queued, alice)
+    assert "cancelled" in mine.wait_reply(lambda m: not m.loading, 10).content
+    gone = queued_job.wait_original(lambda m: "cancelled" in m.content, 10)
+    assert "Cancel" not in _rows(gone) and not gone.attachments
+    assert bot.query("SELECT status, started_at FROM jobs WHERE id = ?", queued_id) == [
+        ("cancelled", None)
+    ]
+
+    # An admin (Manage Server) stops the running one before its last step.
+    admin = _cancel(fake_discord, running, mod)
+    assert "cancelled" in admin.wait_reply(lambda m: not m.loading, 30).content
+    stopped = long_job.wait_original(lambda m: "cancelled" in m.content, 30)
+    assert not stopped.attachments
+    [(status, started)] = bot.query("SELECT status, started_at FROM jobs WHERE id = ?", running_id)
+    assert status == "cancelled" and started is not None
+    assert bot.query("SELECT COUNT(*) FROM images WHERE job_id = ?", running_id) == [(0,)]
+
+    # The GPU is free again: the next job runs.
+    after = fake_discord.invoke("imagine", bob, prompt="after the road --steps 4 --seed 5")
+    assert_grid(after.wait_original(lambda m: "seed 5" in m.content, 60))
+
+
+def test_a_crash_mid_job_loses_and_repeats_nothing(fake_discord: FakeDiscord, bot_factory) -> None:
+    bot = bot_factory(MAX_STEPS=200)
+    alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
+    handles = [
+        fake_discord.invoke("imagine", alice, prompt="crash one --steps 200 --seed 11"),
+        fake_discord.invoke("imagine", bob, prompt="crash two --steps 4 --seed 12"),
+        fake_discord.invoke("imagine", alice, prompt="crash three --steps 4 --seed 13"),
+    ]
+    numbers = [job_id(h.wait_original(_shown, 10)) for h in handles]
+    eventually(
+        lambda: bot.query("SELECT status FROM jobs WHERE id = ?", numbers[0]), [("running",)]
+    )
+
+    bot.kill()  # SIGKILL: no clean shutdown at all
+    statuses = bot.query("SELECT id, status FROM jobs ORDER BY id")
+    assert statuses == [(numbers[0], "running"), (numbers[1], "queued"), (numbers[2], "queued")]
+    bot.start()
+
+    for number, member in zip(numbers, (alice, bob, alice), strict=True):
+        posted = _posted(fake_discord, number)
+        assert_grid(posted)
+        assert f"<@{member.id}>" in posted.content
+    eventually(lambda: bot.query("SELECT COUNT(*) FROM jobs WHERE status = 'done'"), [(3,)])
+    # Exactly once: one result message per job, four image rows each, and the job that
+    # was running when the process died ran twice at most (the retry).
+    for number in numbers:
+        pattern = re.compile(rf"\bjob {number} · seed")
+        results = [
+            m
+            for m in fake_discord.messages()
+            if m.kind == "channel" and pattern.search(m.content) and m.attachments
+        ]
+        assert len(results) == 1, [m.content for m in results]
+        assert bot.query("SELECT COUNT(*) FROM images WHERE job_id = ?", number) == [(4,)]
+    assert bot.query("SELECT attempts FROM jobs WHERE id = ?", numbers[0]) == [(2,)]
+    assert bot.query("SELECT attempts FROM jobs WHERE id = ?", numbers[1]) == [(1,)]
