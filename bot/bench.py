@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.service import JobEvent, Requester, Service
-from engine.engine import Engine
+from engine.engine import Engine, EngineStats
 from engine.model import LoadedModel
 from storage.db import Storage
 
@@ -147,10 +147,12 @@ def bare_pipeline(
 
 
 async def job_path(
-    model: LoadedModel, options: BenchOptions, steps: int, *, batching: bool, data_dir: Path
+    engine: Engine, options: BenchOptions, steps: int, *, batching: bool, data_dir: Path
 ) -> tuple[Phase, tuple[int, int]]:
     """N jobs from U users submitted at once through service, scheduler, worker, storage."""
-    max_batch = options.max_batch_images or (16 if model.device.startswith("cuda") else 8)
+    model = engine.model
+    engine.batching = batching
+    engine.stats = EngineStats()
     aspect = ""
     if options.size:
         w, h = options.size
@@ -165,7 +167,6 @@ async def job_path(
     _reset_peak(model.device)
     async with (
         Storage(data_dir) as storage,
-        Engine(model, max_batch_images=max_batch, batching=batching) as engine,
         Service(
             storage,
             engine,
@@ -203,26 +204,37 @@ async def job_path(
 
 
 async def run_bench(options: BenchOptions) -> dict[str, Any]:
-    """Run every phase and return the report."""
+    """Run every phase and return the report.
+
+    One engine serves every phase, and the bare calls run on its worker thread too:
+    torch is only ever called from that one thread, as in the bot (several threads
+    calling it make OpenMP's thread teams fight over the cores)."""
     model = _with_native(await asyncio.to_thread(load_for_bench, options), options.size)
     steps = options.steps or model.defaults.steps
     guidance = model.defaults.guidance
-    with tempfile.TemporaryDirectory(prefix="imaginebot-bench-") as tmp:
-        # The job path decides the size (multiples of 64 near the asked one); the bare
-        # pipeline then makes images of exactly that size.
-        warm, size = await job_path(
-            model,
-            dataclasses.replace(options, jobs=1, users=1),
-            steps,
-            batching=False,
-            data_dir=Path(tmp) / "warm-up",
-        )
-        del warm
-        calls = options.jobs
-        before = await asyncio.to_thread(bare_pipeline, model, *size, steps, guidance, calls)
-        off, _ = await job_path(model, options, steps, batching=False, data_dir=Path(tmp) / "off")
-        on, _ = await job_path(model, options, steps, batching=True, data_dir=Path(tmp) / "on")
-        after = await asyncio.to_thread(bare_pipeline, model, *size, steps, guidance, calls)
+    max_batch = options.max_batch_images or (16 if model.device.startswith("cuda") else 8)
+    calls = options.jobs
+    async with Engine(model, max_batch_images=max_batch) as engine:
+        with tempfile.TemporaryDirectory(prefix="imaginebot-bench-") as tmp:
+            # The job path decides the size (multiples of 64 near the asked one); the
+            # bare pipeline then makes images of exactly that size.
+            _, size = await job_path(
+                engine,
+                dataclasses.replace(options, jobs=1, users=1),
+                steps,
+                batching=False,
+                data_dir=Path(tmp) / "warm-up",
+            )
+
+            def bare() -> Phase:
+                return bare_pipeline(model, *size, steps, guidance, calls)
+
+            before = await engine.run_on_worker(bare)
+            off, _ = await job_path(
+                engine, options, steps, batching=False, data_dir=Path(tmp) / "off"
+            )
+            on, _ = await job_path(engine, options, steps, batching=True, data_dir=Path(tmp) / "on")
+            after = await engine.run_on_worker(bare)
     bare_rate = statistics.mean([before.images_per_second, after.images_per_second])
     phases = {"batching_off": off, "batching_on": on}
     return {
@@ -235,8 +247,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         "guidance": guidance,
         "jobs": options.jobs,
         "users": options.users,
-        "max_batch_images": options.max_batch_images
-        or (16 if model.device.startswith("cuda") else 8),
+        "max_batch_images": max_batch,
         "bare": {
             "images_per_second": bare_rate,
             "before": before.images_per_second,

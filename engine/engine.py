@@ -71,11 +71,14 @@ class Engine:
         max_batch_images: int = 8,
         batching: bool = True,
         preview_interval: float = 2.0,
+        progress_interval: float = 0.25,
     ) -> None:
         self.model = model
         self.max_batch_images = max(1, max_batch_images)
         self.batching = batching
-        self._worker = Worker(model, preview_interval=preview_interval)
+        self._worker = Worker(
+            model, preview_interval=preview_interval, progress_interval=progress_interval
+        )
         self._waiting: list[_Pending] = []
         self._running: list[WorkItem] = []
         self._last_served: dict[int, int] = {}
@@ -142,6 +145,10 @@ class Engine:
         for index, pending in enumerate(fair_order(self._waiting, self._last_served), start=1):
             result[pending.spec.job_id] = index
         return result
+
+    def run_on_worker(self, function: Callable[[], object]) -> asyncio.Future:
+        """Run ``function`` on the worker thread (the only one that touches torch)."""
+        return self._worker.call(function)
 
     @property
     def queue_length(self) -> int:

@@ -88,9 +88,18 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 class Worker:
     """Runs batches on the loaded pipeline, one at a time, on its own thread."""
 
-    def __init__(self, model: LoadedModel, *, preview_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        preview_interval: float = 2.0,
+        progress_interval: float = 0.25,
+    ) -> None:
         self.model = model
         self.preview_interval = preview_interval
+        # Each progress report wakes the event loop, which then competes with this
+        # thread for the GIL: report the first and last step, and at most this often.
+        self.progress_interval = progress_interval
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -122,6 +131,16 @@ class Worker:
         self._inbox.put((list(items), done, loop))
         return done
 
+    def call(self, function: Callable[[], Any]) -> asyncio.Future:
+        """Run ``function`` on the worker thread, between batches (call on the loop).
+
+        For work that must not touch torch from another thread, like the benchmark's
+        bare pipeline calls."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._inbox.put((function, future, loop))
+        return future
+
     def _serve(self) -> None:
         import torch
 
@@ -129,6 +148,9 @@ class Worker:
             message = self._inbox.get()
             if message is _STOP:
                 return
+            if callable(message[0]):
+                self._call_function(*message)
+                continue
             items, done, loop = message
             try:
                 with torch.inference_mode():
@@ -138,6 +160,26 @@ class Worker:
             finally:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     loop.call_soon_threadsafe(_set_done, done)
+
+    @staticmethod
+    def _call_function(function: Callable[[], Any], future: asyncio.Future, loop) -> None:
+        import torch
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        try:
+            with torch.inference_mode():
+                result, error = function(), None
+        except BaseException as exc:  # the thread must outlive it
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, error)
 
     def _run_batch(self, items: list[WorkItem]) -> None:
         live = []
@@ -246,6 +288,7 @@ class Worker:
         generators = [torch.Generator("cpu").manual_seed(entry.seed) for entry in entries]
         family = self.model.defaults.family
         last_preview = [time.monotonic()]
+        last_report = [float("-inf")]
 
         def on_step_end(pipe, step: int, timestep, tensors: dict) -> dict:
             if all(item.cancelled.is_set() for item in items):
@@ -255,6 +298,10 @@ class Worker:
             want_preview = now - last_preview[0] >= self.preview_interval and step + 1 < total
             if want_preview:
                 last_preview[0] = now
+            due = now - last_report[0] >= self.progress_interval or step + 1 >= total
+            if not (due or want_preview):
+                return tensors
+            last_report[0] = now
             latents = tensors.get("latents")
             for item in items:
                 if item.on_progress is None or item.cancelled.is_set():

@@ -115,8 +115,9 @@ def test_a_crash_mid_job_loses_and_repeats_nothing(fake_discord: FakeDiscord, bo
     assert statuses == [(numbers[0], "running"), (numbers[1], "queued"), (numbers[2], "queued")]
     bot.start()
 
-    for number, member in zip(numbers, (alice, bob, alice), strict=True):
-        posted = _posted(fake_discord, number)
+    prompts = ("crash one", "crash two", "crash three")
+    for number, member, prompt in zip(numbers, (alice, bob, alice), prompts, strict=True):
+        posted = _posted(fake_discord, number, prompt)
         assert_grid(posted)
         assert f"<@{member.id}>" in posted.content
     eventually(lambda: bot.query("SELECT COUNT(*) FROM jobs WHERE status = 'done'"), [(3,)])
@@ -127,7 +128,10 @@ def test_a_crash_mid_job_loses_and_repeats_nothing(fake_discord: FakeDiscord, bo
         results = [
             m
             for m in fake_discord.messages()
-            if m.kind == "channel" and pattern.search(m.content) and m.attachments
+            if m.kind == "channel"
+            and "crash" in m.content
+            and pattern.search(m.content)
+            and m.attachments
         ]
         assert len(results) == 1, [m.content for m in results]
         assert bot.query("SELECT COUNT(*) FROM images WHERE job_id = ?", number) == [(4,)]

@@ -39,7 +39,7 @@ def max_difference(a: Image.Image, b: Image.Image) -> float:
 
 @pytest.fixture(params=["sd", "sdxl"])
 async def engine(request, loaded_models):
-    async with Engine(loaded_models[request.param]) as running:
+    async with Engine(loaded_models[request.param], progress_interval=0.0) as running:
         yield running
 
 
