@@ -355,13 +355,12 @@ class Service:
         factor: float = UPSCALE_FACTOR
         if creative:
             factor = min(UPSCALE_FACTOR, self.max_upscale_side / max(source.width, source.height))
-            if factor <= 1.0:
-                raise UserError(
-                    f"This image is already {source.width}x{source.height}, at the largest "
-                    f"size I make ({self.max_upscale_side} px on its longer side)."
-                )
-        width = _round_down(source.width * factor, 8)
-        height = _round_down(source.height * factor, 8)
+        width, height = scaled_size(source.width, source.height, factor)
+        if width <= source.width or height <= source.height:
+            raise UserError(
+                f"This image is already {source.width}x{source.height}, at the largest "
+                f"size I make ({self.max_upscale_side} px on its longer side)."
+            )
         strength = CREATIVE_UPSCALE_STRENGTH if creative else UPSCALE_STRENGTH
         new = self._child(
             who,
@@ -541,5 +540,18 @@ def _steps_for(steps: int, strength: float) -> int:
     return max(int(steps), math.ceil(1 / strength - 1e-9))
 
 
-def _round_down(value: float, multiple: int) -> int:
-    return max(multiple, int(value) // multiple * multiple)
+def scaled_size(width: int, height: int, factor: float, multiple: int = 8) -> tuple[int, int]:
+    """``width`` x ``height`` scaled by at most ``factor``, both sides multiples of
+    ``multiple`` (the VAE's), keeping the exact aspect ratio when any such size fits."""
+    divisor = math.gcd(width, height)
+    a, b = width // divisor, height // divisor
+    # (a*m, b*m) has both sides multiples of ``multiple`` when m is a multiple of step.
+    step = math.lcm(multiple // math.gcd(multiple, a), multiple // math.gcd(multiple, b))
+    m = int(min(width, height) * factor / min(a, b) // step * step)
+    if m * min(a, b) > min(width, height):  # a bigger size that keeps the ratio exactly
+        return a * m, b * m
+    # No exact size is bigger: round each side down on its own.
+    return (
+        max(multiple, int(width * factor) // multiple * multiple),
+        max(multiple, int(height * factor) // multiple * multiple),
+    )

@@ -40,29 +40,24 @@ def _vae(sample_size: int, scaling_factor: float) -> dict:
     }
 
 
+_SD_UNET = {
+    "sample_size": 64,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 2,
+    "block_out_channels": [320, 640, 1280, 1280],
+    "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+    "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+}
+
+
 def unet_config(arch: Arch) -> dict:
     """The UNet's config for ``arch``."""
     if arch == "sd15":
+        return {**_SD_UNET, "cross_attention_dim": 768, "attention_head_dim": 8}
+    if arch == "sd-turbo":  # the SD 2.1 architecture: OpenCLIP-H text, linear projections
         return {
-            "sample_size": 64,
-            "in_channels": 4,
-            "out_channels": 4,
-            "layers_per_block": 2,
-            "block_out_channels": [320, 640, 1280, 1280],
-            "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
-            "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
-            "cross_attention_dim": 768,
-            "attention_head_dim": 8,
-        }
-    if arch == "sd-turbo":  # the SD 2.1 architecture
-        return {
-            "sample_size": 64,
-            "in_channels": 4,
-            "out_channels": 4,
-            "layers_per_block": 2,
-            "block_out_channels": [320, 640, 1280, 1280],
-            "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
-            "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+            **_SD_UNET,
             "cross_attention_dim": 1024,
             "attention_head_dim": [5, 10, 20, 20],
             "use_linear_projection": True,

@@ -117,7 +117,7 @@ async def test_buttons_make_children_owned_by_who_pressed(service):
         service, (await service.press(BOB, Action.UPSCALE_CREATIVE, upscale.id, 1)).id
     )
     [big] = await service.images(creative.id)
-    assert (big.width, big.height) == (512, 336)
+    assert (big.width, big.height) == (504, 336)  # 3:2 kept exactly, sides multiples of 8
     with pytest.raises(UserError, match="largest size"):
         await service.press(BOB, Action.UPSCALE_CREATIVE, creative.id, 1)
 
@@ -281,3 +281,14 @@ async def test_cancel_a_running_job_stops_it_before_its_last_step(service):
     assert await service.images(job.id) == []
     after = await service.imagine(ALICE, "next --steps 2")
     assert (await service.wait(after.id)).status == "done"
+
+
+def test_scaled_sizes_keep_the_aspect_and_the_vae_multiple():
+    from bot.service import scaled_size
+
+    assert scaled_size(384, 256, 2) == (768, 512)
+    assert scaled_size(384, 256, 512 / 384) == (504, 336)
+    assert scaled_size(1344, 768, 2048 / 1344) == (2016, 1152)
+    assert scaled_size(1344, 896, 2048 / 1344) == (2040, 1360)
+    # No size keeps 1000:999 exactly: each side is rounded down on its own.
+    assert scaled_size(1000, 999, 1.5) == (1496, 1496)

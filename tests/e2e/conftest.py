@@ -110,6 +110,9 @@ class BotProcess:
                 "DEVICE": "cpu",
                 "LOG_LEVEL": "INFO",
                 "NSFW_FILTER": "off",
+                # Upscale (Creative) stops at 512 px: the tiny model's full-size VAE
+                # attention makes larger images slow on a CPU.
+                "MAX_UPSCALE_SIDE": "512",
                 "HF_HUB_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1",
                 "PYTHONUNBUFFERED": "1",
