@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class UserError(Exception):
     """Something the user can fix; ``message`` is shown to them as it is."""
@@ -24,7 +26,13 @@ class Banned(UserError):
 
 
 class QuotaExceeded(UserError):
-    """The user's daily quota is used up."""
+    """The user's daily quota is used up; when it resets travels with it."""
+
+    def __init__(self, message: str, *, limit: int, used: int, resets_at: datetime) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.used = used
+        self.resets_at = resets_at
 
 
 class BlockedPrompt(UserError):

@@ -12,9 +12,10 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.errors import NotAllowed, QueueFull, UnknownJob, UserError
+from bot.errors import NotAllowed, QueueFull, QuotaExceeded, UnknownJob, UserError
 from bot.params import ParsedPrompt, parse_prompt
 from engine.engine import Engine
 from engine.images import compose_grid, encode_png
@@ -54,6 +55,21 @@ class Requester:
     user_id: int
     guild_id: int | None = None
     channel_id: int | None = None
+    is_admin: bool = False  # decided by the Discord layer: Manage Server, admin role, owner
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaStatus:
+    """A user's daily quota in a server: ``limit`` None means unlimited (admins)."""
+
+    limit: int | None
+    used: int
+    resets_at: datetime
+
+    @property
+    def left(self) -> int | None:
+        """Jobs left today (None: unlimited)."""
+        return None if self.limit is None else max(0, self.limit - self.used)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +96,7 @@ class Service:
         max_upscale_side: int = 2048,
         max_queued_per_user: int = 5,
         max_queue: int = 200,
+        daily_quota: int = 50,
     ) -> None:
         self.storage = storage
         self.engine = engine
@@ -87,6 +104,7 @@ class Service:
         self.max_upscale_side = max_upscale_side
         self.max_queued_per_user = max_queued_per_user
         self.max_queue = max_queue
+        self.daily_quota = daily_quota
         # Checks that count jobs and the insert they guard run under one lock, so that
         # jobs submitted at the same instant cannot all pass a limit that only one fits.
         self._admission = asyncio.Lock()
@@ -105,6 +123,7 @@ class Service:
             max_upscale_side=settings.max_upscale_side,
             max_queued_per_user=settings.max_queued_per_user,
             max_queue=settings.max_queue,
+            daily_quota=settings.daily_quota,
         )
 
     async def __aenter__(self) -> Service:
@@ -230,6 +249,7 @@ class Service:
         }
         seed = parsed.seed if parsed.seed is not None else secrets.randbelow(2**32)
         return await self._create(
+            who,
             NewJob(
                 kind=JobKind.IMAGINE,
                 user_id=who.user_id,
@@ -239,7 +259,7 @@ class Service:
                 negative=parsed.negative or "",
                 seed=seed,
                 params=params,
-            )
+            ),
         )
 
     async def press(self, who: Requester, action: str, job_id: int, index: int | None) -> Job:
@@ -255,10 +275,10 @@ class Service:
         strength = STRONG_VARIATION if action == Action.VARY_STRONG else SUBTLE_VARIATION
         return await self._vary(who, parent, source, strength)
 
-    async def cancel(self, job_id: int, who: Requester, *, is_admin: bool = False) -> Job:
+    async def cancel(self, job_id: int, who: Requester) -> Job:
         """Cancel a queued or running job (its owner or an admin); returns the final row."""
         job = await self.get_job(job_id)
-        if job.user_id != who.user_id and not is_admin:
+        if job.user_id != who.user_id and not who.is_admin:
             raise NotAllowed(f"Only the owner of job {job_id} or an admin can cancel it.")
         if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
             raise UserError(f"Job {job_id} is already {job.status}; there is nothing to cancel.")
@@ -274,6 +294,33 @@ class Service:
         final = await self._job(job_id)
         self._emit(JobEvent("finished", final))
         return final
+
+    async def quota(self, who: Requester) -> QuotaStatus:
+        """The caller's daily quota here: limit (None: unlimited), used, when it resets."""
+        now = self.storage.clock().astimezone(UTC)
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        used = await self.storage.count_quota_jobs(who.user_id, who.guild_id, day_start)
+        if who.is_admin:
+            return QuotaStatus(None, used, day_start + timedelta(days=1))
+        override, server_default = await self.storage.quota_limits(who.guild_id, who.user_id)
+        limit = next(v for v in (override, server_default, self.daily_quota) if v is not None)
+        return QuotaStatus(limit, used, day_start + timedelta(days=1))
+
+    async def _check_quota(self, who: Requester) -> None:
+        status = await self.quota(who)
+        if status.limit is None or status.used < status.limit:
+            return
+        reset = status.resets_at.strftime("%H:%M UTC")
+        if status.limit == 0:
+            message = "You can't start jobs in this server (your daily limit is 0)."
+        else:
+            message = (
+                f"You have used your {status.limit} jobs for today ({status.used} used). "
+                f"Your quota resets at {reset}."
+            )
+        raise QuotaExceeded(
+            message, limit=status.limit, used=status.used, resets_at=status.resets_at
+        )
 
     async def _check_limits(self, user_id: int) -> None:
         mine = await self.storage.count_active_jobs(user_id)
@@ -323,7 +370,7 @@ class Service:
 
     async def _reroll(self, who: Requester, parent: Job) -> Job:
         return await self._create(
-            self._child(who, parent, JobKind.REROLL, None, secrets.randbelow(2**32))
+            who, self._child(who, parent, JobKind.REROLL, None, secrets.randbelow(2**32))
         )
 
     async def _vary(self, who: Requester, parent: Job, source: ImageRow, strength: float) -> Job:
@@ -347,7 +394,7 @@ class Service:
             source_job=parent.id,
             source_index=source.index,
         )
-        return await self._create(new)
+        return await self._create(who, new)
 
     async def _upscale(
         self, who: Requester, parent: Job, source: ImageRow, *, creative: bool
@@ -377,12 +424,13 @@ class Service:
             source_job=parent.id,
             source_index=source.index,
         )
-        return await self._create(new)
+        return await self._create(who, new)
 
     # running
 
-    async def _create(self, new: NewJob) -> Job:
+    async def _create(self, who: Requester, new: NewJob) -> Job:
         async with self._admission:
+            await self._check_quota(who)
             await self._check_limits(new.user_id)
             job = await self.storage.create_job(new)
         logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)

@@ -314,6 +314,74 @@ class Storage:
         ) as cursor:
             return [_job(row) for row in await cursor.fetchall()]
 
+    # quotas and user settings
+
+    async def quota_limits(
+        self, guild_id: int | None, user_id: int
+    ) -> tuple[int | None, int | None]:
+        """The user's override and the server's default daily quota (None: not set)."""
+        override = default = None
+        if guild_id is not None:
+            async with self.db.execute(
+                "SELECT daily_quota FROM quota_overrides WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+                override = row[0] if row else None
+            async with self.db.execute(
+                "SELECT daily_quota FROM guild_settings WHERE guild_id = ?", (guild_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+                default = row[0] if row else None
+        return override, default
+
+    async def set_quota(self, guild_id: int, user_id: int | None, daily: int | None) -> None:
+        """Set (or with None clear) a user's override, or the server's default without user."""
+        if user_id is None:
+            await self.db.execute(
+                "INSERT INTO guild_settings (guild_id, daily_quota) VALUES (?, ?)"
+                " ON CONFLICT (guild_id) DO UPDATE SET daily_quota = excluded.daily_quota",
+                (guild_id, daily),
+            )
+        elif daily is None:
+            await self.db.execute(
+                "DELETE FROM quota_overrides WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+        else:
+            await self.db.execute(
+                "INSERT INTO quota_overrides (guild_id, user_id, daily_quota) VALUES (?, ?, ?)"
+                " ON CONFLICT (guild_id, user_id) DO UPDATE SET daily_quota = excluded.daily_quota",
+                (guild_id, user_id, daily),
+            )
+        await self.db.commit()
+
+    async def count_quota_jobs(self, user_id: int, guild_id: int | None, since: datetime) -> int:
+        """Jobs that count against a quota since ``since``: every job that runs the model;
+        not one cancelled before it ran, nor one that failed (the bot's fault)."""
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS ? AND created_at >= ?"
+            " AND status != 'failed' AND NOT (status = 'cancelled' AND started_at IS NULL)",
+            (user_id, guild_id, _iso(since)),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
+
+    async def user_settings(self, user_id: int) -> dict[str, Any]:
+        """The user's /settings defaults."""
+        async with self.db.execute("SELECT settings FROM users WHERE id = ?", (user_id,)) as c:
+            row = await c.fetchone()
+        return json.loads(row[0]) if row else {}
+
+    async def set_user_settings(self, user_id: int, settings: dict[str, Any]) -> None:
+        """Replace the user's /settings defaults."""
+        await self.db.execute(
+            "INSERT INTO users (id, first_seen, settings) VALUES (?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET settings = excluded.settings",
+            (user_id, _iso(self.clock()), json.dumps(settings, sort_keys=True)),
+        )
+        await self.db.commit()
+
     # images
 
     def job_dir(self, job_id: int) -> Path:

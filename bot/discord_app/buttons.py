@@ -78,20 +78,19 @@ class JobButton(
         bot = interaction.client
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            job = await bot.service.cancel(
-                self.job_id, requester(interaction), is_admin=is_admin(interaction, bot.settings)
-            )
+            job = await bot.service.cancel(self.job_id, requester(interaction))
             await interaction.followup.send(f"Job {job.id} is {job.status}.", ephemeral=True)
         except Exception as error:
             await reply_error(interaction, error)
 
 
-def requester(interaction: discord.Interaction) -> Requester:
-    """The plain ids the service needs."""
+def requester(interaction: discord.Interaction[ImagineBot]) -> Requester:
+    """The plain values the service needs, with whether the caller is an admin here."""
     return Requester(
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
+        is_admin=is_admin(interaction, interaction.client.settings),
     )
 
 

@@ -8,7 +8,7 @@ import secrets
 import discord
 from discord import app_commands
 
-from bot.errors import UserError
+from bot.errors import QuotaExceeded, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,14 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
     """Tell the user what went wrong, ephemerally; log what is not their fault."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
-    if isinstance(error, UserError):
+    if isinstance(error, QuotaExceeded) and error.limit > 0:
+        # Discord shows the reset time in the reader's own time zone, counting down.
+        reset = int(error.resets_at.timestamp())
+        message = (
+            f"You have used your {error.limit} jobs for today ({error.used} used). "
+            f"Your quota resets <t:{reset}:R> (<t:{reset}:t>)."
+        )
+    elif isinstance(error, UserError):
         message = error.message
     elif isinstance(error, app_commands.CheckFailure):
         message = str(error) or "You can't use this here."

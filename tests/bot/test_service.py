@@ -260,7 +260,8 @@ async def test_cancel_a_queued_job(small_service):
     with pytest.raises(UserError, match="already cancelled"):
         await service.cancel(job.id, ALICE)
     other = await service.imagine(ALICE, "mine --steps 2")
-    assert (await service.cancel(other.id, BOB, is_admin=True)).status == "cancelled"
+    admin = Requester(user_id=BOB.user_id, guild_id=1, channel_id=11, is_admin=True)
+    assert (await service.cancel(other.id, admin)).status == "cancelled"
 
 
 async def test_cancel_a_running_job_stops_it_before_its_last_step(service):

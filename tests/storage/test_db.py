@@ -120,19 +120,18 @@ async def test_undelivered_results_are_found_until_marked_delivered(tmp_path):
 
 
 async def test_the_delivery_migration_counts_older_results_as_delivered(tmp_path):
-    first, *rest = bundled_migrations()
-    async with Storage(tmp_path) as storage:
-        # Start from a database made before the delivery column existed.
-        await storage.db.executescript("DROP TABLE images; DROP TABLE jobs; DROP TABLE users;")
-        await storage.db.execute("PRAGMA user_version = 0")
-        await storage.migrate([first])
-        await storage.db.execute("INSERT INTO users (id, first_seen) VALUES (1, 'x');")
-        await storage.db.execute(
+    first = bundled_migrations()[0]
+    # A database made before the delivery column existed, with a finished job in it.
+    with sqlite3.connect(tmp_path / "imaginebot.sqlite3") as db:
+        db.executescript(first.sql)
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO users (id, first_seen) VALUES (1, 'x')")
+        db.execute(
             "INSERT INTO jobs (kind, user_id, channel_id, prompt, seed, status, created_at,"
             " finished_at) VALUES ('imagine', 1, 2, 'old', 1, 'done', 'a', 'b')"
         )
-        await storage.db.commit()
-        await storage.migrate(rest)
+    async with Storage(tmp_path) as storage:  # applies the migrations after the first
+        assert await storage.schema_version() == len(bundled_migrations())
         assert await storage.undelivered_jobs() == []
         async with storage.db.execute("SELECT delivered_at FROM jobs") as cursor:
             assert await cursor.fetchall() == [("b",)]

@@ -1,0 +1,118 @@
+"""Daily quotas: which limit applies, the UTC day, what counts, and bursts."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.errors import QuotaExceeded
+from bot.service import Requester, Service
+from engine.engine import Engine
+from storage.db import Storage
+
+GUILD = 1
+ALICE = Requester(user_id=101, guild_id=GUILD, channel_id=10)
+
+
+class Clock:
+    """An injected clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 21, 23, 50, tzinfo=UTC))
+
+
+@pytest.fixture
+async def service(sd_model, tmp_path, clock):
+    engine = Engine(sd_model)  # never started: quotas are decided before any GPU work
+    async with (
+        Storage(tmp_path, clock=clock) as storage,
+        Service(storage, engine, daily_quota=3, max_queued_per_user=50, max_queue=50) as running,
+    ):
+        yield running
+        await engine.stop()
+
+
+async def imagine(service: Service, who: Requester = ALICE):
+    return await service.imagine(who, "a fox --steps 2")
+
+
+async def test_override_beats_server_default_beats_global(service):
+    assert (await service.quota(ALICE)).limit == 3
+    await service.storage.set_quota(GUILD, None, 5)
+    assert (await service.quota(ALICE)).limit == 5
+    await service.storage.set_quota(GUILD, ALICE.user_id, 1)
+    assert (await service.quota(ALICE)).limit == 1
+    other_server = Requester(user_id=ALICE.user_id, guild_id=2, channel_id=20)
+    assert (await service.quota(other_server)).limit == 3
+    await service.storage.set_quota(GUILD, ALICE.user_id, None)
+    assert (await service.quota(ALICE)).limit == 5
+
+
+async def test_over_the_limit_is_refused_with_limit_used_and_reset(service, clock):
+    for _ in range(3):
+        await imagine(service)
+    with pytest.raises(QuotaExceeded) as caught:
+        await imagine(service)
+    error = caught.value
+    assert (error.limit, error.used) == (3, 3)
+    assert error.resets_at == datetime(2026, 11, 22, tzinfo=UTC)
+    assert "3 jobs" in error.message and "00:00 UTC" in error.message
+    assert await service.storage.count_jobs() == 3
+    # The UTC day turns: a new quota.
+    clock.now = datetime(2026, 11, 22, 0, 0, 1, tzinfo=UTC)
+    status = await service.quota(ALICE)
+    assert (status.used, status.left) == (0, 3)
+    await imagine(service)
+
+
+async def test_refused_cancelled_before_running_and_failed_jobs_do_not_count(service):
+    first = await imagine(service)
+    second = await imagine(service)
+    third = await imagine(service)
+    await service.cancel(first.id, ALICE)  # before it ran
+    await service.storage.mark_running(second.id)
+    await service.storage.finish_job(second.id, "cancelled")  # after it ran: counts
+    await service.storage.mark_running(third.id)
+    await service.storage.finish_job(third.id, "failed", "RuntimeError: the bot's fault")
+    assert (await service.quota(ALICE)).used == 1
+
+
+async def test_zero_means_no_jobs_and_admins_are_not_limited(service):
+    await service.storage.set_quota(GUILD, ALICE.user_id, 0)
+    with pytest.raises(QuotaExceeded, match="daily limit is 0"):
+        await imagine(service)
+    admin = Requester(user_id=ALICE.user_id, guild_id=GUILD, channel_id=10, is_admin=True)
+    assert (await service.quota(admin)).limit is None
+    for _ in range(4):
+        await imagine(service, admin)
+
+
+async def test_twenty_at_the_same_instant_with_a_limit_of_five_start_five(service):
+    await service.storage.set_quota(GUILD, ALICE.user_id, 5)
+    results = await asyncio.gather(*(imagine(service) for _ in range(20)), return_exceptions=True)
+    started = [r for r in results if not isinstance(r, BaseException)]
+    assert len(started) == 5
+    assert all(isinstance(r, QuotaExceeded) for r in results if isinstance(r, BaseException))
+    assert await service.storage.count_jobs() == 5
+
+
+async def test_the_day_is_counted_in_utc(service, clock):
+    # 23:50 UTC is already the next day in Tokyo, still this one in UTC.
+    clock.now = datetime(2026, 11, 21, 23, 50, tzinfo=UTC)
+    for _ in range(3):
+        await imagine(service)
+    clock.now += timedelta(minutes=9)
+    with pytest.raises(QuotaExceeded):
+        await imagine(service)
+    clock.now += timedelta(minutes=2)
+    await imagine(service)
