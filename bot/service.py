@@ -15,8 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.errors import NotAllowed, QueueFull, QuotaExceeded, UnknownJob, UserError
-from bot.params import ParsedPrompt, parse_prompt
+from bot.errors import BadParameter, NotAllowed, QueueFull, QuotaExceeded, UnknownJob, UserError
+from bot.params import (
+    MAX_CFG,
+    MIN_CFG,
+    ParsedPrompt,
+    check_negative,
+    parse_aspect,
+    parse_float,
+    parse_int,
+    parse_prompt,
+)
 from engine.engine import Engine
 from engine.images import compose_grid, encode_png
 from engine.sizes import size_for_aspect
@@ -31,6 +40,7 @@ SUBTLE_VARIATION = 0.35
 UPSCALE_STRENGTH = 0.3
 CREATIVE_UPSCALE_STRENGTH = 0.4
 UPSCALE_FACTOR = 2
+HISTORY_PAGE = 10
 FINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
@@ -70,6 +80,29 @@ class QuotaStatus:
     def left(self) -> int | None:
         """Jobs left today (None: unlimited)."""
         return None if self.limit is None else max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """What /info shows."""
+
+    quota: QuotaStatus
+    jobs: list[tuple[int, int | None]]  # the caller's queued and running jobs: id, position
+    queue_length: int
+    running: int
+    model: str
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of /history."""
+
+    user_id: int
+    page: int
+    pages: int
+    total: int
+    jobs: list[Job]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,16 +267,21 @@ class Service:
         """Queue a text-to-image job for ``text``; returns the queued job row."""
         parsed = self.check_prompt(text)
         defaults = self.engine.model.defaults
-        aspect = parsed.aspect or (1, 1)
+        # The prompt's own parameters win; then the user's /settings; then the model's.
+        mine = await self.storage.user_settings(who.user_id)
+        aspect = parsed.aspect or _aspect(mine.get("aspect")) or (1, 1)
         width, height = size_for_aspect(*aspect, defaults.native_size)
+        steps = next(v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None)
+        cfg = next(v for v in (parsed.cfg, mine.get("cfg"), defaults.guidance) if v is not None)
+        negative = parsed.negative if parsed.negative is not None else mine.get("negative", "")
         params = {
             "aspect": f"{aspect[0]}:{aspect[1]}",
             "width": width,
             "height": height,
             "base_width": width,
             "base_height": height,
-            "steps": parsed.steps if parsed.steps is not None else defaults.steps,
-            "guidance": parsed.cfg if parsed.cfg is not None else defaults.guidance,
+            "steps": min(int(steps), self.max_steps),
+            "guidance": float(cfg),
             "num_images": GRID_SIZE,
             "model": self.model_name,
         }
@@ -256,7 +294,7 @@ class Service:
                 guild_id=who.guild_id,
                 channel_id=who.channel_id,
                 prompt=parsed.prompt,
-                negative=parsed.negative or "",
+                negative=negative,
                 seed=seed,
                 params=params,
             ),
@@ -334,6 +372,73 @@ class Service:
             raise QueueFull(
                 f"The queue is full ({queued} jobs waiting). Please try again in a few minutes."
             )
+
+    # users: settings, info, history
+
+    async def user_settings(self, user_id: int) -> dict[str, Any]:
+        """The user's defaults: any of ``aspect``, ``steps``, ``cfg``, ``negative``."""
+        return await self.storage.user_settings(user_id)
+
+    async def update_settings(
+        self,
+        user_id: int,
+        *,
+        aspect: str | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        negative: str | None = None,
+        reset: bool = False,
+    ) -> dict[str, Any]:
+        """Check and store the user's defaults (``reset`` clears them first)."""
+        changes: dict[str, Any] = {}
+        # The same rules and messages as the prompt's own parameters.
+        if aspect is not None:
+            width, height = parse_aspect(aspect, "aspect")
+            changes["aspect"] = f"{width}:{height}"
+        if steps is not None:
+            changes["steps"] = parse_int(str(steps), "steps", 1, self.max_steps)
+        if cfg is not None:
+            changes["cfg"] = parse_float(str(cfg), "cfg", MIN_CFG, MAX_CFG)
+        if negative is not None:
+            changes["negative"] = check_negative(negative, "negative")
+        current = {} if reset else await self.storage.user_settings(user_id)
+        updated = {**current, **changes}
+        await self.storage.set_user_settings(user_id, updated)
+        return updated
+
+    async def info(self, who: Requester) -> UserInfo:
+        """What /info shows: quota, the caller's jobs in the queue, the queue, the model."""
+        positions = self.engine.positions()
+        active = await self.storage.jobs_with_status(JobStatus.QUEUED, JobStatus.RUNNING)
+        mine = [(job.id, positions.get(job.id)) for job in active if job.user_id == who.user_id]
+        return UserInfo(
+            quota=await self.quota(who),
+            jobs=mine,
+            queue_length=self.engine.queue_length,
+            running=sum(1 for position in positions.values() if position == 0),
+            model=self.model_name,
+            device=self.engine.model.device,
+        )
+
+    async def history(
+        self, who: Requester, page: int = 1, *, user_id: int | None = None
+    ) -> HistoryPage:
+        """A page (10 jobs, newest first) of the caller's jobs here, or, for an admin,
+        another user's."""
+        target = who.user_id if user_id is None else user_id
+        if target != who.user_id and not who.is_admin:
+            raise NotAllowed("Only admins can see someone else's history.")
+        if page < 1:
+            raise BadParameter("page", f"`page` starts at 1; {page} is not a page.")
+        jobs, total = await self.storage.user_jobs(
+            target, who.guild_id, offset=(page - 1) * HISTORY_PAGE, limit=HISTORY_PAGE
+        )
+        pages = max(1, math.ceil(total / HISTORY_PAGE))
+        if page > pages:
+            raise BadParameter(
+                "page", f"Page {page} is past the end: there {_pages(pages)}, from 1 to {pages}."
+            )
+        return HistoryPage(target, page, pages, total, jobs)
 
     # children
 
@@ -581,6 +686,17 @@ def image_recipe(job: Job, spec: JobSpec, seed: int, index: int, sampler: str) -
     negative = f"\nNegative prompt: {job.negative}" if job.negative else ""
     recipe["parameters"] = f"{job.prompt}{negative}\n{line}"
     return recipe
+
+
+def _aspect(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    width, height = value.split(":")
+    return int(width), int(height)
+
+
+def _pages(count: int) -> str:
+    return "is 1 page" if count == 1 else f"are {count} pages"
 
 
 def _steps_for(steps: int, strength: float) -> int:

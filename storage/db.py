@@ -382,6 +382,22 @@ class Storage:
         )
         await self.db.commit()
 
+    async def user_jobs(
+        self, user_id: int, guild_id: int | None, *, offset: int = 0, limit: int = 10
+    ) -> tuple[list[Job], int]:
+        """A user's jobs in a server, newest first (a page of them), and how many in all."""
+        where = "WHERE user_id = ? AND guild_id IS ?"
+        async with self.db.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (user_id, guild_id, limit, offset),
+        ) as cursor:
+            jobs = [_job(row) for row in await cursor.fetchall()]
+        async with self.db.execute(
+            f"SELECT COUNT(*) FROM jobs {where}", (user_id, guild_id)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return jobs, int(row[0])
+
     # images
 
     def job_dir(self, job_id: int) -> Path:

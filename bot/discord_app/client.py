@@ -10,6 +10,7 @@ from discord import app_commands
 from bot.discord_app.buttons import JobButton
 from bot.discord_app.commands import register_commands
 from bot.discord_app.errors import reply_error
+from bot.discord_app.history import HistoryButton
 from bot.discord_app.job_messages import JobMessages
 from bot.service import Service
 from bot.settings import Settings
@@ -45,7 +46,7 @@ class ImagineBot(discord.Client):
 
     async def setup_hook(self) -> None:
         """Register the persistent buttons, listen to the service and sync the commands."""
-        self.add_dynamic_items(JobButton)
+        self.add_dynamic_items(JobButton, HistoryButton)
         self.service.add_listener(self.job_messages.on_event)
         self.job_messages.start()
         await self.sync_commands()

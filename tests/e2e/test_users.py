@@ -1,0 +1,60 @@
+"""Users end to end: a daily quota, /history, /settings and /info through the fake Discord."""
+
+from __future__ import annotations
+
+from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
+from tests.e2e.test_core_loop import assert_grid, job_id, wait_result
+
+
+def _reply(handle: Interaction) -> StoredMessage:
+    """The command's private answer."""
+    message = handle.wait_reply(lambda m: not m.loading and bool(m.content), 20)
+    assert message.ephemeral, "the answer is for the caller only"
+    return message
+
+
+def test_quota_history_settings_and_info(fake_discord: FakeDiscord, bot_factory) -> None:
+    bot = bot_factory(DAILY_QUOTA=2)
+    alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
+
+    grids = [
+        wait_result(fake_discord.invoke("imagine", alice, prompt=f"quota fox {i} --steps 4"))
+        for i in (1, 2)
+    ]
+    numbers = [job_id(grid) for grid in grids]
+    jobs_before = bot.count_jobs()
+    refused = _reply(fake_discord.invoke("imagine", alice, prompt="one fox too many --steps 4"))
+    assert "used your 2 jobs for today (2 used)" in refused.content
+    assert "<t:" in refused.content, "the reset time is a Discord timestamp"
+    assert bot.count_jobs() == jobs_before, "a refused job leaves no row"
+
+    history = _reply(fake_discord.invoke("history", alice))
+    for number in numbers:
+        assert f"job {number}" in history.content
+    assert history.content.index(f"job {numbers[1]}") < history.content.index(f"job {numbers[0]}")
+    assert "https://discord.com/channels/" in history.content, "jump links"
+    assert [label for row in history.rows for label in row] == ["Previous", "Next"]
+    others = _reply(fake_discord.invoke("history", bob, user=alice))
+    assert "Only admins" in others.content
+    moderated = _reply(fake_discord.invoke("history", fake_discord.member("mod"), user=alice))
+    assert f"job {numbers[0]}" in moderated.content
+
+    info = _reply(fake_discord.invoke("info", alice))
+    assert "2 of 2 used today, 0 left" in info.content and "tiny-sd" in info.content
+
+    bad = _reply(fake_discord.invoke("settings", bob, aspect="9:1"))
+    assert "`aspect 9:1`" in bad.content and "1:4 and 4:1" in bad.content
+    saved = _reply(fake_discord.invoke("settings", bob, aspect="16:9"))
+    assert "16:9" in saved.content
+    shown = _reply(fake_discord.invoke("settings", bob))
+    assert "aspect: `16:9`" in shown.content
+    wide = wait_result(fake_discord.invoke("imagine", bob, prompt="a wide fox --steps 4"))
+    explicit = wait_result(
+        fake_discord.invoke("imagine", bob, prompt="a wide fox --steps 4 --ar 16:9")
+    )
+    cell = assert_grid(wide)
+    assert cell == assert_grid(explicit), "the default makes the same size as --ar 16:9"
+    assert cell[0] > cell[1]
+    assert bot.query(
+        "SELECT json_extract(params, '$.aspect') FROM jobs WHERE id = ?", job_id(wide)
+    ) == [("16:9",)]
