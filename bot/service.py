@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.errors import BadParameter, NotAllowed, QueueFull, QuotaExceeded, UnknownJob, UserError
+from bot.errors import (
+    BadParameter,
+    Banned,
+    BlockedPrompt,
+    NotAllowed,
+    QueueFull,
+    QuotaExceeded,
+    UnknownJob,
+    UserError,
+)
 from bot.params import (
     MAX_CFG,
     MIN_CFG,
@@ -26,12 +35,13 @@ from bot.params import (
     parse_int,
     parse_prompt,
 )
+from bot.wordfilter import find_blocked
 from engine.engine import Engine
 from engine.images import compose_grid, encode_png
 from engine.sizes import size_for_aspect
 from engine.types import GRID_SIZE, JobKind, JobSpec, JobStatus, Progress
 from engine.worker import JobCancelled
-from storage.db import ImageRow, Job, NewJob, Storage
+from storage.db import AuditRow, ImageRow, Job, NewJob, Storage
 
 logger = logging.getLogger(__name__)
 
@@ -304,6 +314,7 @@ class Service:
         """Start the child job a button asks for; it belongs to whoever pressed."""
         if action not in Action.ALL:
             raise UnknownJob(f"This button ({action}) is not one I know.")
+        await self.check_not_banned(who)
         parent = await self.get_job(job_id)
         if action == Action.REROLL:
             return await self._reroll(who, parent)
@@ -315,6 +326,7 @@ class Service:
 
     async def cancel(self, job_id: int, who: Requester) -> Job:
         """Cancel a queued or running job (its owner or an admin); returns the final row."""
+        await self.check_not_banned(who)
         job = await self.get_job(job_id)
         if job.user_id != who.user_id and not who.is_admin:
             raise NotAllowed(f"Only the owner of job {job_id} or an admin can cancel it.")
@@ -408,6 +420,7 @@ class Service:
 
     async def info(self, who: Requester) -> UserInfo:
         """What /info shows: quota, the caller's jobs in the queue, the queue, the model."""
+        await self.check_not_banned(who)
         positions = self.engine.positions()
         active = await self.storage.jobs_with_status(JobStatus.QUEUED, JobStatus.RUNNING)
         mine = [(job.id, positions.get(job.id)) for job in active if job.user_id == who.user_id]
@@ -425,6 +438,7 @@ class Service:
     ) -> HistoryPage:
         """A page (10 jobs, newest first) of the caller's jobs here, or, for an admin,
         another user's."""
+        await self.check_not_banned(who)
         target = who.user_id if user_id is None else user_id
         if target != who.user_id and not who.is_admin:
             raise NotAllowed("Only admins can see someone else's history.")
@@ -439,6 +453,116 @@ class Service:
                 "page", f"Page {page} is past the end: there {_pages(pages)}, from 1 to {pages}."
             )
         return HistoryPage(target, page, pages, total, jobs)
+
+    # moderation
+
+    async def check_not_banned(self, who: Requester) -> None:
+        """``Banned`` with the reason when the user is banned in this server."""
+        reason = await self.storage.ban_reason(who.guild_id, who.user_id)
+        if reason is not None:
+            because = f" Reason: {reason}" if reason else ""
+            raise Banned(f"You are banned from using this bot in this server.{because}")
+
+    async def _check_words(self, who: Requester, new: NewJob) -> None:
+        blocked = await self.storage.blocked_words(who.guild_id)
+        found = find_blocked(f"{new.prompt}\n{new.negative}", blocked) if blocked else None
+        if found is None:
+            return
+        await self.storage.add_audit(
+            who.guild_id, None, "blocked_prompt", str(who.user_id), f"{found!r} in {new.kind}"
+        )
+        # The word is not repeated: the refusal should not teach how to get around it.
+        raise BlockedPrompt(
+            "Your prompt contains a word or phrase that is blocked in this server. "
+            "Change it and try again."
+        )
+
+    def _require_admin(self, who: Requester) -> int:
+        if not who.is_admin or who.guild_id is None:
+            raise NotAllowed("Only this server's admins can do that.")
+        return who.guild_id
+
+    async def _audit(self, who: Requester, action: str, target: str, details: str = "") -> None:
+        await self.storage.add_audit(who.guild_id, who.user_id, action, target, details)
+
+    async def ban(self, who: Requester, user_id: int, reason: str = "") -> list[int]:
+        """Ban ``user_id`` here; their queued jobs are cancelled (returns those ids)."""
+        guild_id = self._require_admin(who)
+        await self.storage.ban(guild_id, user_id, reason.strip(), who.user_id)
+        cancelled = []
+        for job in await self.storage.jobs_with_status(JobStatus.QUEUED):
+            if job.user_id == user_id and job.guild_id == guild_id and self.engine.cancel(job.id):
+                cancelled.append(job.id)
+        for job_id in cancelled:
+            await self.wait(job_id)
+        await self._audit(who, "ban", str(user_id), f"{reason.strip()} (cancelled {cancelled})")
+        return cancelled
+
+    async def unban(self, who: Requester, user_id: int) -> bool:
+        """Lift a ban here; False when the user was not banned."""
+        guild_id = self._require_admin(who)
+        lifted = await self.storage.unban(guild_id, user_id)
+        await self._audit(who, "unban", str(user_id), "" if lifted else "was not banned")
+        return lifted
+
+    async def set_quota(self, who: Requester, daily: int, user_id: int | None = None) -> None:
+        """A user's daily limit here, or without ``user_id`` the server's default."""
+        guild_id = self._require_admin(who)
+        if daily < 0:
+            raise BadParameter("daily", "`daily` is a number of jobs: 0 or more.")
+        await self.storage.set_quota(guild_id, user_id, daily)
+        await self._audit(who, "quota", str(user_id) if user_id else "server", str(daily))
+
+    async def banword(self, who: Requester, action: str, word: str | None) -> list[str] | bool:
+        """``add``/``remove`` a blocked word or phrase (True when it changed), or ``list``."""
+        guild_id = self._require_admin(who)
+        if action == "list":
+            return await self.storage.blocked_words(guild_id)
+        phrase = " ".join((word or "").split()).casefold()
+        if not phrase:
+            raise BadParameter("word", f"`{action}` needs a `word` (a word or a phrase).")
+        if len(phrase) > 100:
+            raise BadParameter("word", "A blocked word or phrase is at most 100 characters.")
+        if action == "add":
+            changed = await self.storage.add_blocked_word(guild_id, phrase, who.user_id)
+        elif action == "remove":
+            changed = await self.storage.remove_blocked_word(guild_id, phrase)
+        else:
+            raise BadParameter("action", "`action` is one of add, remove, list.")
+        await self._audit(who, f"banword_{action}", phrase, "" if changed else "no change")
+        return changed
+
+    async def queue(self, who: Requester) -> list[tuple[Job, int | None]]:
+        """Every queued and running job, with its position (admins)."""
+        self._require_admin(who)
+        positions = self.engine.positions()
+        active = await self.storage.jobs_with_status(JobStatus.QUEUED, JobStatus.RUNNING)
+        return sorted(
+            ((job, positions.get(job.id)) for job in active),
+            key=lambda pair: (pair[1] is None, pair[1] or 0, pair[0].id),
+        )
+
+    async def admin_cancel(self, who: Requester, job_id: int) -> Job:
+        """Cancel any queued or running job (admins), with an audit row."""
+        self._require_admin(who)
+        job = await self.cancel(job_id, who)
+        await self._audit(who, "cancel", f"job {job_id}", f"of user {job.user_id}")
+        return job
+
+    async def audit(self, who: Requester, page: int = 1) -> tuple[list[AuditRow], int, int]:
+        """A page of this server's moderation log, newest first: rows, page, pages."""
+        guild_id = self._require_admin(who)
+        if page < 1:
+            raise BadParameter("page", f"`page` starts at 1; {page} is not a page.")
+        rows, total = await self.storage.audit_page(
+            guild_id, offset=(page - 1) * HISTORY_PAGE, limit=HISTORY_PAGE
+        )
+        pages = max(1, math.ceil(total / HISTORY_PAGE))
+        if page > pages:
+            raise BadParameter(
+                "page", f"Page {page} is past the end: there {_pages(pages)}, from 1 to {pages}."
+            )
+        return rows, page, pages
 
     # children
 
@@ -534,6 +658,8 @@ class Service:
     # running
 
     async def _create(self, who: Requester, new: NewJob) -> Job:
+        await self.check_not_banned(who)
+        await self._check_words(who, new)
         async with self._admission:
             await self._check_quota(who)
             await self._check_limits(new.user_id)

@@ -82,6 +82,19 @@ class ImageRow:
     seed: int
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """A row of the moderation log."""
+
+    id: int
+    guild_id: int | None
+    actor_id: int | None
+    action: str
+    target: str
+    details: str
+    created_at: str
+
+
 @dataclass
 class Migration:
     """One numbered ``.sql`` file."""
@@ -397,6 +410,92 @@ class Storage:
         ) as cursor:
             row = await cursor.fetchone()
         return jobs, int(row[0])
+
+    # moderation
+
+    async def ban(self, guild_id: int, user_id: int, reason: str, banned_by: int) -> None:
+        """Ban (or re-ban with a new reason) a user in a server."""
+        await self.db.execute(
+            "INSERT INTO bans (guild_id, user_id, reason, banned_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
+            " reason = excluded.reason, banned_by = excluded.banned_by,"
+            " created_at = excluded.created_at",
+            (guild_id, user_id, reason, banned_by, _iso(self.clock())),
+        )
+        await self.db.commit()
+
+    async def unban(self, guild_id: int, user_id: int) -> bool:
+        """Lift a ban; False when there was none."""
+        cursor = await self.db.execute(
+            "DELETE FROM bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        await self.db.commit()
+        return cursor.rowcount > 0
+
+    async def ban_reason(self, guild_id: int | None, user_id: int) -> str | None:
+        """The reason the user is banned in the server ('' without one), or None."""
+        if guild_id is None:
+            return None
+        async with self.db.execute(
+            "SELECT reason FROM bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def blocked_words(self, guild_id: int | None) -> list[str]:
+        """The server's blocked words and phrases, in the order they were added."""
+        if guild_id is None:
+            return []
+        async with self.db.execute(
+            "SELECT phrase FROM blocked_words WHERE guild_id = ? ORDER BY created_at, phrase",
+            (guild_id,),
+        ) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
+
+    async def add_blocked_word(self, guild_id: int, phrase: str, added_by: int) -> bool:
+        """Block a word or phrase; False when it was already blocked."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO blocked_words (guild_id, phrase, added_by, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            (guild_id, phrase, added_by, _iso(self.clock())),
+        )
+        await self.db.commit()
+        return cursor.rowcount > 0
+
+    async def remove_blocked_word(self, guild_id: int, phrase: str) -> bool:
+        """Unblock; False when it was not blocked."""
+        cursor = await self.db.execute(
+            "DELETE FROM blocked_words WHERE guild_id = ? AND phrase = ?", (guild_id, phrase)
+        )
+        await self.db.commit()
+        return cursor.rowcount > 0
+
+    async def add_audit(
+        self, guild_id: int | None, actor_id: int | None, action: str, target: str, details: str
+    ) -> None:
+        """One row of the moderation log."""
+        await self.db.execute(
+            "INSERT INTO audit (guild_id, actor_id, action, target, details, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (guild_id, actor_id, action, target, details, _iso(self.clock())),
+        )
+        await self.db.commit()
+
+    async def audit_page(
+        self, guild_id: int | None, *, offset: int, limit: int
+    ) -> tuple[list[AuditRow], int]:
+        """A page of the server's audit log, newest first, and how many rows in all."""
+        async with self.db.execute(
+            "SELECT id, guild_id, actor_id, action, target, details, created_at FROM audit"
+            " WHERE guild_id IS ? ORDER BY id DESC LIMIT ? OFFSET ?",
+            (guild_id, limit, offset),
+        ) as cursor:
+            rows = [AuditRow(*row) for row in await cursor.fetchall()]
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM audit WHERE guild_id IS ?", (guild_id,)
+        ) as cursor:
+            total = int((await cursor.fetchone())[0])
+        return rows, total
 
     # images
 

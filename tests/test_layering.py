@@ -11,7 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DISCORD_FREE = [
     *sorted((ROOT / "engine").rglob("*.py")),
     *sorted((ROOT / "storage").rglob("*.py")),
-    *(ROOT / "bot" / name for name in ("service.py", "params.py", "errors.py", "settings.py")),
+    *(
+        ROOT / "bot" / name
+        for name in (
+            "service.py",
+            "params.py",
+            "errors.py",
+            "settings.py",
+            "wordfilter.py",
+            "bench.py",
+        )
+    ),
 ]
 DISCORD_FREE_MODULES = ["engine.engine", "engine.tiny", "storage.db", "bot.service", "bot.cli"]
 

@@ -1,0 +1,121 @@
+"""Moderation in the service: bans, blocked words, admin-only actions and the audit log."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import BadParameter, Banned, BlockedPrompt, NotAllowed
+from bot.service import Action, Requester, Service
+from engine.engine import Engine
+from storage.db import Storage
+
+GUILD = 1
+ALICE = Requester(user_id=101, guild_id=GUILD, channel_id=10)
+BOB = Requester(user_id=202, guild_id=GUILD, channel_id=10)
+ADMIN = Requester(user_id=303, guild_id=GUILD, channel_id=10, is_admin=True)
+ALICE_ELSEWHERE = Requester(user_id=101, guild_id=2, channel_id=20)
+
+
+@pytest.fixture
+async def service(sd_model, tmp_path):
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(sd_model) as engine,
+        Service(storage, engine, max_queued_per_user=20, max_queue=50) as running,
+    ):
+        yield running
+
+
+async def audit_actions(service: Service) -> list[tuple[str, str]]:
+    rows, _, _ = await service.audit(ADMIN, 1)
+    return [(row.action, row.target) for row in rows]
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda s, who: s.ban(who, BOB.user_id, "spam"),
+        lambda s, who: s.unban(who, BOB.user_id),
+        lambda s, who: s.set_quota(who, 3),
+        lambda s, who: s.banword(who, "add", "gore"),
+        lambda s, who: s.banword(who, "list", None),
+        lambda s, who: s.queue(who),
+        lambda s, who: s.admin_cancel(who, 1),
+        lambda s, who: s.audit(who, 1),
+    ],
+)
+async def test_every_admin_action_refuses_members(service, action):
+    with pytest.raises(NotAllowed, match="admins"):
+        await action(service, ALICE)
+    assert await service.storage.ban_reason(GUILD, BOB.user_id) is None
+
+
+async def test_a_ban_cancels_queued_jobs_and_refuses_commands_and_buttons(service):
+    done = await service.wait((await service.imagine(ALICE, "a fox --steps 2")).id)
+    slow = await service.imagine(BOB, "keep the worker busy --steps 40")
+    queued = [await service.imagine(ALICE, f"queued {i} --steps 2") for i in range(2)]
+    elsewhere = await service.imagine(ALICE_ELSEWHERE, "in another server --steps 2")
+    cancelled = await service.ban(ADMIN, ALICE.user_id, "spamming")
+    assert sorted(cancelled) == [job.id for job in queued]
+    for job in queued:
+        assert (await service.get_job(job.id)).status == "cancelled"
+    with pytest.raises(Banned, match="Reason: spamming"):
+        await service.imagine(ALICE, "another fox")
+    with pytest.raises(Banned):
+        await service.press(ALICE, Action.UPSCALE, done.id, 1)
+    with pytest.raises(Banned):
+        await service.info(ALICE)
+    with pytest.raises(Banned):
+        await service.history(ALICE)
+    # Bans are per server.
+    assert (await service.wait(elsewhere.id)).status == "done"
+    await service.imagine(ALICE_ELSEWHERE, "still fine there --steps 2")
+    assert await service.unban(ADMIN, ALICE.user_id)
+    await service.imagine(ALICE, "welcome back --steps 2")
+    assert (await service.wait(slow.id)).status == "done"
+    assert ("ban", str(ALICE.user_id)) in await audit_actions(service)
+    assert ("unban", str(ALICE.user_id)) in await audit_actions(service)
+
+
+async def test_blocked_words_stop_prompts_negatives_and_buttons(service):
+    parent = await service.wait((await service.imagine(ALICE, "a red fox --steps 2")).id)
+    assert await service.banword(ADMIN, "add", "  Red   Fox ")
+    assert not await service.banword(ADMIN, "add", "red fox")  # already there
+    assert await service.banword(ADMIN, "add", "gore")
+    assert await service.banword(ADMIN, "list", None) == ["red fox", "gore"]
+    before = await service.storage.count_jobs()
+    for prompt in ("a g.o.r.e scene", "a fox --no GÖRE", "a RED   fox"):
+        with pytest.raises(BlockedPrompt) as caught:
+            await service.imagine(ALICE, prompt)
+        assert "gore" not in caught.value.message.lower()
+    with pytest.raises(BlockedPrompt):  # a button reuses the parent's prompt: checked too
+        await service.press(BOB, Action.REROLL, parent.id, None)
+    assert await service.storage.count_jobs() == before
+    actions = await audit_actions(service)
+    assert actions.count(("blocked_prompt", str(ALICE.user_id))) == 3
+    assert ("blocked_prompt", str(BOB.user_id)) in actions
+    assert await service.banword(ADMIN, "remove", "red fox")
+    await service.press(BOB, Action.REROLL, parent.id, None)
+    with pytest.raises(BadParameter, match="needs a `word`"):
+        await service.banword(ADMIN, "add", " ")
+
+
+async def test_quota_queue_cancel_and_audit_paging(service):
+    await service.set_quota(ADMIN, 0, ALICE.user_id)
+    assert (await service.quota(ALICE)).limit == 0
+    await service.set_quota(ADMIN, 7)
+    assert (await service.quota(BOB)).limit == 7
+    with pytest.raises(BadParameter):
+        await service.set_quota(ADMIN, -1)
+    slow = await service.imagine(BOB, "slow --steps 40")
+    waiting = await service.imagine(BOB, "waiting --steps 2")
+    listed = await service.queue(ADMIN)
+    assert [job.id for job, _ in listed][:2] == [slow.id, waiting.id]
+    assert (await service.admin_cancel(ADMIN, waiting.id)).status == "cancelled"
+    for i in range(12):
+        await service.banword(ADMIN, "add", f"word{i}")
+    rows, page, pages = await service.audit(ADMIN, 2)
+    assert (page, pages) == (2, 2) and len(rows) == 5  # 15 rows: 10 + 5
+    with pytest.raises(BadParameter, match="past the end"):
+        await service.audit(ADMIN, 3)
+    await service.wait(slow.id)
