@@ -549,6 +549,16 @@ class Service:
         await self._audit(who, "cancel", f"job {job_id}", f"of user {job.user_id}")
         return job
 
+    async def purge(self, who: Requester, job_id: int) -> Job:
+        """Delete a finished job's images (admins); its buttons then say so."""
+        self._require_admin(who)
+        job = await self.get_job(job_id)
+        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            raise UserError(f"Job {job_id} is still {job.status}: cancel it first.")
+        removed = await self.storage.purge_job(job_id)
+        await self._audit(who, "purge", f"job {job_id}", f"{removed} files of user {job.user_id}")
+        return await self.get_job(job_id)
+
     async def audit(self, who: Requester, page: int = 1) -> tuple[list[AuditRow], int, int]:
         """A page of this server's moderation log, newest first: rows, page, pages."""
         guild_id = self._require_admin(who)
@@ -567,6 +577,7 @@ class Service:
     # children
 
     async def _source_image(self, parent: Job, index: int | None) -> ImageRow:
+        _refuse_purged(parent)
         if parent.status != JobStatus.DONE:
             raise UnknownJob(
                 f"Job {parent.id} has no images to use ({parent.status}); "
@@ -598,6 +609,7 @@ class Service:
         )
 
     async def _reroll(self, who: Requester, parent: Job) -> Job:
+        _refuse_purged(parent)
         return await self._create(
             who, self._child(who, parent, JobKind.REROLL, None, secrets.randbelow(2**32))
         )
@@ -812,6 +824,11 @@ def image_recipe(job: Job, spec: JobSpec, seed: int, index: int, sampler: str) -
     negative = f"\nNegative prompt: {job.negative}" if job.negative else ""
     recipe["parameters"] = f"{job.prompt}{negative}\n{line}"
     return recipe
+
+
+def _refuse_purged(job: Job) -> None:
+    if job.purged_at is not None:
+        raise UnknownJob(f"The images of job {job.id} were removed by an admin.")
 
 
 def _aspect(value: str | None) -> tuple[int, int] | None:

@@ -68,6 +68,7 @@ class Job:
     started_at: str | None
     finished_at: str | None
     delivered_at: str | None = None
+    purged_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ def bundled_migrations() -> list[Migration]:
 _JOB_COLUMNS = (
     "id, kind, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
     " negative, params, seed, status, error, attempts, created_at, started_at, finished_at,"
-    " delivered_at"
+    " delivered_at, purged_at"
 )
 
 
@@ -496,6 +497,22 @@ class Storage:
         ) as cursor:
             total = int((await cursor.fetchone())[0])
         return rows, total
+
+    async def purge_job(self, job_id: int) -> int:
+        """Delete a job's image files and rows and mark it purged; the files removed."""
+        removed = 0
+        directory = self.job_dir(job_id)
+        if directory.is_dir():
+            for path in directory.iterdir():
+                path.unlink()
+                removed += 1
+            directory.rmdir()
+        await self.db.execute("DELETE FROM images WHERE job_id = ?", (job_id,))
+        await self.db.execute(
+            "UPDATE jobs SET purged_at = ? WHERE id = ?", (_iso(self.clock()), job_id)
+        )
+        await self.db.commit()
+        return removed
 
     # images
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bot.discord_app.admin import AdminCommands
 from bot.discord_app.buttons import requester
 from bot.discord_app.history import page_view, render_page
 from bot.discord_app.render import safe_prompt
@@ -126,3 +127,4 @@ def register_commands(tree: app_commands.CommandTree) -> None:
     """Add every slash command to the tree."""
     for command in (imagine, settings, info, history):
         tree.add_command(command)
+    tree.add_command(AdminCommands())

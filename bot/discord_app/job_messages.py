@@ -96,6 +96,20 @@ class JobMessages:
                 logger.info("job %s: posting the result that did not reach Discord", job.id)
                 await self.deliver(job)
 
+    async def delete_message(self, job: Job) -> bool:
+        """Delete the message that shows ``job`` (a purge); False when there is none."""
+        if job.message_id is None or job.channel_id is None:
+            return False
+        try:
+            channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
+                job.channel_id
+            )
+            await channel.get_partial_message(job.message_id).delete()  # type: ignore[union-attr]
+        except SEND_ERRORS as exc:
+            logger.warning("job %s: could not delete its message: %r", job.id, exc)
+            return False
+        return True
+
     async def track(self, job: Job, interaction: discord.Interaction) -> None:
         """Show ``job`` in the response to ``interaction`` (already deferred)."""
         live = self._live.setdefault(job.id, _Live(job))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import BadParameter, Banned, BlockedPrompt, NotAllowed
+from bot.errors import BadParameter, Banned, BlockedPrompt, NotAllowed, UnknownJob, UserError
 from bot.service import Action, Requester, Service
 from engine.engine import Engine
 from storage.db import Storage
@@ -119,3 +119,22 @@ async def test_quota_queue_cancel_and_audit_paging(service):
     with pytest.raises(BadParameter, match="past the end"):
         await service.audit(ADMIN, 3)
     await service.wait(slow.id)
+
+
+async def test_purge_removes_files_and_rows_and_buttons_say_so(service):
+    job = await service.wait((await service.imagine(ALICE, "purge me --steps 2")).id)
+    directory = service.storage.job_dir(job.id)
+    assert len(list(directory.iterdir())) == 5  # four images and the grid
+    running = await service.imagine(BOB, "still running --steps 40")
+    with pytest.raises(NotAllowed):
+        await service.purge(ALICE, job.id)
+    purged = await service.purge(ADMIN, job.id)
+    assert purged.purged_at is not None and purged.status == "done"
+    assert not directory.exists() and await service.images(job.id) == []
+    for action, index in ((Action.UPSCALE, 1), (Action.VARY_STRONG, 2), (Action.REROLL, None)):
+        with pytest.raises(UnknownJob, match="removed by an admin"):
+            await service.press(BOB, action, job.id, index)
+    with pytest.raises(UserError, match="cancel it first"):
+        await service.purge(ADMIN, running.id)
+    assert ("purge", f"job {job.id}") in await audit_actions(service)
+    await service.wait(running.id)

@@ -1126,6 +1126,15 @@ class FakeDiscord:
             return self._channels[channel]
         return channel
 
+    def grant_command(self, name: str) -> None:
+        """Let every member see command ``name``, as a server that re-grants it in its
+        Integrations settings: the bot's own run-time checks are all that is left."""
+        with self._cond:
+            for tree in (self._global_commands, self._guild_commands.get(self.guild_id, [])):
+                for command in tree:
+                    if command["name"] == name:
+                        command["default_member_permissions"] = None
+
     def _find_command(self, name: str, *, guild_first: bool = False) -> dict[str, Any]:
         trees = [self._global_commands, self._guild_commands.get(self.guild_id, [])]
         if guild_first:

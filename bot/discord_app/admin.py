@@ -1,0 +1,157 @@
+"""/admin: moderation from Discord. Registered for Manage Server by default, and every
+command checks again at run time in the service (a server can re-grant commands, and a
+stale client can send anything)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+
+from bot.discord_app.buttons import requester
+from bot.discord_app.render import safe_prompt
+from bot.errors import BadParameter
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ImagineBot
+
+
+def _job_id(text: str) -> int:
+    digits = text.strip().removeprefix("job").strip()
+    if not digits.isdigit() or len(digits) > 19:
+        raise BadParameter(
+            "job", f"`{safe_prompt(text, 30)}` is not a job id: give its number, like `12`."
+        )
+    return int(digits)
+
+
+async def _answer(interaction: discord.Interaction[ImagineBot], text: str) -> None:
+    await interaction.response.send_message(text[:2000], ephemeral=True)
+
+
+class AdminCommands(
+    app_commands.Group,
+    name="admin",
+    description="Moderate the image bot in this server",
+    default_permissions=discord.Permissions(manage_guild=True),
+    guild_only=True,
+):
+    """The /admin group."""
+
+    @app_commands.command(name="ban")
+    @app_commands.describe(user="Who may no longer start jobs or press buttons", reason="Why")
+    async def ban(
+        self,
+        interaction: discord.Interaction[ImagineBot],
+        user: discord.User,
+        reason: str | None = None,
+    ) -> None:
+        """Stop a user from using the bot here; their queued jobs are cancelled."""
+        cancelled = await interaction.client.service.ban(
+            requester(interaction), user.id, reason or ""
+        )
+        note = (
+            f" Cancelled their queued jobs: {', '.join(map(str, cancelled))}." if cancelled else ""
+        )
+        await _answer(interaction, f"{user.mention} is banned here.{note}")
+
+    @app_commands.command(name="unban")
+    @app_commands.describe(user="Whose ban to lift")
+    async def unban(self, interaction: discord.Interaction[ImagineBot], user: discord.User) -> None:
+        """Lift a ban."""
+        lifted = await interaction.client.service.unban(requester(interaction), user.id)
+        await _answer(
+            interaction,
+            f"{user.mention} is no longer banned." if lifted else f"{user.mention} was not banned.",
+        )
+
+    @app_commands.command(name="quota")
+    @app_commands.describe(
+        daily="Jobs per UTC day (0: none)", user="Whose limit (default: the server's)"
+    )
+    async def quota(
+        self,
+        interaction: discord.Interaction[ImagineBot],
+        daily: int,
+        user: discord.User | None = None,
+    ) -> None:
+        """Set a user's daily limit, or the server's default."""
+        await interaction.client.service.set_quota(
+            requester(interaction), daily, user.id if user else None
+        )
+        whose = f"{user.mention}'s daily limit" if user else "The server's default daily limit"
+        await _answer(interaction, f"{whose} is now {daily}.")
+
+    @app_commands.command(name="banword")
+    @app_commands.describe(action="add, remove or list", word="A word or phrase")
+    async def banword(
+        self,
+        interaction: discord.Interaction[ImagineBot],
+        action: Literal["add", "remove", "list"],
+        word: str | None = None,
+    ) -> None:
+        """Manage the server's blocked words and phrases."""
+        result = await interaction.client.service.banword(requester(interaction), action, word)
+        if action == "list":
+            listed = ", ".join(f"`{safe_prompt(w, 100)}`" for w in result) if result else "none"  # type: ignore[union-attr]
+            await _answer(interaction, f"Blocked here: {listed}")
+            return
+        done = {"add": "blocked", "remove": "unblocked"}[action]
+        await _answer(
+            interaction,
+            f"`{safe_prompt(word or '', 100)}` {done}." if result else "Nothing changed.",
+        )
+
+    @app_commands.command(name="queue")
+    async def queue(self, interaction: discord.Interaction[ImagineBot]) -> None:
+        """Every queued and running job: id, user, prompt, age."""
+        jobs = await interaction.client.service.queue(requester(interaction))
+        if not jobs:
+            await _answer(interaction, "The queue is empty.")
+            return
+        now = datetime.now(UTC)
+        lines = []
+        for job, position in jobs[:25]:
+            age = int((now - datetime.fromisoformat(job.created_at)).total_seconds())
+            state = "running" if position == 0 else f"#{position}" if position else job.status
+            prompt = safe_prompt(job.prompt, 50)
+            lines.append(f"`job {job.id}` {state} · <@{job.user_id}> · {prompt} · {age}s")
+        more = f"\n…and {len(jobs) - 25} more" if len(jobs) > 25 else ""
+        await _answer(interaction, "\n".join(lines) + more)
+
+    @app_commands.command(name="cancel")
+    @app_commands.describe(job="The job id")
+    async def cancel(self, interaction: discord.Interaction[ImagineBot], job: str) -> None:
+        """Cancel a queued or running job."""
+        result = await interaction.client.service.admin_cancel(requester(interaction), _job_id(job))
+        await _answer(interaction, f"Job {result.id} is {result.status}.")
+
+    @app_commands.command(name="purge")
+    @app_commands.describe(job="The job id")
+    async def purge(self, interaction: discord.Interaction[ImagineBot], job: str) -> None:
+        """Delete a job's images from disk and its message from Discord."""
+        bot = interaction.client
+        purged = await bot.service.purge(requester(interaction), _job_id(job))
+        removed_message = await bot.job_messages.delete_message(purged)
+        where = " and its message" if removed_message else ""
+        await _answer(interaction, f"Job {purged.id}: images{where} removed.")
+
+    @app_commands.command(name="audit")
+    @app_commands.describe(page="Which page (10 rows a page)")
+    async def audit(self, interaction: discord.Interaction[ImagineBot], page: int = 1) -> None:
+        """The moderation log: who did what to whom, and when."""
+        rows, page, pages = await interaction.client.service.audit(requester(interaction), page)
+        if not rows:
+            await _answer(interaction, "The moderation log is empty.")
+            return
+        lines = [f"Moderation log, newest first (page {page} of {pages}):"]
+        for row in rows:
+            when = int(datetime.fromisoformat(row.created_at).timestamp())
+            actor = f"<@{row.actor_id}>" if row.actor_id else "the bot"
+            lines.append(
+                f"<t:{when}:f> {actor} {row.action} {safe_prompt(row.target, 40)}"
+                f"{' · ' + safe_prompt(row.details, 120) if row.details else ''}"
+            )
+        await _answer(interaction, "\n".join(lines))

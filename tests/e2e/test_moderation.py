@@ -1,0 +1,49 @@
+"""Moderation end to end: who may use /admin, and what a ban does to commands and buttons."""
+
+from __future__ import annotations
+
+from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
+from tests.e2e.test_core_loop import job_id, wait_result
+
+
+def _reply(handle: Interaction) -> StoredMessage:
+    message = handle.wait_reply(lambda m: not m.loading and bool(m.content), 20)
+    assert message.ephemeral, "the answer is for the caller only"
+    return message
+
+
+def test_admins_ban_and_a_banned_member_is_refused_everywhere(
+    fake_discord: FakeDiscord, bot_factory
+) -> None:
+    bot = bot_factory(ADMIN_ROLE_ID=fake_discord.curator_role_id)
+    alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
+    mod, curator = fake_discord.member("mod"), fake_discord.member("curator")
+    grid = wait_result(fake_discord.invoke("imagine", alice, prompt="before the ban --steps 4"))
+
+    # A server that re-granted /admin to everyone: the bot still refuses a plain member.
+    fake_discord.grant_command("admin")
+    refused = _reply(fake_discord.invoke("admin ban", bob, user=alice, reason="nope"))
+    assert "Only this server's admins" in refused.content
+    assert bot.query("SELECT COUNT(*) FROM bans") == [(0,)]
+
+    banned = _reply(fake_discord.invoke("admin ban", mod, user=alice, reason="spam"))
+    assert "is banned" in banned.content
+    jobs_before = bot.count_jobs()
+    again = _reply(fake_discord.invoke("imagine", alice, prompt="after the ban --steps 4"))
+    assert "banned" in again.content and "Reason: spam" in again.content
+    press = fake_discord.press(grid, "U1", alice)
+    press.wait_ack()
+    pressed = press.wait_reply(lambda m: not m.loading and bool(m.content), 20)
+    assert pressed.ephemeral and "banned" in pressed.content
+    assert not [m for m in press.messages() if not m.ephemeral], "nothing public is left"
+    assert bot.count_jobs() == jobs_before, "no job for a banned member"
+
+    # A member of the ADMIN_ROLE_ID role is an admin too.
+    lifted = _reply(fake_discord.invoke("admin unban", curator, user=alice))
+    assert "no longer banned" in lifted.content
+    after = wait_result(fake_discord.invoke("imagine", alice, prompt="after the unban --steps 4"))
+    assert job_id(after) > job_id(grid)
+    actions = [row[0] for row in bot.query("SELECT action FROM audit ORDER BY id")]
+    assert actions == ["ban", "unban"]
+    log = _reply(fake_discord.invoke("admin audit", mod))
+    assert "ban" in log.content and "unban" in log.content
