@@ -16,13 +16,35 @@ from bot.settings import Settings, SettingsError, load_settings
 logger = logging.getLogger("bot")
 
 
-def load_engine(settings: Settings):
-    """Load ``MODEL_ID`` (blocking) and build the engine with the batch size for its device."""
+def load_engine(settings: Settings, *, nsfw_filter: bool = True):
+    """Load ``MODEL_ID`` (blocking) and build the engine with the batch size for its device,
+    and the NSFW classifier unless ``NSFW_FILTER=off`` (or ``nsfw_filter`` is False)."""
     from engine.engine import Engine
-    from engine.model import load_model
+    from engine.model import load_model, pick_device
 
+    classifier = None
+    if nsfw_filter and settings.nsfw_filter != "off":
+        classifier = load_classifier(settings, pick_device(settings.device))
     model = load_model(settings.model_id, settings.device)
-    return Engine(model, max_batch_images=settings.batch_images(model.device))
+    return Engine(
+        model, max_batch_images=settings.batch_images(model.device), classifier=classifier
+    )
+
+
+def load_classifier(settings: Settings, device: str):
+    """The NSFW classifier; a ``SettingsError`` when it cannot be loaded, since sending
+    unfiltered images with the filter on would be worse than not starting."""
+    from engine.nsfw import NsfwClassifier
+
+    try:
+        return NsfwClassifier.load(settings.nsfw_model, device, settings.nsfw_threshold)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SettingsError(
+            f"NSFW_MODEL={settings.nsfw_model} could not be loaded ({first}); with "
+            f"NSFW_FILTER={settings.nsfw_filter} the bot does not start without it "
+            "(set NSFW_FILTER=off to run without the filter)"
+        ) from exc
 
 
 async def run_bot(settings: Settings) -> None:

@@ -125,7 +125,8 @@ async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
 
     configure_logging("WARNING")
     async with Storage(settings.data_dir) as storage:
-        engine = await asyncio.to_thread(load_engine, settings)
+        # The filter guards what is posted in Discord; here the files are the user's own.
+        engine = await asyncio.to_thread(load_engine, settings, nsfw_filter=False)
         async with (
             engine,
             Service.from_settings(storage, engine, settings) as service,

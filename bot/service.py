@@ -39,7 +39,7 @@ from bot.wordfilter import find_blocked
 from engine.engine import Engine
 from engine.images import compose_grid, encode_png
 from engine.sizes import size_for_aspect
-from engine.types import GRID_SIZE, JobKind, JobSpec, JobStatus, Progress
+from engine.types import GRID_SIZE, JobKind, JobOutput, JobSpec, JobStatus, Progress
 from engine.worker import JobCancelled
 from storage.db import AuditRow, ImageRow, Job, NewJob, Storage
 
@@ -725,7 +725,7 @@ class Service:
         status = JobStatus.DONE
         try:
             output = await pending
-            rows = await asyncio.to_thread(self._write_images, job, spec, output.images)
+            rows = await asyncio.to_thread(self._write_images, job, spec, output)
             await self.storage.add_images(rows)
         except asyncio.CancelledError:
             raise  # the service is stopping: the row stays as it is, for the next start
@@ -751,8 +751,10 @@ class Service:
         assert job is not None, job_id
         return job
 
-    def _write_images(self, job: Job, spec: JobSpec, images: list) -> list[ImageRow]:
+    def _write_images(self, job: Job, spec: JobSpec, output: JobOutput) -> list[ImageRow]:
         """Encode each image as PNG with its recipe, and the grid; runs off the loop."""
+        images = output.images
+        flags = output.nsfw or [False] * len(images)
         rows = []
         sampler = type(self.engine.model.text2img.scheduler).__name__
         for index, (image, seed) in enumerate(zip(images, spec.seeds, strict=True), start=1):
@@ -767,6 +769,7 @@ class Service:
                     width=image.width,
                     height=image.height,
                     seed=seed,
+                    nsfw=flags[index - 1],
                 )
             )
         if len(images) == GRID_SIZE:

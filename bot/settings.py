@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     max_upscale_side: int = Field(2048, ge=128)
     nsfw_filter: Literal["off", "blur", "block"] = "blur"
     nsfw_model: str = DEFAULT_NSFW_MODEL
+    nsfw_threshold: float = Field(0.5, ge=0.0, le=1.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("device")

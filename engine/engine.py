@@ -72,12 +72,16 @@ class Engine:
         batching: bool = True,
         preview_interval: float = 2.0,
         progress_interval: float = 0.25,
+        classifier: object = None,
     ) -> None:
         self.model = model
         self.max_batch_images = max(1, max_batch_images)
         self.batching = batching
         self._worker = Worker(
-            model, preview_interval=preview_interval, progress_interval=progress_interval
+            model,
+            preview_interval=preview_interval,
+            progress_interval=progress_interval,
+            classifier=classifier,
         )
         self._waiting: list[_Pending] = []
         self._running: list[WorkItem] = []

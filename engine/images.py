@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageFilter, PngImagePlugin
 
 
 def compose_grid(images: Sequence[Image.Image]) -> Image.Image:
@@ -41,3 +41,23 @@ def fit_png(image: Image.Image, max_bytes: int, text: Mapping[str, str] | None =
     if len(data) > max_bytes:
         raise ValueError(f"image does not fit in {max_bytes} bytes")
     return data
+
+
+def censor(images: Sequence[Image.Image], flags: Sequence[bool], mode: str) -> Image.Image | None:
+    """The picture to post when ``flags`` mark images as NSFW: ``blur`` blurs those
+    (heavily: shapes, no detail), ``block`` replaces them with a grey tile. Four images
+    give a grid; a single blocked image gives None."""
+    cells = []
+    for image, flagged in zip(images, flags, strict=True):
+        if not flagged:
+            cells.append(image.convert("RGB"))
+        elif mode == "blur":
+            radius = max(image.size) / 12
+            cells.append(image.convert("RGB").filter(ImageFilter.GaussianBlur(radius)))
+        else:
+            cells.append(Image.new("RGB", image.size, (96, 96, 96)))
+    if len(cells) == 4:
+        return compose_grid(cells)
+    if mode != "blur" and flags[0]:
+        return None
+    return cells[0]

@@ -103,3 +103,4 @@ class JobOutput:
     job_id: int
     images: list = field(default_factory=list)
     seconds: float = 0.0
+    nsfw: list[bool] = field(default_factory=list)  # the classifier's verdicts, if one runs

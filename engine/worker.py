@@ -94,8 +94,10 @@ class Worker:
         *,
         preview_interval: float = 2.0,
         progress_interval: float = 0.25,
+        classifier: Any = None,
     ) -> None:
         self.model = model
+        self.classifier = classifier  # an NsfwClassifier, run here on every output
         self.preview_interval = preview_interval
         # Each progress report wakes the event loop, which then competes with this
         # thread for the GIL: report the first and last step, and at most this often.
@@ -230,8 +232,16 @@ class Worker:
     def _finish(self, item: WorkItem, images: list, seconds: float) -> None:
         if item.cancelled.is_set():
             item.settle(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
-        else:
-            item.settle(JobOutput(item.spec.job_id, images, seconds), None)
+            return
+        nsfw: list[bool] = []
+        if self.classifier is not None:
+            try:
+                nsfw = self.classifier.flags(images)
+            except Exception:
+                # Never send what could not be checked as if it were clean.
+                logger.exception("job %s: the NSFW classifier failed; flagging", item.spec.job_id)
+                nsfw = [True] * len(images)
+        item.settle(JobOutput(item.spec.job_id, images, seconds, nsfw), None)
 
     @staticmethod
     def _fail(item: WorkItem, exc: BaseException) -> None:

@@ -81,6 +81,7 @@ class ImageRow:
     width: int
     height: int
     seed: int
+    nsfw: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,20 +539,20 @@ class Storage:
     async def add_images(self, rows: Iterable[ImageRow]) -> None:
         """Record image files (replacing rows of a retried job)."""
         await self.db.executemany(
-            "INSERT OR REPLACE INTO images (job_id, idx, path, width, height, seed)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(r.job_id, r.index, r.path, r.width, r.height, r.seed) for r in rows],
+            "INSERT OR REPLACE INTO images (job_id, idx, path, width, height, seed, nsfw)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(r.job_id, r.index, r.path, r.width, r.height, r.seed, int(r.nsfw)) for r in rows],
         )
         await self.db.commit()
 
     async def images(self, job_id: int) -> list[ImageRow]:
         """A job's images in order."""
         async with self.db.execute(
-            "SELECT job_id, idx, path, width, height, seed FROM images"
+            "SELECT job_id, idx, path, width, height, seed, nsfw FROM images"
             " WHERE job_id = ? ORDER BY idx",
             (job_id,),
         ) as cursor:
-            return [ImageRow(*row) for row in await cursor.fetchall()]
+            return [ImageRow(*row[:6], bool(row[6])) for row in await cursor.fetchall()]
 
     def absolute(self, relative: str) -> Path:
         """An image row's path on disk."""

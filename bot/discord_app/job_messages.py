@@ -22,7 +22,7 @@ import discord
 from bot.discord_app.buttons import cancel_view, grid_view, upscale_view
 from bot.discord_app.render import result_text, retired_text, waiting_text
 from bot.service import JobEvent
-from engine.images import encode_png, fit_png
+from engine.images import censor, encode_png, fit_png
 from engine.types import Progress
 from storage.db import Job
 
@@ -221,7 +221,7 @@ class JobMessages:
 
         async def edit() -> discord.Message:
             return await interaction.edit_original_response(
-                content=result_text(job),
+                content=payload.content(job),
                 attachments=payload.files(),
                 view=payload.view,
             )
@@ -250,7 +250,7 @@ class JobMessages:
 
         async def send() -> discord.Message:
             return await channel.send(  # type: ignore[union-attr]
-                content=result_text(job),
+                content=payload.content(job),
                 files=payload.files(),
                 view=payload.view,
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
@@ -283,20 +283,61 @@ class JobMessages:
             return _Payload([], None)
         storage = self.bot.service.storage
         rows = await self.bot.service.images(job.id)
-        if len(rows) == 1:
-            path = storage.absolute(rows[0].path)
-            view = upscale_view(job.id)
-        else:
-            path = storage.grid_path(job.id)
-            view = grid_view(job.id)
+        view = upscale_view(job.id) if len(rows) == 1 else grid_view(job.id)
+        flags = [row.nsfw for row in rows]
+        mode = self.bot.settings.nsfw_filter
+        if any(flags) and mode != "off" and not self._channel_is_nsfw(job.channel_id):
+            return await self._censored(job, rows, flags, mode, limit, view)
+        path = storage.absolute(rows[0].path) if len(rows) == 1 else storage.grid_path(job.id)
         data = await asyncio.to_thread(_fitting_png, path, limit)
         return _Payload([(f"job-{job.id}.png", data)], view)
+
+    async def _censored(self, job, rows, flags, mode, limit, view) -> _Payload:
+        """Flagged images outside an NSFW channel: blurred as a spoiler, or withheld."""
+        paths = [self.bot.service.storage.absolute(row.path) for row in rows]
+
+        def render() -> bytes | None:
+            from PIL import Image
+
+            images = []
+            for path in paths:
+                with Image.open(path) as opened:
+                    images.append(opened.convert("RGB"))
+            picture = censor(images, flags, mode)
+            return None if picture is None else fit_png(picture, limit)
+
+        data = await asyncio.to_thread(render)
+        flagged = sum(flags)
+        if mode == "blur":
+            notice = f"{_images(flagged)} flagged by the NSFW filter, blurred: open the spoiler."
+            name = f"SPOILER_job-{job.id}.png"
+        else:
+            notice = f"{_images(flagged)} withheld by the NSFW filter."
+            name = f"job-{job.id}.png"
+        attachments = [] if data is None else [(name, data)]
+        logger.info("job %s: %d images flagged, %s", job.id, flagged, mode)
+        return _Payload(attachments, view, notice)
+
+    def _channel_is_nsfw(self, channel_id: int | None) -> bool:
+        channel = self.bot.get_channel(channel_id) if channel_id else None
+        is_nsfw = getattr(channel, "is_nsfw", None)
+        return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+def _images(count: int) -> str:
+    return "1 image was" if count == 1 else f"{count} images were"
 
 
 @dataclass
 class _Payload:
     attachments: list[tuple[str, bytes]]
     view: discord.ui.View | None
+    notice: str = ""
+
+    def content(self, job: Job) -> str:
+        """The result text, with the filter's notice when there is one."""
+        text = result_text(job)
+        return f"{text}\n{self.notice}"[:2000] if self.notice else text
 
     def files(self) -> list[discord.File]:
         # A discord.File is consumed by one upload: each try gets fresh ones.

@@ -102,3 +102,21 @@ def test_cli_tiny_model_writes_a_loadable_pipeline(tmp_path):
     assert (tmp_path / "m" / "tokenizer" / "vocab.json").exists() or (
         tmp_path / "m" / "tokenizer" / "tokenizer.json"
     ).exists()
+
+
+def test_the_bot_refuses_to_start_when_the_nsfw_classifier_cannot_load(tmp_path, tiny_model_dirs):
+    result = run(
+        ["-m", "bot"],
+        tmp_path,
+        DISCORD_TOKEN="secret-token-value",
+        MODEL_ID=str(tiny_model_dirs["sd"]),
+        NSFW_FILTER="blur",
+        NSFW_MODEL=str(tmp_path / "no-such-classifier"),
+        HF_HUB_OFFLINE="1",
+    )
+    assert result.returncode == 2
+    # The start is logged; the last line says what stopped it, with no traceback.
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: NSFW_MODEL=") and "NSFW_FILTER=off" in last
+    assert "Traceback" not in result.stderr
+    assert "secret-token-value" not in result.stderr + result.stdout

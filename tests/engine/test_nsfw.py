@@ -1,0 +1,75 @@
+"""The NSFW classifier: loaded through from_pretrained, run on the worker, stored, censored."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bot.service import Requester, Service
+from engine.engine import Engine
+from engine.images import censor
+from engine.nsfw import NsfwClassifier, write_tiny_classifier
+from storage.db import Storage
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+    return write_tiny_classifier(tmp_path_factory.mktemp("nsfw") / "tiny-nsfw")
+
+
+def test_the_threshold_decides(classifier_dir):
+    images = [Image.effect_noise((64, 64), 60).convert("RGB"), Image.new("RGB", (64, 64), "red")]
+    scores = NsfwClassifier.load(str(classifier_dir), "cpu", 0.5).scores(images)
+    assert all(0.0 < score < 1.0 for score in scores)
+    assert NsfwClassifier.load(str(classifier_dir), "cpu", 0.0).flags(images) == [True, True]
+    assert NsfwClassifier.load(str(classifier_dir), "cpu", 1.0).flags(images) == [False, False]
+
+
+def test_a_classifier_without_an_nsfw_label_is_refused(tmp_path):
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        num_labels=2,
+        id2label={0: "cat", 1: "dog"},
+        label2id={"cat": 0, "dog": 1},
+    )
+    ViTForImageClassification(config).save_pretrained(tmp_path)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="no NSFW class"):
+        NsfwClassifier.load(str(tmp_path))
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+async def test_flags_are_made_on_the_worker_and_stored(
+    sd_model, classifier_dir, tmp_path, threshold
+):
+    classifier = NsfwClassifier.load(str(classifier_dir), "cpu", threshold)
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(sd_model, classifier=classifier) as engine,
+        Service(storage, engine) as service,
+    ):
+        job = await service.imagine(Requester(1, 1, 1), "a fox --steps 2")
+        assert (await service.wait(job.id)).status == "done"
+        flags = [row.nsfw for row in await service.images(job.id)]
+    assert flags == [threshold == 0.0] * 4
+
+
+def test_censor_blurs_or_greys_only_the_flagged_images():
+    noise = [Image.effect_noise((32, 32), 80).convert("RGB") for _ in range(4)]
+    flags = [True, False, False, True]
+    blurred = np.asarray(censor(noise, flags, "blur"), dtype=np.float32)
+    assert blurred.shape == (64, 64, 3)
+    assert blurred[:32, :32].std() < np.asarray(noise[0], dtype=np.float32).std() / 3
+    assert np.array_equal(blurred[:32, 32:], np.asarray(noise[1], dtype=np.float32))
+    blocked = np.asarray(censor(noise, flags, "block"))
+    assert (blocked[32:, 32:] == 96).all() and np.array_equal(blocked[32:, :32], noise[2])
+    assert censor(noise[:1], [True], "block") is None
+    assert censor(noise[:1], [False], "block") is not None
