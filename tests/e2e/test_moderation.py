@@ -47,3 +47,20 @@ def test_admins_ban_and_a_banned_member_is_refused_everywhere(
     assert actions == ["ban", "unban"]
     log = _reply(fake_discord.invoke("admin audit", mod))
     assert "ban" in log.content and "unban" in log.content
+
+
+def test_purge_deletes_the_images_and_the_message(fake_discord: FakeDiscord, bot_factory) -> None:
+    bot = bot_factory()
+    alice, mod = fake_discord.member("alice"), fake_discord.member("mod")
+    grid = wait_result(fake_discord.invoke("imagine", alice, prompt="purge this fox --steps 4"))
+    number = job_id(grid)
+    assert (bot.data_dir / "images" / str(number)).is_dir()
+    done = _reply(fake_discord.invoke("admin purge", mod, job=str(number)))
+    assert f"Job {number}: images and its message removed" in done.content
+    assert fake_discord.message(grid.id).deleted
+    assert not (bot.data_dir / "images" / str(number)).exists()
+    assert bot.query("SELECT COUNT(*) FROM images WHERE job_id = ?", number) == [(0,)]
+    [(purged,)] = bot.query("SELECT purged_at IS NOT NULL FROM jobs WHERE id = ?", number)
+    assert purged == 1
+    bad = _reply(fake_discord.invoke("admin purge", mod, job="twelve"))
+    assert "not a job id" in bad.content
