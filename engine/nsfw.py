@@ -53,9 +53,11 @@ class NsfwClassifier:
         return [score >= self.threshold for score in self.scores(images)]
 
 
-def write_tiny_classifier(directory, *, seed: int = 0):
-    """A tiny random-weight ViT classifier (labels normal, nsfw) saved with save_pretrained,
-    for tests and offline runs of the filter."""
+def write_tiny_classifier(
+    directory, *, seed: int = 0, labels: tuple[str, ...] = ("normal", "nsfw")
+):
+    """A tiny random-weight ViT classifier saved with save_pretrained, for tests and
+    offline runs of the filter."""
     from pathlib import Path
 
     import torch
@@ -71,9 +73,9 @@ def write_tiny_classifier(directory, *, seed: int = 0):
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=37,
-        num_labels=2,
-        id2label={0: "normal", 1: "nsfw"},
-        label2id={"normal": 0, "nsfw": 1},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     ViTForImageClassification(config).save_pretrained(directory)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(directory)

@@ -27,21 +27,7 @@ def test_the_threshold_decides(classifier_dir):
 
 
 def test_a_classifier_without_an_nsfw_label_is_refused(tmp_path):
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
-
-    config = ViTConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=37,
-        num_labels=2,
-        id2label={0: "cat", 1: "dog"},
-        label2id={"cat": 0, "dog": 1},
-    )
-    ViTForImageClassification(config).save_pretrained(tmp_path)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    write_tiny_classifier(tmp_path, labels=("cat", "dog"))
     with pytest.raises(ValueError, match="no NSFW class"):
         NsfwClassifier.load(str(tmp_path))
 
