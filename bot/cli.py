@@ -143,7 +143,8 @@ async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
 
             service.add_listener(show)
             try:
-                job = await service.imagine(Requester(user_id=0), prompt)
+                # The machine's own operator: no quota, no server.
+                job = await service.imagine(Requester(user_id=0, is_admin=True), prompt)
             except UserError as exc:
                 bar.close()
                 print(f"error: {exc.message}", file=sys.stderr)
