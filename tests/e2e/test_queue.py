@@ -33,7 +33,7 @@ def test_progress_shows_percent_and_a_preview_with_spaced_edits(
 ) -> None:
     bot_factory(MAX_STEPS=200)
     alice = fake_discord.member("alice")
-    handle = fake_discord.invoke("imagine", alice, prompt="a slow lighthouse --steps 160 --seed 3")
+    handle = fake_discord.invoke("imagine", alice, prompt="a slow lighthouse --steps 120 --seed 3")
     first = handle.wait_original(_shown, 10)
     assert "Cancel" in _rows(first), "a waiting job can be cancelled"
 
@@ -101,7 +101,7 @@ def test_a_crash_mid_job_loses_and_repeats_nothing(fake_discord: FakeDiscord, bo
     bot = bot_factory(MAX_STEPS=200)
     alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
     handles = [
-        fake_discord.invoke("imagine", alice, prompt="crash one --steps 200 --seed 11"),
+        fake_discord.invoke("imagine", alice, prompt="crash one --steps 120 --seed 11"),
         fake_discord.invoke("imagine", bob, prompt="crash two --steps 4 --seed 12"),
         fake_discord.invoke("imagine", alice, prompt="crash three --steps 4 --seed 13"),
     ]

@@ -74,7 +74,7 @@ def test_result_goes_to_the_channel_when_the_response_is_gone(
 def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_factory) -> None:
     bot = bot_factory(MAX_STEPS=200)  # a job long enough to stop the bot while it runs
     alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
-    blocker = fake_discord.invoke("imagine", bob, prompt="a slow tower --steps 200 --seed 4")
+    blocker = fake_discord.invoke("imagine", bob, prompt="a slow tower --steps 120 --seed 4")
     blocker_job = job_id(blocker.wait_original(_shown, 10))
     waiting = fake_discord.invoke("imagine", alice, prompt="a patient owl --steps 4 --seed 5")
     number = job_id(waiting.wait_original(_shown, 10))
