@@ -187,7 +187,7 @@ class Service:
                     job.id, JobStatus.FAILED, "interrupted twice while running; not retried"
                 )
                 logger.warning("job %s was interrupted twice; marked failed", job.id)
-                self._emit(JobEvent("finished", await self._job(job.id)))
+                self._emit(JobEvent("finished", await self.get_job(job.id)))
                 continue
             await self.storage.mark_queued(job.id)
         for job in await self.storage.jobs_with_status(JobStatus.QUEUED):
@@ -341,7 +341,7 @@ class Service:
             raise UserError(f"Job {job_id} is already finishing; it is too late to cancel it.")
         # Not held by anyone (its row outlived its task): the row is the truth.
         await self.storage.finish_job(job_id, JobStatus.CANCELLED, f"cancelled by {who.user_id}")
-        final = await self._job(job_id)
+        final = await self.get_job(job_id)
         self._emit(JobEvent("finished", final))
         return final
 
@@ -738,18 +738,13 @@ class Service:
             await started[0]
         await self.storage.finish_job(job.id, status, error)
         logger.info("job %s %s", job.id, status)
-        final = await self._job(job.id)
+        final = await self.get_job(job.id)
         self._wake(final)
         self._emit(JobEvent("finished", final))
 
     async def _started(self, job_id: int) -> None:
         await self.storage.mark_running(job_id)
-        self._emit(JobEvent("started", await self._job(job_id)))
-
-    async def _job(self, job_id: int) -> Job:
-        job = await self.storage.get_job(job_id)
-        assert job is not None, job_id
-        return job
+        self._emit(JobEvent("started", await self.get_job(job_id)))
 
     def _write_images(self, job: Job, spec: JobSpec, output: JobOutput) -> list[ImageRow]:
         """Encode each image as PNG with its recipe, and the grid; runs off the loop."""

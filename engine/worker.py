@@ -118,13 +118,6 @@ class Worker:
             await asyncio.to_thread(self._thread.join)
             self._thread = None
 
-    def run(self, spec: JobSpec, on_progress: ProgressCallback | None = None) -> asyncio.Future:
-        """Run one job alone; the future gets its ``JobOutput`` (call on the loop)."""
-        loop = asyncio.get_running_loop()
-        item = WorkItem(spec, loop.create_future(), loop, on_progress)
-        self.run_batch([item])
-        return item.future
-
     def run_batch(self, items: Sequence[WorkItem]) -> asyncio.Future:
         """Hand over a batch of same-shape jobs; the returned future resolves when the
         worker is free again (each job's own future is resolved as soon as it is done)."""

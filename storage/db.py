@@ -196,16 +196,6 @@ class Storage:
             current = migration.version
         return applied
 
-    # users
-
-    async def ensure_user(self, user_id: int) -> None:
-        """Create the user's row on first sight."""
-        await self.db.execute(
-            "INSERT OR IGNORE INTO users (id, first_seen) VALUES (?, ?)",
-            (user_id, _iso(self.clock())),
-        )
-        await self.db.commit()
-
     # jobs
 
     async def create_job(self, new: NewJob) -> Job:
