@@ -33,7 +33,7 @@ def test_progress_shows_percent_and_a_preview_with_spaced_edits(
 ) -> None:
     bot_factory(MAX_STEPS=200)
     alice = fake_discord.member("alice")
-    handle = fake_discord.invoke("imagine", alice, prompt="a slow lighthouse --steps 120 --seed 3")
+    handle = fake_discord.invoke("imagine", alice, prompt="a slow lighthouse --steps 160 --seed 3")
     first = handle.wait_original(_shown, 10)
     assert "Cancel" in _rows(first), "a waiting job can be cancelled"
 
