@@ -31,48 +31,98 @@ leaves any (``allow_rejections(*codes)`` accepts the ones a test provokes on pur
 Driver API (thread-safe, synchronous; call it from plain test functions)
 ------------------------------------------------------------------------
 Server: ``start()``, ``stop()``, ``url``, ``gateway_url``, ``application_id``,
-``bot_user_id``, ``guild_id``, ``attachment_size_limit`` (settable), ``token_lifetime``.
+``bot_user_id``, ``guild_id``, ``other_guild_id``, ``attachment_size_limit`` (settable),
+``token_lifetime``.
 
-People and places: ``member(name)`` for ``"alice"``, ``"bob"`` (plain members), ``"mod"``
-(a role with Manage Server), ``"owner"`` (the server owner) and ``"curator"`` (a role
-without permissions, ``curator_role_id``); ``channel(name)`` for ``"general"``, ``"art"``
-(text channels) and ``"nsfw"`` (an age-restricted text channel); each returns a
-``FakeMember`` / ``FakeChannel`` with ``id``.
+Two servers (guilds); ``server`` arguments take ``"a"``, ``"b"`` or a guild id:
+
+- server A, ``guild_id``, "Fake Art Club": ``"owner"`` (its owner, ``owner_id``),
+  ``"alice"``, ``"bob"`` (plain members), ``"mod"`` (Moderator role with Manage Server,
+  ``moderator_role_id``), ``"curator"`` (a role without permissions, ``curator_role_id``);
+  channels ``"general"``, ``"art"`` (text) and ``"nsfw"`` (age-restricted); ``roles``.
+- server B, ``other_guild_id``, "Other Server": ``"owner_b"`` (its owner,
+  ``other_owner_id``; not in A), ``"mod_b"`` (Moderator role with Manage Server,
+  ``other_moderator_role_id``), ``"carol"`` (only in B), and ``"alice"`` and ``"bob"``,
+  members of both servers (same user ids; in B they hold no role); channels
+  ``"general"`` and ``"art"`` (their own ids); ``other_roles`` (the bot's role there is
+  ``other_bot_role_id``).
+
+People and places: ``member(name, server=None)`` (None: A when ``name`` is a member
+there, else B: ``member("carol")`` is B's, ``member("alice")`` A's,
+``member("alice", server="b")`` alice's membership in B); ``channel(name, server=None)``
+likewise (``channel("general", server="b")``). They return a ``FakeMember`` (``id``,
+``guild_id``, ``roles``) / ``FakeChannel`` (``id``, ``guild_id``). ``members`` and
+``channels`` are server A's (by name); ``members_in(server)``, ``channels_in(server)``,
+``roles_in(server)`` any server's; ``server_of(guild_id)`` gives ``"a"``/``"b"``;
+``permissions_of(member)`` is computed in the member's own server (its owner has every
+permission; only that server's roles count). Both guilds come in READY (unavailable),
+then one GUILD_CREATE each (A first); ``/guilds/{id}``, ``/guilds/{id}/members/{user}``
+and the channel routes serve both.
 
 Gateway: ``identify_count``, ``command_sync_count``, ``wait_identified(count, timeout)``,
 ``connected`` (a bot session is live).
 
-Commands: ``global_commands()``, ``guild_commands(guild_id=None)``, ``command(name)``:
-the synced trees as the fake stored them (with ids).
+Commands: ``global_commands()``, ``guild_commands(guild_id=None)`` (a guild id or
+``"a"``/``"b"``; None: A), ``command(name, guild=False, server=None)``: the synced trees
+as the fake stored them (with ids). ``grant_command(name, server=None)`` lets every
+member of that server (None: A) see a command whatever its
+``default_member_permissions`` (until the bot syncs its global commands again).
 
-Interactions (each returns an ``Interaction`` handle):
+Interactions (each returns an ``Interaction`` handle). The server is the member's
+(``member.guild_id``): the payload's ``guild_id``, ``guild``, ``channel``, ``member``
+(with its permissions there), ``app_permissions`` and ``authorizing_integration_owners``
+are that server's.
 - ``invoke("imagine", member, prompt="...", channel=None, guild=False)``: a slash command
   (type 2), validated against the synced tree: an unknown command or option, a missing
   required option, a wrong type, a value outside min/max/choices raise
   ``CommandUsageError``; so does a command hidden from the member by its
-  ``default_member_permissions``. Subcommands are named with spaces:
-  ``invoke("admin ban", mod, user=alice)``; user options take a ``FakeMember``.
-  ``guild=True`` uses the server's copy of a command (as ``DEV_GUILD_ID`` syncs it).
+  ``default_member_permissions`` (checked with its permissions in its server).
+  Subcommands are named with spaces: ``invoke("admin ban", mod, user=alice)``; user
+  options take a ``FakeMember`` (resolved as that user's membership in the invoking
+  server, or as a bare user when not a member there). ``guild=True`` uses the server's
+  copy of a command (as ``DEV_GUILD_ID`` syncs it); a copy synced to A does not exist in
+  B. ``channel`` is a name (in the member's server) or a ``FakeChannel``; default: the
+  member's server's ``general``; a channel of another server raises
+  ``CommandUsageError``.
 - ``press(message, "U2", member)``: a button (type 3) on a stored message (a
   ``StoredMessage`` or an id), sent with the full current message object; a missing,
-  disabled or invisible button raises ``CommandUsageError``.
+  disabled or invisible button, or a message in another server than the member's,
+  raises ``CommandUsageError``.
+- ``press_custom_id(custom_id, member, *, message=None, channel=None)``: a button
+  interaction (type 3, component_type 2) with any ``custom_id`` (1..100 characters), as a
+  forged or stale client could send: the message need not have that button. ``message``
+  (a ``StoredMessage`` or id; default: the newest live bot message the member can see
+  in ``channel``, default its server's ``general``) is sent as the interaction's
+  ``message``; it must be in the member's server (else ``CommandUsageError``).
 
-``Interaction`` handle: ``id``, ``token``, ``member``, ``channel_id``, ``ack`` (the accepted
-first callback: ``Callback(type, latency, ephemeral)`` or None), ``wait_ack(timeout)``,
-``original()``, ``wait_original(predicate, timeout)``, ``followups()``,
-``wait_followup(predicate, timeout)``, ``messages()`` (original and followups, not
-deleted), ``wait_reply(predicate, timeout)`` (the first of those matching).
+``Interaction`` handle: ``id``, ``token``, ``member``, ``guild_id``, ``channel_id``,
+``ack`` (the accepted first callback: ``Callback(type, latency, ephemeral)`` or None),
+``wait_ack(timeout)``, ``original()``, ``wait_original(predicate, timeout)``,
+``followups()``, ``wait_followup(predicate, timeout)``, ``messages()`` (original and
+followups, not deleted), ``wait_reply(predicate, timeout)`` (the first of those
+matching).
+
+Deferrals (type 5), strictly as Discord documents them: the first followup after the
+deferral takes the deferral's visibility whatever flags it asks for. It replaces the
+"thinking…" message; when that was deleted in between, it is a new message, still with
+the deferral's visibility (a public deferral never turns into an ephemeral answer).
+Editing ``@original`` answers the deferral too. Later followups honour their own flags.
 
 Messages (all reads are snapshots, ``StoredMessage``): ``message(id)``,
 ``messages(channel_id=None, visible_to=None, include_deleted=False)``,
 ``wait_for_message(predicate, timeout, channel_id=None)`` (edits count: the predicate is
-checked on every change), ``attachment_bytes(attachment_or_id)``.
-``StoredMessage`` has ``id``, ``channel_id``, ``content``, ``components``, ``rows`` (button
-labels per row), ``button(label)``, ``attachments`` (``StoredAttachment`` with ``data``
-bytes, ``filename``, ``content_type``, ``width``, ``height``), ``image(i)`` (a PIL image),
-``flags``, ``ephemeral``, ``loading``, ``visible_to``, ``interaction_id``, ``kind``
-(``original``, ``followup`` or ``channel``), ``edits`` (every change, timed),
-``deleted``.
+checked on every change), ``attachment_bytes(attachment_or_id)``. No message is ever
+forgotten: deleted ones (by the bot, ``@original`` included, or by ``delete_message``)
+stay with ``deleted`` set. ``message_mark()`` (how many messages were ever created) and
+``public_messages_since(mark, channel_id=None)``: every non-ephemeral message created
+after the mark, deleted and "thinking…" ones included (to prove that a refusal posted
+nothing in public).
+``StoredMessage`` has ``id``, ``channel_id``, ``guild_id``, ``content``, ``components``,
+``rows`` (button labels per row), ``button(label)``, ``attachments``
+(``StoredAttachment`` with ``data`` bytes, ``filename``, ``content_type``, ``width``,
+``height``), ``image(i)`` (a PIL image), ``flags``, ``ephemeral``, ``loading``,
+``visible_to``, ``interaction_id``, ``kind`` (``original``, ``followup`` or ``channel``),
+``edits`` (every change, timed), ``deleted``.
 
 Bookkeeping: ``calls`` (every request), ``rejected``, ``unexpected``, ``dropped`` (the
 client went away mid-request), ``problems()``, ``mark()`` / ``problems(since=mark)``,
@@ -83,7 +133,8 @@ Faults: ``fail_next("PATCH", r"/messages/@original$", status=500, times=1)`` ans
 next matching calls with an error instead (``injected`` lists them);
 ``delay_next("PATCH", r"/messages/@original$", 2.0)`` serves them late;
 ``clear_faults()``; ``expire(handle)`` makes an interaction's token invalid as if 15
-minutes had passed; ``delete_message(m)`` deletes a message as a moderator would.
+minutes had passed; ``delete_message(m)`` deletes a message as a moderator would
+(MESSAGE_DELETE carries the message's own guild).
 
 Every ``wait_*`` fails at once, naming it, when the fake records a new problem while it
 waits (a rejected edit does not leave a test waiting for its full timeout).
@@ -102,7 +153,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -270,13 +321,17 @@ class FakeRole:
 
 @dataclass(frozen=True)
 class FakeMember:
-    """A member of the fake server (the bot's own member too)."""
+    """A membership: one user (``id``) in one server (``guild_id``), the bot's own too.
+
+    A user in both servers has two ``FakeMember`` s with the same ``id``: roles are per
+    server. ``guild_id`` None (a member a test built itself) means server A."""
 
     name: str
     id: int
     roles: tuple[int, ...] = ()
     bot: bool = False
     joined_at: float = field(default_factory=lambda: time.time() - 86400 * 30)
+    guild_id: int | None = None
 
     def user_json(self) -> dict[str, Any]:
         return {
@@ -339,6 +394,25 @@ class FakeChannel:
             "parent_id": None,
             "flags": 0,
         }
+
+
+@dataclass
+class _Guild:
+    """One server of the fake: ``key`` is ``"a"`` or ``"b"`` in the driver API."""
+
+    key: str
+    id: int
+    name: str
+    owner_id: int
+    roles: list[FakeRole]
+    members: dict[str, FakeMember]
+    channels: dict[str, FakeChannel]
+
+    def member_by_id(self, user_id: int) -> FakeMember | None:
+        return next((m for m in self.members.values() if m.id == user_id), None)
+
+    def channel_by_id(self, channel_id: int) -> FakeChannel | None:
+        return next((c for c in self.channels.values() if c.id == channel_id), None)
 
 
 # stored state
@@ -488,6 +562,7 @@ class _InteractionRecord:
     token: str
     type: int
     member: FakeMember
+    guild_id: int
     channel_id: int
     created: float  # monotonic
     attachment_size_limit: int
@@ -500,6 +575,9 @@ class _InteractionRecord:
     modal: dict[str, Any] | None = None
     expired: bool = False
     checked: bool = False
+    # A type-5 deferral whose first followup has not come yet (and @original not edited):
+    # that followup takes the deferral's visibility, whatever it asks for.
+    deferral_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -540,6 +618,7 @@ class Interaction:
         self.token = record.token
         self.type = record.type
         self.member = record.member
+        self.guild_id = record.guild_id
         self.channel_id = record.channel_id
         self.name = record.name
         self.custom_id = record.custom_id
@@ -673,7 +752,7 @@ class FakeDiscord:
             FakeRole(self.bot_role_id, "ImagineBot", bot_perms, 3, True, self.bot_user_id),
         ]
         self._members = {
-            name: FakeMember(name, self._ids.next(), roles)
+            name: FakeMember(name, self._ids.next(), roles, guild_id=self.guild_id)
             for name, roles in (
                 ("owner", ()),
                 ("alice", ()),
@@ -682,7 +761,9 @@ class FakeDiscord:
                 ("curator", (self.curator_role_id,)),
             )
         }
-        self.bot_member = FakeMember("imaginebot", self.bot_user_id, (self.bot_role_id,), bot=True)
+        self.bot_member = FakeMember(
+            "imaginebot", self.bot_user_id, (self.bot_role_id,), bot=True, guild_id=self.guild_id
+        )
         self._members["imaginebot"] = self.bot_member
         self.owner_id = self._members["owner"].id
         self._channels = {
@@ -691,6 +772,57 @@ class FakeDiscord:
                 (("general", False), ("art", False), ("nsfw", True))
             )
         }
+
+        # Server B: its own owner, moderator and member; alice and bob are in both.
+        self.other_guild_id = self._ids.next()
+        self.other_moderator_role_id = self._ids.next()
+        self.other_bot_role_id = self._ids.next()
+        self.other_roles = [
+            FakeRole(self.other_guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
+            FakeRole(self.other_moderator_role_id, "Moderator", MANAGE_GUILD | MANAGE_MESSAGES, 1),
+            FakeRole(self.other_bot_role_id, "ImagineBot", bot_perms, 2, True, self.bot_user_id),
+        ]
+        other_members = {
+            name: FakeMember(name, self._ids.next(), roles, guild_id=self.other_guild_id)
+            for name, roles in (
+                ("owner_b", ()),
+                ("mod_b", (self.other_moderator_role_id,)),
+                ("carol", ()),
+            )
+        }
+        for name in ("alice", "bob"):
+            other_members[name] = replace(
+                self._members[name], roles=(), guild_id=self.other_guild_id
+            )
+        other_members["imaginebot"] = replace(
+            self.bot_member, roles=(self.other_bot_role_id,), guild_id=self.other_guild_id
+        )
+        self.other_owner_id = other_members["owner_b"].id
+        other_channels = {
+            name: FakeChannel(name, self._ids.next(), self.other_guild_id, position)
+            for position, name in enumerate(("general", "art"))
+        }
+        self._guilds = {
+            self.guild_id: _Guild(
+                "a",
+                self.guild_id,
+                "Fake Art Club",
+                self.owner_id,
+                self.roles,
+                self._members,
+                self._channels,
+            ),
+            self.other_guild_id: _Guild(
+                "b",
+                self.other_guild_id,
+                "Other Server",
+                self.other_owner_id,
+                self.other_roles,
+                other_members,
+                other_channels,
+            ),
+        }
+        self._grants: set[tuple[int, str]] = set()
 
         self._gateway: _Gateway | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -909,26 +1041,89 @@ class FakeDiscord:
 
     # people, places, commands
 
-    def member(self, name: str) -> FakeMember:
-        return self._members[name]
+    def _guild(self, server: str | int | None) -> _Guild:
+        """``"a"``, ``"b"`` or a guild id (None: server A)."""
+        if server is None:
+            return self._guilds[self.guild_id]
+        for guild in self._guilds.values():
+            if server in (guild.key, guild.id) or str(server) == str(guild.id):
+                return guild
+        raise KeyError(f"no server {server!r} (servers: 'a', 'b')")
+
+    def _guild_of(self, member: FakeMember) -> _Guild:
+        return self._guild(member.guild_id)
+
+    def _channel_by_id(self, channel_id: int) -> FakeChannel | None:
+        for guild in self._guilds.values():
+            found = guild.channel_by_id(channel_id)
+            if found is not None:
+                return found
+        return None
+
+    def _user_by_id(self, user_id: int) -> FakeMember | None:
+        for guild in self._guilds.values():
+            found = guild.member_by_id(user_id)
+            if found is not None:
+                return found
+        return None
+
+    def member(self, name: str, server: str | int | None = None) -> FakeMember:
+        """``name``'s membership in ``server`` (``"a"``, ``"b"``); None: server A when
+        ``name`` is a member there, else server B."""
+        if server is None:
+            for guild in self._guilds.values():
+                if name in guild.members:
+                    return guild.members[name]
+            raise KeyError(f"no member {name!r} in any server")
+        guild = self._guild(server)
+        if name not in guild.members:
+            raise KeyError(f"{name!r} is not a member of server {guild.key}")
+        return guild.members[name]
 
     @property
     def members(self) -> dict[str, FakeMember]:
+        """Server A's members (by name)."""
         return dict(self._members)
 
-    def channel(self, name: str) -> FakeChannel:
-        return self._channels[name]
+    def members_in(self, server: str | int) -> dict[str, FakeMember]:
+        """The members of ``server`` (``"a"``, ``"b"`` or a guild id), by name."""
+        return dict(self._guild(server).members)
+
+    def channel(self, name: str, server: str | int | None = None) -> FakeChannel:
+        """Channel ``name`` of ``server``; None: server A's when it has one, else B's."""
+        if server is None:
+            for guild in self._guilds.values():
+                if name in guild.channels:
+                    return guild.channels[name]
+            raise KeyError(f"no channel {name!r} in any server")
+        guild = self._guild(server)
+        if name not in guild.channels:
+            raise KeyError(f"server {guild.key} has no channel {name!r}")
+        return guild.channels[name]
 
     @property
     def channels(self) -> dict[str, FakeChannel]:
+        """Server A's channels (by name)."""
         return dict(self._channels)
 
+    def channels_in(self, server: str | int) -> dict[str, FakeChannel]:
+        return dict(self._guild(server).channels)
+
+    def roles_in(self, server: str | int) -> list[FakeRole]:
+        return list(self._guild(server).roles)
+
+    def server_of(self, guild_id: int) -> str:
+        """``"a"`` or ``"b"`` for a guild id."""
+        return self._guild(guild_id).key
+
     def permissions_of(self, member: FakeMember) -> int:
-        if member.id == self.owner_id:
+        """``member``'s permissions in its own server (the owner has them all)."""
+        guild = self._guild_of(member)
+        if member.id == guild.owner_id:
             return ALL_PERMISSIONS
         value = 0
-        for role in self.roles:
-            if role.id == self.guild_id or role.id in member.roles:
+        for role in guild.roles:
+            if role.id == guild.id or role.id in member.roles:
                 value |= role.permissions
         if value & ADMINISTRATOR:
             return ALL_PERMISSIONS
@@ -951,15 +1146,19 @@ class FakeDiscord:
         with self._cond:
             return copy.deepcopy(self._global_commands)
 
-    def guild_commands(self, guild_id: int | None = None) -> list[dict[str, Any]]:
+    def guild_commands(self, guild_id: int | str | None = None) -> list[dict[str, Any]]:
+        """The commands synced to one server (a guild id, ``"a"`` or ``"b"``; None: A)."""
+        key = self._guild(guild_id).id
         with self._cond:
-            return copy.deepcopy(self._guild_commands.get(guild_id or self.guild_id, []))
+            return copy.deepcopy(self._guild_commands.get(key, []))
 
-    def command(self, name: str, *, guild: bool = False) -> dict[str, Any]:
-        """The synced command ``name``: the global one (``guild=True``: the server's copy
-        first), or the other when only one exists."""
+    def command(
+        self, name: str, *, guild: bool = False, server: str | int | None = None
+    ) -> dict[str, Any]:
+        """The synced command ``name`` as ``server`` (None: A) sees it: the global one
+        (``guild=True``: that server's copy first), or the other when only one exists."""
         with self._cond:
-            return self._find_command(name, guild_first=guild)
+            return self._find_command(name, self._guild(server).id, guild_first=guild)
 
     # messages (reads)
 
@@ -1008,6 +1207,24 @@ class FakeDiscord:
         with self._cond:
             return self._attachments[key].data
 
+    def message_mark(self) -> int:
+        """How many messages were ever created (deleted ones included): a mark for
+        ``public_messages_since``. The fake never forgets a message."""
+        with self._cond:
+            return len(self._messages)
+
+    def public_messages_since(
+        self, mark: int, *, channel_id: int | None = None
+    ) -> list[StoredMessage]:
+        """Every non-ephemeral message created after ``mark``, oldest first, deleted ones
+        and "thinking…" ones included: what everyone in the channel could have seen."""
+        with self._cond:
+            return [
+                copy.deepcopy(m)
+                for m in list(self._messages.values())[mark:]
+                if not m.ephemeral and (channel_id is None or m.channel_id == channel_id)
+            ]
+
     def _original_of(self, record: _InteractionRecord) -> StoredMessage | None:
         if record.original_id is None:
             return None
@@ -1041,15 +1258,22 @@ class FakeDiscord:
         The global command is used, or with ``guild=True`` the server's own copy (as
         ``DEV_GUILD_ID`` syncs it); when only one exists, that one.
         """
-        member = self._members[member] if isinstance(member, str) else member
-        place = self._channel_of(channel)
+        member = self.member(member) if isinstance(member, str) else member
+        server = self._guild_of(member)
+        place = self._channel_of(channel, member)
         path = command.lstrip("/").split()
         with self._cond:
-            top = self._find_command(path[0], guild_first=guild)
+            top = self._find_command(path[0], server.id, guild_first=guild)
+            granted = (server.id, top["name"]) in self._grants
         guild_command = top.get("guild_id") is not None
         required = int(top.get("default_member_permissions") or 0)
         perms = self.permissions_of(member)
-        if required and (perms & required) != required and not perms & ADMINISTRATOR:
+        if (
+            required
+            and not granted
+            and (perms & required) != required
+            and not perms & ADMINISTRATOR
+        ):
             raise CommandUsageError(
                 f"{member.name} cannot see /{path[0]}: it needs permissions {required}"
             )
@@ -1072,13 +1296,13 @@ class FakeDiscord:
             leaf = sub
         if any(o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP) for o in leaf.get("options", [])):
             raise CommandUsageError(f"/{' '.join(path)} needs a subcommand")
-        container.extend(self._command_options(" ".join(path), leaf, options, resolved))
+        container.extend(self._command_options(" ".join(path), leaf, options, resolved, server))
         if nested:
             data["options"] = nested
         if resolved:
             data["resolved"] = resolved
         if guild_command:
-            data["guild_id"] = str(self.guild_id)
+            data["guild_id"] = str(server.id)
         return self._send_interaction(
             2, member, place, data, name=" ".join(path), custom_id=None, message=None
         )
@@ -1090,14 +1314,10 @@ class FakeDiscord:
         member: FakeMember | str,
     ) -> Interaction:
         """Press the button labelled ``label`` on ``message`` as ``member``."""
-        member = self._members[member] if isinstance(member, str) else member
+        member = self.member(member) if isinstance(member, str) else member
         message_id = message.id if isinstance(message, StoredMessage) else int(message)
         with self._cond:
-            stored = self._messages.get(message_id)
-            if stored is None or stored.deleted:
-                raise CommandUsageError(f"message {message_id} does not exist (or was deleted)")
-            if stored.visible_to is not None and stored.visible_to != member.id:
-                raise CommandUsageError(f"{member.name} cannot see ephemeral message {message_id}")
+            stored = self._visible_message(message_id, member)
             if stored.loading:
                 raise CommandUsageError(f"message {message_id} is still 'thinking'")
             button = stored.button(label)
@@ -1106,7 +1326,8 @@ class FakeDiscord:
             if button.get("style") == 5 or "custom_id" not in button:
                 raise CommandUsageError(f"button {label!r} is a link, not an interaction")
             message_json = self._message_json(stored)
-            channel = next(c for c in self._channels.values() if c.id == stored.channel_id)
+            channel = self._channel_by_id(stored.channel_id)
+            assert channel is not None
         data = {"custom_id": button["custom_id"], "component_type": 2}
         return self._send_interaction(
             3,
@@ -1119,24 +1340,111 @@ class FakeDiscord:
             source_message_id=message_id,
         )
 
-    def _channel_of(self, channel: FakeChannel | str | None) -> FakeChannel:
+    def press_custom_id(
+        self,
+        custom_id: str,
+        member: FakeMember | str,
+        *,
+        message: StoredMessage | int | None = None,
+        channel: FakeChannel | str | None = None,
+    ) -> Interaction:
+        """A button interaction with any ``custom_id``, as a forged or stale client could
+        send: nothing checks that the message has such a button. ``message`` (default:
+        the newest bot message in ``channel``, default the member's server's general)
+        must be one the member can see, in the member's server."""
+        member = self.member(member) if isinstance(member, str) else member
+        if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
+            raise CommandUsageError(f"a custom_id is 1..{MAX_CUSTOM_ID} characters")
+        with self._cond:
+            if message is None:
+                place = self._channel_of(channel, member)
+                newest = [
+                    m
+                    for m in self._messages.values()
+                    if m.channel_id == place.id
+                    and not m.deleted
+                    and m.author.get("id") == str(self.bot_user_id)
+                    and (m.visible_to is None or m.visible_to == member.id)
+                ]
+                if not newest:
+                    raise CommandUsageError(f"no bot message in #{place.name} to press on")
+                stored = newest[-1]
+            else:
+                message_id = message.id if isinstance(message, StoredMessage) else int(message)
+                stored = self._visible_message(message_id, member)
+                if channel is not None and self._channel_of(channel, member).id != (
+                    stored.channel_id
+                ):
+                    raise CommandUsageError(f"message {message_id} is in another channel")
+            message_json = self._message_json(stored)
+            place = self._channel_by_id(stored.channel_id)
+            assert place is not None
+        # discord.py only dispatches a custom id that the interaction's message carries
+        # (as Discord only sends presses of buttons that exist): the message is sent as
+        # one that carries it, as a message of the bot's could (an old layout, or a job id
+        # of another server), so that the bot's own checks are what answers.
+        if not any(
+            item.get("custom_id") == custom_id
+            for row in message_json.get("components", [])
+            for item in row.get("components", [])
+        ):
+            button = {"type": 2, "style": 2, "label": "?", "custom_id": custom_id}
+            rows = [*message_json.get("components", []), {"type": 1, "components": [button]}]
+            message_json = {**message_json, "components": rows[-5:]}
+        data = {"custom_id": custom_id, "component_type": 2}
+        return self._send_interaction(
+            3,
+            member,
+            place,
+            data,
+            name=None,
+            custom_id=custom_id,
+            message=message_json,
+            source_message_id=stored.id,
+        )
+
+    def _visible_message(self, message_id: int, member: FakeMember) -> StoredMessage:
+        """A live message ``member`` can see (its server's, not someone else's ephemeral)."""
+        stored = self._messages.get(message_id)
+        if stored is None or stored.deleted:
+            raise CommandUsageError(f"message {message_id} does not exist (or was deleted)")
+        server = self._guild_of(member)
+        if stored.guild_id != server.id:
+            raise CommandUsageError(
+                f"{member.name} (server {server.key}) cannot see message {message_id}: it is "
+                f"in server {self._guild(stored.guild_id).key}"
+            )
+        if stored.visible_to is not None and stored.visible_to != member.id:
+            raise CommandUsageError(f"{member.name} cannot see ephemeral message {message_id}")
+        return stored
+
+    def _channel_of(self, channel: FakeChannel | str | None, member: FakeMember) -> FakeChannel:
+        """A channel of ``member``'s server (by name there; None: its general)."""
+        server = self._guild_of(member)
         if channel is None:
-            return self._channels["general"]
+            return server.channels["general"]
         if isinstance(channel, str):
-            return self._channels[channel]
+            if channel not in server.channels:
+                raise CommandUsageError(f"server {server.key} has no channel {channel!r}")
+            return server.channels[channel]
+        if channel.guild_id != server.id:
+            raise CommandUsageError(
+                f"{member.name} is not in #{channel.name}'s server "
+                f"({self._guild(channel.guild_id).key}, not {server.key})"
+            )
         return channel
 
-    def grant_command(self, name: str) -> None:
-        """Let every member see command ``name``, as a server that re-grants it in its
-        Integrations settings: the bot's own run-time checks are all that is left."""
+    def grant_command(self, name: str, server: str | int | None = None) -> None:
+        """Let every member of ``server`` (None: A) see command ``name``, as a server that
+        re-grants it in its Integrations settings: the bot's own run-time checks are all
+        that is left. It lasts until the bot syncs its global commands again."""
         with self._cond:
-            for tree in (self._global_commands, self._guild_commands.get(self.guild_id, [])):
-                for command in tree:
-                    if command["name"] == name:
-                        command["default_member_permissions"] = None
+            self._grants.add((self._guild(server).id, name))
 
-    def _find_command(self, name: str, *, guild_first: bool = False) -> dict[str, Any]:
-        trees = [self._global_commands, self._guild_commands.get(self.guild_id, [])]
+    def _find_command(
+        self, name: str, guild_id: int, *, guild_first: bool = False
+    ) -> dict[str, Any]:
+        trees = [self._global_commands, self._guild_commands.get(guild_id, [])]
         if guild_first:
             trees.reverse()
         for tree in trees:
@@ -1152,6 +1460,7 @@ class FakeDiscord:
         command: dict[str, Any],
         given: dict[str, Any],
         resolved: dict[str, dict[str, Any]],
+        server: _Guild,
     ) -> list[dict[str, Any]]:
         declared = {o["name"]: o for o in command.get("options", [])}
         for name in given:
@@ -1167,7 +1476,7 @@ class FakeDiscord:
                 {
                     "name": name,
                     "type": option["type"],
-                    "value": self._option_value(path, option, value, resolved),
+                    "value": self._option_value(path, option, value, resolved, server),
                 }
             )
         return out
@@ -1178,6 +1487,7 @@ class FakeDiscord:
         option: dict[str, Any],
         value: Any,
         resolved: dict[str, dict[str, Any]],
+        server: _Guild,
     ) -> Any:
         kind = option["type"]
         where = f"/{path} {option['name']}"
@@ -1210,19 +1520,24 @@ class FakeDiscord:
             if not isinstance(value, FakeMember):
                 raise wrong()
             resolved.setdefault("users", {})[str(value.id)] = value.user_json()
-            member = value.member_json(with_user=False)
-            member["permissions"] = str(self.permissions_of(value))
-            resolved.setdefault("members", {})[str(value.id)] = member
+            # The membership in the invoking server; a user who is not in it is a user only.
+            there = server.member_by_id(value.id)
+            if there is not None:
+                member = there.member_json(with_user=False)
+                member["permissions"] = str(self.permissions_of(there))
+                resolved.setdefault("members", {})[str(value.id)] = member
             return str(value.id)
         elif kind == CHANNEL:
             if not isinstance(value, FakeChannel):
                 raise wrong()
+            if value.guild_id != server.id:
+                raise CommandUsageError(f"{where}: #{value.name} is in another server")
             channel = value.to_json()
             channel["permissions"] = str(EVERYONE_PERMISSIONS)
             resolved.setdefault("channels", {})[str(value.id)] = channel
             return str(value.id)
         elif kind == ROLE:
-            role = next((r for r in self.roles if r.id == value), None)
+            role = next((r for r in server.roles if r.id == value), None)
             if role is None:
                 raise wrong()
             resolved.setdefault("roles", {})[str(role.id)] = role.to_json()
@@ -1253,6 +1568,9 @@ class FakeDiscord:
     ) -> Interaction:
         if not self.connected:
             raise AssertionError("the bot is not connected to the gateway")
+        server = self._guild_of(member)
+        if channel.guild_id != server.id:
+            raise CommandUsageError(f"{member.name} is not in #{channel.name}'s server")
         interaction_id = self._ids.next()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         member_json = member.member_json()
@@ -1262,9 +1580,9 @@ class FakeDiscord:
             "application_id": str(self.application_id),
             "type": kind,
             "data": data,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(server.id),
             "guild": {
-                "id": str(self.guild_id),
+                "id": str(server.id),
                 "locale": "en-US",
                 "features": [],
             },
@@ -1273,11 +1591,11 @@ class FakeDiscord:
             "member": member_json,
             "token": token,
             "version": 1,
-            "app_permissions": str(self.permissions_of(self._members["imaginebot"])),
+            "app_permissions": str(self.permissions_of(server.members["imaginebot"])),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {"0": str(server.id)},
             "context": 0,
             "attachment_size_limit": self.attachment_size_limit,
         }
@@ -1289,6 +1607,7 @@ class FakeDiscord:
                 token=token,
                 type=kind,
                 member=member,
+                guild_id=server.id,
                 channel_id=channel.id,
                 created=time.monotonic(),
                 attachment_size_limit=self.attachment_size_limit,
@@ -1312,7 +1631,7 @@ class FakeDiscord:
         event = {
             "id": str(message_id),
             "channel_id": str(stored.channel_id),
-            "guild_id": str(self.guild_id),
+            "guild_id": str(stored.guild_id),
         }
         if not stored.ephemeral and self.connected:
             self._run(self._dispatch("MESSAGE_DELETE", event))
@@ -1389,7 +1708,7 @@ class FakeDiscord:
         ready = {
             "v": 10,
             "user": bot_user,
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "guilds": [{"id": str(g), "unavailable": True} for g in self._guilds],
             "session_id": gateway.session_id,
             "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.application_id), "flags": 0},
@@ -1399,7 +1718,8 @@ class FakeDiscord:
             "_trace": ["fake-discord"],
         }
         await self._send_event(gateway, "READY", ready)
-        await self._send_event(gateway, "GUILD_CREATE", self._guild_json())
+        for guild in self._guilds.values():
+            await self._send_event(gateway, "GUILD_CREATE", self._guild_json(guild))
         with self._cond:
             old = self._gateway
             gateway.identified = True
@@ -1410,17 +1730,17 @@ class FakeDiscord:
         if old is not None and old is not gateway and not old.ws.closed:
             await old.ws.close()
 
-    def _guild_json(self) -> dict[str, Any]:
-        members = [m.member_json() for m in self._members.values()]
+    def _guild_json(self, guild: _Guild) -> dict[str, Any]:
+        members = [m.member_json() for m in guild.members.values()]
         return {
-            "id": str(self.guild_id),
-            "name": "Fake Art Club",
+            "id": str(guild.id),
+            "name": guild.name,
             "icon": None,
             "splash": None,
             "discovery_splash": None,
             "banner": None,
             "description": None,
-            "owner_id": str(self.owner_id),
+            "owner_id": str(guild.owner_id),
             "afk_channel_id": None,
             "afk_timeout": 300,
             "verification_level": 1,
@@ -1432,18 +1752,18 @@ class FakeDiscord:
             "premium_subscription_count": 0,
             "premium_progress_bar_enabled": False,
             "preferred_locale": "en-US",
-            "system_channel_id": str(self._channels["general"].id),
+            "system_channel_id": str(guild.channels["general"].id),
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
             "safety_alerts_channel_id": None,
             "vanity_url_code": None,
             "features": [],
-            "roles": [r.to_json() for r in self.roles],
+            "roles": [r.to_json() for r in guild.roles],
             "emojis": [],
             "stickers": [],
             "soundboard_sounds": [],
-            "channels": [c.to_json() for c in self._channels.values()],
+            "channels": [c.to_json() for c in guild.channels.values()],
             "threads": [],
             "members": members,
             "member_count": len(members),
@@ -1659,7 +1979,7 @@ class FakeDiscord:
             "install_params": None,
             "integration_types_config": {},
             "custom_install_url": None,
-            "approximate_guild_count": 1,
+            "approximate_guild_count": len(self._guilds),
             "approximate_user_install_count": 0,
             "redirect_uris": [],
             "interactions_endpoint_url": None,
@@ -1670,9 +1990,11 @@ class FakeDiscord:
         if int(app) != self.application_id:
             raise DiscordError(404, 10002, "Unknown Application")
 
-    def _check_guild(self, guild: str) -> None:
-        if int(guild) != self.guild_id:
+    def _check_guild(self, guild: str) -> _Guild:
+        found = self._guilds.get(int(guild))
+        if found is None:
             raise DiscordError(404, 10004, "Unknown Guild")
+        return found
 
     async def _get_commands(
         self, request: web.Request, app: str, guild: str | None = None
@@ -1728,36 +2050,35 @@ class FakeDiscord:
             else:
                 self._global_commands = stored
                 self.command_sync_count += 1
+                self._grants.clear()
             return 200, copy.deepcopy(stored)
 
     async def _get_channel(self, request: web.Request, channel: str) -> tuple[int, Any]:
         return 200, self._known_channel(channel).to_json()
 
     async def _get_guild(self, request: web.Request, guild: str) -> tuple[int, Any]:
-        self._check_guild(guild)
-        data = self._guild_json()
+        data = self._guild_json(self._check_guild(guild))
         for key in ("channels", "members", "threads", "presences", "voice_states"):
             data.pop(key, None)
         return 200, data
 
     async def _get_member(self, request: web.Request, guild: str, user: str) -> tuple[int, Any]:
-        self._check_guild(guild)
-        for member in self._members.values():
-            if member.id == int(user):
-                return 200, member.member_json()
-        raise DiscordError(404, 10007, "Unknown Member")
+        member = self._check_guild(guild).member_by_id(int(user))
+        if member is None:
+            raise DiscordError(404, 10007, "Unknown Member")
+        return 200, member.member_json()
 
     async def _get_user(self, request: web.Request, user: str) -> tuple[int, Any]:
-        for member in self._members.values():
-            if member.id == int(user):
-                return 200, member.user_json()
-        raise DiscordError(404, 10013, "Unknown User")
+        member = self._user_by_id(int(user))
+        if member is None:
+            raise DiscordError(404, 10013, "Unknown User")
+        return 200, member.user_json()
 
     def _known_channel(self, channel: str) -> FakeChannel:
-        for known in self._channels.values():
-            if known.id == int(channel):
-                return known
-        raise DiscordError(404, 10003, "Unknown Channel")
+        known = self._channel_by_id(int(channel))
+        if known is None:
+            raise DiscordError(404, 10003, "Unknown Channel")
+        return known
 
     # interactions (REST)
 
@@ -1824,6 +2145,7 @@ class FakeDiscord:
                 else:
                     message.flags |= LOADING
                     message.edits.append(message.snapshot())
+                    record.deferral_pending = True
                 record.original_id = message.id
             elif kind in (6, 7):
                 message = self._messages[record.source_message_id]  # type: ignore[index]
@@ -1881,21 +2203,22 @@ class FakeDiscord:
         self._validate_message(payload, files, record.attachment_size_limit, creating=True)
         with self._cond:
             original = self._original_of(record)
-            if (
-                record.ack is not None
-                and record.ack.type == 5
-                and original is not None
-                and original.loading
-                and not original.deleted
-            ):
+            if record.deferral_pending and original is not None and not original.deleted:
                 # The first followup after a deferred "thinking" response replaces it and
-                # keeps its ephemeral flag, whatever the followup asked for.
+                # keeps its visibility, whatever the followup asked for.
+                record.deferral_pending = False
                 message = original
                 self._apply(message, payload, files, creating=False)
             else:
                 message = self._new_message(record, "followup")
-                flags = payload.get("flags") or 0
-                if flags & EPHEMERAL:
+                if record.deferral_pending:
+                    # The "thinking" message was deleted: the first followup still takes
+                    # the deferral's visibility (a public deferral stays public).
+                    record.deferral_pending = False
+                    ephemeral = bool(record.ack and record.ack.ephemeral)
+                else:
+                    ephemeral = bool((payload.get("flags") or 0) & EPHEMERAL)
+                if ephemeral:
                     message.flags = EPHEMERAL
                     message.visible_to = record.member.id
                 self._apply(message, payload, files, creating=True)
@@ -1924,6 +2247,10 @@ class FakeDiscord:
         with self._cond:
             message = self._token_message(record, mid)
             self._apply(message, payload, files, creating=False)
+            if message.id == record.original_id:
+                # Editing the "thinking" message answers the deferral: later followups
+                # are new messages with their own flags.
+                record.deferral_pending = False
             self._cond.notify_all()
             return 200, self._message_json(message)
 
@@ -1971,7 +2298,7 @@ class FakeDiscord:
             message = StoredMessage(
                 id=self._ids.next(),
                 channel_id=place.id,
-                guild_id=self.guild_id,
+                guild_id=place.guild_id,
                 author=self.bot_member.user_json(),
                 kind="channel",
                 type=0,
@@ -2106,7 +2433,7 @@ class FakeDiscord:
         message = StoredMessage(
             id=self._ids.next(),
             channel_id=record.channel_id,
-            guild_id=self.guild_id,
+            guild_id=record.guild_id,
             author=self.bot_member.user_json(),
             kind=kind,
             type=20 if record.type == 2 else 0,
@@ -2197,7 +2524,7 @@ class FakeDiscord:
     def _message_json(self, message: StoredMessage) -> dict[str, Any]:
         mentions = []
         for user_id in dict.fromkeys(_MENTION.findall(message.content)):
-            member = next((m for m in self._members.values() if m.id == int(user_id)), None)
+            member = self._user_by_id(int(user_id))
             if member is not None:
                 mentions.append(member.user_json())
         data: dict[str, Any] = {
@@ -2228,7 +2555,7 @@ class FakeDiscord:
                 "id": str(message.interaction_id),
                 "type": message.interaction_type,
                 "user": copy.deepcopy(message.interaction_user),
-                "authorizing_integration_owners": {"0": str(self.guild_id)},
+                "authorizing_integration_owners": {"0": str(message.guild_id)},
             }
             if message.interaction_type == 2:
                 data["interaction"] = {

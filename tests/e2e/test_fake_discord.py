@@ -14,8 +14,11 @@ import aiohttp
 import pytest
 
 from tests.e2e.fake_discord import (
+    ALL_PERMISSIONS,
     EPHEMERAL,
+    EVERYONE_PERMISSIONS,
     LOADING,
+    MANAGE_GUILD,
     STRING,
     CommandUsageError,
     FakeDiscord,
@@ -47,7 +50,8 @@ class RawBot:
         await self.ws.send_json({"op": 1, "d": None})
         assert (await self.ws.receive_json(timeout=5))["op"] == 11
         await self.ws.send_json({"op": 2, "d": {"token": "test-token", "intents": 513}})
-        return [await self.ws.receive_json(timeout=5) for _ in range(2)]
+        # READY, then one GUILD_CREATE per server
+        return [await self.ws.receive_json(timeout=5) for _ in range(3)]
 
     async def event(self) -> dict[str, Any]:
         assert self.ws is not None
@@ -84,12 +88,25 @@ class RawBot:
         )
         assert status == 200 and body[0]["id"]
 
+    async def interaction(self) -> tuple[dict[str, Any], str, str]:
+        """The next INTERACTION_CREATE: its data, callback path and webhook path."""
+        event = await self.event()
+        assert event["t"] == "INTERACTION_CREATE"
+        data = event["d"]
+        callback = f"/interactions/{data['id']}/{data['token']}/callback?with_response=1"
+        return data, callback, f"/webhooks/{self.fake.application_id}/{data['token']}"
+
+    async def post(self, channel_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+        status, body, _ = await self.call("POST", f"/channels/{channel_id}/messages", payload)
+        assert status == 200, body
+        return body
+
 
 @pytest.fixture
 async def raw(fake: FakeDiscord) -> AsyncIterator[RawBot]:
     async with aiohttp.ClientSession() as session:
         bot = RawBot(fake, session)
-        ready, guild = await bot.connect()
+        ready, guild, _ = await bot.connect()
         assert ready["t"] == "READY" and guild["t"] == "GUILD_CREATE"
         assert ready["d"]["application"]["id"] == str(fake.application_id)
         assert {c["name"] for c in guild["d"]["channels"]} >= {"general", "art"}
@@ -230,3 +247,287 @@ async def test_files_are_stored_and_limited(fake: FakeDiscord, raw: RawBot) -> N
     [attachment] = body["attachments"]
     assert attachment["size"] == 1000 and attachment["filename"] == "a.png"
     assert fake.attachment_bytes(int(attachment["id"])).startswith(b"\x89PNG")
+
+
+def _button(custom_id: str, label: str = "Go") -> list[dict[str, Any]]:
+    return [
+        {
+            "type": 1,
+            "components": [{"type": 2, "style": 1, "label": label, "custom_id": custom_id}],
+        }
+    ]
+
+
+async def test_two_servers_each_with_its_own_guild_create(fake: FakeDiscord) -> None:
+    async with aiohttp.ClientSession() as session:
+        bot = RawBot(fake, session)
+        ready, first, second = await bot.connect()
+        assert ready["d"]["guilds"] == [
+            {"id": str(fake.guild_id), "unavailable": True},
+            {"id": str(fake.other_guild_id), "unavailable": True},
+        ]
+        assert [first["t"], second["t"]] == ["GUILD_CREATE", "GUILD_CREATE"]
+        a, b = first["d"], second["d"]
+        assert (a["id"], a["name"]) == (str(fake.guild_id), "Fake Art Club")
+        assert (b["id"], b["name"]) == (str(fake.other_guild_id), "Other Server")
+        assert a["owner_id"] == str(fake.member("owner").id)
+        assert b["owner_id"] == str(fake.member("owner_b").id) == str(fake.other_owner_id)
+        names_b = {m["user"]["username"] for m in b["members"]}
+        assert names_b == {"owner_b", "mod_b", "carol", "alice", "bob", "imaginebot"}
+        assert "carol" not in {m["user"]["username"] for m in a["members"]}
+        alice_b = next(m for m in b["members"] if m["user"]["username"] == "alice")
+        assert alice_b["user"]["id"] == str(fake.member("alice").id) and alice_b["roles"] == []
+        assert {c["name"]: c["guild_id"] for c in b["channels"]} == {
+            "general": str(fake.other_guild_id),
+            "art": str(fake.other_guild_id),
+        }
+        assert not {c["id"] for c in a["channels"]} & {c["id"] for c in b["channels"]}
+        roles_b = {r["name"]: r for r in b["roles"]}
+        assert roles_b["@everyone"]["id"] == str(fake.other_guild_id)
+        assert roles_b["Moderator"]["id"] == str(fake.other_moderator_role_id)
+        assert int(roles_b["Moderator"]["permissions"]) & MANAGE_GUILD
+        assert roles_b["ImagineBot"]["tags"] == {"bot_id": str(fake.bot_user_id)}
+
+        # The driver: the name picks server A first, then B.
+        assert fake.member("owner_b").guild_id == fake.other_guild_id
+        assert fake.member("alice").guild_id == fake.guild_id
+        alice_in_b = fake.member("alice", server="b")
+        assert alice_in_b.id == fake.member("alice").id
+        assert alice_in_b.guild_id == fake.other_guild_id
+        assert fake.channel("general", server="b").guild_id == fake.other_guild_id
+        assert fake.channel("general").guild_id == fake.guild_id
+        assert set(fake.members) == {"owner", "alice", "bob", "mod", "curator", "imaginebot"}
+        assert set(fake.channels) == {"general", "art", "nsfw"}
+        with pytest.raises(KeyError):
+            fake.member("carol", server="a")
+
+        # REST serves both servers, and members per server.
+        carol = fake.member("carol")
+        status, body, _ = await bot.call("GET", f"/guilds/{fake.other_guild_id}")
+        assert status == 200 and body["name"] == "Other Server"
+        status, body, _ = await bot.call("GET", f"/guilds/{fake.other_guild_id}/members/{carol.id}")
+        assert status == 200 and body["user"]["username"] == "carol"
+        status, body, _ = await bot.call("GET", f"/guilds/{fake.guild_id}/members/{carol.id}")
+        assert (status, body["code"]) == (404, 10007)
+        general_b = fake.channel("general", server="b")
+        status, body, _ = await bot.call("GET", f"/channels/{general_b.id}")
+        assert status == 200 and body["guild_id"] == str(fake.other_guild_id)
+        posted = await bot.post(general_b.id, {"content": "hello B"})
+        assert fake.message(int(posted["id"])).guild_id == fake.other_guild_id
+        await bot.ws.close()  # type: ignore[union-attr]
+
+
+async def test_an_interaction_from_server_b_is_server_bs(fake: FakeDiscord, raw: RawBot) -> None:
+    guild_b = str(fake.other_guild_id)
+    art_b = fake.channel("art", server="b")
+    fake.invoke("imagine", fake.member("mod_b"), prompt="a fox", channel="art")
+    data, callback, _ = await raw.interaction()
+    assert data["guild_id"] == guild_b and data["guild"]["id"] == guild_b
+    assert data["channel_id"] == str(art_b.id) and data["channel"]["guild_id"] == guild_b
+    assert data["authorizing_integration_owners"] == {"0": guild_b}
+    assert data["member"]["roles"] == [str(fake.other_moderator_role_id)]
+    assert int(data["member"]["permissions"]) & MANAGE_GUILD
+    await raw.call("POST", callback, {"type": 4, "data": {"content": "ok"}})
+
+    alice_b = fake.member("alice", server="b")
+    handle = fake.invoke("imagine", alice_b, prompt="a fox")
+    assert handle.guild_id == fake.other_guild_id
+    data, callback, _ = await raw.interaction()
+    assert data["channel_id"] == str(fake.channel("general", server="b").id)
+    assert data["member"]["user"]["id"] == str(fake.member("alice").id)
+    assert int(data["member"]["permissions"]) == EVERYONE_PERMISSIONS
+    await raw.call("POST", callback, {"type": 4, "data": {"content": "ok"}})
+    assert handle.wait_reply().guild_id == fake.other_guild_id
+
+    assert fake.permissions_of(fake.member("owner_b")) == ALL_PERMISSIONS
+    assert fake.permissions_of(fake.member("owner")) == ALL_PERMISSIONS
+    assert fake.permissions_of(fake.member("mod", server="a")) & MANAGE_GUILD
+    assert not fake.permissions_of(alice_b) & MANAGE_GUILD
+    with pytest.raises(CommandUsageError, match="server"):
+        fake.invoke("imagine", alice_b, prompt="x", channel=fake.channel("general"))
+    with pytest.raises(CommandUsageError, match="no channel"):
+        fake.invoke("imagine", alice_b, prompt="x", channel="nsfw")
+    with pytest.raises(CommandUsageError, match="server"):
+        fake.invoke("imagine", fake.member("alice"), prompt="x", channel=art_b)
+
+
+async def test_guild_commands_and_permissions_are_per_server(
+    fake: FakeDiscord, raw: RawBot
+) -> None:
+    command = {
+        "name": "admin",
+        "description": "Moderate",
+        "type": 1,
+        "default_member_permissions": str(MANAGE_GUILD),
+    }
+    status, _, _ = await raw.call(
+        "PUT", f"/applications/{fake.application_id}/guilds/{fake.guild_id}/commands", [command]
+    )
+    assert status == 200
+    assert fake.guild_commands("a")[0]["name"] == "admin" and fake.guild_commands("b") == []
+    fake.invoke("admin", fake.member("mod"))
+    data, callback, _ = await raw.interaction()
+    assert data["data"]["guild_id"] == str(fake.guild_id)
+    await raw.call("POST", callback, {"type": 4, "data": {"content": "ok"}})
+    with pytest.raises(CommandUsageError, match="not a synced command"):
+        fake.invoke("admin", fake.member("mod_b"))
+
+    status, _, _ = await raw.call("PUT", f"/applications/{fake.application_id}/commands", [command])
+    assert status == 200
+    fake.invoke("admin", fake.member("mod_b"))
+    data, callback, _ = await raw.interaction()
+    assert data["guild_id"] == str(fake.other_guild_id) and "guild_id" not in data["data"]
+    await raw.call("POST", callback, {"type": 4, "data": {"content": "ok"}})
+    fake.invoke("admin", fake.member("owner_b"))
+    await raw.call("POST", (await raw.interaction())[1], {"type": 4, "data": {"content": "ok"}})
+    for name, server in (("alice", "b"), ("carol", "b"), ("alice", "a")):
+        with pytest.raises(CommandUsageError, match="cannot see /admin"):
+            fake.invoke("admin", fake.member(name, server=server))
+    with pytest.raises(KeyError):
+        fake.member("owner", server="b")  # the owner of A is nobody in B
+
+    fake.grant_command("admin", server="b")
+    fake.invoke("admin", fake.member("carol"))
+    await raw.call("POST", (await raw.interaction())[1], {"type": 4, "data": {"content": "ok"}})
+    with pytest.raises(CommandUsageError, match="cannot see /admin"):
+        fake.invoke("admin", fake.member("alice"))
+    assert fake.problems() == []
+
+
+async def test_the_first_followup_takes_a_public_deferrals_visibility(
+    fake: FakeDiscord, raw: RawBot
+) -> None:
+    general = fake.channel("general")
+    mark = fake.message_mark()
+    handle = fake.invoke("imagine", fake.member("alice"), prompt="a fox")
+    _, callback, webhook = await raw.interaction()
+    status, body, _ = await raw.call("POST", callback, {"type": 5})
+    assert status == 200
+    thinking = int(body["resource"]["message"]["id"])
+    status, _, _ = await raw.call("DELETE", f"{webhook}/messages/@original")
+    assert status == 204
+
+    status, body, _ = await raw.call(
+        "POST", webhook + "?wait=1", {"content": "refused", "flags": EPHEMERAL}
+    )
+    assert status == 200 and not body["flags"] & EPHEMERAL
+    first = fake.message(int(body["id"]))
+    assert first.id != thinking and not first.ephemeral and first.visible_to is None
+    assert first.kind == "followup" and first.content == "refused"
+    status, body, _ = await raw.call(
+        "POST", webhook + "?wait=1", {"content": "later", "flags": EPHEMERAL}
+    )
+    later = fake.message(int(body["id"]))
+    assert later.ephemeral, "later followups honour their own flags"
+
+    # Nothing is forgotten: the deleted "thinking" message is still there.
+    kept = {m.id: m for m in fake.messages(general.id, include_deleted=True)}
+    assert kept[thinking].deleted and kept[thinking].kind == "original"
+    assert thinking not in {m.id for m in fake.messages(general.id)}
+    assert handle.original() is None
+    assert handle.original(include_deleted=True).id == thinking  # type: ignore[union-attr]
+    public = fake.public_messages_since(mark)
+    assert [m.id for m in public] == [thinking, first.id]
+    assert public[0].deleted and public[0].loading
+    assert fake.public_messages_since(fake.message_mark()) == []
+    assert fake.problems() == []
+
+
+async def test_an_ephemeral_deferral_stays_ephemeral_and_an_edit_answers_it(
+    fake: FakeDiscord, raw: RawBot
+) -> None:
+    fake.invoke("imagine", fake.member("bob"), prompt="a fox")
+    _, callback, webhook = await raw.interaction()
+    mark = fake.message_mark()
+    await raw.call("POST", callback, {"type": 5, "data": {"flags": EPHEMERAL}})
+    await raw.call("DELETE", f"{webhook}/messages/@original")
+    status, body, _ = await raw.call("POST", webhook + "?wait=1", {"content": "public?"})
+    assert status == 200 and body["flags"] & EPHEMERAL
+    assert fake.message(int(body["id"])).visible_to == fake.member("bob").id
+    assert fake.public_messages_since(mark) == []
+
+    # An edit of @original answers a deferral: the next followup has its own flags.
+    fake.invoke("imagine", fake.member("bob"), prompt="a cat")
+    _, callback, webhook = await raw.interaction()
+    await raw.call("POST", callback, {"type": 5})
+    await raw.call("PATCH", f"{webhook}/messages/@original", {"content": "here"})
+    status, body, _ = await raw.call(
+        "POST", webhook + "?wait=1", {"content": "just you", "flags": EPHEMERAL}
+    )
+    assert status == 200 and body["flags"] & EPHEMERAL
+    assert fake.problems() == []
+
+
+async def test_deleted_channel_posts_are_kept(fake: FakeDiscord, raw: RawBot) -> None:
+    art = fake.channel("art")
+    mark = fake.message_mark()
+    posted = await raw.post(art.id, {"content": "gone soon"})
+    status, _, _ = await raw.call("DELETE", f"/channels/{art.id}/messages/{posted['id']}")
+    assert status == 204
+    [kept] = fake.messages(art.id, include_deleted=True)
+    assert kept.deleted and kept.kind == "channel" and fake.messages(art.id) == []
+    assert [m.id for m in fake.public_messages_since(mark)] == [int(posted["id"])]
+    assert fake.public_messages_since(mark, channel_id=fake.channel("general").id) == []
+
+
+async def test_a_button_in_another_server_cannot_be_pressed(fake: FakeDiscord, raw: RawBot) -> None:
+    general_b = fake.channel("general", server="b")
+    posted = await raw.post(general_b.id, {"content": "B", "components": _button("job:b:1")})
+    message_b = int(posted["id"])
+    with pytest.raises(CommandUsageError, match="server"):
+        fake.press(message_b, "Go", fake.member("alice"))
+    with pytest.raises(CommandUsageError, match="server"):
+        fake.press(message_b, "Go", fake.member("mod"))
+    with pytest.raises(CommandUsageError, match="server"):
+        fake.press_custom_id("job:b:1", fake.member("alice"), message=message_b)
+
+    handle = fake.press(message_b, "Go", fake.member("alice", server="b"))
+    data, callback, _ = await raw.interaction()
+    assert data["guild_id"] == str(fake.other_guild_id)
+    assert data["message"]["id"] == str(message_b)
+    assert data["data"] == {"custom_id": "job:b:1", "component_type": 2}
+    await raw.call("POST", callback, {"type": 6})
+    assert handle.wait_ack().type == 6
+
+    fake.delete_message(message_b)
+    event = await raw.event()
+    assert event["t"] == "MESSAGE_DELETE"
+    assert event["d"]["guild_id"] == str(fake.other_guild_id)
+    assert fake.problems() == []
+
+
+async def test_press_custom_id_sends_any_custom_id(fake: FakeDiscord, raw: RawBot) -> None:
+    general = fake.channel("general")
+    older = await raw.post(general.id, {"content": "old", "components": _button("job:a:1")})
+    newer = await raw.post(general.id, {"content": "new", "components": _button("job:a:2")})
+    await raw.post(
+        fake.channel("general", server="b").id, {"content": "B", "components": _button("b")}
+    )
+
+    handle = fake.press_custom_id("job:b:999", fake.member("bob"))
+    data, callback, _ = await raw.interaction()
+    assert data["type"] == 3
+    assert data["data"] == {"custom_id": "job:b:999", "component_type": 2}
+    assert data["message"]["id"] == newer["id"], "default: the newest bot message"
+    assert data["guild_id"] == str(fake.guild_id) and data["channel_id"] == str(general.id)
+    assert handle.custom_id == "job:b:999"
+    await raw.call(
+        "POST", callback, {"type": 4, "data": {"content": "no such job", "flags": EPHEMERAL}}
+    )
+    assert handle.wait_reply().ephemeral
+
+    fake.press_custom_id("forged", fake.member("carol"), message=None)
+    data, callback, _ = await raw.interaction()
+    assert data["guild_id"] == str(fake.other_guild_id)
+    assert data["message"]["content"] == "B"
+    await raw.call("POST", callback, {"type": 6})
+
+    fake.press_custom_id("stale", "alice", message=int(older["id"]))
+    data, callback, _ = await raw.interaction()
+    assert data["message"]["id"] == older["id"] and data["data"]["custom_id"] == "stale"
+    await raw.call("POST", callback, {"type": 6})
+    with pytest.raises(CommandUsageError, match="no bot message"):
+        fake.press_custom_id("x", "alice", channel="art")
+    with pytest.raises(CommandUsageError, match="custom_id"):
+        fake.press_custom_id("x" * 101, "alice")
+    assert fake.problems() == []
