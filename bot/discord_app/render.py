@@ -2,24 +2,76 @@
 
 from __future__ import annotations
 
-import discord
+import re
+import unicodedata
 
 from storage.db import Job
 
 MAX_CONTENT = 2000
 _PROMPT_IN_MESSAGE = 1500
 
+# ASCII punctuation that Discord's markdown gives a meaning somewhere: formatting
+# (* _ ~ | `), line starts (> # - + and "1."), masked links and images ([ ] ( ) !),
+# mentions, channels, commands, timestamps and custom emoji (< @ #), URLs and emoji
+# shortcodes (the ":" of "https://"). Discord shows "\x" as "x" for any such x, so
+# escaping them all keeps the text as typed while nothing in it is live.
+_ESCAPED = frozenset("\\*_~|`>#-+[]()<:@!")
+# Line and paragraph separators (str.splitlines' set): an inline prompt stays one line.
+_BREAKS = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# Bidi embeddings, overrides and isolates: they reorder what follows (a disguised URL).
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_LIST_NUMBER = re.compile(r" *\d+(?=\.)")  # "1." at the start would begin a list
+_ZWSP = "\u200b"  # as discord.utils.escape_mentions: "@\u200beveryone" pings nobody
+
+
+def _plain(text: str) -> str:
+    """One line without control characters: breaks become one space, tabs a space,
+    other controls and bidi overrides are dropped."""
+    kept = (
+        " " if char == "\t" else char
+        for char in text
+        if char == "\t"
+        or _BREAKS.match(char)
+        or not (char in _BIDI or unicodedata.category(char) == "Cc")
+    )
+    return _BREAKS.sub(" ", "".join(kept))
+
+
+def _escaped(text: str) -> list[str]:
+    """``text`` as units that must stay whole: one character, or a backslash and the
+    character it escapes (plus a zero-width space after the ``@`` of everyone/here)."""
+    number = _LIST_NUMBER.match(text)
+    list_dot = number.end() if number else -1
+    units = []
+    for index, char in enumerate(text):
+        if char == "@" and text.startswith(("everyone", "here"), index + 1):
+            units.append("\\@" + _ZWSP)
+        elif char in _ESCAPED or index == list_dot:
+            units.append("\\" + char)
+        else:
+            units.append(char)
+    return units
+
 
 def safe_prompt(text: str, limit: int = _PROMPT_IN_MESSAGE) -> str:
-    """User text shown as plain text: no markdown, masked links, mentions or pings."""
-    text = discord.utils.escape_markdown(text)
-    # Masked links ([free nitro](https://...)) are markdown too.
-    text = text.replace("[", "\\[").replace("]", "\\]")
-    text = discord.utils.escape_mentions(text)
-    if len(text) > limit:
-        # Cut after escaping (it lengthens the text), never inside an escape.
-        text = text[: limit - 1].rstrip("\\") + "…"
-    return text
+    """User text shown as plain text on one line: no markdown, masked links, URLs,
+    mentions or pings; once Discord drops the escapes a reader sees what was typed.
+
+    At most ``limit`` characters: a longer text is cut (after escaping, which lengthens
+    it) between two escapes, never inside one, and ends with "…"."""
+    units = _escaped(_plain(text))
+    if sum(map(len, units)) <= limit:
+        return "".join(units)
+    if limit <= 0:
+        return ""
+    kept: list[str] = []
+    room = limit - 1  # for the "…"
+    for unit in units:
+        if len(unit) > room:
+            break
+        kept.append(unit)
+        room -= len(unit)
+    return "".join(kept) + "…"
 
 
 def _prompt(job: Job) -> str:
