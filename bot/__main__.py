@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -72,6 +73,8 @@ async def run_bot(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Start the bot; 2 for a missing or invalid setting, 1 for a failure at start."""
     del argv
+    # Files the bot writes (database, images) are its own: no access for others.
+    os.umask(0o077)
     try:
         settings = load_settings()
         settings.require_token()

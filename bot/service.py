@@ -7,6 +7,7 @@ row or raises a ``UserError`` subclass that the Discord layer shows as an epheme
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
 import secrets
@@ -35,13 +36,24 @@ from bot.params import (
     parse_int,
     parse_prompt,
 )
-from bot.wordfilter import find_blocked
+from bot.wordfilter import check_entry
+from bot.wordfilter import compiled as compiled_blocklist
 from engine.engine import Engine
 from engine.images import compose_grid, encode_png
 from engine.sizes import size_for_aspect
 from engine.types import GRID_SIZE, JobKind, JobOutput, JobSpec, JobStatus, Progress
 from engine.worker import JobCancelled
-from storage.db import AuditRow, ImageRow, Job, NewJob, Storage
+from storage.db import (
+    ALL_SERVERS,
+    EVERYWHERE,
+    AdmissionCounts,
+    AuditRow,
+    ImageRow,
+    Job,
+    NewJob,
+    Scope,
+    Storage,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +64,32 @@ CREATIVE_UPSCALE_STRENGTH = 0.4
 UPSCALE_FACTOR = 2
 HISTORY_PAGE = 10
 FINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class Text(enum.StrEnum):
+    """Where the text of a job came from: what a blocked-word refusal points to."""
+
+    PROMPT = "prompt"
+    NEGATIVE = "--no text"
+    SAVED_NEGATIVE = "saved negative"
+    PARENT_PROMPT = "prompt of the job"
+    PARENT_NEGATIVE = "negative of the job"
+
+
+_BLOCKED_MESSAGES = {
+    Text.PROMPT: "Your prompt contains a word or phrase that is blocked in this server. "
+    "Change it and try again.",
+    Text.NEGATIVE: "Your `--no` text contains a word or phrase that is blocked in this "
+    "server. Change it and try again.",
+    Text.SAVED_NEGATIVE: "Your saved negative prompt (from `/settings`) contains a word or "
+    "phrase that is blocked in this server. Clear it with `/settings reset:True`, or set "
+    "another with `/settings negative:...`.",
+    Text.PARENT_PROMPT: "The prompt of job {job} contains a word or phrase that is blocked "
+    "in this server, so no new job can start from it.",
+    Text.PARENT_NEGATIVE: "The negative prompt of job {job} contains a word or phrase that "
+    "is blocked in this server, so no new job can start from it.",
+}
+_CHILD_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
 
 
 class Action:
@@ -70,21 +108,39 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Requester:
-    """Who asks, and where: plain ids from the Discord layer (None outside a server)."""
+    """Who asks, and where: plain ids from the Discord layer (None outside a server).
+
+    ``is_admin``: an admin of this server (Manage Server, the admin role) or an owner;
+    ``is_owner``: one of ``OWNER_IDS``, the bot's own operators, who act in every server.
+    """
 
     user_id: int
     guild_id: int | None = None
     channel_id: int | None = None
-    is_admin: bool = False  # decided by the Discord layer: Manage Server, admin role, owner
+    is_admin: bool = False
+    is_owner: bool = False
+
+    @property
+    def scope(self) -> Scope:
+        """The jobs, members, words and log rows this requester may see and act on."""
+        return EVERYWHERE if self.is_owner else self.guild_id
 
 
 @dataclass(frozen=True, slots=True)
 class QuotaStatus:
-    """A user's daily quota in a server: ``limit`` None means unlimited (admins)."""
+    """A user's daily quota in a server: ``limit`` None means unlimited (admins), and
+    the quota across every server (``global_limit`` None: off, or an owner)."""
 
     limit: int | None
     used: int
     resets_at: datetime
+    global_limit: int | None = None
+    global_used: int = 0
+
+    @property
+    def global_left(self) -> int | None:
+        """Jobs left today across all servers (None: unlimited)."""
+        return None if self.global_limit is None else max(0, self.global_limit - self.global_used)
 
     @property
     def left(self) -> int | None:
@@ -140,6 +196,9 @@ class Service:
         max_queued_per_user: int = 5,
         max_queue: int = 200,
         daily_quota: int = 50,
+        global_daily_quota: int = 200,
+        max_blocked_words: int = 500,
+        owner_ids: frozenset[int] = frozenset(),
     ) -> None:
         self.storage = storage
         self.engine = engine
@@ -148,9 +207,14 @@ class Service:
         self.max_queued_per_user = max_queued_per_user
         self.max_queue = max_queue
         self.daily_quota = daily_quota
+        self.global_daily_quota = global_daily_quota  # 0: off
+        self.max_blocked_words = max_blocked_words
+        self.owner_ids = owner_ids  # OWNER_IDS: never banned, never counted
         # Checks that count jobs and the insert they guard run under one lock, so that
         # jobs submitted at the same instant cannot all pass a limit that only one fits.
         self._admission = asyncio.Lock()
+        # Each server's blocked words, read once (only this process changes them).
+        self._blocked: dict[int | None, tuple[str, ...]] = {}
         self._listeners: list[Listener] = []
         self._waiters: dict[int, list[asyncio.Future]] = {}
         self._tasks: dict[int, asyncio.Task] = {}
@@ -167,6 +231,9 @@ class Service:
             max_queued_per_user=settings.max_queued_per_user,
             max_queue=settings.max_queue,
             daily_quota=settings.daily_quota,
+            global_daily_quota=settings.global_daily_quota,
+            max_blocked_words=settings.max_blocked_words,
+            owner_ids=settings.owner_id_set,
         )
 
     async def __aenter__(self) -> Service:
@@ -181,16 +248,16 @@ class Service:
     async def start(self) -> list[Job]:
         """Re-queue what was queued and retry once what was running; returns those jobs."""
         resumed = []
-        for job in await self.storage.jobs_with_status(JobStatus.RUNNING):
+        for job in await self.storage.jobs_with_status(JobStatus.RUNNING, scope=EVERYWHERE):
             if job.attempts >= 2:
                 await self.storage.finish_job(
                     job.id, JobStatus.FAILED, "interrupted twice while running; not retried"
                 )
                 logger.warning("job %s was interrupted twice; marked failed", job.id)
-                self._emit(JobEvent("finished", await self.get_job(job.id)))
+                self._emit(JobEvent("finished", await self.job(job.id)))
                 continue
             await self.storage.mark_queued(job.id)
-        for job in await self.storage.jobs_with_status(JobStatus.QUEUED):
+        for job in await self.storage.jobs_with_status(JobStatus.QUEUED, scope=EVERYWHERE):
             logger.info("job %s resumed after a restart", job.id)
             self._launch(job)
             resumed.append(job)
@@ -233,9 +300,21 @@ class Service:
         """0 running, 1.. waiting, None when not in the engine."""
         return self.engine.position(job_id)
 
-    async def get_job(self, job_id: int) -> Job:
-        """The job, or ``UnknownJob``."""
-        job = await self.storage.get_job(job_id)
+    def positions(self) -> dict[int, int]:
+        """Every held job's position (0 running, 1.. waiting), the fair order built once."""
+        return self.engine.positions()
+
+    async def get_job(self, job_id: int, who: Requester) -> Job:
+        """The job, when ``who`` may see it (its server's, or an owner), else ``UnknownJob``:
+        a job of another server is answered exactly like one that does not exist."""
+        job = await self.storage.get_job(job_id, scope=who.scope)
+        if job is None:
+            raise UnknownJob(f"There is no job {job_id}.")
+        return job
+
+    async def job(self, job_id: int) -> Job:
+        """The bot's own view of a job it holds (any server): for running and showing it."""
+        job = await self.storage.get_job(job_id, scope=EVERYWHERE)
         if job is None:
             raise UnknownJob(f"There is no job {job_id}.")
         return job
@@ -262,7 +341,7 @@ class Service:
         waiter = asyncio.get_running_loop().create_future()
         # Register first, then look: a job that finishes in between still wakes us.
         self._waiters.setdefault(job_id, []).append(waiter)
-        job = await self.get_job(job_id)
+        job = await self.job(job_id)
         if job.status in FINAL_STATUSES:
             self._wake(job)
         return await waiter
@@ -284,6 +363,7 @@ class Service:
         steps = next(v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None)
         cfg = next(v for v in (parsed.cfg, mine.get("cfg"), defaults.guidance) if v is not None)
         negative = parsed.negative if parsed.negative is not None else mine.get("negative", "")
+        negative_from = Text.NEGATIVE if parsed.negative is not None else Text.SAVED_NEGATIVE
         params = {
             "aspect": f"{aspect[0]}:{aspect[1]}",
             "width": width,
@@ -308,6 +388,7 @@ class Service:
                 seed=seed,
                 params=params,
             ),
+            sources=(Text.PROMPT, negative_from),
         )
 
     async def press(self, who: Requester, action: str, job_id: int, index: int | None) -> Job:
@@ -315,7 +396,7 @@ class Service:
         if action not in Action.ALL:
             raise UnknownJob(f"This button ({action}) is not one I know.")
         await self.check_not_banned(who)
-        parent = await self.get_job(job_id)
+        parent = await self.get_job(job_id, who)
         if action == Action.REROLL:
             return await self._reroll(who, parent)
         source = await self._source_image(parent, index)
@@ -327,7 +408,7 @@ class Service:
     async def cancel(self, job_id: int, who: Requester) -> Job:
         """Cancel a queued or running job (its owner or an admin); returns the final row."""
         await self.check_not_banned(who)
-        job = await self.get_job(job_id)
+        job = await self.get_job(job_id, who)
         if job.user_id != who.user_id and not who.is_admin:
             raise NotAllowed(f"Only the owner of job {job_id} or an admin can cancel it.")
         if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
@@ -341,59 +422,86 @@ class Service:
             raise UserError(f"Job {job_id} is already finishing; it is too late to cancel it.")
         # Not held by anyone (its row outlived its task): the row is the truth.
         await self.storage.finish_job(job_id, JobStatus.CANCELLED, f"cancelled by {who.user_id}")
-        final = await self.get_job(job_id)
+        final = await self.job(job_id)
         self._emit(JobEvent("finished", final))
         return final
 
     async def quota(self, who: Requester) -> QuotaStatus:
-        """The caller's daily quota here: limit (None: unlimited), used, when it resets."""
+        """The caller's daily quota here (limit None: unlimited, for admins), the quota
+        across every server (``GLOBAL_DAILY_QUOTA``, admins included, owners exempt),
+        and when both reset (midnight UTC)."""
+        status, _ = await self._counts(who)
+        return status
+
+    async def _counts(self, who: Requester) -> tuple[QuotaStatus, AdmissionCounts]:
         now = self.storage.clock().astimezone(UTC)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        used = await self.storage.count_quota_jobs(who.user_id, who.guild_id, day_start)
-        if who.is_admin:
-            return QuotaStatus(None, used, day_start + timedelta(days=1))
-        override, server_default = await self.storage.quota_limits(who.guild_id, who.user_id)
-        limit = next(v for v in (override, server_default, self.daily_quota) if v is not None)
-        return QuotaStatus(limit, used, day_start + timedelta(days=1))
-
-    async def _check_quota(self, who: Requester) -> None:
-        status = await self.quota(who)
-        if status.limit is None or status.used < status.limit:
-            return
-        reset = status.resets_at.strftime("%H:%M UTC")
-        if status.limit == 0:
-            message = "You can't start jobs in this server (your daily limit is 0)."
-        else:
-            message = (
-                f"You have used your {status.limit} jobs for today ({status.used} used). "
-                f"Your quota resets at {reset}."
+        counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
+        global_limit = None
+        if not who.is_owner and self.global_daily_quota:
+            global_limit = self.global_daily_quota
+        limit = None
+        if not who.is_admin:
+            limit = next(
+                v
+                for v in (counts.override, counts.server_default, self.daily_quota)
+                if v is not None
             )
-        raise QuotaExceeded(
-            message, limit=status.limit, used=status.used, resets_at=status.resets_at
+        status = QuotaStatus(
+            limit,
+            counts.used_here,
+            day_start + timedelta(days=1),
+            global_limit,
+            counts.used_everywhere if global_limit is not None else 0,
         )
+        return status, counts
 
-    async def _check_limits(self, user_id: int) -> None:
-        mine = await self.storage.count_active_jobs(user_id)
+    async def _check_quota_and_limits(self, who: Requester) -> None:
+        """``QuotaExceeded`` or ``QueueFull``, from one read of the counts."""
+        status, counts = await self._counts(who)
+        reset = status.resets_at.strftime("%H:%M UTC")
+        if status.limit is not None and status.used >= status.limit:
+            if status.limit == 0:
+                message = "You can't start jobs in this server (your daily limit is 0)."
+            else:
+                message = (
+                    f"You have used your {status.limit} jobs for today ({status.used} used). "
+                    f"Your quota resets at {reset}."
+                )
+            raise QuotaExceeded(
+                message, limit=status.limit, used=status.used, resets_at=status.resets_at
+            )
+        if status.global_limit is not None and status.global_used >= status.global_limit:
+            raise QuotaExceeded(
+                f"You have used your {status.global_limit} jobs for today across all servers "
+                f"({status.global_used} used). Your quota resets at {reset}.",
+                limit=status.global_limit,
+                used=status.global_used,
+                resets_at=status.resets_at,
+                everywhere=True,
+            )
+        mine = counts.active_mine
         if mine >= self.max_queued_per_user:
             raise QueueFull(
                 f"You already have {mine} jobs queued or running; the most is "
                 f"{self.max_queued_per_user}. Wait for one to finish, then try again."
             )
-        queued = await self.storage.count_active_jobs(None, statuses=(JobStatus.QUEUED,))
-        if queued >= self.max_queue:
+        if counts.queued_all >= self.max_queue:
             raise QueueFull(
-                f"The queue is full ({queued} jobs waiting). Please try again in a few minutes."
+                f"The queue is full ({counts.queued_all} jobs waiting). "
+                "Please try again in a few minutes."
             )
 
     # users: settings, info, history
 
-    async def user_settings(self, user_id: int) -> dict[str, Any]:
+    async def user_settings(self, who: Requester) -> dict[str, Any]:
         """The user's defaults: any of ``aspect``, ``steps``, ``cfg``, ``negative``."""
-        return await self.storage.user_settings(user_id)
+        await self.check_not_banned(who)
+        return await self.storage.user_settings(who.user_id)
 
     async def update_settings(
         self,
-        user_id: int,
+        who: Requester,
         *,
         aspect: str | None = None,
         steps: int | None = None,
@@ -402,6 +510,8 @@ class Service:
         reset: bool = False,
     ) -> dict[str, Any]:
         """Check and store the user's defaults (``reset`` clears them first)."""
+        await self.check_not_banned(who)
+        user_id = who.user_id
         changes: dict[str, Any] = {}
         # The same rules and messages as the prompt's own parameters.
         if aspect is not None:
@@ -422,8 +532,10 @@ class Service:
         """What /info shows: quota, the caller's jobs in the queue, the queue, the model."""
         await self.check_not_banned(who)
         positions = self.engine.positions()
-        active = await self.storage.jobs_with_status(JobStatus.QUEUED, JobStatus.RUNNING)
-        mine = [(job.id, positions.get(job.id)) for job in active if job.user_id == who.user_id]
+        active = await self.storage.jobs_with_status(
+            JobStatus.QUEUED, JobStatus.RUNNING, scope=who.guild_id, user_id=who.user_id
+        )
+        mine = [(job.id, positions.get(job.id)) for job in active]
         return UserInfo(
             quota=await self.quota(who),
             jobs=mine,
@@ -457,111 +569,186 @@ class Service:
     # moderation
 
     async def check_not_banned(self, who: Requester) -> None:
-        """``Banned`` with the reason when the user is banned in this server."""
-        reason = await self.storage.ban_reason(who.guild_id, who.user_id)
-        if reason is not None:
-            because = f" Reason: {reason}" if reason else ""
-            raise Banned(f"You are banned from using this bot in this server.{because}")
-
-    async def _check_words(self, who: Requester, new: NewJob) -> None:
-        blocked = await self.storage.blocked_words(who.guild_id)
-        found = find_blocked(f"{new.prompt}\n{new.negative}", blocked) if blocked else None
+        """``Banned`` with the reason when the user is banned here or in every server."""
+        if who.is_owner or who.user_id in self.owner_ids:
+            return
+        found = await self.storage.ban_reason(who.guild_id, who.user_id)
         if found is None:
             return
-        await self.storage.add_audit(
-            who.guild_id, None, "blocked_prompt", str(who.user_id), f"{found!r} in {new.kind}"
-        )
-        # The word is not repeated: the refusal should not teach how to get around it.
-        raise BlockedPrompt(
-            "Your prompt contains a word or phrase that is blocked in this server. "
-            "Change it and try again."
-        )
+        reason, everywhere = found
+        where = "in every server" if everywhere else "in this server"
+        because = f" Reason: {reason}" if reason else ""
+        raise Banned(f"You are banned from using this bot {where}.{because}")
 
-    def _require_admin(self, who: Requester) -> int:
+    async def _check_words(self, who: Requester, new: NewJob, sources: tuple[Text, Text]) -> None:
+        """``BlockedPrompt`` when the prompt or negative holds a word this server blocks,
+        saying which text it was found in (never the word: that would teach the way around).
+
+        The matcher is linear in the text's length, and it runs off the event loop all
+        the same: a server's list may be long and a prompt 1,500 characters."""
+        entries = self._blocked.get(new.guild_id)
+        if entries is None:
+            entries = tuple(await self.storage.blocked_words(new.guild_id))
+            self._blocked[new.guild_id] = entries
+        if not entries:
+            return
+
+        def scan() -> tuple[Text, str] | None:
+            blocklist = compiled_blocklist(entries)
+            for source, text in zip(sources, (new.prompt, new.negative), strict=True):
+                found = blocklist.find(text) if text else None
+                if found is not None:
+                    return source, found
+            return None
+
+        hit = await asyncio.to_thread(scan)
+        if hit is None:
+            return
+        source, found = hit
+        await self.storage.add_audit(
+            new.guild_id, None, "blocked_prompt", str(who.user_id), f"{found!r} in {source}"
+        )
+        raise BlockedPrompt(_BLOCKED_MESSAGES[source].format(job=new.parent_id))
+
+    async def _admin(self, who: Requester) -> int:
+        """The server an admin acts in; ``NotAllowed`` for anyone else, ``Banned`` for a
+        banned admin (who therefore cannot lift their own ban either)."""
         if not who.is_admin or who.guild_id is None:
             raise NotAllowed("Only this server's admins can do that.")
+        await self.check_not_banned(who)
         return who.guild_id
 
-    async def _audit(self, who: Requester, action: str, target: str, details: str = "") -> None:
-        await self.storage.add_audit(who.guild_id, who.user_id, action, target, details)
+    async def _audit(
+        self, who: Requester, action: str, target: str, details: str = "", *, guild_id: int | None
+    ) -> None:
+        """A log row in the server the action concerns (an owner acting from another
+        server leaves it in the log of the job's own server)."""
+        await self.storage.add_audit(guild_id, who.user_id, action, target, details)
 
-    async def ban(self, who: Requester, user_id: int, reason: str = "") -> list[int]:
-        """Ban ``user_id`` here; their queued jobs are cancelled (returns those ids)."""
-        guild_id = self._require_admin(who)
-        await self.storage.ban(guild_id, user_id, reason.strip(), who.user_id)
-        cancelled = []
-        for job in await self.storage.jobs_with_status(JobStatus.QUEUED):
-            if job.user_id == user_id and job.guild_id == guild_id and self.engine.cancel(job.id):
-                cancelled.append(job.id)
+    async def ban(
+        self, who: Requester, user_id: int, reason: str = "", *, everywhere: bool = False
+    ) -> list[int]:
+        """Ban ``user_id`` here (``everywhere``: in every server, also those joined later;
+        owners only); their queued and running jobs there are cancelled (returns those ids)."""
+        guild_id = await self._admin(who)
+        if everywhere and not who.is_owner:
+            raise NotAllowed("Only the bot's owners can ban someone in every server.")
+        if user_id in self.owner_ids:
+            raise NotAllowed("The bot's owners can't be banned.")
+        reason = reason.strip()[:500]
+        await self.storage.ban(
+            ALL_SERVERS if everywhere else guild_id, user_id, reason, who.user_id
+        )
+        jobs = await self.storage.jobs_with_status(
+            JobStatus.QUEUED,
+            JobStatus.RUNNING,
+            scope=EVERYWHERE if everywhere else guild_id,
+            user_id=user_id,
+        )
+        cancelled = [job.id for job in jobs if self.engine.cancel(job.id)]
         for job_id in cancelled:
             await self.wait(job_id)
-        await self._audit(who, "ban", str(user_id), f"{reason.strip()} (cancelled {cancelled})")
+        where = "everywhere" if everywhere else "here"
+        await self._audit(
+            who,
+            "ban",
+            str(user_id),
+            f"{where}: {reason} (cancelled {cancelled})",
+            guild_id=guild_id,
+        )
         return cancelled
 
-    async def unban(self, who: Requester, user_id: int) -> bool:
-        """Lift a ban here; False when the user was not banned."""
-        guild_id = self._require_admin(who)
+    async def unban(self, who: Requester, user_id: int) -> tuple[bool, bool]:
+        """Lift a ban here (an owner also lifts a ban in every server). Returns whether a
+        ban was lifted, and whether one in every server still holds."""
+        guild_id = await self._admin(who)
         lifted = await self.storage.unban(guild_id, user_id)
-        await self._audit(who, "unban", str(user_id), "" if lifted else "was not banned")
-        return lifted
+        if who.is_owner:
+            lifted = await self.storage.unban(ALL_SERVERS, user_id) or lifted
+        still = await self.storage.ban_reason(guild_id, user_id)
+        await self._audit(
+            who, "unban", str(user_id), "" if lifted else "was not banned", guild_id=guild_id
+        )
+        return lifted, still is not None
 
     async def set_quota(self, who: Requester, daily: int, user_id: int | None = None) -> None:
         """A user's daily limit here, or without ``user_id`` the server's default."""
-        guild_id = self._require_admin(who)
+        guild_id = await self._admin(who)
         if daily < 0:
             raise BadParameter("daily", "`daily` is a number of jobs: 0 or more.")
         await self.storage.set_quota(guild_id, user_id, daily)
-        await self._audit(who, "quota", str(user_id) if user_id else "server", str(daily))
+        target = str(user_id) if user_id else "server"
+        await self._audit(who, "quota", target, str(daily), guild_id=guild_id)
 
     async def banword(self, who: Requester, action: str, word: str | None) -> list[str] | bool:
         """``add``/``remove`` a blocked word or phrase (True when it changed), or ``list``."""
-        guild_id = self._require_admin(who)
+        guild_id = await self._admin(who)
         if action == "list":
             return await self.storage.blocked_words(guild_id)
-        phrase = " ".join((word or "").split()).casefold()
-        if not phrase:
-            raise BadParameter("word", f"`{action}` needs a `word` (a word or a phrase).")
-        if len(phrase) > 100:
-            raise BadParameter("word", "A blocked word or phrase is at most 100 characters.")
-        if action == "add":
-            changed = await self.storage.add_blocked_word(guild_id, phrase, who.user_id)
-        elif action == "remove":
-            changed = await self.storage.remove_blocked_word(guild_id, phrase)
-        else:
+        if action not in ("add", "remove"):
             raise BadParameter("action", "`action` is one of add, remove, list.")
-        await self._audit(who, f"banword_{action}", phrase, "" if changed else "no change")
+        if not (word or "").strip():
+            raise BadParameter("word", f"`{action}` needs a `word` (a word or a phrase).")
+        try:
+            phrase = check_entry(word or "")
+        except ValueError as exc:
+            raise BadParameter("word", str(exc)) from None
+        if action == "add":
+            count = await self.storage.count_blocked_words(guild_id)
+            if count >= self.max_blocked_words:
+                raise BadParameter(
+                    "word",
+                    f"This server already blocks {count} words and phrases, the most it may "
+                    "have. Remove some first (`/admin banword action:list`).",
+                )
+            changed = await self.storage.add_blocked_word(guild_id, phrase, who.user_id)
+        else:
+            changed = await self.storage.remove_blocked_word(guild_id, phrase)
+        self._blocked.pop(guild_id, None)
+        details = "" if changed else "no change"
+        await self._audit(who, f"banword_{action}", phrase, details, guild_id=guild_id)
         return changed
 
     async def queue(self, who: Requester) -> list[tuple[Job, int | None]]:
-        """Every queued and running job, with its position (admins)."""
-        self._require_admin(who)
+        """Every queued and running job of this server (owners: of all), with its position."""
+        await self._admin(who)
         positions = self.engine.positions()
-        active = await self.storage.jobs_with_status(JobStatus.QUEUED, JobStatus.RUNNING)
+        active = await self.storage.jobs_with_status(
+            JobStatus.QUEUED, JobStatus.RUNNING, scope=who.scope
+        )
         return sorted(
             ((job, positions.get(job.id)) for job in active),
             key=lambda pair: (pair[1] is None, pair[1] or 0, pair[0].id),
         )
 
     async def admin_cancel(self, who: Requester, job_id: int) -> Job:
-        """Cancel any queued or running job (admins), with an audit row."""
-        self._require_admin(who)
+        """Cancel a queued or running job of this server (admins), with an audit row."""
+        await self._admin(who)
         job = await self.cancel(job_id, who)
-        await self._audit(who, "cancel", f"job {job_id}", f"of user {job.user_id}")
+        await self._audit(
+            who, "cancel", f"job {job_id}", f"of user {job.user_id}", guild_id=job.guild_id
+        )
         return job
 
     async def purge(self, who: Requester, job_id: int) -> Job:
-        """Delete a finished job's images (admins); its buttons then say so."""
-        self._require_admin(who)
-        job = await self.get_job(job_id)
+        """Delete a finished job's images (admins of its server); its buttons then say so."""
+        await self._admin(who)
+        job = await self.get_job(job_id, who)
         if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
             raise UserError(f"Job {job_id} is still {job.status}: cancel it first.")
         removed = await self.storage.purge_job(job_id)
-        await self._audit(who, "purge", f"job {job_id}", f"{removed} files of user {job.user_id}")
-        return await self.get_job(job_id)
+        await self._audit(
+            who,
+            "purge",
+            f"job {job_id}",
+            f"{removed} files of user {job.user_id}",
+            guild_id=job.guild_id,
+        )
+        return await self.get_job(job_id, who)
 
     async def audit(self, who: Requester, page: int = 1) -> tuple[list[AuditRow], int, int]:
         """A page of this server's moderation log, newest first: rows, page, pages."""
-        guild_id = self._require_admin(who)
+        guild_id = await self._admin(who)
         if page < 1:
             raise BadParameter("page", f"`page` starts at 1; {page} is not a page.")
         rows, total = await self.storage.audit_page(
@@ -640,9 +827,8 @@ class Service:
     async def _upscale(
         self, who: Requester, parent: Job, source: ImageRow, *, creative: bool
     ) -> Job:
-        factor: float = UPSCALE_FACTOR
-        if creative:
-            factor = min(UPSCALE_FACTOR, self.max_upscale_side / max(source.width, source.height))
+        # Both kinds stop at MAX_UPSCALE_SIDE (SDXL at --ar 4:1 would otherwise be 4096 px).
+        factor = min(UPSCALE_FACTOR, self.max_upscale_side / max(source.width, source.height))
         width, height = scaled_size(source.width, source.height, factor)
         if width <= source.width or height <= source.height:
             raise UserError(
@@ -669,12 +855,16 @@ class Service:
 
     # running
 
-    async def _create(self, who: Requester, new: NewJob) -> Job:
+    async def _create(
+        self, who: Requester, new: NewJob, *, sources: tuple[Text, Text] = _CHILD_TEXTS
+    ) -> Job:
+        """Admit a job: the cheap checks first (ban, quota, limits), then the blocked
+        words (off the loop), then, under one lock, the counts again and the insert."""
         await self.check_not_banned(who)
-        await self._check_words(who, new)
+        await self._check_quota_and_limits(who)
+        await self._check_words(who, new, sources)
         async with self._admission:
-            await self._check_quota(who)
-            await self._check_limits(new.user_id)
+            await self._check_quota_and_limits(who)
             job = await self.storage.create_job(new)
         logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
         self._launch(job)
@@ -732,19 +922,20 @@ class Service:
         except JobCancelled:
             status = JobStatus.CANCELLED
         except Exception as exc:
+            # The details are for the log; users read a short reason that names no path.
             logger.exception("job %s failed", job.id)
-            status, error = JobStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500]
+            status, error = JobStatus.FAILED, failure_reason(exc)
         if started:
             await started[0]
         await self.storage.finish_job(job.id, status, error)
         logger.info("job %s %s", job.id, status)
-        final = await self.get_job(job.id)
+        final = await self.job(job.id)
         self._wake(final)
         self._emit(JobEvent("finished", final))
 
     async def _started(self, job_id: int) -> None:
         await self.storage.mark_running(job_id)
-        self._emit(JobEvent("started", await self.get_job(job_id)))
+        self._emit(JobEvent("started", await self.job(job_id)))
 
     def _write_images(self, job: Job, spec: JobSpec, output: JobOutput) -> list[ImageRow]:
         """Encode each image as PNG with its recipe, and the grid; runs off the loop."""
@@ -822,6 +1013,16 @@ def image_recipe(job: Job, spec: JobSpec, seed: int, index: int, sampler: str) -
     negative = f"\nNegative prompt: {job.negative}" if job.negative else ""
     recipe["parameters"] = f"{job.prompt}{negative}\n{line}"
     return recipe
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a failed job tells its owner in Discord: short, generic, no paths or internals
+    (the log has the traceback, with the job id)."""
+    if isinstance(exc, FileNotFoundError):
+        return "the source image is no longer kept"
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return "the GPU ran out of memory"
+    return "the image generator hit an error"
 
 
 def _refuse_purged(job: Job) -> None:

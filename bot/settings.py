@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     owner_ids: str = ""
     admin_role_id: int | None = None
     daily_quota: int = Field(50, ge=0)
+    global_daily_quota: int = Field(200, ge=0)
+    max_blocked_words: int = Field(500, ge=1)
     max_queued_per_user: int = Field(5, ge=1)
     max_queue: int = Field(200, ge=1)
     max_steps: int = Field(50, ge=1, le=500)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +21,28 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class Everywhere(enum.Enum):
+    """The scope of the bot's owners and of the bot itself: every server at once."""
+
+    EVERYWHERE = "everywhere"
+
+
+EVERYWHERE = Everywhere.EVERYWHERE
+# Which server a query may see: one server's id (None: no server, as for the CLI), or
+# EVERYWHERE. Queries on jobs, bans and words take it with no default, so that no caller
+# can forget that every server is an island.
+Scope = int | None | Everywhere
+# In the bans table, the guild id of a ban that holds in every server (no snowflake is 0).
+ALL_SERVERS = 0
+
+
+def _in_scope(scope: Scope) -> tuple[str, tuple[Any, ...]]:
+    """The SQL condition on ``guild_id`` for ``scope``, and its arguments."""
+    if scope is EVERYWHERE:
+        return "1", ()
+    return "guild_id IS ?", (scope,)
 
 
 def utc_now() -> datetime:
@@ -43,6 +68,21 @@ class NewJob:
     channel_id: int | None = None
     parent_id: int | None = None
     parent_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionCounts:
+    """Everything admission counts for one user in one server, read in one query: jobs
+    that count against the quota today here and in every server, the quota override and
+    the server's default (None: not set), the user's queued and running jobs (in every
+    server: one GPU), and the jobs waiting in all."""
+
+    used_here: int
+    used_everywhere: int
+    override: int | None
+    server_default: int | None
+    active_mine: int
+    queued_all: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,13 +197,28 @@ class Storage:
         return self._db
 
     async def open(self) -> None:
-        """Open the database (WAL mode) and apply pending migrations."""
-        (self.data_dir / "images").mkdir(parents=True, exist_ok=True)
+        """Open the database (WAL mode) and apply pending migrations.
+
+        DATA_DIR and its folders are the bot's alone (0700), the database 0600: prompts,
+        images and moderation logs are nobody else's business on a shared machine.
+        """
+        await asyncio.to_thread(self._prepare_files)
         self._db = await aiosqlite.connect(self.db_path)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
         await self.migrate()
+
+    def _prepare_files(self) -> None:
+        images = self.data_dir / "images"
+        images.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for directory in (self.data_dir, images):
+            directory.chmod(0o700)  # also when an older version created it open
+        if not self.db_path.exists():
+            self.db_path.touch(mode=0o600)
+        for path in self.data_dir.glob(self.db_path.name + "*"):
+            path.chmod(0o600)
 
     async def close(self) -> None:
         """Close the database."""
@@ -204,10 +259,13 @@ class Storage:
             "INSERT OR IGNORE INTO users (id, first_seen) VALUES (?, ?)",
             (new.user_id, _iso(self.clock())),
         )
-        cursor = await self.db.execute(
+        # RETURNING: the row as written, without another round trip (admission is timed).
+        # One call that also steps the statement to its end: a RETURNING statement left
+        # half-read would make the next commit on this shared connection fail.
+        rows = await self.db.execute_fetchall(
             "INSERT INTO jobs (kind, parent_id, parent_index, user_id, guild_id, channel_id,"
             " prompt, negative, params, seed, status, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING {_JOB_COLUMNS}",
             (
                 new.kind,
                 new.parent_id,
@@ -222,24 +280,31 @@ class Storage:
                 _iso(self.clock()),
             ),
         )
-        job_id = cursor.lastrowid
+        row = next(iter(rows), None)
         await self.db.commit()
-        job = await self.get_job(job_id)
-        assert job is not None
-        return job
+        assert row is not None
+        return _job(row)
 
-    async def get_job(self, job_id: int) -> Job | None:
-        """The job with this id, or None."""
-        async with self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)) as c:
-            row = await c.fetchone()
+    async def get_job(self, job_id: int, *, scope: Scope) -> Job | None:
+        """The job with this id in ``scope``, or None (a job of another server is None too)."""
+        where, args = _in_scope(scope)
+        async with self.db.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ? AND {where}", (job_id, *args)
+        ) as cursor:
+            row = await cursor.fetchone()
         return _job(row) if row else None
 
-    async def jobs_with_status(self, *statuses: str) -> list[Job]:
-        """Jobs in any of ``statuses``, oldest first."""
+    async def jobs_with_status(
+        self, *statuses: str, scope: Scope, user_id: int | None = None
+    ) -> list[Job]:
+        """Jobs in ``scope`` in any of ``statuses`` (of one user, if given), oldest first."""
         marks = ",".join("?" * len(statuses))
-        async with self.db.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY id", statuses
-        ) as cursor:
+        where, args = _in_scope(scope)
+        query = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) AND {where}"
+        if user_id is not None:
+            query += " AND user_id = ?"
+            args = (*args, user_id)
+        async with self.db.execute(query + " ORDER BY id", (*statuses, *args)) as cursor:
             return [_job(row) for row in await cursor.fetchall()]
 
     async def count_jobs(self) -> int:
@@ -361,13 +426,36 @@ class Storage:
             )
         await self.db.commit()
 
-    async def count_quota_jobs(self, user_id: int, guild_id: int | None, since: datetime) -> int:
-        """Jobs that count against a quota since ``since``: every job that runs the model;
-        not one cancelled before it ran, nor one that failed (the bot's fault)."""
+    async def admission_counts(
+        self, user_id: int, guild_id: int | None, since: datetime
+    ) -> AdmissionCounts:
+        """What the quota and limit checks need, in one round trip (admission runs for
+        every command while Discord's 3 s run, so it makes as few as it can)."""
+        counted = "status != 'failed' AND NOT (status = 'cancelled' AND started_at IS NULL)"
         async with self.db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND guild_id IS ? AND created_at >= ?"
-            " AND status != 'failed' AND NOT (status = 'cancelled' AND started_at IS NULL)",
+            "SELECT"
+            f" (SELECT COUNT(*) FROM jobs WHERE user_id = ?1 AND guild_id IS ?2"
+            f"  AND created_at >= ?3 AND {counted}),"
+            f" (SELECT COUNT(*) FROM jobs WHERE user_id = ?1 AND created_at >= ?3 AND {counted}),"
+            " (SELECT daily_quota FROM quota_overrides WHERE guild_id = ?2 AND user_id = ?1),"
+            " (SELECT daily_quota FROM guild_settings WHERE guild_id = ?2),"
+            " (SELECT COUNT(*) FROM jobs WHERE user_id = ?1 AND status IN ('queued', 'running')),"
+            " (SELECT COUNT(*) FROM jobs WHERE status = 'queued')",
             (user_id, guild_id, _iso(since)),
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        return AdmissionCounts(*row)
+
+    async def count_quota_jobs(self, user_id: int, scope: Scope, since: datetime) -> int:
+        """Jobs in ``scope`` that count against a quota since ``since`` (EVERYWHERE: the
+        global quota): every job that runs the model; not one cancelled before it ran,
+        nor one that failed (the bot's fault)."""
+        where, args = _in_scope(scope)
+        async with self.db.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND {where} AND created_at >= ?"
+            " AND status != 'failed' AND NOT (status = 'cancelled' AND started_at IS NULL)",
+            (user_id, *args, _iso(since)),
         ) as cursor:
             row = await cursor.fetchone()
         return int(row[0])
@@ -406,7 +494,7 @@ class Storage:
     # moderation
 
     async def ban(self, guild_id: int, user_id: int, reason: str, banned_by: int) -> None:
-        """Ban (or re-ban with a new reason) a user in a server."""
+        """Ban (or re-ban with a new reason) a user in a server (``ALL_SERVERS``: in all)."""
         await self.db.execute(
             "INSERT INTO bans (guild_id, user_id, reason, banned_by, created_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET"
@@ -417,22 +505,23 @@ class Storage:
         await self.db.commit()
 
     async def unban(self, guild_id: int, user_id: int) -> bool:
-        """Lift a ban; False when there was none."""
+        """Lift a ban in a server (``ALL_SERVERS``: the ban in all); False when none."""
         cursor = await self.db.execute(
             "DELETE FROM bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
         )
         await self.db.commit()
         return cursor.rowcount > 0
 
-    async def ban_reason(self, guild_id: int | None, user_id: int) -> str | None:
-        """The reason the user is banned in the server ('' without one), or None."""
-        if guild_id is None:
-            return None
+    async def ban_reason(self, guild_id: int | None, user_id: int) -> tuple[str, bool] | None:
+        """Why the user is banned in the server ('' without a reason) and whether the ban
+        holds in every server; None when they are not banned there."""
         async with self.db.execute(
-            "SELECT reason FROM bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            "SELECT reason, guild_id = ? FROM bans WHERE user_id = ? AND guild_id IN (?, ?)"
+            " ORDER BY guild_id = ? DESC LIMIT 1",
+            (ALL_SERVERS, user_id, ALL_SERVERS, -1 if guild_id is None else guild_id, ALL_SERVERS),
         ) as cursor:
             row = await cursor.fetchone()
-        return row[0] if row else None
+        return (row[0], bool(row[1])) if row else None
 
     async def blocked_words(self, guild_id: int | None) -> list[str]:
         """The server's blocked words and phrases, in the order they were added."""
@@ -443,6 +532,14 @@ class Storage:
             (guild_id,),
         ) as cursor:
             return [row[0] for row in await cursor.fetchall()]
+
+    async def count_blocked_words(self, guild_id: int) -> int:
+        """How many words and phrases the server blocks."""
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM blocked_words WHERE guild_id = ?", (guild_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
 
     async def add_blocked_word(self, guild_id: int, phrase: str, added_by: int) -> bool:
         """Block a word or phrase; False when it was already blocked."""
@@ -521,9 +618,11 @@ class Storage:
 
     def write_file(self, path: Path, data: bytes) -> None:
         """Write ``data`` atomically (temp file, then rename); blocking, run it off the loop."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temp = path.with_suffix(path.suffix + ".tmp")
-        temp.write_bytes(data)
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
         temp.replace(path)
 
     async def add_images(self, rows: Iterable[ImageRow]) -> None:

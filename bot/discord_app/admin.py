@@ -4,6 +4,7 @@ stale client can send anything)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -18,13 +19,21 @@ if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
 
 
+_JOB_ID = re.compile(r"(?:job\s*)?([0-9]{1,19})", re.ASCII | re.IGNORECASE)
+_MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer
+
+
 def _job_id(text: str) -> int:
-    digits = text.strip().removeprefix("job").strip()
-    if not digits.isdigit() or len(digits) > 19:
+    """A job id typed in the ``job`` option: ASCII digits (``12`` or ``job 12``) within
+    SQLite's integer range; anything else is a ``BadParameter`` naming the option."""
+    match = _JOB_ID.fullmatch(text.strip())
+    if match is None or int(match[1]) > _MAX_JOB_ID:
         raise BadParameter(
-            "job", f"`{safe_prompt(text, 30)}` is not a job id: give its number, like `12`."
+            "job",
+            f"{safe_prompt(text, 30)} is not a job id: the `job` option takes a job's number, "
+            "like `12`.",
         )
-    return int(digits)
+    return int(match[1])
 
 
 async def _answer(interaction: discord.Interaction[ImagineBot], text: str) -> None:
@@ -41,31 +50,40 @@ class AdminCommands(
     """The /admin group."""
 
     @app_commands.command(name="ban")
-    @app_commands.describe(user="Who may no longer start jobs or press buttons", reason="Why")
+    @app_commands.describe(
+        user="Who may no longer start jobs or press buttons",
+        reason="Why",
+        scope="server (default), or everywhere: every server (the bot's owners only)",
+    )
     async def ban(
         self,
         interaction: discord.Interaction[ImagineBot],
         user: discord.User,
         reason: str | None = None,
+        scope: Literal["server", "everywhere"] = "server",
     ) -> None:
-        """Stop a user from using the bot here; their queued jobs are cancelled."""
+        """Stop a user from using the bot; their queued and running jobs are cancelled."""
+        everywhere = scope == "everywhere"
         cancelled = await interaction.client.service.ban(
-            requester(interaction), user.id, reason or ""
+            requester(interaction), user.id, reason or "", everywhere=everywhere
         )
-        note = (
-            f" Cancelled their queued jobs: {', '.join(map(str, cancelled))}." if cancelled else ""
-        )
-        await _answer(interaction, f"{user.mention} is banned here.{note}")
+        note = f" Cancelled their jobs: {', '.join(map(str, cancelled))}." if cancelled else ""
+        where = "in every server" if everywhere else "here"
+        await _answer(interaction, f"{user.mention} is banned {where}.{note}")
 
     @app_commands.command(name="unban")
     @app_commands.describe(user="Whose ban to lift")
     async def unban(self, interaction: discord.Interaction[ImagineBot], user: discord.User) -> None:
         """Lift a ban."""
-        lifted = await interaction.client.service.unban(requester(interaction), user.id)
-        await _answer(
-            interaction,
-            f"{user.mention} is no longer banned." if lifted else f"{user.mention} was not banned.",
+        lifted, still = await interaction.client.service.unban(requester(interaction), user.id)
+        text = (
+            f"{user.mention} is no longer banned here."
+            if lifted
+            else f"{user.mention} was not banned here."
         )
+        if still:
+            text += " They are still banned in every server by the bot's owners."
+        await _answer(interaction, text)
 
     @app_commands.command(name="quota")
     @app_commands.describe(
@@ -95,13 +113,14 @@ class AdminCommands(
         """Manage the server's blocked words and phrases."""
         result = await interaction.client.service.banword(requester(interaction), action, word)
         if action == "list":
-            listed = ", ".join(f"`{safe_prompt(w, 100)}`" for w in result) if result else "none"  # type: ignore[union-attr]
+            # Escaped text, not inline code: Discord shows escapes inside backticks as typed.
+            listed = " · ".join(safe_prompt(w, 100) for w in result) if result else "none"  # type: ignore[union-attr]
             await _answer(interaction, f"Blocked here: {listed}")
             return
         done = {"add": "blocked", "remove": "unblocked"}[action]
         await _answer(
             interaction,
-            f"`{safe_prompt(word or '', 100)}` {done}." if result else "Nothing changed.",
+            f"{safe_prompt(word or '', 100)}: {done}." if result else "Nothing changed.",
         )
 
     @app_commands.command(name="queue")

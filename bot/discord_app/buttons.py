@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.errors import reply_error
 from bot.discord_app.permissions import is_admin
 from bot.service import Action, Requester
@@ -65,12 +66,14 @@ class JobButton(
         if self.action == Action.CANCEL:
             await self._cancel(interaction)
             return
+        # Admitted first (row committed), answered once: the child job's own message, or
+        # an ephemeral refusal; the pressed message is left as it is.
+        who = requester(interaction)
         try:
-            await interaction.response.defer(thinking=True)
-            job = await bot.service.press(
-                requester(interaction), self.action, self.job_id, self.index or None
+            await admit_and_answer(
+                interaction,
+                lambda: bot.service.press(who, self.action, self.job_id, self.index or None),
             )
-            await bot.job_messages.track(job, interaction)
         except Exception as error:
             await reply_error(interaction, error)
 
@@ -85,12 +88,15 @@ class JobButton(
 
 
 def requester(interaction: discord.Interaction[ImagineBot]) -> Requester:
-    """The plain values the service needs, with whether the caller is an admin here."""
+    """The plain values the service needs: whether the caller is an admin here, and
+    whether they are one of the bot's owners (``OWNER_IDS``, who act in every server)."""
+    settings = interaction.client.settings
     return Requester(
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
-        is_admin=is_admin(interaction, interaction.client.settings),
+        is_admin=is_admin(interaction, settings),
+        is_owner=interaction.user.id in settings.owner_id_set,
     )
 
 

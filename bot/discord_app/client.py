@@ -7,6 +7,7 @@ import logging
 import discord
 from discord import app_commands
 
+from bot.discord_app.admission import ANSWER_DEADLINE
 from bot.discord_app.buttons import JobButton
 from bot.discord_app.commands import register_commands
 from bot.discord_app.errors import reply_error
@@ -42,6 +43,7 @@ class ImagineBot(discord.Client):
         self.service = service
         self.tree = ImagineTree(self)
         self.job_messages = JobMessages(self)
+        self.answer_deadline = ANSWER_DEADLINE  # seconds before a slow admission is held
         register_commands(self.tree)
 
     async def setup_hook(self) -> None:
@@ -54,6 +56,11 @@ class ImagineBot(discord.Client):
     async def close(self) -> None:
         """Stop updating job messages, then disconnect."""
         await self.job_messages.close()
+        # A stop within the first seconds would otherwise let discord.py's pending "ready"
+        # fire after the loop is gone (it dispatches on a closed client and logs an error).
+        ready = getattr(self._connection, "_ready_task", None)
+        if ready is not None and not ready.done():
+            ready.cancel()
         await super().close()
 
     async def sync_commands(self) -> None:

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 
 from bot.discord_app.admin import AdminCommands
+from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.buttons import requester
 from bot.discord_app.history import page_view, render_page
 from bot.discord_app.render import safe_prompt
@@ -23,12 +24,10 @@ PROMPT_HELP = "What to draw, then parameters: --ar 3:2 --seed 7 --no people --st
 @app_commands.guild_only()
 async def imagine(interaction: discord.Interaction[ImagineBot], prompt: str) -> None:
     """Create four images from a prompt."""
-    bot = interaction.client
-    # Bad parameters are answered before anything public appears (pure and fast).
-    bot.service.check_prompt(prompt)
-    await interaction.response.defer(thinking=True)
-    job = await bot.service.imagine(requester(interaction), prompt)
-    await bot.job_messages.track(job, interaction)
+    # Admitted first (checked, row committed), then answered once: the job's own message,
+    # or an ephemeral refusal that nobody else sees.
+    who = requester(interaction)
+    await admit_and_answer(interaction, lambda: interaction.client.service.imagine(who, prompt))
 
 
 @app_commands.command(name="settings")
@@ -53,7 +52,7 @@ async def settings(
     changing = reset or any(v is not None for v in (aspect, steps, cfg, negative))
     if changing:
         mine = await service.update_settings(
-            interaction.user.id,
+            requester(interaction),
             aspect=aspect,
             steps=steps,
             cfg=cfg,
@@ -61,7 +60,7 @@ async def settings(
             reset=reset,
         )
     else:
-        mine = await service.user_settings(interaction.user.id)
+        mine = await service.user_settings(requester(interaction))
     head = "Your defaults are saved." if changing else "Your defaults:"
     await interaction.response.send_message(f"{head}\n{render_settings(mine)}", ephemeral=True)
 
@@ -70,10 +69,13 @@ def render_settings(mine: dict) -> str:
     """The user's defaults, one a line."""
     if not mine:
         return "none: the model's defaults apply (set them with `/settings aspect:3:2` ...)."
-    names = {"aspect": "aspect", "steps": "steps", "cfg": "cfg", "negative": "negative"}
-    return "\n".join(
-        f"- {names[key]}: `{safe_prompt(str(mine[key]), 200)}`" for key in names if key in mine
-    )
+    lines = []
+    for key in ("aspect", "steps", "cfg", "negative"):
+        if key in mine:
+            # Only the negative is free text; the others were checked (3:2, 30, 7.5).
+            value = safe_prompt(str(mine[key]), 200) if key == "negative" else f"`{mine[key]}`"
+            lines.append(f"- {key}: {value}")
+    return "\n".join(lines)
 
 
 @app_commands.command(name="info")

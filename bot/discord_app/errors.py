@@ -20,8 +20,9 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
     if isinstance(error, QuotaExceeded) and error.limit > 0:
         # Discord shows the reset time in the reader's own time zone, counting down.
         reset = int(error.resets_at.timestamp())
+        where = " across all servers" if error.everywhere else ""
         message = (
-            f"You have used your {error.limit} jobs for today ({error.used} used). "
+            f"You have used your {error.limit} jobs for today{where} ({error.used} used). "
             f"Your quota resets <t:{reset}:R> (<t:{reset}:t>)."
         )
     elif isinstance(error, UserError):
@@ -39,13 +40,9 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
         if not interaction.response.is_done():
             await interaction.response.send_message(message, ephemeral=True)
             return
-        if interaction.response.type == discord.InteractionResponseType.deferred_channel_message:
-            # The public "thinking…" message would become the error for everyone to read:
-            # remove it and answer the user alone.
-            try:
-                await interaction.delete_original_response()
-            except discord.HTTPException:
-                logger.debug("could not delete the deferred response of %s", interaction.id)
+        # Answered already: the bot only ever defers privately (ephemeral "thinking…"),
+        # and the first followup after a deferral takes its visibility, so this stays
+        # private. Nothing here may defer publicly: a refusal would then be public.
         await interaction.followup.send(message, ephemeral=True)
     except discord.HTTPException:
         logger.warning("could not tell the user about an error in %s", interaction.id)

@@ -111,12 +111,14 @@ class JobMessages:
         return True
 
     async def track(self, job: Job, interaction: discord.Interaction) -> None:
-        """Show ``job`` in the response to ``interaction`` (already deferred)."""
+        """Answer ``interaction`` with ``job``'s waiting message (its first and only
+        response), then keep that message in step with the job."""
         live = self._live.setdefault(job.id, _Live(job))
         live.interaction = interaction
         message = await self._show(live)
-        if message is not None:
-            await self.bot.service.record_message(job.id, message.channel.id, message.id)
+        if message is not None and live.interaction is not None:
+            channel_id = getattr(message.channel, "id", None) or interaction.channel_id
+            await self.bot.service.record_message(job.id, channel_id, message.id)
 
     async def on_event(self, event: JobEvent) -> None:
         """Service listener: keep the latest progress; post the result when a job ends."""
@@ -130,8 +132,10 @@ class JobMessages:
         elif event.kind == "finished":
             await self.deliver(event.job)
 
-    def _state(self, live: _Live) -> tuple:
-        position = self.bot.service.position(live.job.id)
+    def _state(self, live: _Live, positions: dict[int, int] | None = None) -> tuple:
+        if positions is None:
+            positions = self.bot.service.positions()
+        position = positions.get(live.job.id)
         if position == 0 and live.progress is not None:
             percent = int(live.progress.fraction * 100)
             return (0, percent, id(live.progress.preview) if live.progress.preview else None)
@@ -142,28 +146,36 @@ class JobMessages:
         while True:
             await asyncio.sleep(self.refresh_seconds / 2)
             now = loop.time()
+            # The fair order is built once per refresh for every waiting job, not once per
+            # message: with hundreds queued, that is the difference that keeps the loop free.
+            positions = self.bot.service.positions() if self._live else {}
             for live in list(self._live.values()):
                 if (
                     live.final
                     or live.interaction is None
                     or live.lock.locked()
                     or now - live.last_edit < self.refresh_seconds
-                    or self._state(live) == live.shown
+                    or self._state(live, positions) == live.shown
                 ):
                     continue
-                task = asyncio.create_task(self._show(live))
+                task = asyncio.create_task(self._show(live, positions))
                 self._edits.add(task)
                 task.add_done_callback(self._edits.discard)
 
-    async def _show(self, live: _Live) -> discord.Message | None:
-        """Edit the waiting message: position, or percent and preview, and ``Cancel``."""
+    async def _show(
+        self, live: _Live, positions: dict[int, int] | None = None
+    ) -> discord.Message | None:
+        """Send (as the interaction's response) or edit the waiting message: position, or
+        percent and preview, and ``Cancel``."""
         interaction = live.interaction
         if interaction is None:
             return None
         async with live.lock:
+            if not interaction.response.is_done():
+                return await self._answer(live, interaction)
             if live.final or not _token_alive(interaction):
                 return None
-            state = self._state(live)
+            state = self._state(live, positions)
             position, percent, preview_id = state
             options: dict = {
                 "content": waiting_text(live.job, position, percent),
@@ -172,7 +184,9 @@ class JobMessages:
             if preview_id is not None and (live.shown is None or live.shown[2] != preview_id):
                 assert live.progress is not None and live.progress.preview is not None
                 data = await asyncio.to_thread(encode_png, live.progress.preview)
-                options["attachments"] = [discord.File(io.BytesIO(data), "preview.png")]
+                limit = getattr(interaction, "filesize_limit", None) or DEFAULT_FILE_LIMIT
+                if len(data) <= limit:  # a preview over the limit is left out, not refused
+                    options["attachments"] = [discord.File(io.BytesIO(data), "preview.png")]
             live.last_edit = asyncio.get_running_loop().time()
             try:
                 message = await interaction.edit_original_response(**options)
@@ -182,6 +196,52 @@ class JobMessages:
                 return None
             live.shown = state
             return message
+
+    async def _answer(
+        self, live: _Live, interaction: discord.Interaction
+    ) -> discord.Message | None:
+        """The interaction's one response: the job's waiting message (type 4, public)."""
+        state = self._state(live)
+        position, percent, _ = state
+        try:
+            response = await interaction.response.send_message(
+                waiting_text(live.job, position, percent),
+                view=cancel_view(live.job.id),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except SEND_ERRORS as exc:
+            # The job is admitted and runs: its message goes to the channel instead.
+            logger.warning("job %s: could not answer its interaction: %s", live.job.id, exc)
+            live.interaction = None
+            return await self._send_waiting(live.job)
+        live.shown = state
+        live.last_edit = asyncio.get_running_loop().time()
+        message = response.resource
+        return message if isinstance(message, discord.InteractionMessage) else None
+
+    async def post_waiting(self, job: Job) -> discord.Message | None:
+        """Post ``job``'s waiting message in its channel (when no interaction response can
+        show it) and remember it; the result is posted below it when the job is done."""
+        live = self._live.setdefault(job.id, _Live(job))
+        async with live.lock:
+            if live.final:
+                return None
+            return await self._send_waiting(job)
+
+    async def _send_waiting(self, job: Job) -> discord.Message | None:
+        try:
+            channel = self.bot.get_channel(job.channel_id or 0) or await self.bot.fetch_channel(
+                job.channel_id or 0
+            )
+            message = await channel.send(  # type: ignore[union-attr]
+                waiting_text(job, self.bot.service.position(job.id)),
+                view=cancel_view(job.id),
+            )
+        except SEND_ERRORS as exc:
+            logger.warning("job %s: could not post its waiting message: %r", job.id, exc)
+            return None
+        await self.bot.service.record_message(job.id, message.channel.id, message.id)
+        return message
 
     async def deliver(self, job: Job) -> None:
         """Post the final state of ``job``: its images and buttons, or why there are none.
@@ -196,7 +256,7 @@ class JobMessages:
         try:
             async with live.lock:
                 live.final = True
-                current = await self.bot.service.get_job(job.id)
+                current = await self.bot.service.job(job.id)
                 if current.delivered_at is not None:
                     return
                 message = None

@@ -21,3 +21,26 @@ async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):
         assert phase["peak_bytes"] > 0
     text = format_report(report)
     assert "job path, batching on" in text and "bare pipeline" in text
+    admission = report["admission"]
+    assert admission["commands"] == 30 and admission["users"] == 10
+    assert 0 < admission["p50_ms"] <= admission["p99_ms"] <= admission["max_ms"]
+    assert "admission, 30 commands from 10 users" in text
+
+
+def test_bench_filter_prints_the_matcher_figures_as_json(capsys):
+    import json
+    import os
+
+    from bot.cli import main
+
+    umask = os.umask(0o022)
+    try:
+        assert main(["bench", "--filter", "--json"]) == 0
+        assert os.umask(0o022) == 0o077  # the CLI keeps its files to itself
+    finally:
+        os.umask(umask)
+    report = json.loads(capsys.readouterr().out)
+    assert report["entries"] == 500 and report["prompt_chars"] == 1500
+    assert report["prompts"] >= 8 and report["prompts_matching"] == 0
+    # A wide bound: the old matcher took about 15 s on one of these prompts.
+    assert 0 < report["filter_ms_median"] <= report["filter_ms_max"] < 1000

@@ -8,6 +8,7 @@ from bot.errors import BadParameter, Banned, BlockedPrompt, NotAllowed, UnknownJ
 from bot.service import Action, Requester, Service
 from engine.engine import Engine
 from storage.db import Storage
+from tests.bot.test_service import held_worker
 
 GUILD = 1
 ALICE = Requester(user_id=101, guild_id=GUILD, channel_id=10)
@@ -52,13 +53,14 @@ async def test_every_admin_action_refuses_members(service, action):
 
 async def test_a_ban_cancels_queued_jobs_and_refuses_commands_and_buttons(service):
     done = await service.wait((await service.imagine(ALICE, "a fox --steps 2")).id)
-    slow = await service.imagine(BOB, "keep the worker busy --steps 40")
-    queued = [await service.imagine(ALICE, f"queued {i} --steps 2") for i in range(2)]
-    elsewhere = await service.imagine(ALICE_ELSEWHERE, "in another server --steps 2")
-    cancelled = await service.ban(ADMIN, ALICE.user_id, "spamming")
+    async with held_worker(service.engine):  # Bob's job holds the worker: Alice's wait
+        slow = await service.imagine(BOB, "keep the worker busy --steps 2")
+        queued = [await service.imagine(ALICE, f"queued {i} --steps 2") for i in range(2)]
+        elsewhere = await service.imagine(ALICE_ELSEWHERE, "in another server --steps 2")
+        cancelled = await service.ban(ADMIN, ALICE.user_id, "spamming")
     assert sorted(cancelled) == [job.id for job in queued]
     for job in queued:
-        assert (await service.get_job(job.id)).status == "cancelled"
+        assert (await service.get_job(job.id, ADMIN)).status == "cancelled"
     with pytest.raises(Banned, match="Reason: spamming"):
         await service.imagine(ALICE, "another fox")
     with pytest.raises(Banned):
@@ -70,7 +72,7 @@ async def test_a_ban_cancels_queued_jobs_and_refuses_commands_and_buttons(servic
     # Bans are per server.
     assert (await service.wait(elsewhere.id)).status == "done"
     await service.imagine(ALICE_ELSEWHERE, "still fine there --steps 2")
-    assert await service.unban(ADMIN, ALICE.user_id)
+    assert await service.unban(ADMIN, ALICE.user_id) == (True, False)
     await service.imagine(ALICE, "welcome back --steps 2")
     assert (await service.wait(slow.id)).status == "done"
     assert ("ban", str(ALICE.user_id)) in await audit_actions(service)
@@ -107,11 +109,12 @@ async def test_quota_queue_cancel_and_audit_paging(service):
     assert (await service.quota(BOB)).limit == 7
     with pytest.raises(BadParameter):
         await service.set_quota(ADMIN, -1)
-    slow = await service.imagine(BOB, "slow --steps 40")
-    waiting = await service.imagine(BOB, "waiting --steps 2")
-    listed = await service.queue(ADMIN)
-    assert [job.id for job, _ in listed][:2] == [slow.id, waiting.id]
-    assert (await service.admin_cancel(ADMIN, waiting.id)).status == "cancelled"
+    async with held_worker(service.engine):
+        slow = await service.imagine(BOB, "slow --steps 2")
+        waiting = await service.imagine(BOB, "waiting --steps 3")
+        listed = await service.queue(ADMIN)
+        assert [job.id for job, _ in listed][:2] == [slow.id, waiting.id]
+        assert (await service.admin_cancel(ADMIN, waiting.id)).status == "cancelled"
     for i in range(12):
         await service.banword(ADMIN, "add", f"word{i}")
     rows, page, pages = await service.audit(ADMIN, 2)
@@ -125,16 +128,17 @@ async def test_purge_removes_files_and_rows_and_buttons_say_so(service):
     job = await service.wait((await service.imagine(ALICE, "purge me --steps 2")).id)
     directory = service.storage.job_dir(job.id)
     assert len(list(directory.iterdir())) == 5  # four images and the grid
-    running = await service.imagine(BOB, "still running --steps 40")
-    with pytest.raises(NotAllowed):
-        await service.purge(ALICE, job.id)
-    purged = await service.purge(ADMIN, job.id)
-    assert purged.purged_at is not None and purged.status == "done"
-    assert not directory.exists() and await service.images(job.id) == []
-    for action, index in ((Action.UPSCALE, 1), (Action.VARY_STRONG, 2), (Action.REROLL, None)):
-        with pytest.raises(UnknownJob, match="removed by an admin"):
-            await service.press(BOB, action, job.id, index)
-    with pytest.raises(UserError, match="cancel it first"):
-        await service.purge(ADMIN, running.id)
+    async with held_worker(service.engine):
+        running = await service.imagine(BOB, "still running --steps 2")
+        with pytest.raises(NotAllowed):
+            await service.purge(ALICE, job.id)
+        purged = await service.purge(ADMIN, job.id)
+        assert purged.purged_at is not None and purged.status == "done"
+        assert not directory.exists() and await service.images(job.id) == []
+        for action, index in ((Action.UPSCALE, 1), (Action.VARY_STRONG, 2), (Action.REROLL, None)):
+            with pytest.raises(UnknownJob, match="removed by an admin"):
+                await service.press(BOB, action, job.id, index)
+        with pytest.raises(UserError, match="cancel it first"):
+            await service.purge(ADMIN, running.id)
     assert ("purge", f"job {job.id}") in await audit_actions(service)
     await service.wait(running.id)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import stat
+import threading
 
 import pytest
 from PIL import Image
 
 from bot.errors import BadParameter, NotAllowed, QueueFull, UnknownJob, UserError
-from bot.service import Action, JobEvent, Requester, Service, _steps_for
+from bot.service import Action, JobEvent, Requester, Service, _steps_for, failure_reason
 from engine.engine import Engine
-from storage.db import NewJob, Storage
+from storage.db import EVERYWHERE, NewJob, Storage
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
 BOB = Requester(user_id=202, guild_id=1, channel_id=11)
@@ -32,6 +35,18 @@ async def finished(service: Service, job_id: int):
     return final
 
 
+@contextlib.asynccontextmanager
+async def held_worker(engine: Engine):
+    """Hold the worker thread until the block ends (a gate the test opens, not a long job)."""
+    release = threading.Event()
+    held = engine.run_on_worker(lambda: release.wait(timeout=60))
+    try:
+        yield
+    finally:
+        release.set()
+        assert await held is True  # opened by the test, not by the timeout
+
+
 async def test_imagine_writes_rows_files_and_metadata(service):
     events: list[JobEvent] = []
 
@@ -51,6 +66,7 @@ async def test_imagine_writes_rows_files_and_metadata(service):
     for row in rows:
         path = service.storage.absolute(row.path)
         assert path.parent.name == str(job.id)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the bot's alone
         with Image.open(path) as image:
             assert image.size == (192, 128)
             assert image.text["prompt"] == "a fox in snow"
@@ -60,6 +76,8 @@ async def test_imagine_writes_rows_files_and_metadata(service):
             assert image.text["guidance"] == "7" and image.text["model"]
             assert image.text["parameters"].startswith("a fox in snow\nNegative prompt: people\n")
             assert f"Seed: {row.seed}, Size: 192x128" in image.text["parameters"]
+    assert stat.S_IMODE(service.storage.grid_path(job.id).stat().st_mode) == 0o600
+    assert stat.S_IMODE(service.storage.job_dir(job.id).stat().st_mode) == 0o700
     with Image.open(service.storage.grid_path(job.id)) as grid:
         assert grid.size == (384, 256)
     assert [e.kind for e in events if e.kind != "progress"] == ["queued", "started", "finished"]
@@ -71,7 +89,7 @@ async def test_defaults_come_from_the_model(service):
     assert job.params["steps"] == 25 and job.params["guidance"] == 7.0
     assert (job.params["width"], job.params["height"]) == (128, 128)
     assert 0 <= job.seed < 2**32
-    await service.wait(job.id)
+    await service.cancel(job.id, ALICE)  # 25 steps are not needed to check the row
 
 
 async def test_bad_parameters_start_no_job(service):
@@ -149,20 +167,36 @@ def test_image_to_image_always_runs_at_least_one_step():
     assert _steps_for(30, 0.7) == 30
 
 
-async def test_a_failing_job_fails_alone(service):
+async def test_a_failing_job_fails_alone_with_a_short_reason(service, caplog):
     parent = await finished(service, (await service.imagine(ALICE, "a fox --steps 2")).id)
-    # A slow job holds the worker, so the press below waits in the queue while its
-    # source disappears: the pipeline call then raises on the worker.
-    slow = await service.imagine(BOB, "a slow fox --steps 20")
-    broken = await service.press(ALICE, Action.UPSCALE, parent.id, 1)
-    assert service.position(slow.id) == 0 and service.position(broken.id) == 1
-    for row in await service.images(parent.id):
-        service.storage.absolute(row.path).unlink()
+    # The worker is held, so the press below waits while its source disappears: the
+    # pipeline call then raises FileNotFoundError on the worker.
+    async with held_worker(service.engine):
+        broken = await service.press(ALICE, Action.UPSCALE, parent.id, 1)
+        other = await service.imagine(BOB, "another fox --steps 2")
+        assert service.position(broken.id) == 0 and service.position(other.id) == 1
+        for row in await service.images(parent.id):
+            service.storage.absolute(row.path).unlink()
     failed = await service.wait(broken.id)
-    assert failed.status == "failed" and "FileNotFoundError" in failed.error
-    assert (await service.wait(slow.id)).status == "done"
+    # Users read a short reason; the path and the exception are for the log.
+    assert (failed.status, failed.error) == ("failed", "the source image is no longer kept")
+    logged = [r for r in caplog.records if r.getMessage() == f"job {broken.id} failed"]
+    assert logged and logged[0].exc_info[0] is FileNotFoundError
+    assert (await service.wait(other.id)).status == "done"
     after = await finished(service, (await service.imagine(ALICE, "a fox --steps 2")).id)
     assert after.status == "done"
+
+
+def test_failure_reasons_name_no_paths_or_internals():
+    path = "/srv/data/images/12/1.png"
+    assert failure_reason(FileNotFoundError(2, "No such file", path)) == (
+        "the source image is no longer kept"
+    )
+    assert failure_reason(RuntimeError("CUDA out of memory. Tried to allocate")) == (
+        "the GPU ran out of memory"
+    )
+    assert failure_reason(MemoryError()) == "the GPU ran out of memory"
+    assert failure_reason(ValueError(f"bad tensor in {path}")) == "the image generator hit an error"
 
 
 async def test_restart_resumes_queued_and_retries_running_once(sd_model, tmp_path):
@@ -184,7 +218,7 @@ async def test_restart_resumes_queued_and_retries_running_once(sd_model, tmp_pat
             assert final.status == "done"
             assert len(await service.images(job_id)) == 4
         assert (await service.wait(running.id)).attempts == 2
-        crashed = await storage.get_job(twice.id)
+        crashed = await storage.get_job(twice.id, scope=EVERYWHERE)
         assert crashed.status == "failed" and "interrupted twice" in crashed.error
 
 
@@ -199,13 +233,19 @@ async def test_a_clean_stop_requeues_the_running_job_without_using_its_retry(sd_
                 started.set()
 
         service.add_listener(listen)
-        running = await service.imagine(ALICE, "a long fox --steps 40")
-        waiting = await service.imagine(BOB, "a patient fox --steps 2")
-        await started.wait()
-        await service.stop()
-        for job_id in (running.id, waiting.id):
-            row = await storage.get_job(job_id)
-            assert (row.status, row.attempts) == ("queued", 0)
+        async with held_worker(engine):  # the running job cannot finish before the stop
+            running = await service.imagine(ALICE, "a long fox --steps 2")
+            waiting = await service.imagine(BOB, "a patient fox --steps 2")
+            await started.wait()
+            assert (await storage.get_job(running.id, scope=ALICE.guild_id)).status == "running"
+            await service.stop()
+            for job_id in (running.id, waiting.id):
+                row = await storage.get_job(job_id, scope=ALICE.guild_id)
+                assert (row.status, row.attempts) == ("queued", 0)
+            # The bot stops its engine right after the service; this engine serves on,
+            # so it lets go of the waiting job here (its row stays queued).
+            engine.cancel(waiting.id)
+        assert (await storage.get_job(waiting.id, scope=BOB.guild_id)).status == "queued"
     async with (
         Storage(tmp_path) as storage,
         Engine(sd_model) as engine,
@@ -247,6 +287,14 @@ async def test_limits_hold_when_jobs_arrive_at_the_same_instant(small_service):
     assert sum(not isinstance(r, Exception) for r in results) == 2
     assert all(isinstance(r, QueueFull) for r in results if isinstance(r, Exception))
     assert await small_service.storage.count_active_jobs(ALICE.user_id) == 2
+
+
+async def test_positions_are_each_jobs_position_in_one_fair_order(small_service):
+    service = small_service
+    alice = [await service.imagine(ALICE, f"alice {i} --steps 2") for i in range(2)]
+    bob = await service.imagine(BOB, "bob --steps 2")
+    assert service.positions() == {alice[0].id: 1, bob.id: 2, alice[1].id: 3}
+    assert service.positions() == {j.id: service.position(j.id) for j in (*alice, bob)}
 
 
 async def test_cancel_a_queued_job(small_service):

@@ -26,14 +26,14 @@ async def service(sd_model, tmp_path):
 
 
 async def test_settings_round_trip_and_reset(service):
-    assert await service.user_settings(ALICE.user_id) == {}
-    saved = await service.update_settings(ALICE.user_id, aspect="16:9", steps=12, cfg=4.5)
+    assert await service.user_settings(ALICE) == {}
+    saved = await service.update_settings(ALICE, aspect="16:9", steps=12, cfg=4.5)
     assert saved == {"aspect": "16:9", "steps": 12, "cfg": 4.5}
-    saved = await service.update_settings(ALICE.user_id, negative="  blurry,   text ")
+    saved = await service.update_settings(ALICE, negative="  blurry,   text ")
     assert saved == {"aspect": "16:9", "steps": 12, "cfg": 4.5, "negative": "blurry, text"}
-    assert await service.user_settings(ALICE.user_id) == saved
-    assert await service.update_settings(ALICE.user_id, reset=True) == {}
-    assert await service.update_settings(ALICE.user_id, reset=True, steps=3) == {"steps": 3}
+    assert await service.user_settings(ALICE) == saved
+    assert await service.update_settings(ALICE, reset=True) == {}
+    assert await service.update_settings(ALICE, reset=True, steps=3) == {"steps": 3}
 
 
 @pytest.mark.parametrize(
@@ -49,13 +49,13 @@ async def test_settings_round_trip_and_reset(service):
 )
 async def test_bad_settings_get_the_prompt_parameters_messages(service, option, value, fragment):
     with pytest.raises(BadParameter, match=fragment) as caught:
-        await service.update_settings(ALICE.user_id, **{option: value})
+        await service.update_settings(ALICE, **{option: value})
     assert caught.value.parameter == option
-    assert await service.user_settings(ALICE.user_id) == {}
+    assert await service.user_settings(ALICE) == {}
 
 
 async def test_the_prompt_wins_over_settings_which_win_over_the_model(service):
-    await service.update_settings(ALICE.user_id, aspect="3:2", steps=7, cfg=3, negative="people")
+    await service.update_settings(ALICE, aspect="3:2", steps=7, cfg=3, negative="people")
     job = await service.imagine(ALICE, "a fox")
     p = job.params
     assert (p["width"], p["height"], p["steps"], p["guidance"]) == (192, 128, 7, 3.0)

@@ -9,6 +9,7 @@
   ``restart()`` keep ``data_dir``; ``query(sql, ...)`` reads the bot's SQLite database.
   A test fails when the bot logged an ERROR or a traceback during it (unless marked
   ``@pytest.mark.allow_bot_errors``); when a test fails, the bot's output is shown.
+- ``gate``: a file that holds the bot's worker while it exists (``E2E_WORKER_GATE``).
 - ``bot_factory``: ``bot_factory(**settings)`` starts a bot of the test's own (own
   DATA_DIR, extra settings such as ``OWNER_IDS="1"``); the shared one is stopped first,
   since the fake has one gateway.
@@ -215,6 +216,16 @@ class BotProcess:
 
     def count_jobs(self) -> int:
         return self.query("SELECT count(*) FROM jobs")[0][0]
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Path]:
+    """A gate on the bot's worker that the test controls: pass it as
+    ``bot_factory(E2E_WORKER_GATE=gate)``; while the file exists, the worker holds every
+    batch before running it (its job is "running", the others wait)."""
+    path = tmp_path / "worker-gate"
+    yield path
+    path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

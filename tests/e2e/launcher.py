@@ -11,6 +11,9 @@ import os
 import sys
 
 URL_VARIABLE = "FAKE_DISCORD_URL"
+# A file: while it exists, the worker holds each batch before running it (the job is
+# "running" and the rest wait), so that a test decides when the GPU is busy, not a clock.
+GATE_VARIABLE = "E2E_WORKER_GATE"
 
 
 def point_discord_at(url: str) -> None:
@@ -25,12 +28,32 @@ def point_discord_at(url: str) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base.with_scheme(scheme) / "gateway"
 
 
+def hold_worker_while(gate: str) -> None:
+    """Make the worker wait, before each batch, while the file ``gate`` exists."""
+    import time
+    from pathlib import Path
+
+    from engine.worker import Worker
+
+    path = Path(gate)
+    run_batch = Worker._run_batch
+
+    def gated(self, items):  # type: ignore[no-untyped-def]
+        while path.exists():
+            time.sleep(0.02)
+        return run_batch(self, items)
+
+    Worker._run_batch = gated  # type: ignore[method-assign]
+
+
 def main() -> int:
     url = os.environ.get(URL_VARIABLE)
     if not url:
         print(f"error: {URL_VARIABLE} is not set", file=sys.stderr)
         return 2
     point_discord_at(url)
+    if os.environ.get(GATE_VARIABLE):
+        hold_worker_while(os.environ[GATE_VARIABLE])
     from bot.__main__ import main as bot_main
 
     return bot_main()

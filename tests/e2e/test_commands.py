@@ -41,7 +41,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "reset": Opt(BOOLEAN),
     },
     "admin": {
-        "ban": {"user": Opt(USER, required=True), "reason": Opt(STRING)},
+        "ban": {
+            "user": Opt(USER, required=True),
+            "reason": Opt(STRING),
+            "scope": Opt(STRING, choices=frozenset({"server", "everywhere"})),
+        },
         "unban": {"user": Opt(USER, required=True)},
         "quota": {"daily": Opt(INTEGER, required=True), "user": Opt(USER)},
         "banword": {

@@ -49,9 +49,10 @@ def _final(message: StoredMessage) -> bool:
 
 
 def wait_result(handle: Interaction, timeout: float = JOB_TIMEOUT) -> StoredMessage:
-    """The deferred (type 5) response of ``handle`` once its job has finished."""
+    """The response of ``handle`` once its job has finished: the job was admitted before
+    the bot answered, and the answer (type 4, public) is the job's own message."""
     ack = handle.wait_ack()
-    assert ack.type == 5, f"expected a deferred 'thinking' response, got type {ack.type}"
+    assert ack.type == 4, f"expected the job's message as the response, got type {ack.type}"
     assert ack.latency < 3.0
     message = handle.wait_original(_final, timeout)
     assert message.attachments, f"the job did not produce images: {message.content!r}"
@@ -89,7 +90,7 @@ def assert_single(message: StoredMessage) -> tuple[int, int]:
 def press(fake: FakeDiscord, message: StoredMessage, label: str, member: FakeMember) -> Interaction:
     handle = fake.press(message, label, member)
     ack = handle.wait_ack()
-    assert ack.type == 5, f"{label}: expected a deferred 'thinking' response, got {ack.type}"
+    assert ack.type == 4, f"{label}: expected the new job's message, got type {ack.type}"
     assert not ack.ephemeral
     return handle
 
@@ -122,10 +123,12 @@ def fox_grid(fake_discord: FakeDiscord, bot_process) -> tuple[Interaction, Store
 def test_imagine_answers_with_a_grid(fake_discord: FakeDiscord, bot_process, fox_grid) -> None:
     handle, grid = fox_grid
     alice = fake_discord.member("alice")
-    assert handle.ack is not None and handle.ack.type == 5 and handle.ack.latency < 3.0
+    assert handle.ack is not None and handle.ack.type == 4 and handle.ack.latency < 3.0
     assert handle.ack.ephemeral is False
     assert grid.interaction_id == handle.id and grid.kind == "original"
-    assert grid.edits[0].flags & 128, "the reply starts as 'thinking'"
+    first = grid.edits[0]
+    assert not first.flags & 128, "no 'thinking…': the first answer is the job's message"
+    assert f"job {job_id(grid)}" in first.content and "a fox in snow" in first.content
 
     assert_grid(grid)
     width, height = grid.image().size

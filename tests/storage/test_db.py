@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from datetime import UTC, datetime
 
 import pytest
 
-from storage.db import ImageRow, Migration, NewJob, Storage, bundled_migrations
+from storage.db import (
+    ALL_SERVERS,
+    EVERYWHERE,
+    ImageRow,
+    Migration,
+    NewJob,
+    Storage,
+    bundled_migrations,
+)
 
 
 def new_job(**overrides) -> NewJob:
@@ -56,12 +66,12 @@ async def test_job_lifecycle_rows(tmp_path):
         assert job.params == {"width": 192, "height": 128, "steps": 4}
         assert job.created_at.startswith("2026-11-21T10:00:01")
         await storage.mark_running(job.id)
-        running = await storage.get_job(job.id)
+        running = await storage.get_job(job.id, scope=1)
         assert (running.status, running.attempts) == ("running", 1)
         assert running.started_at is not None
         await storage.set_message(job.id, 2, 999)
         await storage.finish_job(job.id, "done")
-        done = await storage.get_job(job.id)
+        done = await storage.get_job(job.id, scope=1)
         assert (done.status, done.message_id, done.error) == ("done", 999, None)
         assert done.finished_at > done.started_at > done.created_at
         child = await storage.create_job(
@@ -69,12 +79,12 @@ async def test_job_lifecycle_rows(tmp_path):
         )
         assert (child.parent_id, child.parent_index, child.user_id) == (job.id, 2, 43)
         await storage.finish_job(child.id, "failed", "boom")
-        assert (await storage.get_job(child.id)).error == "boom"
-        assert [j.id for j in await storage.jobs_with_status("done", "failed")] == [
+        assert (await storage.get_job(child.id, scope=1)).error == "boom"
+        assert [j.id for j in await storage.jobs_with_status("done", "failed", scope=1)] == [
             job.id,
             child.id,
         ]
-        assert await storage.get_job(12345) is None
+        assert await storage.get_job(12345, scope=EVERYWHERE) is None
         with pytest.raises(ValueError, match="final status"):
             await storage.finish_job(job.id, "running")
 
@@ -113,10 +123,10 @@ async def test_undelivered_results_are_found_until_marked_delivered(tmp_path):
             await storage.finish_job(job.id, "done")
         assert [j.id for j in await storage.undelivered_jobs()] == [done.id]
         await storage.mark_delivered(done.id, 2, 555)
-        row = await storage.get_job(done.id)
+        row = await storage.get_job(done.id, scope=1)
         assert (row.message_id, row.delivered_at is not None) == (555, True)
         assert await storage.undelivered_jobs() == []
-        assert (await storage.get_job(queued.id)).delivered_at is None
+        assert (await storage.get_job(queued.id, scope=1)).delivered_at is None
 
 
 async def test_the_delivery_migration_counts_older_results_as_delivered(tmp_path):
@@ -135,3 +145,156 @@ async def test_the_delivery_migration_counts_older_results_as_delivered(tmp_path
         assert await storage.undelivered_jobs() == []
         async with storage.db.execute("SELECT delivered_at FROM jobs") as cursor:
             assert await cursor.fetchall() == [("b",)]
+
+
+# --- every server an island: queries take a scope ---
+
+
+async def test_jobs_are_found_only_in_their_own_scope(tmp_path):
+    async with Storage(tmp_path) as storage:
+        in_one = await storage.create_job(new_job(guild_id=1))
+        in_two = await storage.create_job(new_job(guild_id=2, user_id=43))
+        no_server = await storage.create_job(new_job(guild_id=None, channel_id=None))
+        for job, scope in ((in_one, 1), (in_two, 2), (no_server, None)):
+            assert (await storage.get_job(job.id, scope=scope)).id == job.id
+            assert (await storage.get_job(job.id, scope=EVERYWHERE)).id == job.id
+        assert await storage.get_job(in_one.id, scope=2) is None
+        assert await storage.get_job(in_one.id, scope=None) is None
+        assert await storage.get_job(in_two.id, scope=1) is None
+        assert await storage.get_job(no_server.id, scope=1) is None
+
+
+async def test_jobs_with_status_by_scope_and_user(tmp_path):
+    async with Storage(tmp_path) as storage:
+        a1 = await storage.create_job(new_job(guild_id=1))
+        a2 = await storage.create_job(new_job(guild_id=1, user_id=43))
+        b1 = await storage.create_job(new_job(guild_id=2))
+        b2 = await storage.create_job(new_job(guild_id=2))
+        await storage.mark_running(b2.id)
+        done = await storage.create_job(new_job(guild_id=1))
+        await storage.finish_job(done.id, "done")
+
+        def ids(jobs):
+            return [job.id for job in jobs]
+
+        active = ("queued", "running")
+        assert ids(await storage.jobs_with_status(*active, scope=1)) == [a1.id, a2.id]
+        assert ids(await storage.jobs_with_status(*active, scope=2)) == [b1.id, b2.id]
+        assert ids(await storage.jobs_with_status(*active, scope=3)) == []
+        assert ids(await storage.jobs_with_status(*active, scope=None)) == []
+        assert ids(await storage.jobs_with_status(*active, scope=EVERYWHERE)) == [
+            a1.id,
+            a2.id,
+            b1.id,
+            b2.id,
+        ]
+        assert ids(await storage.jobs_with_status(*active, scope=1, user_id=42)) == [a1.id]
+        assert ids(await storage.jobs_with_status(*active, scope=EVERYWHERE, user_id=42)) == [
+            a1.id,
+            b1.id,
+            b2.id,
+        ]
+        assert ids(await storage.jobs_with_status("running", scope=2, user_id=42)) == [b2.id]
+        assert ids(await storage.jobs_with_status("done", scope=EVERYWHERE)) == [done.id]
+
+
+async def test_quota_jobs_are_counted_per_server_or_everywhere(tmp_path):
+    moments = iter(datetime(2026, 11, 21, 10, 0, second, tzinfo=UTC) for second in range(60))
+    async with Storage(tmp_path, clock=lambda: next(moments)) as storage:
+        yesterday = datetime(2026, 11, 20, tzinfo=UTC)
+        today = datetime(2026, 11, 21, tzinfo=UTC)
+        for guild in (1, 1, 2, None):
+            await storage.create_job(new_job(guild_id=guild))
+        await storage.create_job(new_job(guild_id=2, user_id=43))  # someone else's
+        failed = await storage.create_job(new_job(guild_id=2))
+        await storage.mark_running(failed.id)
+        await storage.finish_job(failed.id, "failed", "the bot's fault")
+        assert await storage.count_quota_jobs(42, 1, today) == 2
+        assert await storage.count_quota_jobs(42, 2, today) == 1
+        assert await storage.count_quota_jobs(42, None, today) == 1
+        assert await storage.count_quota_jobs(42, 3, today) == 0
+        assert await storage.count_quota_jobs(42, EVERYWHERE, today) == 4
+        assert await storage.count_quota_jobs(43, EVERYWHERE, today) == 1
+        assert await storage.count_quota_jobs(42, EVERYWHERE, yesterday) == 4
+        assert (
+            await storage.count_quota_jobs(42, EVERYWHERE, datetime(2026, 11, 22, tzinfo=UTC)) == 0
+        )
+
+
+async def test_a_ban_in_all_servers_holds_everywhere_and_outlives_a_local_unban(tmp_path):
+    async with Storage(tmp_path) as storage:
+        await storage.ban(1, 42, "spam", banned_by=7)
+        assert await storage.ban_reason(1, 42) == ("spam", False)
+        assert await storage.ban_reason(2, 42) is None
+        assert await storage.ban_reason(None, 42) is None
+        assert await storage.ban_reason(1, 43) is None
+
+        await storage.ban(ALL_SERVERS, 42, "abuse", banned_by=900)
+        for guild in (1, 2, 12345, None):  # also a server with no rows at all
+            assert await storage.ban_reason(guild, 42) == ("abuse", True)
+        assert await storage.ban_reason(1, 43) is None
+
+        assert await storage.unban(1, 42)
+        assert await storage.ban_reason(1, 42) == ("abuse", True)
+        assert not await storage.unban(2, 42)
+        assert await storage.unban(ALL_SERVERS, 42)
+        for guild in (1, 2, None):
+            assert await storage.ban_reason(guild, 42) is None
+
+
+async def test_blocked_words_are_counted_per_server(tmp_path):
+    async with Storage(tmp_path) as storage:
+        for word in ("gore", "nude", "gore"):
+            await storage.add_blocked_word(1, word, added_by=7)
+        await storage.add_blocked_word(2, "fox", added_by=8)
+        assert await storage.count_blocked_words(1) == 2
+        assert await storage.count_blocked_words(2) == 1
+        assert await storage.count_blocked_words(3) == 0
+        await storage.remove_blocked_word(1, "gore")
+        assert await storage.count_blocked_words(1) == 1
+
+
+# --- files: the bot's alone ---
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def open_umask():
+    """The most permissive umask: any file made without an explicit mode is world-writable."""
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+async def test_data_dir_images_and_database_are_private(tmp_path, open_umask):
+    data = tmp_path / "data"
+    async with Storage(data) as storage:
+        assert mode(data) == 0o700
+        assert mode(data / "images") == 0o700
+        assert mode(storage.db_path) == 0o600
+        job = await storage.create_job(new_job())  # writes the WAL
+        path = storage.image_path(job.id, 1)
+        storage.write_file(path, b"png")
+        assert mode(path) == 0o600 and mode(path.parent) == 0o700
+        storage.write_file(path, b"again")  # rewriting keeps it private
+        assert mode(path) == 0o600 and path.read_bytes() == b"again"
+        database_files = list(data.glob("imaginebot.sqlite3*"))
+        assert len(database_files) >= 2  # the database and its WAL
+        for file in database_files:
+            assert mode(file) == 0o600, file.name
+
+
+async def test_an_open_data_dir_from_an_older_version_is_closed(tmp_path, open_umask):
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True, mode=0o777)
+    async with Storage(data) as storage:
+        pass
+    storage.db_path.chmod(0o666)
+    data.chmod(0o777)
+    (data / "images").chmod(0o755)
+    async with Storage(data) as storage:
+        assert mode(data) == 0o700 and mode(data / "images") == 0o700
+        assert mode(storage.db_path) == 0o600

@@ -1,0 +1,80 @@
+"""Admit first, then answer once: how ``/imagine`` and the job buttons reply.
+
+The job is checked and its row committed before the interaction is answered, so that
+whatever a user has seen survives a crash, and a refusal is only ever seen by the user:
+
+- admitted within ``ANSWER_DEADLINE``: the answer is the job's own message (type 4,
+  public, with ``Cancel``), later edited with progress and the result;
+- refused within it: the answer is the refusal, ephemeral (the error handler);
+- still not decided at the deadline (a locked database, a stalled disk): the bot holds
+  the interaction with an ephemeral "thinking…" that only the user sees, so that
+  Discord's 3 s are met whatever happens next. A refusal then replaces it, still private;
+  an admitted job gets its message posted in the channel (a deferral's visibility cannot
+  change, so the public message cannot be the response), and the user a private note
+  that links to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.discord_app.errors import reply_error
+from storage.db import Job
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ImagineBot
+
+logger = logging.getLogger(__name__)
+
+# Discord drops an interaction not answered within 3 s; leave room for the answer itself.
+ANSWER_DEADLINE = 2.0
+
+
+async def admit_and_answer(
+    interaction: discord.Interaction[ImagineBot], admit: Callable[[], Awaitable[Job]]
+) -> None:
+    """Run ``admit`` (checks and the committed row), then answer ``interaction`` once."""
+    bot = interaction.client
+    # A task of its own: if the interaction's handler is cut off, the admission is not.
+    task = asyncio.ensure_future(admit())
+    done, _ = await asyncio.wait({task}, timeout=bot.answer_deadline)
+    if task in done:
+        await _answer(interaction, task)
+        return
+    logger.warning(
+        "interaction %s: admission is taking over %.1f s; holding it privately",
+        interaction.id,
+        bot.answer_deadline,
+    )
+    try:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    except discord.HTTPException as exc:
+        logger.warning("interaction %s: could not hold it: %s", interaction.id, exc)
+    try:
+        job = await task
+    except Exception as error:
+        await reply_error(interaction, error)  # the deferral is ephemeral: so is this
+        return
+    message = await bot.job_messages.post_waiting(job)
+    if message is not None:
+        note = f"Job {job.id} is queued: {message.jump_url}"
+    else:
+        note = f"Job {job.id} is queued; its result will be posted in this channel."
+    try:
+        await interaction.followup.send(note, ephemeral=True)
+    except discord.HTTPException as exc:
+        logger.info("interaction %s: could not send the private note: %s", interaction.id, exc)
+
+
+async def _answer(interaction: discord.Interaction[ImagineBot], task: asyncio.Future) -> None:
+    try:
+        job = task.result()
+    except Exception as error:
+        await reply_error(interaction, error)
+        return
+    await interaction.client.job_messages.track(job, interaction)
