@@ -215,6 +215,7 @@ class Service:
         self._admission = asyncio.Lock()
         # Each server's blocked words, read once (only this process changes them).
         self._blocked: dict[int | None, tuple[str, ...]] = {}
+        self._word_changes = 0
         self._listeners: list[Listener] = []
         self._waiters: dict[int, list[asyncio.Future]] = {}
         self._tasks: dict[int, asyncio.Task] = {}
@@ -456,9 +457,10 @@ class Service:
         )
         return status, counts
 
-    async def _check_quota_and_limits(self, who: Requester) -> None:
-        """``QuotaExceeded`` or ``QueueFull``, from one read of the counts."""
+    async def _check_admission(self, who: Requester) -> None:
+        """``Banned``, ``QuotaExceeded`` or ``QueueFull``, in that order, from one read."""
         status, counts = await self._counts(who)
+        self._refuse_banned(who, counts.ban)
         reset = status.resets_at.strftime("%H:%M UTC")
         if status.limit is not None and status.used >= status.limit:
             if status.limit == 0:
@@ -572,8 +574,10 @@ class Service:
         """``Banned`` with the reason when the user is banned here or in every server."""
         if who.is_owner or who.user_id in self.owner_ids:
             return
-        found = await self.storage.ban_reason(who.guild_id, who.user_id)
-        if found is None:
+        self._refuse_banned(who, await self.storage.ban_reason(who.guild_id, who.user_id))
+
+    def _refuse_banned(self, who: Requester, found: tuple[str, bool] | None) -> None:
+        if found is None or who.is_owner or who.user_id in self.owner_ids:
             return
         reason, everywhere = found
         where = "in every server" if everywhere else "in this server"
@@ -588,8 +592,10 @@ class Service:
         the same: a server's list may be long and a prompt 1,500 characters."""
         entries = self._blocked.get(new.guild_id)
         if entries is None:
+            generation = self._word_changes
             entries = tuple(await self.storage.blocked_words(new.guild_id))
-            self._blocked[new.guild_id] = entries
+            if generation == self._word_changes:  # no change landed while it was read
+                self._blocked[new.guild_id] = entries
         if not entries:
             return
 
@@ -636,15 +642,18 @@ class Service:
         if user_id in self.owner_ids:
             raise NotAllowed("The bot's owners can't be banned.")
         reason = reason.strip()[:500]
-        await self.storage.ban(
-            ALL_SERVERS if everywhere else guild_id, user_id, reason, who.user_id
-        )
-        jobs = await self.storage.jobs_with_status(
-            JobStatus.QUEUED,
-            JobStatus.RUNNING,
-            scope=EVERYWHERE if everywhere else guild_id,
-            user_id=user_id,
-        )
+        # Under the admission lock: no job of theirs can be admitted between the ban and
+        # the list of jobs to cancel (admission checks bans again under the same lock).
+        async with self._admission:
+            await self.storage.ban(
+                ALL_SERVERS if everywhere else guild_id, user_id, reason, who.user_id
+            )
+            jobs = await self.storage.jobs_with_status(
+                JobStatus.QUEUED,
+                JobStatus.RUNNING,
+                scope=EVERYWHERE if everywhere else guild_id,
+                user_id=user_id,
+            )
         cancelled = [job.id for job in jobs if self.engine.cancel(job.id)]
         for job_id in cancelled:
             await self.wait(job_id)
@@ -704,6 +713,7 @@ class Service:
             changed = await self.storage.add_blocked_word(guild_id, phrase, who.user_id)
         else:
             changed = await self.storage.remove_blocked_word(guild_id, phrase)
+        self._word_changes += 1
         self._blocked.pop(guild_id, None)
         details = "" if changed else "no change"
         await self._audit(who, f"banword_{action}", phrase, details, guild_id=guild_id)
@@ -774,7 +784,7 @@ class Service:
         match = [row for row in rows if row.index == index]
         if not match:
             raise UnknownJob(f"Job {parent.id} has no image {index}.")
-        if not self.storage.absolute(match[0].path).is_file():
+        if not await asyncio.to_thread(self.storage.absolute(match[0].path).is_file):
             raise UnknownJob(f"The images of job {parent.id} are no longer kept.")
         return match[0]
 
@@ -860,11 +870,11 @@ class Service:
     ) -> Job:
         """Admit a job: the cheap checks first (ban, quota, limits), then the blocked
         words (off the loop), then, under one lock, the counts again and the insert."""
-        await self.check_not_banned(who)
-        await self._check_quota_and_limits(who)
+        await self._check_admission(who)
         await self._check_words(who, new, sources)
         async with self._admission:
-            await self._check_quota_and_limits(who)
+            # Again under the lock: a ban or a job that landed meanwhile counts.
+            await self._check_admission(who)
             job = await self.storage.create_job(new)
         logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
         self._launch(job)

@@ -83,6 +83,7 @@ class AdmissionCounts:
     server_default: int | None
     active_mine: int
     queued_all: int
+    ban: tuple[str, bool] | None = None  # as ``ban_reason`` gives it
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,12 +441,17 @@ class Storage:
             " (SELECT daily_quota FROM quota_overrides WHERE guild_id = ?2 AND user_id = ?1),"
             " (SELECT daily_quota FROM guild_settings WHERE guild_id = ?2),"
             " (SELECT COUNT(*) FROM jobs WHERE user_id = ?1 AND status IN ('queued', 'running')),"
-            " (SELECT COUNT(*) FROM jobs WHERE status = 'queued')",
-            (user_id, guild_id, _iso(since)),
+            " (SELECT COUNT(*) FROM jobs WHERE status = 'queued'),"
+            " (SELECT reason FROM bans WHERE user_id = ?1 AND guild_id IN (?4, ?5)"
+            "  ORDER BY guild_id = ?4 DESC LIMIT 1),"
+            " (SELECT MAX(guild_id = ?4) FROM bans WHERE user_id = ?1 AND guild_id IN (?4, ?5))",
+            (user_id, guild_id, _iso(since), ALL_SERVERS, -1 if guild_id is None else guild_id),
         ) as cursor:
             row = await cursor.fetchone()
         assert row is not None
-        return AdmissionCounts(*row)
+        *counts, reason, everywhere = row
+        ban = None if everywhere is None else (reason or "", bool(everywhere))
+        return AdmissionCounts(*counts, ban=ban)
 
     async def count_quota_jobs(self, user_id: int, scope: Scope, since: datetime) -> int:
         """Jobs in ``scope`` that count against a quota since ``since`` (EVERYWHERE: the

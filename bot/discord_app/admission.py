@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 
 from bot.discord_app.errors import reply_error
@@ -33,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 # Discord drops an interaction not answered within 3 s; leave room for the answer itself.
 ANSWER_DEADLINE = 2.0
+# What answering can raise (job_messages has the same list; importing it here would loop).
+SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
+# However late the interaction reached us (a clock off by a little), admission gets this.
+MIN_DEADLINE = 0.5
 
 
 async def admit_and_answer(
@@ -42,7 +47,10 @@ async def admit_and_answer(
     bot = interaction.client
     # A task of its own: if the interaction's handler is cut off, the admission is not.
     task = asyncio.ensure_future(admit())
-    done, _ = await asyncio.wait({task}, timeout=bot.answer_deadline)
+    # Discord's 3 s run from the user's action: time already spent getting here counts.
+    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    deadline = min(bot.answer_deadline, max(MIN_DEADLINE, bot.answer_deadline - max(0.0, age)))
+    done, _ = await asyncio.wait({task}, timeout=deadline)
     if task in done:
         await _answer(interaction, task)
         return
@@ -53,7 +61,7 @@ async def admit_and_answer(
     )
     try:
         await interaction.response.defer(ephemeral=True, thinking=True)
-    except discord.HTTPException as exc:
+    except SEND_ERRORS as exc:
         logger.warning("interaction %s: could not hold it: %s", interaction.id, exc)
     try:
         job = await task
@@ -67,7 +75,7 @@ async def admit_and_answer(
         note = f"Job {job.id} is queued; its result will be posted in this channel."
     try:
         await interaction.followup.send(note, ephemeral=True)
-    except discord.HTTPException as exc:
+    except SEND_ERRORS as exc:
         logger.info("interaction %s: could not send the private note: %s", interaction.id, exc)
 
 

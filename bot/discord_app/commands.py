@@ -86,11 +86,16 @@ async def info(interaction: discord.Interaction[ImagineBot]) -> None:
     quota = details.quota
     reset = int(quota.resets_at.timestamp())
     if quota.limit is None:
-        quota_line = f"Quota: unlimited (admin); {quota.used} jobs today."
+        quota_line = f"Quota: unlimited here (admin); {quota.used} jobs today."
     else:
         quota_line = (
             f"Quota: {quota.used} of {quota.limit} used today, {quota.left} left; "
             f"resets <t:{reset}:R>."
+        )
+    if quota.global_limit is not None:
+        quota_line += (
+            f"\nAcross all servers: {quota.global_used} of {quota.global_limit} used today, "
+            f"{quota.global_left} left."
         )
     if details.jobs:
         jobs = ", ".join(

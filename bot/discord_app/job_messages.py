@@ -8,6 +8,7 @@ a failed edit) the result is posted in the job's channel, mentioning its owner.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import io
 import logging
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 TOKEN_LIFETIME = timedelta(minutes=14)
 DEFAULT_FILE_LIMIT = 10 * 1024 * 1024
 RETRY_DELAYS = (1.0, 2.0, 4.0)
+FINISHED_KEPT = 1000
 REFRESH_SECONDS = 2.0  # the fastest a waiting message is edited
 DELIVERY_GRACE_SECONDS = 15.0  # at shutdown, for results already on their way
 # What sending to Discord can raise; RuntimeError is a session closed by a shutdown.
@@ -69,6 +71,7 @@ class JobMessages:
         self._refresher: asyncio.Task | None = None
         self._edits: set[asyncio.Task] = set()
         self._deliveries: set[asyncio.Task] = set()
+        self._finished: set[int] = set()  # recently delivered jobs (ids grow)
 
     def start(self) -> None:
         """Start the refresher (on the bot's loop)."""
@@ -113,6 +116,15 @@ class JobMessages:
     async def track(self, job: Job, interaction: discord.Interaction) -> None:
         """Answer ``interaction`` with ``job``'s waiting message (its first and only
         response), then keep that message in step with the job."""
+        if job.id in self._finished:
+            # Over before it was answered (a ban cancelled it, say): its final state was
+            # posted in the channel; the answer points there instead of showing "queued".
+            current = await self.bot.service.job(job.id)
+            with contextlib.suppress(*SEND_ERRORS):
+                await interaction.response.send_message(
+                    retired_text(current), allowed_mentions=discord.AllowedMentions.none()
+                )
+            return
         live = self._live.setdefault(job.id, _Live(job))
         live.interaction = interaction
         message = await self._show(live)
@@ -270,6 +282,9 @@ class JobMessages:
                     )
         finally:
             self._live.pop(job.id, None)
+            self._finished.add(job.id)
+            if len(self._finished) > FINISHED_KEPT:
+                self._finished.discard(min(self._finished))
             if task is not None:
                 self._deliveries.discard(task)
 
