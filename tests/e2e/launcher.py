@@ -39,7 +39,9 @@ def hold_worker_while(gate: str) -> None:
     run_batch = Worker._run_batch
 
     def gated(self, items):  # type: ignore[no-untyped-def]
-        while path.exists():
+        # A cancel (a user's, a ban's, a clean stop's) reaches a held batch as it would a
+        # running one: the batch goes on to the worker, which drops its cancelled jobs.
+        while path.exists() and not all(item.cancelled.is_set() for item in items):
             time.sleep(0.02)
         return run_batch(self, items)
 

@@ -71,10 +71,11 @@ def test_result_goes_to_the_channel_when_the_response_is_gone(
         )
 
 
-def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_factory) -> None:
-    bot = bot_factory(MAX_STEPS=200)  # a job long enough to stop the bot while it runs
+def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_factory, gate) -> None:
+    gate.touch()  # the worker holds the first job, running, until the test opens the gate
+    bot = bot_factory(E2E_WORKER_GATE=gate)
     alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
-    blocker = fake_discord.invoke("imagine", bob, prompt="a slow tower --steps 120 --seed 4")
+    blocker = fake_discord.invoke("imagine", bob, prompt="a slow tower --steps 4 --seed 4")
     blocker_job = job_id(blocker.wait_original(_shown, 10))
     waiting = fake_discord.invoke("imagine", alice, prompt="a patient owl --steps 4 --seed 5")
     number = job_id(waiting.wait_original(_shown, 10))
@@ -90,6 +91,7 @@ def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_facto
     assert bot.query(
         "SELECT status, attempts FROM jobs WHERE id IN (?, ?) ORDER BY id", blocker_job, number
     ) == [("queued", 0), ("queued", 0)]
+    gate.unlink()
     bot.start()
 
     posted = _posted(fake_discord, number, "a patient owl")
