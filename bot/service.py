@@ -572,8 +572,6 @@ class Service:
 
     async def check_not_banned(self, who: Requester) -> None:
         """``Banned`` with the reason when the user is banned here or in every server."""
-        if who.is_owner or who.user_id in self.owner_ids:
-            return
         self._refuse_banned(who, await self.storage.ban_reason(who.guild_id, who.user_id))
 
     def _refuse_banned(self, who: Requester, found: tuple[str, bool] | None) -> None:

@@ -314,20 +314,6 @@ class Storage:
             row = await cursor.fetchone()
         return int(row[0])
 
-    async def count_active_jobs(
-        self, user_id: int | None, statuses: tuple[str, ...] = ("queued", "running")
-    ) -> int:
-        """Jobs in ``statuses`` (queued and running by default), of one user or of all."""
-        marks = ",".join("?" * len(statuses))
-        query = f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})"
-        args: tuple = statuses
-        if user_id is not None:
-            query += " AND user_id = ?"
-            args = (*statuses, user_id)
-        async with self.db.execute(query, args) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0])
-
     async def mark_running(self, job_id: int) -> None:
         """queued -> running; counts an attempt."""
         await self.db.execute(
@@ -387,25 +373,6 @@ class Storage:
 
     # quotas and user settings
 
-    async def quota_limits(
-        self, guild_id: int | None, user_id: int
-    ) -> tuple[int | None, int | None]:
-        """The user's override and the server's default daily quota (None: not set)."""
-        override = default = None
-        if guild_id is not None:
-            async with self.db.execute(
-                "SELECT daily_quota FROM quota_overrides WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            ) as cursor:
-                row = await cursor.fetchone()
-                override = row[0] if row else None
-            async with self.db.execute(
-                "SELECT daily_quota FROM guild_settings WHERE guild_id = ?", (guild_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-                default = row[0] if row else None
-        return override, default
-
     async def set_quota(self, guild_id: int, user_id: int | None, daily: int | None) -> None:
         """Set (or with None clear) a user's override, or the server's default without user."""
         if user_id is None:
@@ -430,8 +397,11 @@ class Storage:
     async def admission_counts(
         self, user_id: int, guild_id: int | None, since: datetime
     ) -> AdmissionCounts:
-        """What the quota and limit checks need, in one round trip (admission runs for
-        every command while Discord's 3 s run, so it makes as few as it can)."""
+        """What the ban, quota and limit checks need, in one round trip (admission runs
+        for every command while Discord's 3 s run, so it makes as few as it can).
+
+        A job counts against a quota since ``since`` when it runs the model: not one
+        cancelled before it ran, nor one that failed (the bot's fault)."""
         counted = "status != 'failed' AND NOT (status = 'cancelled' AND started_at IS NULL)"
         async with self.db.execute(
             "SELECT"
@@ -452,19 +422,6 @@ class Storage:
         *counts, reason, everywhere = row
         ban = None if everywhere is None else (reason or "", bool(everywhere))
         return AdmissionCounts(*counts, ban=ban)
-
-    async def count_quota_jobs(self, user_id: int, scope: Scope, since: datetime) -> int:
-        """Jobs in ``scope`` that count against a quota since ``since`` (EVERYWHERE: the
-        global quota): every job that runs the model; not one cancelled before it ran,
-        nor one that failed (the bot's fault)."""
-        where, args = _in_scope(scope)
-        async with self.db.execute(
-            f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND {where} AND created_at >= ?"
-            " AND status != 'failed' AND NOT (status = 'cancelled' AND started_at IS NULL)",
-            (user_id, *args, _iso(since)),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0])
 
     async def user_settings(self, user_id: int) -> dict[str, Any]:
         """The user's /settings defaults."""

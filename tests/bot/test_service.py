@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import stat
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
@@ -286,7 +287,10 @@ async def test_limits_hold_when_jobs_arrive_at_the_same_instant(small_service):
     )
     assert sum(not isinstance(r, Exception) for r in results) == 2
     assert all(isinstance(r, QueueFull) for r in results if isinstance(r, Exception))
-    assert await small_service.storage.count_active_jobs(ALICE.user_id) == 2
+    counts = await small_service.storage.admission_counts(
+        ALICE.user_id, ALICE.guild_id, datetime(2000, 1, 1, tzinfo=UTC)
+    )
+    assert counts.active_mine == 2
 
 
 async def test_positions_are_each_jobs_position_in_one_fair_order(small_service):

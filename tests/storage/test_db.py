@@ -209,16 +209,19 @@ async def test_quota_jobs_are_counted_per_server_or_everywhere(tmp_path):
         failed = await storage.create_job(new_job(guild_id=2))
         await storage.mark_running(failed.id)
         await storage.finish_job(failed.id, "failed", "the bot's fault")
-        assert await storage.count_quota_jobs(42, 1, today) == 2
-        assert await storage.count_quota_jobs(42, 2, today) == 1
-        assert await storage.count_quota_jobs(42, None, today) == 1
-        assert await storage.count_quota_jobs(42, 3, today) == 0
-        assert await storage.count_quota_jobs(42, EVERYWHERE, today) == 4
-        assert await storage.count_quota_jobs(43, EVERYWHERE, today) == 1
-        assert await storage.count_quota_jobs(42, EVERYWHERE, yesterday) == 4
-        assert (
-            await storage.count_quota_jobs(42, EVERYWHERE, datetime(2026, 11, 22, tzinfo=UTC)) == 0
-        )
+
+        def counted(user: int, guild: int | None, since: datetime):
+            return storage.admission_counts(user, guild, since)
+
+        assert (await counted(42, 1, today)).used_here == 2
+        assert (await counted(42, 2, today)).used_here == 1
+        assert (await counted(42, None, today)).used_here == 1
+        assert (await counted(42, 3, today)).used_here == 0
+        assert (await counted(42, 3, today)).used_everywhere == 4
+        assert (await counted(43, 1, today)).used_everywhere == 1
+        assert (await counted(42, 1, yesterday)).used_everywhere == 4
+        tomorrow = datetime(2026, 11, 22, tzinfo=UTC)
+        assert (await counted(42, 1, tomorrow)).used_everywhere == 0
 
 
 async def test_a_ban_in_all_servers_holds_everywhere_and_outlives_a_local_unban(tmp_path):
