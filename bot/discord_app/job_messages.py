@@ -104,9 +104,7 @@ class JobMessages:
         if job.message_id is None or job.channel_id is None:
             return False
         try:
-            channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
-                job.channel_id
-            )
+            channel = await self._channel(job.channel_id)
             await channel.get_partial_message(job.message_id).delete()  # type: ignore[union-attr]
         except SEND_ERRORS as exc:
             logger.warning("job %s: could not delete its message: %r", job.id, exc)
@@ -241,10 +239,11 @@ class JobMessages:
             return await self._send_waiting(job)
 
     async def _send_waiting(self, job: Job) -> discord.Message | None:
+        if job.channel_id is None:
+            logger.warning("job %s has no channel to post its waiting message in", job.id)
+            return None
         try:
-            channel = self.bot.get_channel(job.channel_id or 0) or await self.bot.fetch_channel(
-                job.channel_id or 0
-            )
+            channel = await self._channel(job.channel_id)
             message = await channel.send(  # type: ignore[union-attr]
                 waiting_text(job, self.bot.service.position(job.id)),
                 view=cancel_view(job.id),
@@ -313,9 +312,7 @@ class JobMessages:
             return None
         await self.bot.wait_until_ready()
         try:
-            channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(
-                job.channel_id
-            )
+            channel = await self._channel(job.channel_id)
         except SEND_ERRORS as exc:
             logger.warning("job %s: channel %s unavailable: %r", job.id, job.channel_id, exc)
             return None
@@ -392,6 +389,10 @@ class JobMessages:
         attachments = [] if data is None else [(name, data)]
         logger.info("job %s: %d images flagged, %s", job.id, flagged, mode)
         return _Payload(attachments, view, notice)
+
+    async def _channel(self, channel_id: int) -> Any:
+        """The channel from the cache, else from Discord (raises what sending raises)."""
+        return self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
 
     def _channel_is_nsfw(self, channel_id: int | None) -> bool:
         channel = self.bot.get_channel(channel_id) if channel_id else None

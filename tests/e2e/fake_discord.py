@@ -1070,15 +1070,7 @@ class FakeDiscord:
     def member(self, name: str, server: str | int | None = None) -> FakeMember:
         """``name``'s membership in ``server`` (``"a"``, ``"b"``); None: server A when
         ``name`` is a member there, else server B."""
-        if server is None:
-            for guild in self._guilds.values():
-                if name in guild.members:
-                    return guild.members[name]
-            raise KeyError(f"no member {name!r} in any server")
-        guild = self._guild(server)
-        if name not in guild.members:
-            raise KeyError(f"{name!r} is not a member of server {guild.key}")
-        return guild.members[name]
+        return self._named("members", name, server)
 
     @property
     def members(self) -> dict[str, FakeMember]:
@@ -1091,15 +1083,18 @@ class FakeDiscord:
 
     def channel(self, name: str, server: str | int | None = None) -> FakeChannel:
         """Channel ``name`` of ``server``; None: server A's when it has one, else B's."""
-        if server is None:
-            for guild in self._guilds.values():
-                if name in guild.channels:
-                    return guild.channels[name]
-            raise KeyError(f"no channel {name!r} in any server")
-        guild = self._guild(server)
-        if name not in guild.channels:
-            raise KeyError(f"server {guild.key} has no channel {name!r}")
-        return guild.channels[name]
+        return self._named("channels", name, server)
+
+    def _named(self, kind: str, name: str, server: str | int | None) -> Any:
+        """The member or channel (``kind``: ``"members"``/``"channels"``) called ``name``
+        in ``server``; None: the first server that has one (A, then B)."""
+        guilds = list(self._guilds.values()) if server is None else [self._guild(server)]
+        for guild in guilds:
+            found = getattr(guild, kind).get(name)
+            if found is not None:
+                return found
+        where = "any server" if server is None else f"server {guilds[0].key}"
+        raise KeyError(f"no {kind[:-1]} {name!r} in {where}")
 
     @property
     def channels(self) -> dict[str, FakeChannel]:
