@@ -265,7 +265,10 @@ async def job_path(
         await asyncio.sleep(0)  # let the last "finished" events run
         failed = [f for f in finals if f.status != "done"]
         if failed:
-            raise RuntimeError(f"job {failed[0].id} {failed[0].status}: {failed[0].error}")
+            first = failed[0]
+            raise RuntimeError(
+                f"job {first.id} {first.status}: {first.error} (traceback: see the log)"
+            )
         seconds = max(finished_at.values()) - started
         phase = Phase(
             "batching on" if batching else "batching off",
