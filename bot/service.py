@@ -7,10 +7,12 @@ row or raises a ``UserError`` subclass that the Discord layer shows as an epheme
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import math
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -90,6 +92,11 @@ _BLOCKED_MESSAGES = {
     "is blocked in this server, so no new job can start from it.",
 }
 _CHILD_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
+# A job past its first checks, waiting for the batch that commits it.
+_Admission = tuple["Requester", NewJob, "asyncio.Future[Job]"]
+# Jobs committed per transaction at most (the insert's parameters stay well under
+# SQLite's limit).
+_ADMISSION_BATCH = 100
 
 
 class Action:
@@ -213,6 +220,8 @@ class Service:
         # Checks that count jobs and the insert they guard run under one lock, so that
         # jobs submitted at the same instant cannot all pass a limit that only one fits.
         self._admission = asyncio.Lock()
+        self._to_commit: list[_Admission] = []  # jobs past their first checks, in order
+        self._committer: asyncio.Task | None = None
         # Each server's blocked words, read once (only this process changes them).
         self._blocked: dict[int | None, tuple[str, ...]] = {}
         self._word_changes = 0
@@ -357,8 +366,9 @@ class Service:
         """Queue a text-to-image job for ``text``; returns the queued job row."""
         parsed = self.check_prompt(text)
         defaults = self.engine.model.defaults
+        # The cheap refusals first; the same read brings the user's /settings.
+        mine = (await self._check_admission(who)).settings
         # The prompt's own parameters win; then the user's /settings; then the model's.
-        mine = await self.storage.user_settings(who.user_id)
         aspect = parsed.aspect or _aspect(mine.get("aspect")) or (1, 1)
         width, height = size_for_aspect(*aspect, defaults.native_size)
         steps = next(v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None)
@@ -390,6 +400,7 @@ class Service:
                 params=params,
             ),
             sources=(Text.PROMPT, negative_from),
+            checked=True,
         )
 
     async def press(self, who: Requester, action: str, job_id: int, index: int | None) -> Job:
@@ -431,13 +442,17 @@ class Service:
         """The caller's daily quota here (limit None: unlimited, for admins), the quota
         across every server (``GLOBAL_DAILY_QUOTA``, admins included, owners exempt),
         and when both reset (midnight UTC)."""
-        status, _ = await self._counts(who)
-        return status
-
-    async def _counts(self, who: Requester) -> tuple[QuotaStatus, AdmissionCounts]:
-        now = self.storage.clock().astimezone(UTC)
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        day_start = self._day_start()
         counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
+        return self._quota_status(who, counts, day_start)
+
+    def _day_start(self) -> datetime:
+        now = self.storage.clock().astimezone(UTC)
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def _quota_status(
+        self, who: Requester, counts: AdmissionCounts, day_start: datetime
+    ) -> QuotaStatus:
         global_limit = None
         if not who.is_owner and self.global_daily_quota:
             global_limit = self.global_daily_quota
@@ -448,19 +463,26 @@ class Service:
                 for v in (counts.override, counts.server_default, self.daily_quota)
                 if v is not None
             )
-        status = QuotaStatus(
+        return QuotaStatus(
             limit,
             counts.used_here,
             day_start + timedelta(days=1),
             global_limit,
             counts.used_everywhere if global_limit is not None else 0,
         )
-        return status, counts
 
-    async def _check_admission(self, who: Requester) -> None:
-        """``Banned``, ``QuotaExceeded`` or ``QueueFull``, in that order, from one read."""
-        status, counts = await self._counts(who)
+    async def _check_admission(self, who: Requester) -> AdmissionCounts:
+        """The checks of ``_refuse`` on a fresh read; returns the counts (with the
+        user's /settings) for the caller to use."""
+        day_start = self._day_start()
+        counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
+        self._refuse(who, counts, day_start)
+        return counts
+
+    def _refuse(self, who: Requester, counts: AdmissionCounts, day_start: datetime) -> None:
+        """``Banned``, ``QuotaExceeded`` or ``QueueFull``, in that order."""
         self._refuse_banned(who, counts.ban)
+        status = self._quota_status(who, counts, day_start)
         reset = status.resets_at.strftime("%H:%M UTC")
         if status.limit is not None and status.used >= status.limit:
             if status.limit == 0:
@@ -864,20 +886,85 @@ class Service:
     # running
 
     async def _create(
-        self, who: Requester, new: NewJob, *, sources: tuple[Text, Text] = _CHILD_TEXTS
+        self,
+        who: Requester,
+        new: NewJob,
+        *,
+        sources: tuple[Text, Text] = _CHILD_TEXTS,
+        checked: bool = False,
     ) -> Job:
-        """Admit a job: the cheap checks first (ban, quota, limits), then the blocked
-        words (off the loop), then, under one lock, the counts again and the insert."""
-        await self._check_admission(who)
-        await self._check_words(who, new, sources)
-        async with self._admission:
-            # Again under the lock: a ban or a job that landed meanwhile counts.
+        """Admit a job: the cheap checks first (ban, quota, limits; ``checked``: the
+        caller made them), then the blocked words (off the loop), then the counts again
+        and the insert, together with the jobs admitted at the same moment."""
+        if not checked:
             await self._check_admission(who)
-            job = await self.storage.create_job(new)
-        logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
-        self._launch(job)
-        self._emit(JobEvent("queued", job))
-        return job
+        await self._check_words(who, new, sources)
+        waiter: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self._to_commit.append((who, new, waiter))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting(), name="admission")
+        return await waiter
+
+    async def _commit_waiting(self) -> None:
+        """Commit the jobs waiting for admission, a batch at a time, under the admission
+        lock (a ban takes it too). A burst of commands costs a few round trips to the
+        database, not a few per command: each one waits for the GIL and the cores while
+        the worker runs the model, and Discord's 3 s run for every one of them."""
+        async with self._admission:
+            while self._to_commit:
+                batch = self._to_commit[:_ADMISSION_BATCH]
+                del self._to_commit[:_ADMISSION_BATCH]
+                try:
+                    await self._commit_batch(batch)
+                except BaseException as error:
+                    failed = batch + (self._to_commit if _stopping(error) else [])
+                    for _, _, waiter in failed:
+                        if waiter.done():
+                            continue
+                        if isinstance(error, Exception):
+                            waiter.set_exception(error)
+                        else:
+                            waiter.cancel()
+                    if _stopping(error):
+                        self._to_commit.clear()
+                        raise
+
+    async def _commit_batch(self, batch: list[_Admission]) -> None:
+        """Check each job again on one fresh read (a ban or a job that landed since its
+        first check counts, and so do the jobs before it in the batch), then write those
+        that pass in one transaction, hand them to the engine and answer their callers."""
+        day_start = self._day_start()
+        reads = await self.storage.admission_counts_many(
+            [(who.user_id, who.guild_id) for who, _, _ in batch], day_start
+        )
+        here: Counter[tuple[int, int | None]] = Counter()
+        mine: Counter[int] = Counter()
+        passed: list[_Admission] = []
+        for (who, new, waiter), read in zip(batch, reads, strict=True):
+            counts = dataclasses.replace(
+                read,
+                used_here=read.used_here + here[who.user_id, who.guild_id],
+                used_everywhere=read.used_everywhere + mine[who.user_id],
+                active_mine=read.active_mine + mine[who.user_id],
+                queued_all=read.queued_all + len(passed),
+            )
+            try:
+                self._refuse(who, counts, day_start)
+            except UserError as refusal:
+                if not waiter.done():
+                    waiter.set_exception(refusal)
+                continue
+            here[who.user_id, who.guild_id] += 1
+            mine[who.user_id] += 1
+            passed.append((who, new, waiter))
+        jobs = await self.storage.create_jobs([new for _, new, _ in passed])
+        for (_, _, waiter), job in zip(passed, jobs, strict=True):
+            # Committed: it runs whether or not its caller is still waiting for it.
+            logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
+            self._launch(job)
+            self._emit(JobEvent("queued", job))
+            if not waiter.done():
+                waiter.set_result(job)
 
     def spec_for(self, job: Job) -> JobSpec:
         """The engine's view of a job row."""
@@ -1031,6 +1118,11 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return "the GPU ran out of memory"
     return "the image generator hit an error"
+
+
+def _stopping(error: BaseException) -> bool:
+    """Whether ``error`` stops the task (cancelled, or the process is exiting)."""
+    return not isinstance(error, Exception)
 
 
 def _refuse_purged(job: Job) -> None:

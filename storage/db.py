@@ -75,7 +75,7 @@ class AdmissionCounts:
     """Everything admission counts for one user in one server, read in one query: jobs
     that count against the quota today here and in every server, the quota override and
     the server's default (None: not set), the user's queued and running jobs (in every
-    server: one GPU), and the jobs waiting in all."""
+    server: one GPU), the jobs waiting in all, the user's ban and their /settings."""
 
     used_here: int
     used_everywhere: int
@@ -84,6 +84,7 @@ class AdmissionCounts:
     active_mine: int
     queued_all: int
     ban: tuple[str, bool] | None = None  # as ``ban_reason`` gives it
+    settings: dict[str, Any] = field(default_factory=dict)  # the user's /settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,19 +260,18 @@ class Storage:
 
     async def create_job(self, new: NewJob) -> Job:
         """Write a queued job and return it with its id."""
-        if new.user_id not in self._known_users:
-            await self.db.execute(
-                "INSERT OR IGNORE INTO users (id, first_seen) VALUES (?, ?)",
-                (new.user_id, _iso(self.clock())),
-            )
-        # RETURNING: the row as written, without another round trip (admission is timed).
-        # One call that also steps the statement to its end: a RETURNING statement left
-        # half-read would make the next commit on this shared connection fail.
-        rows = await self.db.execute_fetchall(
-            "INSERT INTO jobs (kind, parent_id, parent_index, user_id, guild_id, channel_id,"
-            " prompt, negative, params, seed, status, created_at)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING {_JOB_COLUMNS}",
-            (
+        (job,) = await self.create_jobs([new])
+        return job
+
+    async def create_jobs(self, news: Sequence[NewJob]) -> list[Job]:
+        """Write queued jobs in one transaction and return them with their ids, in order."""
+        if not news:
+            return []
+        now = _iso(self.clock())
+        unknown = sorted({new.user_id for new in news} - self._known_users)
+        args: list[Any] = []
+        for new in news:
+            args += [
                 new.kind,
                 new.parent_id,
                 new.parent_index,
@@ -282,14 +282,35 @@ class Storage:
                 new.negative,
                 json.dumps(new.params, sort_keys=True),
                 new.seed,
-                _iso(self.clock()),
-            ),
-        )
-        row = next(iter(rows), None)
-        await self.db.commit()
-        assert row is not None
-        self._known_users.add(new.user_id)
-        return _job(row)
+                now,
+            ]
+        # RETURNING: the rows as written, without another round trip (admission is timed).
+        # One call that also steps the statement to its end: a RETURNING statement left
+        # half-read would make the next commit on this shared connection fail. The rows
+        # of one statement get increasing ids in the order of its VALUES; RETURNING's own
+        # order is not promised, so they are sorted by id.
+        try:
+            if unknown:
+                await self.db.execute(
+                    "INSERT OR IGNORE INTO users (id, first_seen) VALUES "
+                    + ", ".join("(?, ?)" for _ in unknown),
+                    [value for user_id in unknown for value in (user_id, now)],
+                )
+            rows = await self.db.execute_fetchall(
+                "INSERT INTO jobs (kind, parent_id, parent_index, user_id, guild_id, channel_id,"
+                " prompt, negative, params, seed, status, created_at) VALUES "
+                + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)" for _ in news)
+                + f" RETURNING {_JOB_COLUMNS}",
+                args,
+            )
+            await self.db.commit()
+        except BaseException:
+            await asyncio.shield(self.db.rollback())  # none of them, not half of them
+            raise
+        self._known_users.update(unknown)
+        jobs = sorted((_job(row) for row in rows), key=lambda job: job.id)
+        assert len(jobs) == len(news)
+        return jobs
 
     async def get_job(self, job_id: int, *, scope: Scope) -> Job | None:
         """The job with this id in ``scope``, or None (a job of another server is None too)."""
@@ -402,36 +423,64 @@ class Storage:
     async def admission_counts(
         self, user_id: int, guild_id: int | None, since: datetime
     ) -> AdmissionCounts:
-        """What the ban, quota and limit checks need, in one round trip (admission runs
-        for every command while Discord's 3 s run, so it makes as few as it can).
+        """``admission_counts_many`` for one user."""
+        (counts,) = await self.admission_counts_many([(user_id, guild_id)], since)
+        return counts
+
+    async def admission_counts_many(
+        self, who: Sequence[tuple[int, int | None]], since: datetime
+    ) -> list[AdmissionCounts]:
+        """What the ban, quota and limit checks need for each (user, server), in one round
+        trip for all of them: admission runs for every command while Discord's 3 s run,
+        and a burst of commands is admitted together.
 
         A job counts against a quota since ``since`` when it runs the model: not one
         cancelled before it ran, nor one that failed (the bot's fault)."""
+        if not who:
+            return []
         counted = "status != 'failed' AND NOT (status = 'cancelled' AND started_at IS NULL)"
-        async with self.db.execute(
-            "SELECT"
-            f" (SELECT COUNT(*) FROM jobs WHERE user_id = ?1 AND guild_id IS ?2"
-            f"  AND created_at >= ?3 AND {counted}),"
-            f" (SELECT COUNT(*) FROM jobs WHERE user_id = ?1 AND created_at >= ?3 AND {counted}),"
-            " (SELECT daily_quota FROM quota_overrides WHERE guild_id = ?2 AND user_id = ?1),"
-            " (SELECT daily_quota FROM guild_settings WHERE guild_id = ?2),"
-            " (SELECT COUNT(*) FROM jobs WHERE user_id = ?1 AND status IN ('queued', 'running')),"
-            " (SELECT COUNT(*) FROM jobs WHERE status = 'queued'),"
-            " (SELECT reason FROM bans WHERE user_id = ?1 AND guild_id IN (?4, ?5)"
-            "  ORDER BY guild_id = ?4 DESC LIMIT 1),"
-            " (SELECT MAX(guild_id = ?4) FROM bans WHERE user_id = ?1 AND guild_id IN (?4, ?5))",
-            (user_id, guild_id, _iso(since), ALL_SERVERS, -1 if guild_id is None else guild_id),
-        ) as cursor:
-            row = await cursor.fetchone()
-        assert row is not None
-        *counts, reason, everywhere = row
-        ban = None if everywhere is None else (reason or "", bool(everywhere))
-        return AdmissionCounts(*counts, ban=ban)
+        values = ", ".join("(?, ?, ?, ?)" for _ in who)
+        args: list[Any] = [_iso(since), ALL_SERVERS]
+        for position, (user_id, guild_id) in enumerate(who):
+            args += [position, user_id, guild_id, -1 if guild_id is None else guild_id]
+        # execute_fetchall: one hop to the database thread (execute, fetch and close would
+        # be three, each waiting for the GIL while the worker runs the model).
+        rows = await self.db.execute_fetchall(
+            "WITH p(since, everywhere) AS (SELECT ?, ?),"
+            f" who(position, user_id, guild_id, here) AS (VALUES {values})"
+            " SELECT"
+            " (SELECT COUNT(*) FROM jobs j WHERE j.user_id = who.user_id"
+            f"  AND j.guild_id IS who.guild_id AND j.created_at >= p.since AND {counted}),"
+            " (SELECT COUNT(*) FROM jobs j WHERE j.user_id = who.user_id"
+            f"  AND j.created_at >= p.since AND {counted}),"
+            " (SELECT daily_quota FROM quota_overrides q"
+            "  WHERE q.guild_id = who.guild_id AND q.user_id = who.user_id),"
+            " (SELECT daily_quota FROM guild_settings g WHERE g.guild_id = who.guild_id),"
+            " (SELECT COUNT(*) FROM jobs j WHERE j.user_id = who.user_id"
+            "  AND j.status IN ('queued', 'running')),"
+            " (SELECT COUNT(*) FROM jobs j WHERE j.status = 'queued'),"
+            " (SELECT reason FROM bans b WHERE b.user_id = who.user_id"
+            "  AND b.guild_id IN (p.everywhere, who.here)"
+            # An ORDER BY in a subquery cannot see the outer row: the constant itself.
+            f"  ORDER BY b.guild_id = {int(ALL_SERVERS)} DESC LIMIT 1),"
+            " (SELECT MAX(b.guild_id = p.everywhere) FROM bans b WHERE b.user_id = who.user_id"
+            "  AND b.guild_id IN (p.everywhere, who.here)),"
+            " (SELECT settings FROM users u WHERE u.id = who.user_id)"
+            " FROM who, p ORDER BY who.position",
+            args,
+        )
+        result = []
+        for row in rows:
+            *counts, reason, everywhere, settings = row
+            ban = None if everywhere is None else (reason or "", bool(everywhere))
+            mine = json.loads(settings) if settings else {}
+            result.append(AdmissionCounts(*counts, ban=ban, settings=mine))
+        return result
 
     async def user_settings(self, user_id: int) -> dict[str, Any]:
         """The user's /settings defaults."""
-        async with self.db.execute("SELECT settings FROM users WHERE id = ?", (user_id,)) as c:
-            row = await c.fetchone()
+        rows = await self.db.execute_fetchall("SELECT settings FROM users WHERE id = ?", (user_id,))
+        row = next(iter(rows), None)
         return json.loads(row[0]) if row else {}
 
     async def set_user_settings(self, user_id: int, settings: dict[str, Any]) -> None:
@@ -496,7 +545,7 @@ class Storage:
         if guild_id is None:
             return []
         async with self.db.execute(
-            "SELECT phrase FROM blocked_words WHERE guild_id = ? ORDER BY created_at, phrase",
+            "SELECT phrase FROM blocked_words WHERE guild_id = ? ORDER BY created_at, rowid",
             (guild_id,),
         ) as cursor:
             return [row[0] for row in await cursor.fetchall()]

@@ -293,6 +293,87 @@ async def test_limits_hold_when_jobs_arrive_at_the_same_instant(small_service):
     assert counts.active_mine == 2
 
 
+async def _waiting_to_commit(service: Service, count: int) -> None:
+    """Until ``count`` jobs have passed their first checks and wait for the commit."""
+    for _ in range(3000):  # 30 s at most
+        if len(service._to_commit) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(service._to_commit)} of {count} jobs reached the commit")
+
+
+async def test_a_burst_is_committed_in_one_transaction_with_its_limits(service):
+    """Jobs that arrive while a commit is held wait and are then checked in their order
+    on one read (those before them in the batch count) and written in one transaction."""
+    carol = Requester(user_id=303, guild_id=1, channel_id=12)
+    service.max_queued_per_user = 3
+    calls: list[int] = []
+    create_jobs = service.storage.create_jobs
+
+    async def counted(news):
+        calls.append(len(news))
+        return await create_jobs(news)
+
+    service.storage.create_jobs = counted  # type: ignore[method-assign]
+    async with held_worker(service.engine):
+        async with service._admission:  # as a ban in progress holds it
+            burst = [ALICE, BOB, carol] * 4
+            tasks = [
+                asyncio.create_task(service.imagine(who, f"burst {i} --steps 2"))
+                for i, who in enumerate(burst)
+            ]
+            await _waiting_to_commit(service, len(burst))
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert calls == [9]
+        # The first three of each user pass, the fourth is refused.
+        assert [isinstance(r, QueueFull) for r in results] == [False] * 9 + [True] * 3
+        jobs = [r for r in results if not isinstance(r, BaseException)]
+        assert [job.prompt for job in jobs] == [f"burst {i}" for i in range(9)]
+        assert [job.id for job in jobs] == sorted(job.id for job in jobs)
+        # All handed to the engine, in the fair order (the burst already alternates users).
+        places = service.positions()
+        assert [places[job.id] for job in jobs] == sorted(places[job.id] for job in jobs)
+    for job in jobs:
+        await finished(service, job.id)
+
+
+async def test_a_job_committed_after_its_caller_left_still_runs(service):
+    async with service._admission:
+        caller = asyncio.create_task(service.imagine(ALICE, "left early --steps 2"))
+        await _waiting_to_commit(service, 1)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    assert service._committer is not None
+    await service._committer
+    (job,) = await service.storage.jobs_with_status("queued", "running", "done", scope=1)
+    await finished(service, job.id)
+
+
+async def test_a_failed_commit_refuses_its_batch_and_the_next_one_commits(service):
+    create_jobs = service.storage.create_jobs
+    broken = True
+
+    async def flaky(news):
+        if broken:
+            raise OSError("disk I/O error")
+        return await create_jobs(news)
+
+    service.storage.create_jobs = flaky  # type: ignore[method-assign]
+    async with service._admission:
+        tasks = [
+            asyncio.create_task(service.imagine(who, "first --steps 2")) for who in (ALICE, BOB)
+        ]
+        await _waiting_to_commit(service, 2)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, OSError) for r in results), results
+    assert await service.storage.count_jobs() == 0
+    broken = False
+    job = await service.imagine(ALICE, "second --steps 2")
+    await finished(service, job.id)
+    assert await service.storage.count_jobs() == 1
+
+
 async def test_positions_are_each_jobs_position_in_one_fair_order(small_service):
     service = small_service
     alice = [await service.imagine(ALICE, f"alice {i} --steps 2") for i in range(2)]

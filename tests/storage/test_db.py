@@ -64,7 +64,7 @@ async def test_job_lifecycle_rows(tmp_path):
         job = await storage.create_job(new_job())
         assert (job.status, job.kind, job.user_id, job.seed) == ("queued", "imagine", 42, 7)
         assert job.params == {"width": 192, "height": 128, "steps": 4}
-        assert job.created_at.startswith("2026-11-21T10:00:01")
+        assert job.created_at.startswith("2026-11-21T10:00:00")
         await storage.mark_running(job.id)
         running = await storage.get_job(job.id, scope=1)
         assert (running.status, running.attempts) == ("running", 1)
@@ -222,6 +222,58 @@ async def test_quota_jobs_are_counted_per_server_or_everywhere(tmp_path):
         assert (await counted(42, 1, yesterday)).used_everywhere == 4
         tomorrow = datetime(2026, 11, 22, tzinfo=UTC)
         assert (await counted(42, 1, tomorrow)).used_everywhere == 0
+
+
+async def test_admission_counts_for_many_users_in_one_read(tmp_path):
+    async with Storage(tmp_path) as storage:
+        today = datetime(2000, 1, 1, tzinfo=UTC)
+        for user, guild in ((42, 1), (42, 1), (42, 2), (43, 1)):
+            await storage.create_job(new_job(user_id=user, guild_id=guild))
+        await storage.set_user_settings(43, {"steps": 5})
+        await storage.ban(2, 42, "spam", banned_by=7)
+        await storage.ban(ALL_SERVERS, 44, "abuse", banned_by=7)
+        await storage.set_quota(1, 43, 9)
+        who = [(42, 1), (42, 2), (43, 1), (44, None), (45, 1)]
+        many = await storage.admission_counts_many(who, today)
+        assert many == [await storage.admission_counts(u, g, today) for u, g in who]
+        assert [(c.used_here, c.used_everywhere, c.active_mine) for c in many] == [
+            (2, 3, 3),
+            (1, 3, 3),
+            (1, 1, 1),
+            (0, 0, 0),
+            (0, 0, 0),
+        ]
+        assert {c.queued_all for c in many} == {4}
+        assert [c.ban for c in many] == [None, ("spam", False), None, ("abuse", True), None]
+        assert [c.override for c in many] == [None, None, 9, None, None]
+        assert [c.settings for c in many] == [{}, {}, {"steps": 5}, {}, {}]
+        assert await storage.admission_counts_many([], today) == []
+
+
+async def test_jobs_created_together_keep_their_order_or_none_is_written(tmp_path):
+    async with Storage(tmp_path) as storage:
+        news = [new_job(user_id=user, prompt=f"job {n}") for n, user in enumerate((5, 6, 5, 7))]
+        jobs = await storage.create_jobs(news)
+        assert [(job.prompt, job.user_id) for job in jobs] == [(n.prompt, n.user_id) for n in news]
+        assert [job.id for job in jobs] == sorted(job.id for job in jobs)
+        assert [await storage.get_job(job.id, scope=EVERYWHERE) for job in jobs] == jobs
+
+        # A write that fails half-way (the users row went in, the jobs did not) leaves
+        # nothing behind, and the connection goes on working.
+        real = storage.db.execute_fetchall
+
+        async def failing(sql, parameters=None):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        storage.db.execute_fetchall = failing  # type: ignore[method-assign]
+        with pytest.raises(sqlite3.OperationalError):
+            await storage.create_jobs([new_job(user_id=8), new_job(user_id=9)])
+        storage.db.execute_fetchall = real  # type: ignore[method-assign]
+        async with storage.db.execute("SELECT id FROM users ORDER BY id") as cursor:
+            assert [row[0] for row in await cursor.fetchall()] == [5, 6, 7]
+        assert await storage.count_jobs() == 4
+        (again,) = await storage.create_jobs([new_job(user_id=8)])
+        assert again.user_id == 8 and await storage.count_jobs() == 5
 
 
 async def test_a_ban_in_all_servers_holds_everywhere_and_outlives_a_local_unban(tmp_path):
