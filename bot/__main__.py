@@ -1,6 +1,7 @@
 """``python -m bot``: the composition root.
 
-Settings, storage, engine, service, bot: opened in that order, closed in reverse.
+Settings, then ``bot.app.open_app`` (storage, engine, services), then the Discord client:
+opened in that order, closed in reverse.
 """
 
 from __future__ import annotations
@@ -17,57 +18,19 @@ from bot.settings import Settings, SettingsError, load_settings
 logger = logging.getLogger("bot")
 
 
-def load_engine(settings: Settings, *, nsfw_filter: bool = True):
-    """Load ``MODEL_ID`` (blocking) and build the engine with the batch size for its device,
-    and the NSFW classifier unless ``NSFW_FILTER=off`` (or ``nsfw_filter`` is False)."""
-    from engine.engine import Engine
-    from engine.model import load_model, pick_device
-
-    classifier = None
-    if nsfw_filter and settings.nsfw_filter != "off":
-        classifier = load_classifier(settings, pick_device(settings.device))
-    model = load_model(settings.model_id, settings.device)
-    return Engine(
-        model, max_batch_images=settings.batch_images(model.device), classifier=classifier
-    )
-
-
-def load_classifier(settings: Settings, device: str):
-    """The NSFW classifier; a ``SettingsError`` when it cannot be loaded, since sending
-    unfiltered images with the filter on would be worse than not starting."""
-    from engine.nsfw import NsfwClassifier
-
-    try:
-        return NsfwClassifier.load(settings.nsfw_model, device, settings.nsfw_threshold)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SettingsError(
-            f"NSFW_MODEL={settings.nsfw_model} could not be loaded ({first}); with "
-            f"NSFW_FILTER={settings.nsfw_filter} the bot does not start without it "
-            "(set NSFW_FILTER=off to run without the filter)"
-        ) from exc
-
-
 async def run_bot(settings: Settings) -> None:
     """Open everything, run the bot until it is stopped, close everything."""
+    from bot.app import open_app
     from bot.discord_app.client import ImagineBot
-    from bot.service import Service
-    from storage.db import Storage
 
     token = settings.require_token()
-    async with Storage(settings.data_dir) as storage:
-        engine = await asyncio.to_thread(load_engine, settings)
-        async with (
-            engine,
-            Service.from_settings(storage, engine, settings) as service,
-            ImagineBot(settings, service) as bot,
-        ):
-            # SIGTERM (systemd, docker stop) closes the bot; the blocks above then close
-            # the service, engine and storage in reverse order.
-            loop = asyncio.get_running_loop()
-            with contextlib.suppress(NotImplementedError):  # not on Windows
-                loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(bot.close()))
-            await bot.start(token)
+    async with open_app(settings) as app, ImagineBot(settings, app.service) as bot:
+        # SIGTERM (systemd, docker stop) closes the bot; the blocks above then close the
+        # services, engine and storage in reverse order.
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(bot.close()))
+        await bot.start(token)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from bot.startup import describe_startup_error
+        from bot.discord_app.startup import describe_startup_error
 
         message, code = describe_startup_error(exc, settings)
         logger.debug("start failed", exc_info=True)

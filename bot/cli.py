@@ -9,8 +9,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from bot.errors import UserError
 from bot.settings import Settings, SettingsError, load_settings
+from core.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +86,8 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from bot.bench import BenchOptions, print_report, run_bench
     from bot.logs import configure_logging
+    from devtools.bench import BenchOptions, print_report, run_bench
 
     if args.filter:
         return _filter_bench(args.json)
@@ -119,7 +119,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _filter_bench(as_json: bool) -> int:
     import json
 
-    from bot.filter_bench import filter_benchmark
+    from devtools.filter_bench import filter_benchmark
 
     report = filter_benchmark()
     if as_json:
@@ -137,7 +137,7 @@ def _filter_bench(as_json: bool) -> int:
 
 def _tiny_model(directory: Path, family: str, seed: int) -> int:
     from bot.logs import configure_logging
-    from engine.tiny import write_tiny_model
+    from devtools.tiny import write_tiny_model
 
     configure_logging("WARNING")
     write_tiny_model(directory, family, seed=seed)  # type: ignore[arg-type]
@@ -148,58 +148,53 @@ def _tiny_model(directory: Path, family: str, seed: int) -> int:
 async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
     from tqdm import tqdm
 
-    from bot.__main__ import load_engine
+    from bot.app import open_app
     from bot.logs import configure_logging
-    from bot.service import JobEvent, Requester, Service
-    from storage.db import Storage
+    from core.service import JobEvent, Requester
 
     configure_logging("WARNING")
-    async with Storage(settings.data_dir) as storage:
-        # The filter guards what is posted in Discord; here the files are the user's own.
-        engine = await asyncio.to_thread(load_engine, settings, nsfw_filter=False)
-        async with (
-            engine,
-            Service.from_settings(storage, engine, settings) as service,
-        ):
-            bar = tqdm(total=1, unit="step", desc="queued")
-            job_id: list[int] = []
+    # The filter guards what is posted in Discord; here the files are the user's own.
+    async with open_app(settings, nsfw_filter=False) as app:
+        service, storage = app.service, app.storage
+        bar = tqdm(total=1, unit="step", desc="queued")
+        job_id: list[int] = []
 
-            async def show(event: JobEvent) -> None:
-                if event.kind == "progress" and event.progress and event.job.id in job_id:
-                    bar.desc = f"job {event.job.id}"
-                    bar.total = event.progress.total
-                    bar.n = event.progress.step
-                    bar.refresh()
+        async def show(event: JobEvent) -> None:
+            if event.kind == "progress" and event.progress and event.job.id in job_id:
+                bar.desc = f"job {event.job.id}"
+                bar.total = event.progress.total
+                bar.n = event.progress.step
+                bar.refresh()
 
-            service.add_listener(show)
-            try:
-                # The machine's own operator: no quota, no server.
-                operator = Requester(user_id=0, is_admin=True, is_owner=True)
-                job = await service.imagine(operator, prompt)
-            except UserError as exc:
-                bar.close()
-                print(f"error: {exc.message}", file=sys.stderr)
-                return 2
-            job_id.append(job.id)
-            final = await service.wait(job.id)
+        service.add_listener(show)
+        try:
+            # The machine's own operator: no quota, no server.
+            operator = Requester(user_id=0, is_admin=True, is_owner=True)
+            job = await service.imagine(operator, prompt)
+        except UserError as exc:
             bar.close()
-            if final.status != "done":
-                print(f"error: job {final.id} {final.status}: {final.error}", file=sys.stderr)
-                return 1
-            output.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(storage.grid_path(final.id), output)
-            written = [output]
-            for row in await service.images(final.id):
-                target = output.with_name(f"{output.stem}_{row.index}{output.suffix or '.png'}")
-                shutil.copyfile(storage.absolute(row.path), target)
-                written.append(target)
-            p = final.params
-            print(
-                f"job {final.id}: {p['width']}x{p['height']} x4, seed {final.seed}, "
-                f"{p['steps']} steps, cfg {p['guidance']:g}, model {service.model_name}"
-            )
-            for path in written:
-                print(path)
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        job_id.append(job.id)
+        final = await service.wait(job.id)
+        bar.close()
+        if final.status != "done":
+            print(f"error: job {final.id} {final.status}: {final.error}", file=sys.stderr)
+            return 1
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(storage.grid_path(final.id), output)
+        written = [output]
+        for row in await service.images(final.id):
+            target = output.with_name(f"{output.stem}_{row.index}{output.suffix or '.png'}")
+            shutil.copyfile(storage.absolute(row.path), target)
+            written.append(target)
+        p = final.params
+        print(
+            f"job {final.id}: {p['width']}x{p['height']} x4, seed {final.seed}, "
+            f"{p['steps']} steps, cfg {p['guidance']:g}, model {service.model_name}"
+        )
+        for path in written:
+            print(path)
     return 0
 
 

@@ -80,9 +80,11 @@ class Settings(BaseSettings):
 
     def batch_images(self, device: str) -> int:
         """``MAX_BATCH_IMAGES``, or its default for the device (16 on CUDA, 8 elsewhere)."""
+        from engine import default_batch_images
+
         if self.max_batch_images is not None:
             return self.max_batch_images
-        return 16 if device.startswith("cuda") else 8
+        return default_batch_images(device)
 
     def require_token(self) -> str:
         """The bot token, or a ``SettingsError`` naming ``DISCORD_TOKEN``."""

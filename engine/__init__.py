@@ -1,0 +1,25 @@
+"""The GPU side: what the rest of the product may use of it.
+
+``core`` imports the engine only through this module and ``engine.types``; the engine
+imports nothing of ``core``, ``storage`` or ``bot``.
+"""
+
+from engine.engine import Engine, EngineStats, default_batch_images
+from engine.images import censor, compose_grid, encode_png, fit_png
+from engine.types import GRID_SIZE, JobOutput, JobSpec, Progress
+from engine.worker import JobCancelled
+
+__all__ = [
+    "GRID_SIZE",
+    "Engine",
+    "EngineStats",
+    "JobCancelled",
+    "JobOutput",
+    "JobSpec",
+    "Progress",
+    "censor",
+    "compose_grid",
+    "default_batch_images",
+    "encode_png",
+    "fit_png",
+]

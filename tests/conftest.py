@@ -16,7 +16,7 @@ warnings.filterwarnings("ignore", message=".*torchvision.*")
 @pytest.fixture(scope="session")
 def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``{"sd": DIR, "sdxl": DIR}``: tiny random-weight pipelines saved with save_pretrained."""
-    from engine.tiny import write_tiny_model
+    from devtools.tiny import write_tiny_model
 
     root = tmp_path_factory.mktemp("models")
     return {family: write_tiny_model(root / f"tiny-{family}", family) for family in ("sd", "sdxl")}

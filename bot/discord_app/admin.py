@@ -13,7 +13,7 @@ from discord import app_commands
 
 from bot.discord_app.buttons import requester
 from bot.discord_app.render import safe_prompt
-from bot.errors import BadParameter
+from core.errors import BadParameter
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot

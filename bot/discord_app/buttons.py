@@ -13,7 +13,7 @@ import discord
 from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.errors import reply_error
 from bot.discord_app.permissions import is_admin
-from bot.service import Action, Requester
+from core.service import Action, Requester
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot

@@ -13,8 +13,8 @@ from bot.discord_app.commands import register_commands
 from bot.discord_app.errors import reply_error
 from bot.discord_app.history import HistoryButton
 from bot.discord_app.job_messages import JobMessages
-from bot.service import Service
 from bot.settings import Settings
+from core.service import Service
 
 logger = logging.getLogger(__name__)
 

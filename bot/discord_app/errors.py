@@ -8,7 +8,7 @@ import secrets
 import discord
 from discord import app_commands
 
-from bot.errors import QuotaExceeded, UserError
+from core.errors import QuotaExceeded, UserError
 
 logger = logging.getLogger(__name__)
 

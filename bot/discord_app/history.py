@@ -10,7 +10,7 @@ import discord
 from bot.discord_app.buttons import requester
 from bot.discord_app.errors import reply_error
 from bot.discord_app.render import MAX_CONTENT, safe_prompt
-from bot.service import HistoryPage
+from core.service import HistoryPage
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot

@@ -22,7 +22,7 @@ import discord
 
 from bot.discord_app.buttons import cancel_view, grid_view, upscale_view
 from bot.discord_app.render import result_text, retired_text, waiting_text
-from bot.service import JobEvent
+from core.service import JobEvent
 from engine.images import censor, encode_png, fit_png
 from engine.types import Progress
 from storage.db import Job

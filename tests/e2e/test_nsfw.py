@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.nsfw import write_tiny_classifier
+from devtools.tiny import write_tiny_classifier
 from tests.e2e.fake_discord import FakeDiscord
 from tests.e2e.test_core_loop import wait_result
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.service import Requester, Service
+from core.service import Requester, Service
+from devtools.tiny import write_tiny_classifier
 from engine.engine import Engine
 from engine.images import censor
-from engine.nsfw import NsfwClassifier, write_tiny_classifier
+from engine.nsfw import NsfwClassifier
 from storage.db import Storage
 
 

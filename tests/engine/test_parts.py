@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from core.sizes import size_for_aspect
+from devtools.tiny import build_clip_vocab, write_clip_tokenizer
 from engine.images import compose_grid, encode_png, fit_png
 from engine.model import detect_family, pick_device, pick_dtype, single_file_pipeline_class
-from engine.sizes import size_for_aspect
-from engine.tiny import build_clip_vocab, write_clip_tokenizer
 
 
 def test_clip_tokenizer_written_from_code_loads_and_tokenizes(tmp_path):

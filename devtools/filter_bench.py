@@ -13,7 +13,7 @@ import random
 import statistics
 import time
 
-from bot.wordfilter import BlockList
+from core.wordfilter import BlockList
 
 _WORDS = (  # noqa: SIM905
     "nude naked nudity gore blood violence weapon gun knife murder corpse torture drug "

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from PIL import Image
 
-from bot.errors import (
+from core.errors import (
     BadParameter,
     Banned,
     BlockedPrompt,
@@ -25,12 +25,12 @@ from bot.errors import (
     UnknownJob,
     UserError,
 )
-from bot.service import Action, JobEvent, Requester, Service
+from core.service import Action, JobEvent, Requester, Service
+from core.sizes import size_for_aspect
 from engine.engine import Engine
-from engine.sizes import size_for_aspect
 from engine.types import JobStatus
 from storage.db import ALL_SERVERS, AuditRow, ImageRow, Job, NewJob, Storage
-from tests.bot.test_service import held_worker
+from tests.gates import held_worker
 
 A, B, C = 1, 2, 3  # C: a server the bot has no rows for yet
 OWNER_ID = 900

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.errors import (
+from core.errors import (
     BadParameter,
     Banned,
     BlockedPrompt,
@@ -28,7 +28,7 @@ from bot.errors import (
     UnknownJob,
     UserError,
 )
-from bot.params import (
+from core.prompt import (
     MAX_CFG,
     MIN_CFG,
     ParsedPrompt,
@@ -38,13 +38,20 @@ from bot.params import (
     parse_int,
     parse_prompt,
 )
-from bot.wordfilter import check_entry
-from bot.wordfilter import compiled as compiled_blocklist
-from engine.engine import Engine
-from engine.images import compose_grid, encode_png
-from engine.sizes import size_for_aspect
-from engine.types import GRID_SIZE, JobKind, JobOutput, JobSpec, JobStatus, Progress
-from engine.worker import JobCancelled
+from core.sizes import size_for_aspect
+from core.wordfilter import check_entry
+from core.wordfilter import compiled as compiled_blocklist
+from engine import (
+    GRID_SIZE,
+    Engine,
+    JobCancelled,
+    JobOutput,
+    JobSpec,
+    Progress,
+    compose_grid,
+    encode_png,
+)
+from engine.types import JobKind, JobStatus
 from storage.db import (
     ALL_SERVERS,
     EVERYWHERE,

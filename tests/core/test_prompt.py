@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import BadParameter
-from bot.params import MAX_PROMPT_CHARS, MAX_SEED, ParsedPrompt, parse_prompt
+from core.errors import BadParameter
+from core.prompt import MAX_PROMPT_CHARS, MAX_SEED, ParsedPrompt, parse_prompt
 
 
 def parse(text: str, max_steps: int = 50) -> ParsedPrompt:

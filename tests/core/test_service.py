@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import stat
-import threading
 from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
 
-from bot.errors import BadParameter, NotAllowed, QueueFull, UnknownJob, UserError
-from bot.service import Action, JobEvent, Requester, Service, _steps_for, failure_reason
+from core.errors import BadParameter, NotAllowed, QueueFull, UnknownJob, UserError
+from core.service import Action, JobEvent, Requester, Service, _steps_for, failure_reason
 from engine.engine import Engine
 from storage.db import EVERYWHERE, NewJob, Storage
+from tests.gates import held_worker
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
 BOB = Requester(user_id=202, guild_id=1, channel_id=11)
@@ -34,18 +33,6 @@ async def finished(service: Service, job_id: int):
     final = await service.wait(job_id)
     assert final.status == "done", final.error
     return final
-
-
-@contextlib.asynccontextmanager
-async def held_worker(engine: Engine):
-    """Hold the worker thread until the block ends (a gate the test opens, not a long job)."""
-    release = threading.Event()
-    held = engine.run_on_worker(lambda: release.wait(timeout=60))
-    try:
-        yield
-    finally:
-        release.set()
-        assert await held is True  # opened by the test, not by the timeout
 
 
 async def test_imagine_writes_rows_files_and_metadata(service):
@@ -418,7 +405,7 @@ async def test_cancel_a_running_job_stops_it_before_its_last_step(service):
 
 
 def test_scaled_sizes_keep_the_aspect_and_the_vae_multiple():
-    from bot.service import scaled_size
+    from core.service import scaled_size
 
     assert scaled_size(384, 256, 2) == (768, 512)
     assert scaled_size(384, 256, 512 / 384) == (504, 336)

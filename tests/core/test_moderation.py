@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import BadParameter, Banned, BlockedPrompt, NotAllowed, UnknownJob, UserError
-from bot.service import Action, Requester, Service
+from core.errors import BadParameter, Banned, BlockedPrompt, NotAllowed, UnknownJob, UserError
+from core.service import Action, Requester, Service
 from engine.engine import Engine
 from storage.db import Storage
-from tests.bot.test_service import held_worker
+from tests.gates import held_worker
 
 GUILD = 1
 ALICE = Requester(user_id=101, guild_id=GUILD, channel_id=10)

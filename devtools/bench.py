@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.service import JobEvent, Requester, Service
-from engine.engine import Engine, EngineStats
+from core.service import JobEvent, Requester, Service
+from engine import Engine, EngineStats, default_batch_images
 from engine.model import LoadedModel
 from storage.db import Storage
 
@@ -92,7 +92,7 @@ async def admission(
     """Milliseconds from ``Service.imagine`` called to the job row committed, for
     ``commands`` commands from ``users`` members sent at once, with the worker busy on a
     long job and the server blocking 500 words (as members, with quotas and limits)."""
-    from bot.filter_bench import blocked_entries
+    from devtools.filter_bench import blocked_entries
 
     async with (
         Storage(data_dir) as storage,
@@ -145,7 +145,7 @@ def load_for_bench(options: BenchOptions) -> LoadedModel:
     from engine.model import load_model, pick_device, pick_dtype, wrap_pipeline
 
     if options.arch:
-        from engine.arch import build_arch_pipeline
+        from devtools.arch import build_arch_pipeline
 
         device = pick_device(options.device)
         pipe = build_arch_pipeline(options.arch, dtype=pick_dtype(device), device=device)  # type: ignore[arg-type]
@@ -291,7 +291,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     model = _with_native(await asyncio.to_thread(load_for_bench, options), options.size)
     steps = options.steps or model.defaults.steps
     guidance = model.defaults.guidance
-    max_batch = options.max_batch_images or (16 if model.device.startswith("cuda") else 8)
+    max_batch = options.max_batch_images or default_batch_images(model.device)
     calls = options.jobs
     async with Engine(model, max_batch_images=max_batch) as engine:
         with tempfile.TemporaryDirectory(prefix="imaginebot-bench-") as tmp:

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from bot.filter_bench import filter_benchmark
-from bot.wordfilter import (
+from core.wordfilter import (
     BlockList,
     check_entry,
     compiled,
@@ -16,6 +15,7 @@ from bot.wordfilter import (
     normalise,
     readings,
 )
+from devtools.filter_bench import filter_benchmark
 
 BLOCKED = [
     "nude",

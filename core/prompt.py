@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from bot.errors import BadParameter
+from core.errors import BadParameter
 
 MAX_PROMPT_CHARS = 1500
 MAX_NEGATIVE_CHARS = 1500

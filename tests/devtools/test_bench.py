@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.bench import BenchOptions, format_report, run_bench
+from devtools.bench import BenchOptions, format_report, run_bench
 
 
 async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):

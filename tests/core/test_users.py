@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import BadParameter, NotAllowed
-from bot.service import Requester, Service
+from core.errors import BadParameter, NotAllowed
+from core.service import Requester, Service
 from engine.engine import Engine
 from storage.db import Storage
 

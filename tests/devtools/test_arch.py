@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.arch import unet_config
+from devtools.arch import unet_config
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_unknown_arch_is_refused():
 def test_whole_pipelines_build_and_are_detected_like_the_real_models(
     arch, family, native, millions
 ):
-    from engine.arch import build_arch_pipeline
+    from devtools.arch import build_arch_pipeline
     from engine.model import detect_family
 
     pipe = build_arch_pipeline(arch, device="meta")

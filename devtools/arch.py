@@ -103,7 +103,7 @@ def build_arch_pipeline(arch: Arch, *, dtype: Any = None, device: str = "cpu"):
         CLIPTokenizer,
     )
 
-    from engine.tiny import write_clip_tokenizer
+    from devtools.tiny import write_clip_tokenizer
 
     dtype = dtype or torch.float32
     unet_settings = unet_config(arch)  # fails early on an unknown name

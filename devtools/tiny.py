@@ -234,3 +234,32 @@ def write_tiny_model(directory: Path | str, family: Family = "sd", *, seed: int 
     pipe = build_tiny_pipeline(family, seed=seed, workdir=directory)
     pipe.save_pretrained(str(directory), safe_serialization=True)
     return directory
+
+
+def write_tiny_classifier(
+    directory, *, seed: int = 0, labels: tuple[str, ...] = ("normal", "nsfw")
+):
+    """A tiny random-weight ViT classifier saved with save_pretrained, for tests and
+    offline runs of the filter."""
+    from pathlib import Path
+
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        num_channels=3,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    ViTForImageClassification(config).save_pretrained(directory)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(directory)
+    return directory

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.errors import QuotaExceeded
-from bot.service import Requester, Service
+from core.errors import QuotaExceeded
+from core.service import Requester, Service
 from engine.engine import Engine
 from storage.db import Storage
 

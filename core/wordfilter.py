@@ -37,7 +37,7 @@ Cost: the prompt is folded once per reading and cut into pieces; from each piece
 follows a trie of the entries' letters (runs of one letter collapsed, so ``x`` * 1500 is one
 step), ending as soon as no entry continues. A walk is at most as long as the longest entry
 has letters, so a check is linear in the prompt whatever the list: about 1-3 ms for 1500
-hostile characters against 500 entries (:mod:`bot.filter_bench`); the worst case, a
+hostile characters against 500 entries (:mod:`devtools.filter_bench`); the worst case, a
 100-letter entry that repeats itself (``ababab...c``) against a prompt that follows it
 everywhere, is about 0.1 s. No regular expression is involved.
 """

@@ -1,0 +1,69 @@
+"""The composition root's parts, for the bot, the CLI and the benchmark alike.
+
+``open_app(settings)`` opens storage, loads the model into an engine and builds the
+services, and closes them in reverse order; the Discord client is added on top of it by
+``python -m bot`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from bot.settings import Settings, SettingsError
+from core.service import Service
+from engine import Engine
+from storage.db import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """Everything the bot runs on, open."""
+
+    settings: Settings
+    storage: Storage
+    engine: Engine
+    service: Service
+
+
+@contextlib.asynccontextmanager
+async def open_app(settings: Settings, *, nsfw_filter: bool = True) -> AsyncIterator[App]:
+    """Storage, then the engine (the model loads off the event loop), then the services;
+    closed in reverse order. ``nsfw_filter=False`` skips the classifier (the CLI's files
+    are the operator's own)."""
+    async with Storage(settings.data_dir) as storage:
+        engine = await asyncio.to_thread(load_engine, settings, nsfw_filter=nsfw_filter)
+        async with engine, Service.from_settings(storage, engine, settings) as service:
+            yield App(settings, storage, engine, service)
+
+
+def load_engine(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
+    """Load ``MODEL_ID`` (blocking) and build the engine with the batch size for its device,
+    and the NSFW classifier unless ``NSFW_FILTER=off`` (or ``nsfw_filter`` is False)."""
+    from engine.model import load_model, pick_device
+
+    classifier = None
+    if nsfw_filter and settings.nsfw_filter != "off":
+        classifier = load_classifier(settings, pick_device(settings.device))
+    model = load_model(settings.model_id, settings.device)
+    return Engine(
+        model, max_batch_images=settings.batch_images(model.device), classifier=classifier
+    )
+
+
+def load_classifier(settings: Settings, device: str):
+    """The NSFW classifier; a ``SettingsError`` when it cannot be loaded, since sending
+    unfiltered images with the filter on would be worse than not starting."""
+    from engine.nsfw import NsfwClassifier
+
+    try:
+        return NsfwClassifier.load(settings.nsfw_model, device, settings.nsfw_threshold)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SettingsError(
+            f"NSFW_MODEL={settings.nsfw_model} could not be loaded ({first}); with "
+            f"NSFW_FILTER={settings.nsfw_filter} the bot does not start without it "
+            "(set NSFW_FILTER=off to run without the filter)"
+        ) from exc

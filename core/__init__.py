@@ -1,0 +1,1 @@
+"""The Discord-free domain: prompts, admission, jobs, users, moderation."""

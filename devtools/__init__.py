@@ -1,0 +1,1 @@
+"""Development tools, not the product: the benchmark, tiny models, full-size architectures."""
