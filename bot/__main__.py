@@ -21,10 +21,10 @@ logger = logging.getLogger("bot")
 async def run_bot(settings: Settings) -> None:
     """Open everything, run the bot until it is stopped, close everything."""
     from bot.app import open_app
-    from bot.discord_app.client import ImagineBot
+    from bot.discord_app import create_bot
 
     token = settings.require_token()
-    async with open_app(settings) as app, ImagineBot(settings, app.service) as bot:
+    async with open_app(settings) as app, create_bot(settings, app.services) as bot:
         # SIGTERM (systemd, docker stop) closes the bot; the blocks above then close the
         # services, engine and storage in reverse order.
         loop = asyncio.get_running_loop()

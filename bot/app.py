@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from bot.settings import Settings, SettingsError
-from core.service import Service
+from core.limits import Limits
+from core.services import Services, open_services
 from engine import Engine
 from storage.db import Storage
 
@@ -25,7 +26,7 @@ class App:
     settings: Settings
     storage: Storage
     engine: Engine
-    service: Service
+    services: Services
 
 
 @contextlib.asynccontextmanager
@@ -35,8 +36,9 @@ async def open_app(settings: Settings, *, nsfw_filter: bool = True) -> AsyncIter
     are the operator's own)."""
     async with Storage(settings.data_dir) as storage:
         engine = await asyncio.to_thread(load_engine, settings, nsfw_filter=nsfw_filter)
-        async with engine, Service.from_settings(storage, engine, settings) as service:
-            yield App(settings, storage, engine, service)
+        limits = Limits.from_settings(settings)
+        async with engine, open_services(storage, engine, limits) as services:
+            yield App(settings, storage, engine, services)
 
 
 def load_engine(settings: Settings, *, nsfw_filter: bool = True) -> Engine:

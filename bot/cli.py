@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--users", type=int, default=4, help="users they come from (4)")
     bench.add_argument("--device", default=None, help="auto, cuda, cuda:N, mps or cpu")
     bench.add_argument("--max-batch-images", type=int, help="default: MAX_BATCH_IMAGES")
+    bench.add_argument(
+        "--rounds", type=int, default=3, help="rounds of bare and job-path runs, interleaved (3)"
+    )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument(
         "--filter",
@@ -97,6 +100,9 @@ def _bench(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.rounds < 1:
+        print("error: --rounds must be at least 1", file=sys.stderr)
+        return 2
     if args.jobs < 1 or args.users < 1 or args.users > args.jobs:
         print("error: --jobs and --users must be at least 1, users at most jobs", file=sys.stderr)
         return 2
@@ -110,6 +116,7 @@ def _bench(args: argparse.Namespace) -> int:
         users=args.users,
         device=args.device or settings.device,
         max_batch_images=args.max_batch_images or settings.max_batch_images,
+        rounds=args.rounds,
     )
     report = asyncio.run(run_bench(options))
     print_report(report, args.json)
@@ -150,48 +157,48 @@ async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
 
     from bot.app import open_app
     from bot.logs import configure_logging
-    from core.service import JobEvent, Requester
+    from core.model import EventKind, JobEvent, JobStatus, Requester
 
     configure_logging("WARNING")
     # The filter guards what is posted in Discord; here the files are the user's own.
     async with open_app(settings, nsfw_filter=False) as app:
-        service, storage = app.service, app.storage
+        services, storage = app.services, app.storage
         bar = tqdm(total=1, unit="step", desc="queued")
         job_id: list[int] = []
 
         async def show(event: JobEvent) -> None:
-            if event.kind == "progress" and event.progress and event.job.id in job_id:
+            if event.kind == EventKind.PROGRESS and event.progress and event.job.id in job_id:
                 bar.desc = f"job {event.job.id}"
                 bar.total = event.progress.total
                 bar.n = event.progress.step
                 bar.refresh()
 
-        service.add_listener(show)
+        services.runner.add_listener(show)
         try:
             # The machine's own operator: no quota, no server.
             operator = Requester(user_id=0, is_admin=True, is_owner=True)
-            job = await service.imagine(operator, prompt)
+            job = await services.jobs.imagine(operator, prompt)
         except UserError as exc:
             bar.close()
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
         job_id.append(job.id)
-        final = await service.wait(job.id)
+        final = await services.runner.wait(job.id)
         bar.close()
-        if final.status != "done":
+        if final.status != JobStatus.DONE:
             print(f"error: job {final.id} {final.status}: {final.error}", file=sys.stderr)
             return 1
         output.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(storage.grid_path(final.id), output)
         written = [output]
-        for row in await service.images(final.id):
+        for row in await services.runner.images(final.id):
             target = output.with_name(f"{output.stem}_{row.index}{output.suffix or '.png'}")
             shutil.copyfile(storage.absolute(row.path), target)
             written.append(target)
         p = final.params
         print(
-            f"job {final.id}: {p['width']}x{p['height']} x4, seed {final.seed}, "
-            f"{p['steps']} steps, cfg {p['guidance']:g}, model {service.model_name}"
+            f"job {final.id}: {p.width}x{p.height} x4, seed {final.seed}, "
+            f"{p.steps} steps, cfg {p.guidance:g}, model {services.runner.model_name}"
         )
         for path in written:
             print(path)

@@ -7,13 +7,14 @@ Measured side by side in one run, on one loaded model:
   the service, the fair scheduler, the worker, grid and PNG encoding and storage (no
   Discord), timed from the first submit to the last job done.
 
-The bare pipeline runs before and after the job paths and its mean is the baseline, so a
-machine that warms up or slows down during the run does not tilt the ratios.
+The phases run in rounds (``--rounds``, 3 by default), each round one bare run and one
+run of each job path, in an order that turns from round to round. Each round's ratios
+are taken against that round's own bare run, so a machine that warms up or slows down
+during the run does not tilt them; the report gives the median of the rounds and their
+spread (lowest and highest).
 
-And admission: how long ``/imagine`` takes from the command to the committed job row
-(parse, ban, quota, limits, blocked words against a list of 500, the insert), for a burst
-of 30 commands from 10 users at once while the worker runs a job: what Discord's 3 s
-must cover before the bot answers.
+And admission (:mod:`devtools.admission_bench`): how long ``/imagine`` takes from the
+command to the committed job row, for a burst of 30 commands while the worker is busy.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.service import JobEvent, Requester, Service
+from core.limits import Limits
+from core.model import EventKind, JobEvent, JobStatus, Requester
+from core.services import open_services
+from devtools.admission_bench import admission
 from engine import Engine, EngineStats, default_batch_images
 from engine.model import LoadedModel
 from storage.db import Storage
@@ -50,6 +54,7 @@ class BenchOptions:
     users: int = 4
     device: str = "auto"
     max_batch_images: int | None = None
+    rounds: int = 3
 
 
 @dataclass
@@ -74,70 +79,6 @@ class Phase:
             return None
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
-
-
-ADMISSION_COMMANDS = 30
-ADMISSION_USERS = 10
-ADMISSION_GUILD = 1
-
-
-async def admission(
-    engine: Engine,
-    steps: int,
-    data_dir: Path,
-    *,
-    commands: int = ADMISSION_COMMANDS,
-    users: int = ADMISSION_USERS,
-) -> dict[str, Any]:
-    """Milliseconds from ``Service.imagine`` called to the job row committed, for
-    ``commands`` commands from ``users`` members sent at once, with the worker busy on a
-    long job and the server blocking 500 words (as members, with quotas and limits)."""
-    from devtools.filter_bench import blocked_entries
-
-    async with (
-        Storage(data_dir) as storage,
-        Service(storage, engine, max_steps=max(50, steps * 20), max_queue=commands + 1) as service,
-    ):
-        for entry in blocked_entries(500):
-            await storage.add_blocked_word(ADMISSION_GUILD, entry, 1)
-        started = asyncio.Event()
-
-        async def on_event(event: JobEvent) -> None:
-            if event.kind == "started":
-                started.set()
-
-        service.add_listener(on_event)
-        busy = await service.imagine(
-            Requester(user_id=1, guild_id=ADMISSION_GUILD, channel_id=1, is_owner=True),
-            f"the job that keeps the worker busy --steps {max(50, steps * 20)}",
-        )
-        await started.wait()
-        prompt = "a lighthouse on a cliff at dusk, oil painting, dramatic sky --ar 3:2 --no people"
-
-        async def one(index: int) -> float:
-            who = Requester(user_id=100 + index % users, guild_id=ADMISSION_GUILD, channel_id=1)
-            begin = time.perf_counter()
-            await service.imagine(who, f"{prompt} --seed {index}")
-            return (time.perf_counter() - begin) * 1000
-
-        times = await asyncio.gather(*(one(index) for index in range(commands)))
-        for job in await storage.jobs_with_status("queued", "running", scope=ADMISSION_GUILD):
-            engine.cancel(job.id)
-        engine.cancel(busy.id)
-        await service.wait(busy.id)
-    ordered = sorted(times)
-
-    def rank(fraction: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
-
-    return {
-        "commands": commands,
-        "users": users,
-        "blocked_words": 500,
-        "p50_ms": round(rank(0.5), 2),
-        "p99_ms": round(rank(0.99), 2),
-        "max_ms": round(ordered[-1], 2),
-    }
 
 
 def load_for_bench(options: BenchOptions) -> LoadedModel:
@@ -230,21 +171,23 @@ async def job_path(
     finished_at: dict[int, float] = {}
 
     async def on_event(event: JobEvent) -> None:
-        if event.kind == "finished":
+        if event.kind == EventKind.FINISHED:
             finished_at[event.job.id] = time.perf_counter()
 
     _reset_peak(model.device)
     async with (
         Storage(data_dir) as storage,
-        Service(
+        open_services(
             storage,
             engine,
-            max_steps=max(50, steps),
-            max_queued_per_user=options.jobs,
-            max_queue=options.jobs,
+            Limits(
+                max_steps=max(50, steps),
+                max_queued_per_user=options.jobs,
+                max_queue=options.jobs,
+            ),
         ) as service,
     ):
-        service.add_listener(on_event)
+        service.runner.add_listener(on_event)
         started = time.perf_counter()
         submitted: dict[int, float] = {}
         jobs = []
@@ -258,12 +201,12 @@ async def job_path(
                 is_owner=True,
             )
             prompt = f"bench prompt {index} --seed {index * 4} --steps {steps}{aspect}"
-            job = await service.imagine(who, prompt)
+            job = await service.jobs.imagine(who, prompt)
             submitted[job.id] = time.perf_counter()
             jobs.append(job)
-        finals = await asyncio.gather(*(service.wait(job.id) for job in jobs))
+        finals = await asyncio.gather(*(service.runner.wait(job.id) for job in jobs))
         await asyncio.sleep(0)  # let the last "finished" events run
-        failed = [f for f in finals if f.status != "done"]
+        failed = [f for f in finals if f.status != JobStatus.DONE]
         if failed:
             first = failed[0]
             raise RuntimeError(
@@ -272,13 +215,13 @@ async def job_path(
         seconds = max(finished_at.values()) - started
         phase = Phase(
             "batching on" if batching else "batching off",
-            sum(int(f.params["num_images"]) for f in finals),
+            sum(f.params.num_images for f in finals),
             seconds,
             latencies=[finished_at[job.id] - submitted[job.id] for job in jobs],
             peak_bytes=_peak(model.device),
             pipeline_calls=engine.stats.batches,
         )
-        size = (int(finals[0].params["width"]), int(finals[0].params["height"]))
+        size = (finals[0].params.width, finals[0].params.height)
     return phase, size
 
 
@@ -293,6 +236,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     guidance = model.defaults.guidance
     max_batch = options.max_batch_images or default_batch_images(model.device)
     calls = options.jobs
+    rounds: list[dict[str, Phase]] = []
     async with Engine(model, max_batch_images=max_batch) as engine:
         with tempfile.TemporaryDirectory(prefix="imaginebot-bench-") as tmp:
             # The job path decides the size (multiples of 64 near the asked one); the
@@ -308,16 +252,24 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
             def bare() -> Phase:
                 return bare_pipeline(model, *size, steps, guidance, calls)
 
-            before = await engine.run_on_worker(bare)
-            off, _ = await job_path(
-                engine, options, steps, batching=False, data_dir=Path(tmp) / "off"
-            )
-            on, _ = await job_path(engine, options, steps, batching=True, data_dir=Path(tmp) / "on")
+            order = ["bare", "batching_off", "batching_on"]
+            for number in range(max(1, options.rounds)):
+                measured: dict[str, Phase] = {}
+                for name in order[number % 3 :] + order[: number % 3]:
+                    if name == "bare":
+                        measured[name] = await engine.run_on_worker(bare)
+                    else:
+                        measured[name], _ = await job_path(
+                            engine,
+                            options,
+                            steps,
+                            batching=name == "batching_on",
+                            data_dir=Path(tmp) / f"{name}-{number}",
+                        )
+                rounds.append(measured)
             admitted = await admission(engine, steps, Path(tmp) / "admission")
-            after = await engine.run_on_worker(bare)
-    bare_rate = statistics.mean([before.images_per_second, after.images_per_second])
-    phases = {"batching_off": off, "batching_on": on}
-    return {
+    bares = [r["bare"] for r in rounds]
+    report: dict[str, Any] = {
         "model": model.name,
         "family": model.defaults.family,
         "device": model.device,
@@ -328,26 +280,34 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         "jobs": options.jobs,
         "users": options.users,
         "max_batch_images": max_batch,
+        "rounds": len(rounds),
         "bare": {
-            "images_per_second": bare_rate,
-            "before": before.images_per_second,
-            "after": after.images_per_second,
-            "seconds_per_call": (before.seconds + after.seconds) / (2 * calls),
-            "peak_bytes": max(before.peak_bytes or 0, after.peak_bytes or 0),
+            "images_per_second": statistics.median(b.images_per_second for b in bares),
+            "rounds": [b.images_per_second for b in bares],
+            "seconds_per_call": statistics.median(b.seconds for b in bares) / calls,
+            "peak_bytes": max(b.peak_bytes or 0 for b in bares),
         },
-        **{
-            key: {
-                "images_per_second": phase.images_per_second,
-                "ratio_to_bare": phase.images_per_second / bare_rate if bare_rate else None,
-                "latency_p50_s": phase.percentile(0.5),
-                "latency_p95_s": phase.percentile(0.95),
-                "pipeline_calls": phase.pipeline_calls,
-                "peak_bytes": phase.peak_bytes,
-            }
-            for key, phase in phases.items()
-        },
-        "admission": admitted,
     }
+    for key in ("batching_off", "batching_on"):
+        phases = [r[key] for r in rounds]
+        ratios = [
+            p.images_per_second / b.images_per_second if b.images_per_second else 0.0
+            for p, b in zip(phases, bares, strict=True)
+        ]
+        latencies = Phase(key, 0, 0.0, [t for p in phases for t in p.latencies])
+        report[key] = {
+            "images_per_second": statistics.median(p.images_per_second for p in phases),
+            "ratio_to_bare": statistics.median(ratios),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+            "ratios": ratios,
+            "latency_p50_s": latencies.percentile(0.5),
+            "latency_p95_s": latencies.percentile(0.95),
+            "pipeline_calls": statistics.median(p.pipeline_calls or 0 for p in phases),
+            "peak_bytes": max(p.peak_bytes or 0 for p in phases),
+        }
+    report["admission"] = admitted
+    return report
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -364,28 +324,29 @@ def format_report(report: dict[str, Any]) -> str:
         f"imaginebot bench: {report['model']} ({report['family']}, {report['dtype']}) on "
         f"{report['device']}, {report['size']}, {report['steps']} steps, "
         f"{report['jobs']} jobs from {report['users']} users, "
-        f"batches of up to {report['max_batch_images']} images",
+        f"batches of up to {report['max_batch_images']} images, "
+        f"median of {report['rounds']} rounds",
         f"one bare call (4 images): {bare['seconds_per_call']:.3f} s",
         "",
-        f"{'':26}{'images/s':>10}{'vs bare':>9}{'p50 s':>8}{'p95 s':>8}{'calls':>7}"
-        f"{'peak MiB':>10}",
+        f"{'':26}{'images/s':>10}{'vs bare':>9}{'spread':>12}{'p50 s':>8}{'p95 s':>8}"
+        f"{'calls':>7}{'peak MiB':>10}",
         f"{'bare pipeline, 4 per call':26}{bare['images_per_second']:>10.2f}{1.0:>9.2f}"
-        f"{'-':>8}{'-':>8}{report['jobs'] * 2:>7}{mib(bare['peak_bytes']):>10}",
+        f"{'-':>12}{'-':>8}{'-':>8}{report['jobs']:>7}{mib(bare['peak_bytes']):>10}",
     ]
     for key, label in (
         ("batching_off", "job path, batching off"),
         ("batching_on", "job path, batching on"),
     ):
         phase = report[key]
+        spread = f"{phase['ratio_min']:.2f}-{phase['ratio_max']:.2f}"
         lines.append(
             f"{label:26}{phase['images_per_second']:>10.2f}{phase['ratio_to_bare']:>9.2f}"
-            f"{seconds(phase['latency_p50_s']):>8}{seconds(phase['latency_p95_s']):>8}"
-            f"{phase['pipeline_calls']:>7}{mib(phase['peak_bytes']):>10}"
+            f"{spread:>12}{seconds(phase['latency_p50_s']):>8}"
+            f"{seconds(phase['latency_p95_s']):>8}{phase['pipeline_calls']:>7g}"
+            f"{mib(phase['peak_bytes']):>10}"
         )
-    lines.append(
-        f"(bare pipeline before/after the job paths: {bare['before']:.2f} / "
-        f"{bare['after']:.2f} images/s)"
-    )
+    rates = ", ".join(f"{rate:.2f}" for rate in bare["rounds"])
+    lines.append(f"(bare pipeline in each round: {rates} images/s)")
     if "admission" in report:
         adm = report["admission"]
         lines.append(

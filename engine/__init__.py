@@ -5,17 +5,19 @@ imports nothing of ``core``, ``storage`` or ``bot``.
 """
 
 from engine.engine import Engine, EngineStats, default_batch_images
+from engine.handle import JobCancelled, JobHandle, JobStarted
 from engine.images import censor, compose_grid, encode_png, fit_png
 from engine.types import GRID_SIZE, JobOutput, JobSpec, Progress
-from engine.worker import JobCancelled
 
 __all__ = [
     "GRID_SIZE",
     "Engine",
     "EngineStats",
     "JobCancelled",
+    "JobHandle",
     "JobOutput",
     "JobSpec",
+    "JobStarted",
     "Progress",
     "censor",
     "compose_grid",

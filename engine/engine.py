@@ -13,10 +13,12 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
+from engine.handle import JobCancelled, JobHandle, JobStarted
 from engine.model import LoadedModel
 from engine.types import JobSpec
-from engine.worker import JobCancelled, ProgressCallback, Worker, WorkItem
+from engine.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -27,27 +29,28 @@ def default_batch_images(device: str) -> int:
     return 16 if device.startswith("cuda") else 8
 
 
-@dataclass(eq=False)
-class _Pending:
+class Queued(Protocol):
+    """What the fair order reads of a waiting job."""
+
     spec: JobSpec
-    future: asyncio.Future
-    on_progress: ProgressCallback | None
-    on_start: Callable[[], None] | None
-    order: int
+    order: int  # submission order
 
 
-def fair_order(waiting: Iterable[_Pending], last_served: dict[int, int]) -> list[_Pending]:
+Q = TypeVar("Q", bound=Queued)
+
+
+def fair_order(waiting: Iterable[Q], last_served: dict[int, int]) -> list[Q]:
     """The order jobs would run in: round-robin, least recently served owner first.
 
     Owners never served come first, then by when they were last served; each owner's
     own jobs keep their submission order; ties go to the earlier submission.
     """
-    queues: dict[int, list[_Pending]] = {}
+    queues: dict[int, list[Q]] = {}
     for pending in sorted(waiting, key=lambda p: p.order):
         queues.setdefault(pending.spec.owner, []).append(pending)
     served = dict(last_served)
     clock = max(served.values(), default=0)
-    order: list[_Pending] = []
+    order: list[Q] = []
     while queues:
         owner = min(queues, key=lambda o: (served.get(o, -1), queues[o][0].order))
         order.append(queues[owner].pop(0))
@@ -89,8 +92,8 @@ class Engine:
             progress_interval=progress_interval,
             classifier=classifier,
         )
-        self._waiting: list[_Pending] = []
-        self._running: list[WorkItem] = []
+        self._waiting: list[JobHandle] = []
+        self._running: list[JobHandle] = []
         self._last_served: dict[int, int] = {}
         self._serve_clock = itertools.count(1)
         self._submitted = itertools.count()
@@ -119,26 +122,18 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
             self._scheduler = None
-        for pending in self._waiting:
-            if not pending.future.done():
-                pending.future.cancel()
+        for handle in self._waiting:
+            handle.abandon()
         self._waiting.clear()
         await self._worker.stop()
 
-    def submit(
-        self,
-        spec: JobSpec,
-        on_progress: ProgressCallback | None = None,
-        on_start: Callable[[], None] | None = None,
-    ) -> asyncio.Future:
-        """Queue a job; the future resolves to its ``JobOutput`` or raises its error.
-
-        ``on_start`` is called on the loop when the job is handed to the worker.
-        """
-        future = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Pending(spec, future, on_progress, on_start, next(self._submitted)))
+    def submit(self, spec: JobSpec) -> JobHandle:
+        """Queue a job. Await the handle for its ``JobOutput`` (or its error); its
+        ``events()`` say when it starts and how far it is."""
+        handle = JobHandle(spec, next(self._submitted))
+        self._waiting.append(handle)
         self._wakeup.set()
-        return future
+        return handle
 
     def position(self, job_id: int) -> int | None:
         """0 while the job runs, 1.. in the fair order while it waits, None if not held."""
@@ -167,22 +162,21 @@ class Engine:
 
     def cancel(self, job_id: int) -> bool:
         """Drop a waiting job or stop a running one at its next step; True if it was held."""
-        for pending in self._waiting:
-            if pending.spec.job_id == job_id:
-                self._waiting.remove(pending)
-                if not pending.future.done():
-                    pending.future.set_exception(JobCancelled(f"job {job_id} cancelled"))
+        for handle in self._waiting:
+            if handle.spec.job_id == job_id:
+                self._waiting.remove(handle)
+                handle.finish(None, JobCancelled(f"job {job_id} cancelled"))
                 return True
-        for item in self._running:
-            if item.spec.job_id == job_id:
+        for handle in self._running:
+            if handle.spec.job_id == job_id:
                 # The worker drops it from the fused call, or interrupts the call at its
                 # next step when no job in it is left.
-                item.cancelled.set()
-                item.settle(None, JobCancelled(f"job {job_id} cancelled"))
+                handle.cancelled.set()
+                handle.finish(None, JobCancelled(f"job {job_id} cancelled"))
                 return True
         return False
 
-    def next_batch(self) -> list[_Pending]:
+    def next_batch(self) -> list[JobHandle]:
         """Take the next batch off the queue: the fairly chosen job and, with batching on,
         same-shape jobs in fair order while the images fit in ``max_batch_images``."""
         order = fair_order(self._waiting, self._last_served)
@@ -205,47 +199,24 @@ class Engine:
         return batch
 
     async def _schedule(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             while not self._waiting:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             batch = self.next_batch()
-            items = []
-            for pending in batch:
-                item = WorkItem(pending.spec, loop.create_future(), loop, pending.on_progress)
-                item.future.add_done_callback(_forward(pending.future))
-                items.append(item)
-                if pending.on_start is not None:
-                    pending.on_start()
+            for handle in batch:
+                handle.report(JobStarted(handle.spec.job_id))
             if len(batch) > 1:
                 logger.info(
                     "fused jobs %s into one call (%d images)",
                     [p.spec.job_id for p in batch],
                     sum(p.spec.num_images for p in batch),
                 )
-            self._running = items
+            self._running = batch
             self.stats.batches += 1
             self.stats.jobs += len(batch)
             self.stats.images += sum(p.spec.num_images for p in batch)
             try:
-                await self._worker.run_batch(items)
+                await self._worker.run_batch(batch)
             finally:
                 self._running = []
-
-
-def _forward(target: asyncio.Future) -> Callable[[asyncio.Future], None]:
-    def forward(source: asyncio.Future) -> None:
-        # Read the outcome even when nobody waits any more (the job's waiter was
-        # cancelled at shutdown), so asyncio does not report it as lost.
-        error = None if source.cancelled() else source.exception()
-        if target.done():
-            return
-        if source.cancelled():
-            target.cancel()
-        elif error is not None:
-            target.set_exception(error)
-        else:
-            target.set_result(source.result())
-
-    return forward

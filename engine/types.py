@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import enum
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 GRID_SIZE = 4  # images in a grid (2x2)
-
-
-class JobKind(enum.StrEnum):
-    """What a job does; stored in the jobs table."""
-
-    IMAGINE = "imagine"
-    VARIATION = "variation"
-    UPSCALE = "upscale"
-    REROLL = "reroll"
-
-
-class JobStatus(enum.StrEnum):
-    """Where a job stands; the job row's status is the truth."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +30,29 @@ class JobSpec:
     source_image: Path | None = None
     strength: float = 1.0
     owner: int = 0  # whose job it is: the scheduler shares the GPU fairly among owners
+
+    def __post_init__(self) -> None:
+        """Refuse a spec the pipeline cannot run, here on the loop with a clear message,
+        rather than deep in diffusers on the worker thread (as ``check_inputs`` does)."""
+        problems = []
+        for name in ("width", "height"):
+            side = getattr(self, name)
+            if not isinstance(side, int) or side < 8 or side % 8:
+                problems.append(f"{name} must be a multiple of 8, at least 8 (got {side!r})")
+        if not isinstance(self.steps, int) or self.steps < 1:
+            problems.append(f"steps must be at least 1 (got {self.steps!r})")
+        if not math.isfinite(self.guidance) or self.guidance < 0:
+            problems.append(f"guidance must be a finite number >= 0 (got {self.guidance!r})")
+        if not 0 <= self.seed < 2**32:
+            problems.append(f"seed must be in 0..2**32-1 (got {self.seed!r})")
+        if not isinstance(self.num_images, int) or self.num_images < 1:
+            problems.append(f"num_images must be at least 1 (got {self.num_images!r})")
+        if self.source_image is not None and not 0 < self.strength <= 1:
+            problems.append(f"strength must be in (0, 1] (got {self.strength!r})")
+        if self.source_image is not None and self.denoising_steps < 1:
+            problems.append("steps x strength must be at least 1 (no step would run)")
+        if problems:
+            raise ValueError(f"job {self.job_id}: " + "; ".join(problems))
 
     @property
     def shape(self) -> tuple:

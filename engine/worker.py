@@ -13,70 +13,51 @@ fails; when it runs out of GPU memory, it is retried once in smaller calls.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from engine.handle import JobCancelled, JobHandle, settle_threadsafe
 from engine.model import LoadedModel
 from engine.preview import latents_to_preview
-from engine.types import JobOutput, JobSpec, Progress
+from engine.types import JobOutput, Progress
 
 logger = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[Progress], None]
-
-
-class JobCancelled(Exception):
-    """The job was cancelled before or while it ran."""
-
-
-@dataclass(eq=False)
-class WorkItem:
-    """One job handed to the worker; its future gets a ``JobOutput`` or an error."""
-
-    spec: JobSpec
-    future: asyncio.Future
-    loop: asyncio.AbstractEventLoop
-    on_progress: ProgressCallback | None = None
-    cancelled: threading.Event = field(default_factory=threading.Event)
-
-    def settle(self, output: JobOutput | None, error: BaseException | None) -> None:
-        """Resolve the future from any thread (once)."""
-
-        def settle_on_loop() -> None:
-            if self.future.done():
-                return
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                self.future.set_result(output)
-
-        try:
-            self.loop.call_soon_threadsafe(settle_on_loop)
-        except RuntimeError:  # the loop closed while the job ran: nobody is waiting
-            logger.info("job %s finished after its loop closed", self.spec.job_id)
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
     """One image of a pipeline call."""
 
-    item: WorkItem
+    item: JobHandle
     seed: int
     source: Any  # PIL image for image-to-image, else None
 
 
-_STOP = object()
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Run these same-shape jobs in one call; settle ``done`` when the worker is free."""
+
+    items: list[JobHandle]
+    done: asyncio.Future
+    loop: asyncio.AbstractEventLoop
 
 
-def _set_done(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """Run ``function`` on the worker thread; its result or error settles ``future``."""
+
+    function: Callable[[], Any]
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+class _Stop:
+    """End the thread (after the batch in hand)."""
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -114,16 +95,16 @@ class Worker:
     async def stop(self) -> None:
         """Finish the batch in hand, then end the thread."""
         if self._thread is not None:
-            self._inbox.put(_STOP)
+            self._inbox.put(_Stop())
             await asyncio.to_thread(self._thread.join)
             self._thread = None
 
-    def run_batch(self, items: Sequence[WorkItem]) -> asyncio.Future:
+    def run_batch(self, items: Sequence[JobHandle]) -> asyncio.Future:
         """Hand over a batch of same-shape jobs; the returned future resolves when the
-        worker is free again (each job's own future is resolved as soon as it is done)."""
+        worker is free again (each job's own output is settled as soon as it is done)."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        self._inbox.put((list(items), done, loop))
+        self._inbox.put(_Batch(list(items), done, loop))
         return done
 
     def call(self, function: Callable[[], Any]) -> asyncio.Future:
@@ -133,7 +114,7 @@ class Worker:
         bare pipeline calls."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._inbox.put((function, future, loop))
+        self._inbox.put(_Call(function, future, loop))
         return future
 
     def _serve(self) -> None:
@@ -141,46 +122,30 @@ class Worker:
 
         while True:
             message = self._inbox.get()
-            if message is _STOP:
-                return
-            if callable(message[0]):
-                self._call_function(*message)
-                continue
-            items, done, loop = message
-            try:
-                with torch.inference_mode():
-                    self._run_batch(items)
-            except BaseException:  # the thread must outlive anything a batch does
-                logger.exception("batch failed outside any job")
-            finally:
-                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    loop.call_soon_threadsafe(_set_done, done)
+            match message:
+                case _Stop():
+                    return
+                case _Call(function, future, loop):
+                    try:
+                        with torch.inference_mode():
+                            result, error = function(), None
+                    except BaseException as exc:  # the thread must outlive it
+                        result, error = None, exc
+                    settle_threadsafe(loop, future, result, error)
+                case _Batch(items, done, loop):
+                    try:
+                        with torch.inference_mode():
+                            self._run_batch(items)
+                    except BaseException:  # the thread must outlive anything a batch does
+                        logger.exception("batch failed outside any job")
+                    finally:
+                        settle_threadsafe(loop, done)
 
-    @staticmethod
-    def _call_function(function: Callable[[], Any], future: asyncio.Future, loop) -> None:
-        import torch
-
-        def settle(result: Any, error: BaseException | None) -> None:
-            if future.done():
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-        try:
-            with torch.inference_mode():
-                result, error = function(), None
-        except BaseException as exc:  # the thread must outlive it
-            result, error = None, exc
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, result, error)
-
-    def _run_batch(self, items: list[WorkItem]) -> None:
+    def _run_batch(self, items: list[JobHandle]) -> None:
         live = []
         for item in items:
             if item.cancelled.is_set():
-                item.settle(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
+                item.finish_threadsafe(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
             else:
                 live.append(item)
         if not live:
@@ -198,7 +163,7 @@ class Worker:
         for item, images in results.items():
             self._finish(item, images, seconds)
 
-    def _retry_alone(self, items: list[WorkItem], exc: BaseException) -> None:
+    def _retry_alone(self, items: list[JobHandle], exc: BaseException) -> None:
         out_of_memory = _is_out_of_memory(exc)
         ids = [item.spec.job_id for item in items]
         if out_of_memory:
@@ -208,7 +173,7 @@ class Worker:
             logger.warning("fused jobs %s failed (%r); retrying each alone", ids, exc)
         for item in items:
             if item.cancelled.is_set():
-                item.settle(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
+                item.finish_threadsafe(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
                 continue
             started = time.perf_counter()
             # Out of memory: split the job's own images too (half as many per call).
@@ -222,9 +187,9 @@ class Worker:
                 continue
             self._finish(item, images, time.perf_counter() - started)
 
-    def _finish(self, item: WorkItem, images: list, seconds: float) -> None:
+    def _finish(self, item: JobHandle, images: list, seconds: float) -> None:
         if item.cancelled.is_set():
-            item.settle(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
+            item.finish_threadsafe(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
             return
         nsfw: list[bool] = []
         if self.classifier is not None:
@@ -234,12 +199,12 @@ class Worker:
                 # Never send what could not be checked as if it were clean.
                 logger.exception("job %s: the NSFW classifier failed; flagging", item.spec.job_id)
                 nsfw = [True] * len(images)
-        item.settle(JobOutput(item.spec.job_id, images, seconds, nsfw), None)
+        item.finish_threadsafe(JobOutput(item.spec.job_id, images, seconds, nsfw), None)
 
     @staticmethod
-    def _fail(item: WorkItem, exc: BaseException) -> None:
+    def _fail(item: JobHandle, exc: BaseException) -> None:
         logger.warning("job %s failed on the worker: %r", item.spec.job_id, exc)
-        item.settle(None, exc)
+        item.finish_threadsafe(None, exc)
 
     def _free_memory(self) -> None:
         import gc
@@ -250,7 +215,7 @@ class Worker:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _entries(self, items: list[WorkItem]) -> list[_Entry]:
+    def _entries(self, items: list[JobHandle]) -> list[_Entry]:
         from PIL import Image
 
         entries = []
@@ -266,15 +231,15 @@ class Worker:
         return entries
 
     def _generate(
-        self, items: list[WorkItem], images_per_call: int | None = None
-    ) -> dict[WorkItem, list]:
+        self, items: list[JobHandle], images_per_call: int | None = None
+    ) -> dict[JobHandle, list]:
         """Run the pipeline for ``items`` (same shape); returns each item's images."""
         entries = self._entries(items)
         size = images_per_call or len(entries)
         images: list = []
         for start in range(0, len(entries), size):
             images.extend(self._call(entries[start : start + size]))
-        results: dict[WorkItem, list] = {item: [] for item in items}
+        results: dict[JobHandle, list] = {item: [] for item in items}
         for entry, image in zip(entries, images, strict=True):
             results[entry.item].append(image)
         return results
@@ -307,14 +272,14 @@ class Worker:
             last_report[0] = now
             latents = tensors.get("latents")
             for item in items:
-                if item.on_progress is None or item.cancelled.is_set():
+                if item.cancelled.is_set():
                     continue
                 preview = None
                 if want_preview and latents is not None:
                     # Cheap enough for the GPU thread: a 4x3 projection of a small tensor.
                     preview = latents_to_preview(latents[first_index[item]], family)
                 progress = Progress(item.spec.job_id, step + 1, total, preview)
-                item.loop.call_soon_threadsafe(item.on_progress, progress)
+                item.report_threadsafe(progress)
             return tensors
 
         negatives = [entry.item.spec.negative for entry in entries]

@@ -1,5 +1,6 @@
-"""SQLite storage (aiosqlite) and the image files under DATA_DIR."""
+"""SQLite storage (aiosqlite) and the image files under DATA_DIR; rows come back as
+``core.model`` values."""
 
-from storage.db import ImageRow, Job, NewJob, Storage, utc_now
+from storage.db import Storage, utc_now
 
-__all__ = ["ImageRow", "Job", "NewJob", "Storage", "utc_now"]
+__all__ = ["Storage", "utc_now"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -36,3 +37,32 @@ def loaded_models(tiny_model_dirs: dict[str, Path]):
 def sd_model(loaded_models):
     """The tiny SD 1.x-style model."""
     return loaded_models["sd"]
+
+
+@pytest.fixture
+async def make_services(sd_model, tmp_path):
+    """The one way tests build services: ``await make_services(started=..., clock=...,
+    gate=..., **limits)``, over real SQLite in ``tmp_path/data`` and the tiny SD pipeline.
+    With ``started=False`` the engine never runs a job (they stay queued); with a
+    ``tests.gates.StepGate`` every pipeline call waits at its step until the test opens
+    it. All of it is closed at the end of the test, services first."""
+    from core.limits import Limits
+    from core.services import open_services
+    from engine import Engine
+    from storage.db import Storage, utc_now
+    from tests.gates import gated
+
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(*, started: bool = True, clock=None, gate=None, **limits):
+            storage = await stack.enter_async_context(
+                Storage(tmp_path / "data", clock=clock or utc_now)
+            )
+            engine = Engine(sd_model if gate is None else gated(sd_model, gate))
+            if started:
+                await stack.enter_async_context(engine)
+            else:
+                stack.push_async_callback(engine.stop)
+            return await stack.enter_async_context(open_services(storage, engine, Limits(**limits)))
+
+        yield make

@@ -67,7 +67,7 @@ def breaks(path: Path, name: str) -> str | None:
 
 def test_every_product_file_keeps_the_layering_rule():
     files = product_files()
-    assert DISCORD_LAYER / "client.py" in files and ROOT / "core" / "service.py" in files
+    assert DISCORD_LAYER / "client.py" in files and ROOT / "core" / "services.py" in files
     offenders = {
         f"{path.relative_to(ROOT)} imports {name}": why
         for path in files
@@ -83,7 +83,7 @@ def test_everything_outside_the_discord_layer_loads_without_discord():
         for path in product_files()
         if not path.is_relative_to(DISCORD_LAYER) and path.name != "__main__.py"
     ]
-    assert "core.service" in modules and "bot.cli" in modules
+    assert "core.services" in modules and "bot.cli" in modules
     # Blocking the package makes any import of it, however indirect, fail.
     code = "import sys; sys.modules['discord'] = None\n" + "".join(
         f"import {module}\n" for module in modules

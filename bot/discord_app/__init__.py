@@ -1,0 +1,23 @@
+"""The Discord layer: the only code that imports discord.
+
+``create_bot`` puts the client together with its features; each feature module has a
+``setup(bot)`` that adds its commands and persistent buttons.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ImagineBot
+    from bot.settings import Settings
+    from core.services import Services
+
+
+def create_bot(settings: Settings, services: Services) -> ImagineBot:
+    """The client with every feature: /imagine, /settings and /info, /history, /admin."""
+    from bot.discord_app import admin, history, imagine, members
+    from bot.discord_app.client import ImagineBot
+
+    features = (imagine.setup, members.setup, history.setup, admin.setup)
+    return ImagineBot(settings, services, features)

@@ -11,16 +11,21 @@ from typing import TYPE_CHECKING, Literal
 import discord
 from discord import app_commands
 
-from bot.discord_app.buttons import requester
-from bot.discord_app.render import safe_prompt
+from bot.discord_app.context import requester
+from bot.discord_app.text import safe_prompt
 from core.errors import BadParameter
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
+    from core.moderation import Moderation
 
 
 _JOB_ID = re.compile(r"(?:job\s*)?([0-9]{1,19})", re.ASCII | re.IGNORECASE)
 _MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer
+
+
+def _moderation(interaction: discord.Interaction[ImagineBot]) -> Moderation:
+    return interaction.client.services.moderation
 
 
 def _job_id(text: str) -> int:
@@ -64,7 +69,7 @@ class AdminCommands(
     ) -> None:
         """Stop a user from using the bot; their queued and running jobs are cancelled."""
         everywhere = scope == "everywhere"
-        cancelled = await interaction.client.service.ban(
+        cancelled = await _moderation(interaction).ban(
             requester(interaction), user.id, reason or "", everywhere=everywhere
         )
         note = f" Cancelled their jobs: {', '.join(map(str, cancelled))}." if cancelled else ""
@@ -75,7 +80,7 @@ class AdminCommands(
     @app_commands.describe(user="Whose ban to lift")
     async def unban(self, interaction: discord.Interaction[ImagineBot], user: discord.User) -> None:
         """Lift a ban."""
-        lifted, still = await interaction.client.service.unban(requester(interaction), user.id)
+        lifted, still = await _moderation(interaction).unban(requester(interaction), user.id)
         text = (
             f"{user.mention} is no longer banned here."
             if lifted
@@ -96,7 +101,7 @@ class AdminCommands(
         user: discord.User | None = None,
     ) -> None:
         """Set a user's daily limit, or the server's default."""
-        await interaction.client.service.set_quota(
+        await _moderation(interaction).set_quota(
             requester(interaction), daily, user.id if user else None
         )
         whose = f"{user.mention}'s daily limit" if user else "The server's default daily limit"
@@ -111,7 +116,7 @@ class AdminCommands(
         word: str | None = None,
     ) -> None:
         """Manage the server's blocked words and phrases."""
-        result = await interaction.client.service.banword(requester(interaction), action, word)
+        result = await _moderation(interaction).banword(requester(interaction), action, word)
         if action == "list":
             # Escaped text, not inline code: Discord shows escapes inside backticks as typed.
             listed = " · ".join(safe_prompt(w, 100) for w in result) if result else "none"  # type: ignore[union-attr]
@@ -126,7 +131,7 @@ class AdminCommands(
     @app_commands.command(name="queue")
     async def queue(self, interaction: discord.Interaction[ImagineBot]) -> None:
         """Every queued and running job: id, user, prompt, age."""
-        jobs = await interaction.client.service.queue(requester(interaction))
+        jobs = await _moderation(interaction).queue(requester(interaction))
         if not jobs:
             await _answer(interaction, "The queue is empty.")
             return
@@ -144,7 +149,7 @@ class AdminCommands(
     @app_commands.describe(job="The job id")
     async def cancel(self, interaction: discord.Interaction[ImagineBot], job: str) -> None:
         """Cancel a queued or running job."""
-        result = await interaction.client.service.admin_cancel(requester(interaction), _job_id(job))
+        result = await _moderation(interaction).admin_cancel(requester(interaction), _job_id(job))
         await _answer(interaction, f"Job {result.id} is {result.status}.")
 
     @app_commands.command(name="purge")
@@ -152,7 +157,7 @@ class AdminCommands(
     async def purge(self, interaction: discord.Interaction[ImagineBot], job: str) -> None:
         """Delete a job's images from disk and its message from Discord."""
         bot = interaction.client
-        purged = await bot.service.purge(requester(interaction), _job_id(job))
+        purged = await _moderation(interaction).purge(requester(interaction), _job_id(job))
         removed_message = await bot.job_messages.delete_message(purged)
         where = " and its message" if removed_message else ""
         await _answer(interaction, f"Job {purged.id}: images{where} removed.")
@@ -161,7 +166,7 @@ class AdminCommands(
     @app_commands.describe(page="Which page (10 rows a page)")
     async def audit(self, interaction: discord.Interaction[ImagineBot], page: int = 1) -> None:
         """The moderation log: who did what to whom, and when."""
-        rows, page, pages = await interaction.client.service.audit(requester(interaction), page)
+        rows, page, pages = await _moderation(interaction).audit(requester(interaction), page)
         if not rows:
             await _answer(interaction, "The moderation log is empty.")
             return
@@ -174,3 +179,8 @@ class AdminCommands(
                 f"{' · ' + safe_prompt(row.details, 120) if row.details else ''}"
             )
         await _answer(interaction, "\n".join(lines))
+
+
+def setup(bot: ImagineBot) -> None:
+    """Add the /admin group."""
+    bot.tree.add_command(AdminCommands())

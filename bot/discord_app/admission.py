@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import discord
 
-from bot.discord_app.errors import reply_error
-from storage.db import Job
+from core.model import Job
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
@@ -34,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 # Discord drops an interaction not answered within 3 s; leave room for the answer itself.
 ANSWER_DEADLINE = 2.0
-# What answering can raise (job_messages has the same list; importing it here would loop).
+# What answering can raise (delivery.sending has the same list; importing it here would loop).
 SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 # However late the interaction reached us (a clock off by a little), admission gets this.
 MIN_DEADLINE = 0.5
@@ -43,7 +42,11 @@ MIN_DEADLINE = 0.5
 async def admit_and_answer(
     interaction: discord.Interaction[ImagineBot], admit: Callable[[], Awaitable[Job]]
 ) -> None:
-    """Run ``admit`` (checks and the committed row), then answer ``interaction`` once."""
+    """Run ``admit`` (checks and the committed row), then answer ``interaction`` once.
+
+    A refusal is raised, for the one error path (``errors.reply_error``) to answer
+    privately: before any answer, or after the private deferral, whose visibility the
+    first followup takes."""
     bot = interaction.client
     # A task of its own: if the interaction's handler is cut off, the admission is not.
     task = asyncio.ensure_future(admit())
@@ -52,7 +55,7 @@ async def admit_and_answer(
     deadline = min(bot.answer_deadline, max(MIN_DEADLINE, bot.answer_deadline - max(0.0, age)))
     done, _ = await asyncio.wait({task}, timeout=deadline)
     if task in done:
-        await _answer(interaction, task)
+        await interaction.client.job_messages.track(task.result(), interaction)
         return
     logger.warning(
         "interaction %s: admission is taking over %.1f s; holding it privately",
@@ -63,11 +66,7 @@ async def admit_and_answer(
         await interaction.response.defer(ephemeral=True, thinking=True)
     except SEND_ERRORS as exc:
         logger.warning("interaction %s: could not hold it: %s", interaction.id, exc)
-    try:
-        job = await task
-    except Exception as error:
-        await reply_error(interaction, error)  # the deferral is ephemeral: so is this
-        return
+    job = await task
     message = await bot.job_messages.post_waiting(job)
     if message is not None:
         note = f"Job {job.id} is queued: {message.jump_url}"
@@ -77,12 +76,3 @@ async def admit_and_answer(
         await interaction.followup.send(note, ephemeral=True)
     except SEND_ERRORS as exc:
         logger.info("interaction %s: could not send the private note: %s", interaction.id, exc)
-
-
-async def _answer(interaction: discord.Interaction[ImagineBot], task: asyncio.Future) -> None:
-    try:
-        job = task.result()
-    except Exception as error:
-        await reply_error(interaction, error)
-        return
-    await interaction.client.job_messages.track(job, interaction)

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord_app.admission import admit_and_answer
-from bot.discord_app.errors import reply_error
-from bot.discord_app.permissions import is_admin
-from core.service import Action, Requester
+from bot.discord_app.context import requester
+from bot.discord_app.errors import GuardedButton
+from core.model import Action
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
@@ -22,7 +22,7 @@ MAX_CUSTOM_ID = 100
 
 
 class JobButton(
-    discord.ui.DynamicItem[discord.ui.Button],
+    GuardedButton,
     template=r"^(?P<action>[uvscrx]):(?P<job>[0-9]{1,19}):(?P<index>[0-4])$",
 ):
     """One button on a job's message: upscale, vary or reroll."""
@@ -60,44 +60,20 @@ class JobButton(
             style=button.style if button else discord.ButtonStyle.secondary,
         )
 
-    async def callback(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
+    async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Start the child job (it belongs to whoever pressed), or cancel the job."""
-        bot = interaction.client
+        jobs, who = interaction.client.services.jobs, requester(interaction)
         if self.action == Action.CANCEL:
-            await self._cancel(interaction)
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            job = await jobs.cancel(self.job_id, who)
+            await interaction.followup.send(f"Job {job.id} is {job.status}.", ephemeral=True)
             return
         # Admitted first (row committed), answered once: the child job's own message, or
         # an ephemeral refusal; the pressed message is left as it is.
-        who = requester(interaction)
-        try:
-            await admit_and_answer(
-                interaction,
-                lambda: bot.service.press(who, self.action, self.job_id, self.index or None),
-            )
-        except Exception as error:
-            await reply_error(interaction, error)
-
-    async def _cancel(self, interaction: discord.Interaction[ImagineBot]) -> None:
-        bot = interaction.client
-        try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            job = await bot.service.cancel(self.job_id, requester(interaction))
-            await interaction.followup.send(f"Job {job.id} is {job.status}.", ephemeral=True)
-        except Exception as error:
-            await reply_error(interaction, error)
-
-
-def requester(interaction: discord.Interaction[ImagineBot]) -> Requester:
-    """The plain values the service needs: whether the caller is an admin here, and
-    whether they are one of the bot's owners (``OWNER_IDS``, who act in every server)."""
-    settings = interaction.client.settings
-    return Requester(
-        user_id=interaction.user.id,
-        guild_id=interaction.guild_id,
-        channel_id=interaction.channel_id,
-        is_admin=is_admin(interaction, settings),
-        is_owner=interaction.user.id in settings.owner_id_set,
-    )
+        index = self.index or None
+        await admit_and_answer(
+            interaction, lambda: jobs.press(who, self.action, self.job_id, index)
+        )
 
 
 def grid_view(job_id: int) -> discord.ui.View:

@@ -1,20 +1,19 @@
-"""The Discord client: commands, persistent buttons, and job messages wired to the service."""
+"""The Discord client: the services and the features come in through the constructor
+(it imports no feature), job messages are kept in step with the runner's events."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 import discord
 from discord import app_commands
 
 from bot.discord_app.admission import ANSWER_DEADLINE
-from bot.discord_app.buttons import JobButton
-from bot.discord_app.commands import register_commands
+from bot.discord_app.delivery import JobMessages
 from bot.discord_app.errors import reply_error
-from bot.discord_app.history import HistoryButton
-from bot.discord_app.job_messages import JobMessages
 from bot.settings import Settings
-from core.service import Service
+from core.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,12 @@ class ImagineTree(app_commands.CommandTree):
 class ImagineBot(discord.Client):
     """The bot: dependencies come in through the constructor."""
 
-    def __init__(self, settings: Settings, service: Service) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services,
+        features: Sequence[Callable[[ImagineBot], None]] = (),
+    ) -> None:
         super().__init__(
             intents=discord.Intents.default(),
             # Nothing pings unless a message names whom (a job's owner, when a result
@@ -40,16 +44,18 @@ class ImagineBot(discord.Client):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
-        self.service = service
+        self.services = services
         self.tree = ImagineTree(self)
         self.job_messages = JobMessages(self)
         self.answer_deadline = ANSWER_DEADLINE  # seconds before a slow admission is held
-        register_commands(self.tree)
+        self._features = tuple(features)  # each feature's setup(bot)
 
     async def setup_hook(self) -> None:
-        """Register the persistent buttons, listen to the service and sync the commands."""
-        self.add_dynamic_items(JobButton, HistoryButton)
-        self.service.add_listener(self.job_messages.on_event)
+        """Let each feature add its commands and persistent buttons, listen to the
+        runner, and sync the commands."""
+        for setup in self._features:
+            setup(self)
+        self.services.runner.add_listener(self.job_messages.on_event)
         self.job_messages.start()
         await self.sync_commands()
 

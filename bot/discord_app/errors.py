@@ -13,6 +13,22 @@ from core.errors import QuotaExceeded, UserError
 logger = logging.getLogger(__name__)
 
 
+class GuardedButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?!)"):
+    """A persistent button whose errors become replies here, like the commands' (the
+    template of this base matches nothing; each button gives its own)."""
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        """Run the button; any error is answered by ``reply_error``."""
+        try:
+            await self.run(interaction)
+        except Exception as error:
+            await reply_error(interaction, error)
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        """What the button does."""
+        raise NotImplementedError
+
+
 async def reply_error(interaction: discord.Interaction, error: BaseException) -> None:
     """Tell the user what went wrong, ephemerally; log what is not their fault."""
     if isinstance(error, app_commands.CommandInvokeError):

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
+from discord import app_commands
 
-from bot.discord_app.buttons import requester
-from bot.discord_app.errors import reply_error
-from bot.discord_app.render import MAX_CONTENT, safe_prompt
-from core.service import HistoryPage
+from bot.discord_app.context import requester
+from bot.discord_app.errors import GuardedButton
+from bot.discord_app.text import MAX_CONTENT, safe_prompt
+from core.model import HistoryPage
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
@@ -19,7 +20,7 @@ _PROMPT_IN_LINE = 60
 
 
 class HistoryButton(
-    discord.ui.DynamicItem[discord.ui.Button],
+    GuardedButton,
     template=r"^h:(?P<user>[0-9]{1,20}):(?P<page>[0-9]{1,6})$",
 ):
     """Previous/Next on a /history page; the target user and page travel in the id."""
@@ -44,15 +45,12 @@ class HistoryButton(
         label = item.label if isinstance(item, discord.ui.Button) else None
         return cls(int(match["user"]), int(match["page"]), label=label or "Page")
 
-    async def callback(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
+    async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Show that page (the admin check runs again for someone else's history)."""
-        try:
-            page = await interaction.client.service.history(
-                requester(interaction), self.page, user_id=self.user_id
-            )
-            await interaction.response.edit_message(content=render_page(page), view=page_view(page))
-        except Exception as error:
-            await reply_error(interaction, error)
+        page = await interaction.client.services.users.history(
+            requester(interaction), self.page, user_id=self.user_id
+        )
+        await interaction.response.edit_message(content=render_page(page), view=page_view(page))
 
 
 def page_view(page: HistoryPage) -> discord.ui.View:
@@ -86,3 +84,26 @@ def render_page(page: HistoryPage) -> str:
         )
     text = "\n".join(lines)
     return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
+
+
+@app_commands.command(name="history")
+@app_commands.describe(page="Which page (10 jobs a page)", user="Admins: whose jobs to show")
+@app_commands.guild_only()
+async def history(
+    interaction: discord.Interaction[ImagineBot],
+    page: int = 1,
+    user: discord.Member | None = None,
+) -> None:
+    """Your recent jobs, newest first, with links to their messages."""
+    result = await interaction.client.services.users.history(
+        requester(interaction), page, user_id=user.id if user else None
+    )
+    await interaction.response.send_message(
+        render_page(result), view=page_view(result), ephemeral=True
+    )
+
+
+def setup(bot: ImagineBot) -> None:
+    """Add /history and its Previous/Next buttons."""
+    bot.tree.add_command(history)
+    bot.add_dynamic_items(HistoryButton)

@@ -9,9 +9,8 @@ test that needs a job held on the worker holds the worker itself (``held_worker`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from PIL import Image
@@ -25,11 +24,21 @@ from core.errors import (
     UnknownJob,
     UserError,
 )
-from core.service import Action, JobEvent, Requester, Service
+from core.model import (
+    ALL_SERVERS,
+    Action,
+    AuditRow,
+    ImageRow,
+    Job,
+    JobEvent,
+    JobKind,
+    JobParams,
+    JobStatus,
+    NewJob,
+    Requester,
+)
+from core.services import Services
 from core.sizes import size_for_aspect
-from engine.engine import Engine
-from engine.types import JobStatus
-from storage.db import ALL_SERVERS, AuditRow, ImageRow, Job, NewJob, Storage
 from tests.gates import held_worker
 
 A, B, C = 1, 2, 3  # C: a server the bot has no rows for yet
@@ -49,31 +58,24 @@ ALL_STATUSES = tuple(JobStatus)
 
 
 @pytest.fixture
-async def make(sd_model, tmp_path) -> AsyncIterator[Callable[..., Awaitable[Service]]]:
+def make(make_services) -> Callable[..., Awaitable[Services]]:
     """``await make(**options)``: a service on a fresh DATA_DIR; ``started=True`` starts
     the engine's worker, otherwise jobs stay queued."""
-    async with contextlib.AsyncExitStack() as stack:
 
-        async def make_service(*, started: bool = False, **options) -> Service:
-            storage = await stack.enter_async_context(Storage(tmp_path / "data"))
-            engine = Engine(sd_model)
-            if started:
-                await stack.enter_async_context(engine)
-            else:
-                stack.push_async_callback(engine.stop)
-            settings = {
-                "max_queued_per_user": 50,
-                "max_queue": 100,
-                "owner_ids": frozenset({OWNER_ID}),
-                **options,
-            }
-            return await stack.enter_async_context(Service(storage, engine, **settings))
+    async def make_service(*, started: bool = False, **options) -> Services:
+        limits = {
+            "max_queued_per_user": 50,
+            "max_queue": 100,
+            "owner_ids": frozenset({OWNER_ID}),
+            **options,
+        }
+        return await make_services(started=started, **limits)
 
-        yield make_service
+    return make_service
 
 
 @pytest.fixture
-async def service(make) -> Service:
+async def service(make) -> Services:
     return await make()
 
 
@@ -84,7 +86,7 @@ def png(width: int, height: int) -> bytes:
 
 
 async def done_job(
-    service: Service,
+    service: Services,
     who: Requester,
     prompt: str = "a fox",
     negative: str = "",
@@ -95,19 +97,21 @@ async def done_job(
     (the images themselves are small: the rows carry the sizes the service reads)."""
     storage = service.storage
     width, height = size
-    params = {
-        "aspect": "1:1",
-        "width": width,
-        "height": height,
-        "base_width": width,
-        "base_height": height,
-        "steps": 2,
-        "guidance": 7.0,
-        "num_images": 4,
-        "model": service.model_name,
-    }
+    params = JobParams(
+        aspect="1:1",
+        width=width,
+        height=height,
+        base_width=width,
+        base_height=height,
+        steps=2,
+        guidance=7.0,
+        num_images=4,
+        model=service.runner.model_name,
+    )
     job = await storage.create_job(
-        NewJob("imagine", who.user_id, prompt, negative, 7, params, who.guild_id, who.channel_id)
+        NewJob(
+            JobKind.IMAGINE, who.user_id, prompt, negative, 7, params, who.guild_id, who.channel_id
+        )
     )
     rows = []
     for index in (1, 2, 3, 4):
@@ -119,24 +123,24 @@ async def done_job(
     await storage.add_images(rows)
     await storage.mark_running(job.id)
     await storage.finish_job(job.id, JobStatus.DONE)
-    return await service.job(job.id)
+    return await service.runner.job(job.id)
 
 
-async def log_of(service: Service, guild: int | None) -> list[AuditRow]:
+async def log_of(service: Services, guild: int | None) -> list[AuditRow]:
     rows, _ = await service.storage.audit_page(guild, offset=0, limit=1000)
     return rows
 
 
-async def state_of(service: Service, guild: int) -> tuple:
+async def state_of(service: Services, guild: int) -> tuple:
     """Everything a server has: its job rows, their images and files, its log."""
     jobs = await service.storage.jobs_with_status(*ALL_STATUSES, scope=guild)
-    images = [await service.images(job.id) for job in jobs]
+    images = [await service.runner.images(job.id) for job in jobs]
     files = sorted(
         str(path.relative_to(service.storage.data_dir))
         for job in jobs
         for path in service.storage.job_dir(job.id).glob("*")
     )
-    positions = {job.id: service.position(job.id) for job in jobs}
+    positions = {job.id: service.runner.position(job.id) for job in jobs}
     return jobs, images, files, positions, await log_of(service, guild)
 
 
@@ -149,15 +153,15 @@ async def assert_unknown(call: Awaitable, job_id: int) -> None:
 
 # --- isolation: server B cannot see or touch server A's jobs ---
 
-FROM_B: dict[str, Callable[[Service, int], Awaitable]] = {
-    "admin cancel": lambda s, job_id: s.admin_cancel(ADMIN_B, job_id),
-    "admin purge": lambda s, job_id: s.purge(ADMIN_B, job_id),
-    "Cancel by admin": lambda s, job_id: s.cancel(job_id, ADMIN_B),
-    "Cancel by member": lambda s, job_id: s.cancel(job_id, BOB_B),
-    "get_job": lambda s, job_id: s.get_job(job_id, ADMIN_B),
+FROM_B: dict[str, Callable[[Services, int], Awaitable]] = {
+    "admin cancel": lambda s, job_id: s.moderation.admin_cancel(ADMIN_B, job_id),
+    "admin purge": lambda s, job_id: s.moderation.purge(ADMIN_B, job_id),
+    "Cancel by admin": lambda s, job_id: s.jobs.cancel(job_id, ADMIN_B),
+    "Cancel by member": lambda s, job_id: s.jobs.cancel(job_id, BOB_B),
+    "get_job": lambda s, job_id: s.jobs.get_job(job_id, ADMIN_B),
     **{
         f"{name} by {who_name}": (
-            lambda s, job_id, action=action, index=index, who=who: s.press(
+            lambda s, job_id, action=action, index=index, who=who: s.jobs.press(
                 who, action, job_id, index
             )
         )
@@ -179,9 +183,9 @@ async def test_server_b_gets_no_job_for_server_as_jobs_and_changes_nothing(servi
     action = FROM_B[name]
     jobs = {
         "done": await done_job(service, ALICE),
-        "queued": await service.imagine(ALICE, "a queued fox --steps 2"),
+        "queued": await service.jobs.imagine(ALICE, "a queued fox --steps 2"),
     }
-    b_job = await service.imagine(BOB_B, "a fox in B --steps 2")
+    b_job = await service.jobs.imagine(BOB_B, "a fox in B --steps 2")
     job_id = jobs[target].id
     a_before = await state_of(service, A)
     b_before = await state_of(service, B)
@@ -194,45 +198,51 @@ async def test_server_b_gets_no_job_for_server_as_jobs_and_changes_nothing(servi
     assert await state_of(service, A) == a_before
     assert await state_of(service, B) == b_before  # no log row about it in B either
     assert await service.storage.count_jobs() == count
-    assert service.position(jobs["queued"].id) is not None  # still in the engine
+    assert service.runner.position(jobs["queued"].id) is not None  # still in the engine
 
 
 async def test_queues_and_logs_are_per_server_and_owners_see_all(service):
-    a_jobs = [(await service.imagine(ALICE, f"fox {i} --steps 2")).id for i in range(2)]
-    b_job = (await service.imagine(BOB_B, "a fox in B --steps 2")).id
-    assert [job.id for job, _ in await service.queue(ADMIN_A)] == a_jobs
-    assert [job.id for job, _ in await service.queue(ADMIN_B)] == [b_job]
-    assert sorted(job.id for job, _ in await service.queue(OWNER_IN_B)) == [*a_jobs, b_job]
+    a_jobs = [(await service.jobs.imagine(ALICE, f"fox {i} --steps 2")).id for i in range(2)]
+    b_job = (await service.jobs.imagine(BOB_B, "a fox in B --steps 2")).id
+    assert [job.id for job, _ in await service.moderation.queue(ADMIN_A)] == a_jobs
+    assert [job.id for job, _ in await service.moderation.queue(ADMIN_B)] == [b_job]
+    assert sorted(job.id for job, _ in await service.moderation.queue(OWNER_IN_B)) == [
+        *a_jobs,
+        b_job,
+    ]
     # Positions are the engine's, whichever server asks.
-    for job, position in await service.queue(OWNER_IN_B):
-        assert position == service.position(job.id) is not None
+    for job, position in await service.moderation.queue(OWNER_IN_B):
+        assert position == service.runner.position(job.id) is not None
 
-    await service.banword(ADMIN_A, "add", "gore")
-    await service.set_quota(ADMIN_A, 7)
-    assert [row.action for row in (await service.audit(ADMIN_A))[0]] == ["quota", "banword_add"]
-    assert (await service.audit(ADMIN_B))[0] == []
+    await service.moderation.banword(ADMIN_A, "add", "gore")
+    await service.moderation.set_quota(ADMIN_A, 7)
+    assert [row.action for row in (await service.moderation.audit(ADMIN_A))[0]] == [
+        "quota",
+        "banword_add",
+    ]
+    assert (await service.moderation.audit(ADMIN_B))[0] == []
     # Words are per server too.
-    assert await service.banword(ADMIN_B, "list", None) == []
+    assert await service.moderation.banword(ADMIN_B, "list", None) == []
     with pytest.raises(BlockedPrompt):
-        await service.imagine(ALICE, "gore --steps 2")
-    await service.imagine(BOB_B, "gore --steps 2")
+        await service.jobs.imagine(ALICE, "gore --steps 2")
+    await service.jobs.imagine(BOB_B, "gore --steps 2")
 
 
 async def test_an_owner_acts_on_every_servers_jobs_and_the_rows_land_in_the_jobs_log(service):
     done = await done_job(service, ALICE)
-    queued = await service.imagine(ALICE, "cancel me --steps 2")
-    pressed = await service.imagine(ALICE, "press cancel --steps 2")
-    assert (await service.get_job(done.id, OWNER_IN_B)).id == done.id
+    queued = await service.jobs.imagine(ALICE, "cancel me --steps 2")
+    pressed = await service.jobs.imagine(ALICE, "press cancel --steps 2")
+    assert (await service.jobs.get_job(done.id, OWNER_IN_B)).id == done.id
 
-    child = await service.press(OWNER_IN_B, Action.UPSCALE, done.id, 1)
+    child = await service.jobs.press(OWNER_IN_B, Action.UPSCALE, done.id, 1)
     assert (child.parent_id, child.user_id, child.guild_id) == (done.id, OWNER_ID, B)
 
-    cancelled = await service.admin_cancel(OWNER_IN_B, queued.id)
-    assert cancelled.status == "cancelled" and service.position(queued.id) is None
-    assert (await service.cancel(pressed.id, OWNER_IN_B)).status == "cancelled"
+    cancelled = await service.moderation.admin_cancel(OWNER_IN_B, queued.id)
+    assert cancelled.status == "cancelled" and service.runner.position(queued.id) is None
+    assert (await service.jobs.cancel(pressed.id, OWNER_IN_B)).status == "cancelled"
 
-    purged = await service.purge(OWNER_IN_B, done.id)
-    assert purged.purged_at is not None and await service.images(done.id) == []
+    purged = await service.moderation.purge(OWNER_IN_B, done.id)
+    assert purged.purged_at is not None and await service.runner.images(done.id) == []
     assert not service.storage.job_dir(done.id).exists()
 
     a_log = [(row.action, row.target, row.actor_id) for row in await log_of(service, A)]
@@ -248,16 +258,16 @@ async def test_an_owner_acts_on_every_servers_jobs_and_the_rows_land_in_the_jobs
 
 async def test_the_global_quota_counts_every_server_and_admins_too(make):
     service = await make(global_daily_quota=3, daily_quota=50)
-    await service.imagine(ALICE, "one --steps 2")
-    await service.imagine(ALICE, "two --steps 2")
-    await service.imagine(ALICE_IN_B, "three --steps 2")
+    await service.jobs.imagine(ALICE, "one --steps 2")
+    await service.jobs.imagine(ALICE, "two --steps 2")
+    await service.jobs.imagine(ALICE_IN_B, "three --steps 2")
     for where in (ALICE, ALICE_IN_B, ALICE_IN_C):
         with pytest.raises(QuotaExceeded) as caught:
-            await service.imagine(where, "four --steps 2")
+            await service.jobs.imagine(where, "four --steps 2")
         error = caught.value
         assert error.everywhere and (error.limit, error.used) == (3, 3)
         assert "3 jobs for today across all servers" in error.message
-    status = await service.quota(ALICE_IN_B)
+    status = await service.users.quota(ALICE_IN_B)
     assert (status.used, status.left) == (1, 49)  # this server's own quota
     assert (status.global_limit, status.global_used, status.global_left) == (3, 3, 0)
     assert await service.storage.count_jobs() == 3
@@ -265,18 +275,18 @@ async def test_the_global_quota_counts_every_server_and_admins_too(make):
     # An admin of both servers has no per-server limit, but the global one holds.
     admin_a = Requester(user_id=400, guild_id=A, channel_id=10, is_admin=True)
     admin_b = Requester(user_id=400, guild_id=B, channel_id=20, is_admin=True)
-    assert (await service.quota(admin_a)).limit is None
+    assert (await service.users.quota(admin_a)).limit is None
     for who in (admin_a, admin_a, admin_b):
-        await service.imagine(who, "admin --steps 2")
+        await service.jobs.imagine(who, "admin --steps 2")
     for who in (admin_a, admin_b):
         with pytest.raises(QuotaExceeded, match="across all servers"):
-            await service.imagine(who, "one more --steps 2")
+            await service.jobs.imagine(who, "one more --steps 2")
 
     # The bot's owners are not counted.
     owner_a = Requester(user_id=OWNER_ID, guild_id=A, is_admin=True, is_owner=True)
     for who in (owner_a, OWNER_IN_B, owner_a, OWNER_IN_B, owner_a):
-        await service.imagine(who, "owner --steps 2")
-    status = await service.quota(OWNER_IN_B)
+        await service.jobs.imagine(who, "owner --steps 2")
+    status = await service.users.quota(OWNER_IN_B)
     assert (status.limit, status.global_limit, status.global_left) == (None, None, None)
     assert await service.storage.count_jobs() == 3 + 3 + 5
 
@@ -285,7 +295,7 @@ async def test_a_burst_across_servers_starts_only_the_global_quota(make):
     service = await make(global_daily_quota=3)
     burst = [ALICE, ALICE_IN_B, ALICE_IN_C] * 4
     results = await asyncio.gather(
-        *(service.imagine(who, f"burst {i} --steps 2") for i, who in enumerate(burst)),
+        *(service.jobs.imagine(who, f"burst {i} --steps 2") for i, who in enumerate(burst)),
         return_exceptions=True,
     )
     refused = [r for r in results if isinstance(r, BaseException)]
@@ -297,11 +307,11 @@ async def test_a_burst_across_servers_starts_only_the_global_quota(make):
 async def test_a_global_quota_of_zero_is_off(make):
     service = await make(global_daily_quota=0, daily_quota=2)
     for who in (ALICE, ALICE, ALICE_IN_B, ALICE_IN_B, ALICE_IN_C):
-        await service.imagine(who, "a fox --steps 2")
-    status = await service.quota(ALICE_IN_C)
+        await service.jobs.imagine(who, "a fox --steps 2")
+    status = await service.users.quota(ALICE_IN_C)
     assert (status.used, status.global_limit, status.global_left) == (1, None, None)
     with pytest.raises(QuotaExceeded) as caught:  # the server's own quota still holds
-        await service.imagine(ALICE, "a fox --steps 2")
+        await service.jobs.imagine(ALICE, "a fox --steps 2")
     assert not caught.value.everywhere
 
 
@@ -309,32 +319,35 @@ async def test_a_global_quota_of_zero_is_off(make):
 
 
 async def test_only_owners_ban_everywhere_and_it_holds_in_every_server(service):
-    in_a = await service.imagine(ALICE, "in A --steps 2")
-    in_b = await service.imagine(ALICE_IN_B, "in B --steps 2")
+    in_a = await service.jobs.imagine(ALICE, "in A --steps 2")
+    in_b = await service.jobs.imagine(ALICE_IN_B, "in B --steps 2")
     done = await done_job(service, ALICE_IN_B)
-    await service.update_settings(ALICE, steps=5)
+    await service.users.update_settings(ALICE, steps=5)
 
     with pytest.raises(NotAllowed, match="owners"):
-        await service.ban(ADMIN_B, ALICE.user_id, "abuse", everywhere=True)
+        await service.moderation.ban(ADMIN_B, ALICE.user_id, "abuse", everywhere=True)
     assert await service.storage.ban_reason(C, ALICE.user_id) is None
-    assert service.position(in_a.id) is not None and service.position(in_b.id) is not None
+    assert (
+        service.runner.position(in_a.id) is not None
+        and service.runner.position(in_b.id) is not None
+    )
     with pytest.raises(NotAllowed, match="can't be banned"):
-        await service.ban(ADMIN_A, OWNER_ID, "rogue owner")
+        await service.moderation.ban(ADMIN_A, OWNER_ID, "rogue owner")
     assert await service.storage.ban_reason(A, OWNER_ID) is None
 
-    cancelled = await service.ban(OWNER_IN_B, ALICE.user_id, "abuse", everywhere=True)
+    cancelled = await service.moderation.ban(OWNER_IN_B, ALICE.user_id, "abuse", everywhere=True)
     assert sorted(cancelled) == [in_a.id, in_b.id]
     for job in (in_a, in_b):
-        assert (await service.job(job.id)).status == "cancelled"
+        assert (await service.runner.job(job.id)).status == "cancelled"
     assert ("ban", str(ALICE.user_id)) in [(r.action, r.target) for r in await log_of(service, B)]
 
     refusals = [
-        lambda who: service.imagine(who, "a fox --steps 2"),
-        lambda who: service.press(who, Action.UPSCALE, done.id, 1),
-        lambda who: service.user_settings(who),
-        lambda who: service.update_settings(who, steps=9),
-        lambda who: service.info(who),
-        lambda who: service.history(who),
+        lambda who: service.jobs.imagine(who, "a fox --steps 2"),
+        lambda who: service.jobs.press(who, Action.UPSCALE, done.id, 1),
+        lambda who: service.users.user_settings(who),
+        lambda who: service.users.update_settings(who, steps=9),
+        lambda who: service.users.info(who),
+        lambda who: service.users.history(who),
     ]
     for where in (ALICE, ALICE_IN_B, ALICE_IN_C):  # C: a server with no rows yet
         for refused in refusals:
@@ -343,17 +356,17 @@ async def test_only_owners_ban_everywhere_and_it_holds_in_every_server(service):
     assert await service.storage.user_settings(ALICE.user_id) == {"steps": 5}
 
     # A server admin lifts only their own server's ban: the one everywhere stays.
-    assert await service.unban(ADMIN_B, ALICE.user_id) == (False, True)
-    await service.ban(ADMIN_B, ALICE.user_id, "local")
-    assert await service.unban(ADMIN_B, ALICE.user_id) == (True, True)
+    assert await service.moderation.unban(ADMIN_B, ALICE.user_id) == (False, True)
+    await service.moderation.ban(ADMIN_B, ALICE.user_id, "local")
+    assert await service.moderation.unban(ADMIN_B, ALICE.user_id) == (True, True)
     with pytest.raises(Banned, match="in every server"):
-        await service.imagine(ALICE_IN_B, "a fox --steps 2")
+        await service.jobs.imagine(ALICE_IN_B, "a fox --steps 2")
     assert await service.storage.ban_reason(None, ALICE.user_id) == ("abuse", True)
 
-    assert await service.unban(OWNER_IN_B, ALICE.user_id) == (True, False)
+    assert await service.moderation.unban(OWNER_IN_B, ALICE.user_id) == (True, False)
     assert await service.storage.ban_reason(C, ALICE.user_id) is None
     assert not await service.storage.unban(ALL_SERVERS, ALICE.user_id)  # the row is gone
-    await service.imagine(ALICE_IN_C, "welcome back --steps 2")
+    await service.jobs.imagine(ALICE_IN_C, "welcome back --steps 2")
 
 
 async def test_a_ban_cancels_the_running_job_before_it_is_posted(make):
@@ -366,77 +379,79 @@ async def test_a_ban_cancels_the_running_job_before_it_is_posted(make):
         if event.kind == "started":
             running.set()
 
-    service.add_listener(listen)
+    service.runner.add_listener(listen)
     async with held_worker(service.engine):
-        job = await service.imagine(ALICE, "a fox --steps 2")
+        job = await service.jobs.imagine(ALICE, "a fox --steps 2")
         await asyncio.wait_for(running.wait(), 30)
-        assert service.position(job.id) == 0
-        assert (await service.job(job.id)).status == "running"
-        queued = await service.imagine(ALICE, "waiting --steps 2")
-        elsewhere = await service.imagine(ALICE_IN_B, "in B --steps 2")
+        assert service.runner.position(job.id) == 0
+        assert (await service.runner.job(job.id)).status == "running"
+        queued = await service.jobs.imagine(ALICE, "waiting --steps 2")
+        elsewhere = await service.jobs.imagine(ALICE_IN_B, "in B --steps 2")
 
-        cancelled = await service.ban(ADMIN_A, ALICE.user_id, "spam")
+        cancelled = await service.moderation.ban(ADMIN_A, ALICE.user_id, "spam")
 
         assert sorted(cancelled) == [job.id, queued.id]
-        row = await service.job(job.id)
+        row = await service.runner.job(job.id)
         assert row.status == "cancelled" and row.started_at is not None
-        assert (await service.job(queued.id)).status == "cancelled"
-        assert service.position(queued.id) is None
-        assert service.position(elsewhere.id) is not None  # the ban is A's only
-        assert (await service.cancel(elsewhere.id, ALICE_IN_B)).status == "cancelled"
+        assert (await service.runner.job(queued.id)).status == "cancelled"
+        assert service.runner.position(queued.id) is None
+        assert service.runner.position(elsewhere.id) is not None  # the ban is A's only
+        assert (await service.jobs.cancel(elsewhere.id, ALICE_IN_B)).status == "cancelled"
     # The held call has now reached the worker: it must not run nor be stored.
     await service.engine.run_on_worker(lambda: None)
-    assert (await service.job(job.id)).status == "cancelled"
-    assert service.position(job.id) is None
-    assert await service.images(job.id) == [] and not service.storage.job_dir(job.id).exists()
+    assert (await service.runner.job(job.id)).status == "cancelled"
+    assert service.runner.position(job.id) is None
+    assert (
+        await service.runner.images(job.id) == [] and not service.storage.job_dir(job.id).exists()
+    )
     finished = [e.job.status for e in events if e.kind == "finished" and e.job.id == job.id]
     assert finished == ["cancelled"]
 
 
 async def test_a_banned_admin_is_refused_every_admin_command_and_cannot_unban_self(service):
     done = await done_job(service, ALICE)
-    queued = await service.imagine(ALICE, "a fox --steps 2")
-    await service.ban(ADMIN_A, OTHER_ADMIN_A.user_id, "rogue")
+    queued = await service.jobs.imagine(ALICE, "a fox --steps 2")
+    await service.moderation.ban(ADMIN_A, OTHER_ADMIN_A.user_id, "rogue")
     log = await log_of(service, A)
     commands = [
-        lambda: service.unban(OTHER_ADMIN_A, OTHER_ADMIN_A.user_id),
-        lambda: service.ban(OTHER_ADMIN_A, ADMIN_A.user_id, "revenge"),
-        lambda: service.set_quota(OTHER_ADMIN_A, 0),
-        lambda: service.banword(OTHER_ADMIN_A, "add", "fox"),
-        lambda: service.banword(OTHER_ADMIN_A, "list", None),
-        lambda: service.queue(OTHER_ADMIN_A),
-        lambda: service.admin_cancel(OTHER_ADMIN_A, queued.id),
-        lambda: service.purge(OTHER_ADMIN_A, done.id),
-        lambda: service.audit(OTHER_ADMIN_A),
-        lambda: service.cancel(queued.id, OTHER_ADMIN_A),
+        lambda: service.moderation.unban(OTHER_ADMIN_A, OTHER_ADMIN_A.user_id),
+        lambda: service.moderation.ban(OTHER_ADMIN_A, ADMIN_A.user_id, "revenge"),
+        lambda: service.moderation.set_quota(OTHER_ADMIN_A, 0),
+        lambda: service.moderation.banword(OTHER_ADMIN_A, "add", "fox"),
+        lambda: service.moderation.banword(OTHER_ADMIN_A, "list", None),
+        lambda: service.moderation.queue(OTHER_ADMIN_A),
+        lambda: service.moderation.admin_cancel(OTHER_ADMIN_A, queued.id),
+        lambda: service.moderation.purge(OTHER_ADMIN_A, done.id),
+        lambda: service.moderation.audit(OTHER_ADMIN_A),
+        lambda: service.jobs.cancel(queued.id, OTHER_ADMIN_A),
     ]
     for command in commands:
         with pytest.raises(Banned, match="Reason: rogue"):
             await command()
     assert await service.storage.ban_reason(A, OTHER_ADMIN_A.user_id) == ("rogue", False)
     assert await service.storage.ban_reason(A, ADMIN_A.user_id) is None
-    assert (await service.job(queued.id)).status == "queued"
-    assert (await service.job(done.id)).purged_at is None
+    assert (await service.runner.job(queued.id)).status == "queued"
+    assert (await service.runner.job(done.id)).purged_at is None
     assert await service.storage.blocked_words(A) == []
     assert await log_of(service, A) == log
-    assert await service.unban(ADMIN_A, OTHER_ADMIN_A.user_id) == (True, False)
-    assert [job.id for job, _ in await service.queue(OTHER_ADMIN_A)] == [queued.id]
+    assert await service.moderation.unban(ADMIN_A, OTHER_ADMIN_A.user_id) == (True, False)
+    assert [job.id for job, _ in await service.moderation.queue(OTHER_ADMIN_A)] == [queued.id]
 
 
 async def test_settings_are_refused_to_a_banned_user(service):
-    await service.update_settings(ALICE, steps=5, negative="blurry")
-    await service.ban(ADMIN_A, ALICE.user_id, "spam")
+    await service.users.update_settings(ALICE, steps=5, negative="blurry")
+    await service.moderation.ban(ADMIN_A, ALICE.user_id, "spam")
     with pytest.raises(Banned, match=r"in this server\. Reason: spam"):
-        await service.user_settings(ALICE)
+        await service.users.user_settings(ALICE)
     for change in ({"steps": 9}, {"negative": "people"}, {"reset": True}):
         with pytest.raises(Banned):
-            await service.update_settings(ALICE, **change)
+            await service.users.update_settings(ALICE, **change)
     assert await service.storage.user_settings(ALICE.user_id) == {
         "steps": 5,
         "negative": "blurry",
     }
     # Not banned in B: /settings works there.
-    assert await service.user_settings(ALICE_IN_B) == {"steps": 5, "negative": "blurry"}
+    assert await service.users.user_settings(ALICE_IN_B) == {"steps": 5, "negative": "blurry"}
 
 
 # --- blocked words: entries, the cap, where the word was, the order of the checks ---
@@ -445,21 +460,21 @@ async def test_settings_are_refused_to_a_banned_user(service):
 async def test_a_server_blocks_at_most_max_blocked_words(make):
     service = await make(max_blocked_words=3)
     for word in ("one", "two", "three"):
-        assert await service.banword(ADMIN_A, "add", word)
+        assert await service.moderation.banword(ADMIN_A, "add", word)
     with pytest.raises(BadParameter, match="already blocks 3 words") as caught:
-        await service.banword(ADMIN_A, "add", "four")
+        await service.moderation.banword(ADMIN_A, "add", "four")
     assert caught.value.parameter == "word"
-    assert await service.banword(ADMIN_A, "list", None) == ["one", "two", "three"]
-    assert await service.banword(ADMIN_B, "add", "four")  # the cap is per server
-    assert await service.banword(ADMIN_A, "remove", "two")
-    assert await service.banword(ADMIN_A, "add", "four")
-    assert await service.banword(ADMIN_A, "list", None) == ["one", "three", "four"]
+    assert await service.moderation.banword(ADMIN_A, "list", None) == ["one", "two", "three"]
+    assert await service.moderation.banword(ADMIN_B, "add", "four")  # the cap is per server
+    assert await service.moderation.banword(ADMIN_A, "remove", "two")
+    assert await service.moderation.banword(ADMIN_A, "add", "four")
+    assert await service.moderation.banword(ADMIN_A, "list", None) == ["one", "three", "four"]
 
 
 @pytest.mark.parametrize("entry", ["123", "!!!", "4 2", "--", "1080*", "$$$"])
 async def test_an_entry_without_a_letter_or_emoji_is_refused(service, entry):
     with pytest.raises(BadParameter, match="needs a letter or an emoji") as caught:
-        await service.banword(ADMIN_A, "add", entry)
+        await service.moderation.banword(ADMIN_A, "add", entry)
     assert caught.value.parameter == "word"
     assert await service.storage.blocked_words(A) == []
     assert await log_of(service, A) == []
@@ -467,15 +482,15 @@ async def test_an_entry_without_a_letter_or_emoji_is_refused(service, entry):
 
 async def test_letters_and_emoji_entries_are_kept(service):
     for entry in ("🍆", "r34", "Gore", "nud*"):
-        assert await service.banword(ADMIN_A, "add", entry)
-    assert await service.banword(ADMIN_A, "list", None) == ["🍆", "r34", "gore", "nud*"]
+        assert await service.moderation.banword(ADMIN_A, "add", entry)
+    assert await service.moderation.banword(ADMIN_A, "list", None) == ["🍆", "r34", "gore", "nud*"]
 
 
 async def test_the_refusal_says_where_the_blocked_word_was(service):
     by_prompt = await done_job(service, CAROL, "a gore scene")
     by_negative = await done_job(service, CAROL, "a fox", "gore")
-    await service.update_settings(ALICE, negative="gore")
-    await service.banword(ADMIN_A, "add", "gore")
+    await service.users.update_settings(ALICE, negative="gore")
+    await service.moderation.banword(ADMIN_A, "add", "gore")
     count = await service.storage.count_jobs()
 
     expected = {
@@ -488,28 +503,28 @@ async def test_the_refusal_says_where_the_blocked_word_was(service):
     }
     for prompt, fragments in expected.items():
         with pytest.raises(BlockedPrompt) as caught:
-            await service.imagine(ALICE, prompt)
+            await service.jobs.imagine(ALICE, prompt)
         assert all(fragment in caught.value.message for fragment in fragments), prompt
         assert "gore" not in caught.value.message
     with pytest.raises(BlockedPrompt, match=f"The prompt of job {by_prompt.id} contains"):
-        await service.press(CAROL, Action.REROLL, by_prompt.id, None)
+        await service.jobs.press(CAROL, Action.REROLL, by_prompt.id, None)
     with pytest.raises(BlockedPrompt, match=f"negative prompt of job {by_negative.id} contains"):
-        await service.press(CAROL, Action.UPSCALE, by_negative.id, 1)
+        await service.jobs.press(CAROL, Action.UPSCALE, by_negative.id, 1)
     assert await service.storage.count_jobs() == count
 
     # The prompt's own --no wins over the saved one; in B nothing is blocked.
-    assert (await service.imagine(ALICE, "a fox --steps 2 --no cars")).negative == "cars"
-    assert (await service.imagine(ALICE_IN_B, "a fox --steps 2")).negative == "gore"
+    assert (await service.jobs.imagine(ALICE, "a fox --steps 2 --no cars")).negative == "cars"
+    assert (await service.jobs.imagine(ALICE_IN_B, "a fox --steps 2")).negative == "gore"
 
 
 async def test_cheap_checks_come_before_the_word_filter(service):
-    await service.banword(ADMIN_A, "add", "gore")
-    await service.set_quota(ADMIN_A, 0, ALICE.user_id)
+    await service.moderation.banword(ADMIN_A, "add", "gore")
+    await service.moderation.set_quota(ADMIN_A, 0, ALICE.user_id)
     with pytest.raises(QuotaExceeded):
-        await service.imagine(ALICE, "gore --steps 2")
-    await service.ban(ADMIN_A, CAROL.user_id)
+        await service.jobs.imagine(ALICE, "gore --steps 2")
+    await service.moderation.ban(ADMIN_A, CAROL.user_id)
     with pytest.raises(Banned):
-        await service.imagine(CAROL, "gore --steps 2")
+        await service.jobs.imagine(CAROL, "gore --steps 2")
     assert "blocked_prompt" not in [row.action for row in await log_of(service, A)]
 
 
@@ -520,19 +535,19 @@ async def test_cheap_checks_come_before_the_word_filter(service):
 async def test_upscales_of_a_wide_image_stop_at_max_upscale_side(make, action):
     service = await make(max_upscale_side=2048)
     wide = await done_job(service, ALICE, size=(1536, 384))  # 4:1, twice would be 3072 px
-    child = await service.press(ALICE, action, wide.id, 1)
-    assert (child.params["width"], child.params["height"]) == (2048, 512)
-    assert child.params["num_images"] == 1
+    child = await service.jobs.press(ALICE, action, wide.id, 1)
+    assert (child.params.width, child.params.height) == (2048, 512)
+    assert child.params.num_images == 1
 
     # SDXL at --ar 4:1 already makes 2048x512: no upscale can be bigger.
     sdxl = await done_job(service, ALICE, size=size_for_aspect(4, 1, 1024))
     count = await service.storage.count_jobs()
     with pytest.raises(UserError, match="already 2048x512, at the largest size"):
-        await service.press(ALICE, action, sdxl.id, 2)
+        await service.jobs.press(ALICE, action, sdxl.id, 2)
     assert await service.storage.count_jobs() == count
 
 
 async def test_a_small_image_is_still_upscaled_twice(service):
     parent = await done_job(service, ALICE, size=(192, 128))
-    child = await service.press(ALICE, Action.UPSCALE, parent.id, 3)
-    assert (child.params["width"], child.params["height"]) == (384, 256)
+    child = await service.jobs.press(ALICE, Action.UPSCALE, parent.id, 3)
+    assert (child.params.width, child.params.height) == (384, 256)

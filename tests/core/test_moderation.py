@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import BadParameter, Banned, BlockedPrompt, NotAllowed, UnknownJob, UserError
-from core.service import Action, Requester, Service
-from engine.engine import Engine
-from storage.db import Storage
+from core.model import Action, Requester
+from core.services import Services
 from tests.gates import held_worker
 
 GUILD = 1
@@ -18,31 +17,26 @@ ALICE_ELSEWHERE = Requester(user_id=101, guild_id=2, channel_id=20)
 
 
 @pytest.fixture
-async def service(sd_model, tmp_path):
-    async with (
-        Storage(tmp_path) as storage,
-        Engine(sd_model) as engine,
-        Service(storage, engine, max_queued_per_user=20, max_queue=50) as running,
-    ):
-        yield running
+async def service(make_services):
+    return await make_services(max_queued_per_user=20, max_queue=50)
 
 
-async def audit_actions(service: Service) -> list[tuple[str, str]]:
-    rows, _, _ = await service.audit(ADMIN, 1)
+async def audit_actions(service: Services) -> list[tuple[str, str]]:
+    rows, _, _ = await service.moderation.audit(ADMIN, 1)
     return [(row.action, row.target) for row in rows]
 
 
 @pytest.mark.parametrize(
     "action",
     [
-        lambda s, who: s.ban(who, BOB.user_id, "spam"),
-        lambda s, who: s.unban(who, BOB.user_id),
-        lambda s, who: s.set_quota(who, 3),
-        lambda s, who: s.banword(who, "add", "gore"),
-        lambda s, who: s.banword(who, "list", None),
-        lambda s, who: s.queue(who),
-        lambda s, who: s.admin_cancel(who, 1),
-        lambda s, who: s.audit(who, 1),
+        lambda s, who: s.moderation.ban(who, BOB.user_id, "spam"),
+        lambda s, who: s.moderation.unban(who, BOB.user_id),
+        lambda s, who: s.moderation.set_quota(who, 3),
+        lambda s, who: s.moderation.banword(who, "add", "gore"),
+        lambda s, who: s.moderation.banword(who, "list", None),
+        lambda s, who: s.moderation.queue(who),
+        lambda s, who: s.moderation.admin_cancel(who, 1),
+        lambda s, who: s.moderation.audit(who, 1),
     ],
 )
 async def test_every_admin_action_refuses_members(service, action):
@@ -52,93 +46,95 @@ async def test_every_admin_action_refuses_members(service, action):
 
 
 async def test_a_ban_cancels_queued_jobs_and_refuses_commands_and_buttons(service):
-    done = await service.wait((await service.imagine(ALICE, "a fox --steps 2")).id)
+    done = await service.runner.wait((await service.jobs.imagine(ALICE, "a fox --steps 2")).id)
     async with held_worker(service.engine):  # Bob's job holds the worker: Alice's wait
-        slow = await service.imagine(BOB, "keep the worker busy --steps 2")
-        queued = [await service.imagine(ALICE, f"queued {i} --steps 2") for i in range(2)]
-        elsewhere = await service.imagine(ALICE_ELSEWHERE, "in another server --steps 2")
-        cancelled = await service.ban(ADMIN, ALICE.user_id, "spamming")
+        slow = await service.jobs.imagine(BOB, "keep the worker busy --steps 2")
+        queued = [await service.jobs.imagine(ALICE, f"queued {i} --steps 2") for i in range(2)]
+        elsewhere = await service.jobs.imagine(ALICE_ELSEWHERE, "in another server --steps 2")
+        cancelled = await service.moderation.ban(ADMIN, ALICE.user_id, "spamming")
     assert sorted(cancelled) == [job.id for job in queued]
     for job in queued:
-        assert (await service.get_job(job.id, ADMIN)).status == "cancelled"
+        assert (await service.jobs.get_job(job.id, ADMIN)).status == "cancelled"
     with pytest.raises(Banned, match="Reason: spamming"):
-        await service.imagine(ALICE, "another fox")
+        await service.jobs.imagine(ALICE, "another fox")
     with pytest.raises(Banned):
-        await service.press(ALICE, Action.UPSCALE, done.id, 1)
+        await service.jobs.press(ALICE, Action.UPSCALE, done.id, 1)
     with pytest.raises(Banned):
-        await service.info(ALICE)
+        await service.users.info(ALICE)
     with pytest.raises(Banned):
-        await service.history(ALICE)
+        await service.users.history(ALICE)
     # Bans are per server.
-    assert (await service.wait(elsewhere.id)).status == "done"
-    await service.imagine(ALICE_ELSEWHERE, "still fine there --steps 2")
-    assert await service.unban(ADMIN, ALICE.user_id) == (True, False)
-    await service.imagine(ALICE, "welcome back --steps 2")
-    assert (await service.wait(slow.id)).status == "done"
+    assert (await service.runner.wait(elsewhere.id)).status == "done"
+    await service.jobs.imagine(ALICE_ELSEWHERE, "still fine there --steps 2")
+    assert await service.moderation.unban(ADMIN, ALICE.user_id) == (True, False)
+    await service.jobs.imagine(ALICE, "welcome back --steps 2")
+    assert (await service.runner.wait(slow.id)).status == "done"
     assert ("ban", str(ALICE.user_id)) in await audit_actions(service)
     assert ("unban", str(ALICE.user_id)) in await audit_actions(service)
 
 
 async def test_blocked_words_stop_prompts_negatives_and_buttons(service):
-    parent = await service.wait((await service.imagine(ALICE, "a red fox --steps 2")).id)
-    assert await service.banword(ADMIN, "add", "  Red   Fox ")
-    assert not await service.banword(ADMIN, "add", "red fox")  # already there
-    assert await service.banword(ADMIN, "add", "gore")
-    assert await service.banword(ADMIN, "list", None) == ["red fox", "gore"]
+    parent = await service.runner.wait(
+        (await service.jobs.imagine(ALICE, "a red fox --steps 2")).id
+    )
+    assert await service.moderation.banword(ADMIN, "add", "  Red   Fox ")
+    assert not await service.moderation.banword(ADMIN, "add", "red fox")  # already there
+    assert await service.moderation.banword(ADMIN, "add", "gore")
+    assert await service.moderation.banword(ADMIN, "list", None) == ["red fox", "gore"]
     before = await service.storage.count_jobs()
     for prompt in ("a g.o.r.e scene", "a fox --no GÖRE", "a RED   fox"):
         with pytest.raises(BlockedPrompt) as caught:
-            await service.imagine(ALICE, prompt)
+            await service.jobs.imagine(ALICE, prompt)
         assert "gore" not in caught.value.message.lower()
     with pytest.raises(BlockedPrompt):  # a button reuses the parent's prompt: checked too
-        await service.press(BOB, Action.REROLL, parent.id, None)
+        await service.jobs.press(BOB, Action.REROLL, parent.id, None)
     assert await service.storage.count_jobs() == before
     actions = await audit_actions(service)
     assert actions.count(("blocked_prompt", str(ALICE.user_id))) == 3
     assert ("blocked_prompt", str(BOB.user_id)) in actions
-    assert await service.banword(ADMIN, "remove", "red fox")
-    await service.press(BOB, Action.REROLL, parent.id, None)
+    assert await service.moderation.banword(ADMIN, "remove", "red fox")
+    await service.jobs.press(BOB, Action.REROLL, parent.id, None)
     with pytest.raises(BadParameter, match="needs a `word`"):
-        await service.banword(ADMIN, "add", " ")
+        await service.moderation.banword(ADMIN, "add", " ")
 
 
 async def test_quota_queue_cancel_and_audit_paging(service):
-    await service.set_quota(ADMIN, 0, ALICE.user_id)
-    assert (await service.quota(ALICE)).limit == 0
-    await service.set_quota(ADMIN, 7)
-    assert (await service.quota(BOB)).limit == 7
+    await service.moderation.set_quota(ADMIN, 0, ALICE.user_id)
+    assert (await service.users.quota(ALICE)).limit == 0
+    await service.moderation.set_quota(ADMIN, 7)
+    assert (await service.users.quota(BOB)).limit == 7
     with pytest.raises(BadParameter):
-        await service.set_quota(ADMIN, -1)
+        await service.moderation.set_quota(ADMIN, -1)
     async with held_worker(service.engine):
-        slow = await service.imagine(BOB, "slow --steps 2")
-        waiting = await service.imagine(BOB, "waiting --steps 3")
-        listed = await service.queue(ADMIN)
+        slow = await service.jobs.imagine(BOB, "slow --steps 2")
+        waiting = await service.jobs.imagine(BOB, "waiting --steps 3")
+        listed = await service.moderation.queue(ADMIN)
         assert [job.id for job, _ in listed][:2] == [slow.id, waiting.id]
-        assert (await service.admin_cancel(ADMIN, waiting.id)).status == "cancelled"
+        assert (await service.moderation.admin_cancel(ADMIN, waiting.id)).status == "cancelled"
     for i in range(12):
-        await service.banword(ADMIN, "add", f"word{i}")
-    rows, page, pages = await service.audit(ADMIN, 2)
+        await service.moderation.banword(ADMIN, "add", f"word{i}")
+    rows, page, pages = await service.moderation.audit(ADMIN, 2)
     assert (page, pages) == (2, 2) and len(rows) == 5  # 15 rows: 10 + 5
     with pytest.raises(BadParameter, match="past the end"):
-        await service.audit(ADMIN, 3)
-    await service.wait(slow.id)
+        await service.moderation.audit(ADMIN, 3)
+    await service.runner.wait(slow.id)
 
 
 async def test_purge_removes_files_and_rows_and_buttons_say_so(service):
-    job = await service.wait((await service.imagine(ALICE, "purge me --steps 2")).id)
+    job = await service.runner.wait((await service.jobs.imagine(ALICE, "purge me --steps 2")).id)
     directory = service.storage.job_dir(job.id)
     assert len(list(directory.iterdir())) == 5  # four images and the grid
     async with held_worker(service.engine):
-        running = await service.imagine(BOB, "still running --steps 2")
+        running = await service.jobs.imagine(BOB, "still running --steps 2")
         with pytest.raises(NotAllowed):
-            await service.purge(ALICE, job.id)
-        purged = await service.purge(ADMIN, job.id)
+            await service.moderation.purge(ALICE, job.id)
+        purged = await service.moderation.purge(ADMIN, job.id)
         assert purged.purged_at is not None and purged.status == "done"
-        assert not directory.exists() and await service.images(job.id) == []
+        assert not directory.exists() and await service.runner.images(job.id) == []
         for action, index in ((Action.UPSCALE, 1), (Action.VARY_STRONG, 2), (Action.REROLL, None)):
             with pytest.raises(UnknownJob, match="removed by an admin"):
-                await service.press(BOB, action, job.id, index)
+                await service.jobs.press(BOB, action, job.id, index)
         with pytest.raises(UserError, match="cancel it first"):
-            await service.purge(ADMIN, running.id)
+            await service.moderation.purge(ADMIN, running.id)
     assert ("purge", f"job {job.id}") in await audit_actions(service)
-    await service.wait(running.id)
+    await service.runner.wait(running.id)

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.errors import QuotaExceeded
-from core.service import Requester, Service
-from engine.engine import Engine
-from storage.db import Storage
+from core.model import Requester
+from core.services import Services
 
 GUILD = 1
 ALICE = Requester(user_id=101, guild_id=GUILD, channel_id=10)
@@ -32,30 +31,27 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def service(sd_model, tmp_path, clock):
-    engine = Engine(sd_model)  # never started: quotas are decided before any GPU work
-    async with (
-        Storage(tmp_path, clock=clock) as storage,
-        Service(storage, engine, daily_quota=3, max_queued_per_user=50, max_queue=50) as running,
-    ):
-        yield running
-        await engine.stop()
+async def service(make_services, clock):
+    # Never started: quotas are decided before any GPU work.
+    return await make_services(
+        started=False, clock=clock, daily_quota=3, max_queued_per_user=50, max_queue=50
+    )
 
 
-async def imagine(service: Service, who: Requester = ALICE):
-    return await service.imagine(who, "a fox --steps 2")
+async def imagine(service: Services, who: Requester = ALICE):
+    return await service.jobs.imagine(who, "a fox --steps 2")
 
 
 async def test_override_beats_server_default_beats_global(service):
-    assert (await service.quota(ALICE)).limit == 3
+    assert (await service.users.quota(ALICE)).limit == 3
     await service.storage.set_quota(GUILD, None, 5)
-    assert (await service.quota(ALICE)).limit == 5
+    assert (await service.users.quota(ALICE)).limit == 5
     await service.storage.set_quota(GUILD, ALICE.user_id, 1)
-    assert (await service.quota(ALICE)).limit == 1
+    assert (await service.users.quota(ALICE)).limit == 1
     other_server = Requester(user_id=ALICE.user_id, guild_id=2, channel_id=20)
-    assert (await service.quota(other_server)).limit == 3
+    assert (await service.users.quota(other_server)).limit == 3
     await service.storage.set_quota(GUILD, ALICE.user_id, None)
-    assert (await service.quota(ALICE)).limit == 5
+    assert (await service.users.quota(ALICE)).limit == 5
 
 
 async def test_over_the_limit_is_refused_with_limit_used_and_reset(service, clock):
@@ -70,7 +66,7 @@ async def test_over_the_limit_is_refused_with_limit_used_and_reset(service, cloc
     assert await service.storage.count_jobs() == 3
     # The UTC day turns: a new quota.
     clock.now = datetime(2026, 11, 22, 0, 0, 1, tzinfo=UTC)
-    status = await service.quota(ALICE)
+    status = await service.users.quota(ALICE)
     assert (status.used, status.left) == (0, 3)
     await imagine(service)
 
@@ -79,12 +75,12 @@ async def test_refused_cancelled_before_running_and_failed_jobs_do_not_count(ser
     first = await imagine(service)
     second = await imagine(service)
     third = await imagine(service)
-    await service.cancel(first.id, ALICE)  # before it ran
+    await service.jobs.cancel(first.id, ALICE)  # before it ran
     await service.storage.mark_running(second.id)
     await service.storage.finish_job(second.id, "cancelled")  # after it ran: counts
     await service.storage.mark_running(third.id)
     await service.storage.finish_job(third.id, "failed", "RuntimeError: the bot's fault")
-    assert (await service.quota(ALICE)).used == 1
+    assert (await service.users.quota(ALICE)).used == 1
 
 
 async def test_zero_means_no_jobs_and_admins_are_not_limited(service):
@@ -92,7 +88,7 @@ async def test_zero_means_no_jobs_and_admins_are_not_limited(service):
     with pytest.raises(QuotaExceeded, match="daily limit is 0"):
         await imagine(service)
     admin = Requester(user_id=ALICE.user_id, guild_id=GUILD, channel_id=10, is_admin=True)
-    assert (await service.quota(admin)).limit is None
+    assert (await service.users.quota(admin)).limit is None
     for _ in range(4):
         await imagine(service, admin)
 

@@ -10,27 +10,25 @@ import pytest
 from PIL import Image
 
 from core.errors import BadParameter, NotAllowed, QueueFull, UnknownJob, UserError
-from core.service import Action, JobEvent, Requester, Service, _steps_for, failure_reason
+from core.jobs import _steps_for, scaled_size
+from core.model import EVERYWHERE, Action, JobEvent, JobKind, JobParams, NewJob, Requester
+from core.runner import failure_reason
+from core.services import Services, open_services
 from engine.engine import Engine
-from storage.db import EVERYWHERE, NewJob, Storage
-from tests.gates import held_worker
+from storage.db import Storage
+from tests.gates import StepGate, held_worker
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
 BOB = Requester(user_id=202, guild_id=1, channel_id=11)
 
 
 @pytest.fixture
-async def service(sd_model, tmp_path):
-    async with (
-        Storage(tmp_path / "data") as storage,
-        Engine(sd_model) as engine,
-        Service(storage, engine, max_steps=50, max_upscale_side=512) as running,
-    ):
-        yield running
+async def service(make_services):
+    return await make_services(max_steps=50, max_upscale_side=512)
 
 
-async def finished(service: Service, job_id: int):
-    final = await service.wait(job_id)
+async def finished(service: Services, job_id: int):
+    final = await service.runner.wait(job_id)
     assert final.status == "done", final.error
     return final
 
@@ -41,13 +39,13 @@ async def test_imagine_writes_rows_files_and_metadata(service):
     async def listen(event: JobEvent) -> None:
         events.append(event)
 
-    service.add_listener(listen)
-    job = await service.imagine(ALICE, "a fox in snow --ar 3:2 --seed 7 --steps 3 --no people")
+    service.runner.add_listener(listen)
+    job = await service.jobs.imagine(ALICE, "a fox in snow --ar 3:2 --seed 7 --steps 3 --no people")
     assert (job.status, job.user_id, job.guild_id, job.channel_id) == ("queued", 101, 1, 10)
     final = await finished(service, job.id)
     assert final.started_at and final.finished_at and final.attempts == 1
-    assert (final.params["width"], final.params["height"]) == (192, 128)
-    rows = await service.images(job.id)
+    assert (final.params.width, final.params.height) == (192, 128)
+    rows = await service.runner.images(job.id)
     assert [(r.index, r.seed, r.width, r.height) for r in rows] == [
         (i, 6 + i, 192, 128) for i in (1, 2, 3, 4)
     ]
@@ -73,77 +71,83 @@ async def test_imagine_writes_rows_files_and_metadata(service):
 
 
 async def test_defaults_come_from_the_model(service):
-    job = await service.imagine(ALICE, "a castle")
-    assert job.params["steps"] == 25 and job.params["guidance"] == 7.0
-    assert (job.params["width"], job.params["height"]) == (128, 128)
+    job = await service.jobs.imagine(ALICE, "a castle")
+    assert job.params.steps == 25 and job.params.guidance == 7.0
+    assert (job.params.width, job.params.height) == (128, 128)
     assert 0 <= job.seed < 2**32
-    await service.cancel(job.id, ALICE)  # 25 steps are not needed to check the row
+    await service.jobs.cancel(job.id, ALICE)  # 25 steps are not needed to check the row
 
 
 async def test_bad_parameters_start_no_job(service):
     for text in ["", "--ar 3:2", "x --steps 51", "x --cfg 21", "x --ar 9:1", "y" * 5000]:
         with pytest.raises(BadParameter):
-            await service.imagine(ALICE, text)
+            await service.jobs.imagine(ALICE, text)
     assert await service.storage.count_jobs() == 0
 
 
 async def test_buttons_make_children_owned_by_who_pressed(service):
     parent = await finished(
-        service, (await service.imagine(ALICE, "a fox --ar 3:2 --seed 7 --steps 4")).id
+        service, (await service.jobs.imagine(ALICE, "a fox --ar 3:2 --seed 7 --steps 4")).id
     )
 
-    upscale = await finished(service, (await service.press(BOB, Action.UPSCALE, parent.id, 2)).id)
+    upscale = await finished(
+        service, (await service.jobs.press(BOB, Action.UPSCALE, parent.id, 2)).id
+    )
     assert (upscale.kind, upscale.parent_id, upscale.parent_index) == ("upscale", parent.id, 2)
     assert (upscale.user_id, upscale.channel_id, upscale.seed) == (202, 11, 8)
-    [image] = await service.images(upscale.id)
+    [image] = await service.runner.images(upscale.id)
     assert (image.width, image.height) == (384, 256)
 
     variation = await finished(
-        service, (await service.press(BOB, Action.VARY_STRONG, parent.id, 3)).id
+        service, (await service.jobs.press(BOB, Action.VARY_STRONG, parent.id, 3)).id
     )
     assert (variation.kind, variation.parent_index) == ("variation", 3)
-    assert variation.params["strength"] == 0.7
-    assert [(r.width, r.height) for r in await service.images(variation.id)] == [(192, 128)] * 4
+    assert variation.params.strength == 0.7
+    assert [(r.width, r.height) for r in await service.runner.images(variation.id)] == [
+        (192, 128)
+    ] * 4
 
     reroll = await finished(
-        service, (await service.press(ALICE, Action.REROLL, parent.id, None)).id
+        service, (await service.jobs.press(ALICE, Action.REROLL, parent.id, None)).id
     )
     assert reroll.kind == "reroll" and reroll.prompt == parent.prompt
     assert reroll.seed != parent.seed
-    assert reroll.params["width"] == 192 and reroll.params["steps"] == 4
+    assert reroll.params.width == 192 and reroll.params.steps == 4
 
     # On the upscaled image: vary strong and subtle come back at the grid's size.
     for action, strength in ((Action.VARY_STRONG, 0.7), (Action.VARY_SUBTLE, 0.35)):
-        child = await finished(service, (await service.press(BOB, action, upscale.id, 1)).id)
-        assert child.params["strength"] == strength
-        assert [(r.width, r.height) for r in await service.images(child.id)] == [(192, 128)] * 4
+        child = await finished(service, (await service.jobs.press(BOB, action, upscale.id, 1)).id)
+        assert child.params.strength == strength
+        assert [(r.width, r.height) for r in await service.runner.images(child.id)] == [
+            (192, 128)
+        ] * 4
 
     # Upscale (Creative): another pass, capped at the maximum side (512 here).
     creative = await finished(
-        service, (await service.press(BOB, Action.UPSCALE_CREATIVE, upscale.id, 1)).id
+        service, (await service.jobs.press(BOB, Action.UPSCALE_CREATIVE, upscale.id, 1)).id
     )
-    [big] = await service.images(creative.id)
+    [big] = await service.runner.images(creative.id)
     assert (big.width, big.height) == (504, 336)  # 3:2 kept exactly, sides multiples of 8
     with pytest.raises(UserError, match="largest size"):
-        await service.press(BOB, Action.UPSCALE_CREATIVE, creative.id, 1)
+        await service.jobs.press(BOB, Action.UPSCALE_CREATIVE, creative.id, 1)
 
 
 async def test_buttons_on_unknown_or_unfinished_jobs_are_refused(service):
     with pytest.raises(UnknownJob, match="no job 999"):
-        await service.press(ALICE, Action.UPSCALE, 999, 1)
-    job = await service.imagine(ALICE, "a fox --steps 2")
+        await service.jobs.press(ALICE, Action.UPSCALE, 999, 1)
+    job = await service.jobs.imagine(ALICE, "a fox --steps 2")
     with pytest.raises(UnknownJob, match="no images"):
-        await service.press(ALICE, Action.UPSCALE, job.id, 1)
+        await service.jobs.press(ALICE, Action.UPSCALE, job.id, 1)
     await finished(service, job.id)
     with pytest.raises(UnknownJob, match="no image 5"):
-        await service.press(ALICE, Action.UPSCALE, job.id, 5)
+        await service.jobs.press(ALICE, Action.UPSCALE, job.id, 5)
     with pytest.raises(UnknownJob):
-        await service.press(ALICE, "z", job.id, 1)
+        await service.jobs.press(ALICE, "z", job.id, 1)
     before = await service.storage.count_jobs()
-    for row in await service.images(job.id):
+    for row in await service.runner.images(job.id):
         service.storage.absolute(row.path).unlink()
     with pytest.raises(UnknownJob, match="no longer kept"):
-        await service.press(ALICE, Action.VARY_STRONG, job.id, 1)
+        await service.jobs.press(ALICE, Action.VARY_STRONG, job.id, 1)
     assert await service.storage.count_jobs() == before
 
 
@@ -156,22 +160,22 @@ def test_image_to_image_always_runs_at_least_one_step():
 
 
 async def test_a_failing_job_fails_alone_with_a_short_reason(service, caplog):
-    parent = await finished(service, (await service.imagine(ALICE, "a fox --steps 2")).id)
+    parent = await finished(service, (await service.jobs.imagine(ALICE, "a fox --steps 2")).id)
     # The worker is held, so the press below waits while its source disappears: the
     # pipeline call then raises FileNotFoundError on the worker.
     async with held_worker(service.engine):
-        broken = await service.press(ALICE, Action.UPSCALE, parent.id, 1)
-        other = await service.imagine(BOB, "another fox --steps 2")
-        assert service.position(broken.id) == 0 and service.position(other.id) == 1
-        for row in await service.images(parent.id):
+        broken = await service.jobs.press(ALICE, Action.UPSCALE, parent.id, 1)
+        other = await service.jobs.imagine(BOB, "another fox --steps 2")
+        assert service.runner.position(broken.id) == 0 and service.runner.position(other.id) == 1
+        for row in await service.runner.images(parent.id):
             service.storage.absolute(row.path).unlink()
-    failed = await service.wait(broken.id)
+    failed = await service.runner.wait(broken.id)
     # Users read a short reason; the path and the exception are for the log.
     assert (failed.status, failed.error) == ("failed", "the source image is no longer kept")
     logged = [r for r in caplog.records if r.getMessage() == f"job {broken.id} failed"]
     assert logged and logged[0].exc_info[0] is FileNotFoundError
-    assert (await service.wait(other.id)).status == "done"
-    after = await finished(service, (await service.imagine(ALICE, "a fox --steps 2")).id)
+    assert (await service.runner.wait(other.id)).status == "done"
+    after = await finished(service, (await service.jobs.imagine(ALICE, "a fox --steps 2")).id)
     assert after.status == "done"
 
 
@@ -188,7 +192,7 @@ def test_failure_reasons_name_no_paths_or_internals():
 
 
 async def test_restart_resumes_queued_and_retries_running_once(sd_model, tmp_path):
-    params = {"width": 128, "height": 128, "steps": 2, "guidance": 7.0, "num_images": 4}
+    params = JobParams(width=128, height=128, steps=2, guidance=7.0, num_images=4)
     async with Storage(tmp_path) as storage:
         queued = await storage.create_job(NewJob("imagine", 1, "queued one", "", 5, params))
         running = await storage.create_job(NewJob("imagine", 2, "running one", "", 6, params))
@@ -199,34 +203,51 @@ async def test_restart_resumes_queued_and_retries_running_once(sd_model, tmp_pat
     async with (
         Storage(tmp_path) as storage,
         Engine(sd_model) as engine,
-        Service(storage, engine) as service,
+        open_services(storage, engine) as service,
     ):
         for job_id in (queued.id, running.id):
-            final = await service.wait(job_id)
+            final = await service.runner.wait(job_id)
             assert final.status == "done"
-            assert len(await service.images(job_id)) == 4
-        assert (await service.wait(running.id)).attempts == 2
+            assert len(await service.runner.images(job_id)) == 4
+        assert (await service.runner.wait(running.id)).attempts == 2
         crashed = await storage.get_job(twice.id, scope=EVERYWHERE)
         assert crashed.status == "failed" and "interrupted twice" in crashed.error
 
 
+async def test_a_stored_job_the_engine_cannot_run_fails_alone_at_start(sd_model, tmp_path):
+    good = JobParams(width=128, height=128, steps=2, guidance=7.0)
+    async with Storage(tmp_path) as storage:
+        broken = await storage.create_job(
+            NewJob(JobKind.IMAGINE, 1, "edited by hand", "", 5, good.but(width=100))
+        )
+        fine = await storage.create_job(NewJob(JobKind.IMAGINE, 2, "fine", "", 6, good))
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(sd_model) as engine,
+        open_services(storage, engine) as service,
+    ):
+        failed = await service.runner.wait(broken.id)
+        assert (failed.status, failed.error) == ("failed", "the job's settings are not valid")
+        assert (await service.runner.wait(fine.id)).status == "done"
+
+
 async def test_a_clean_stop_requeues_the_running_job_without_using_its_retry(sd_model, tmp_path):
     async with Storage(tmp_path) as storage, Engine(sd_model) as engine:
-        service = Service(storage, engine)
-        await service.start()
+        service = Services.build(storage, engine)
+        await service.runner.start()
         started = asyncio.Event()
 
         async def listen(event: JobEvent) -> None:
             if event.kind == "started":
                 started.set()
 
-        service.add_listener(listen)
+        service.runner.add_listener(listen)
         async with held_worker(engine):  # the running job cannot finish before the stop
-            running = await service.imagine(ALICE, "a long fox --steps 2")
-            waiting = await service.imagine(BOB, "a patient fox --steps 2")
+            running = await service.jobs.imagine(ALICE, "a long fox --steps 2")
+            waiting = await service.jobs.imagine(BOB, "a patient fox --steps 2")
             await started.wait()
             assert (await storage.get_job(running.id, scope=ALICE.guild_id)).status == "running"
-            await service.stop()
+            await service.runner.stop()
             for job_id in (running.id, waiting.id):
                 row = await storage.get_job(job_id, scope=ALICE.guild_id)
                 assert (row.status, row.attempts) == ("queued", 0)
@@ -237,39 +258,34 @@ async def test_a_clean_stop_requeues_the_running_job_without_using_its_retry(sd_
     async with (
         Storage(tmp_path) as storage,
         Engine(sd_model) as engine,
-        Service(storage, engine) as service,
+        open_services(storage, engine) as service,
     ):
-        assert (await service.wait(running.id)).status == "done"
-        assert (await service.wait(waiting.id)).status == "done"
+        assert (await service.runner.wait(running.id)).status == "done"
+        assert (await service.runner.wait(waiting.id)).status == "done"
 
 
 @pytest.fixture
-async def small_service(sd_model, tmp_path):
-    engine = Engine(sd_model)  # not started: jobs stay queued until a test starts it
-    async with (
-        Storage(tmp_path / "data") as storage,
-        Service(storage, engine, max_queued_per_user=2, max_queue=3) as running,
-    ):
-        yield running
-        await engine.stop()
+async def small_service(make_services):
+    # Not started: jobs stay queued until a test starts the engine.
+    return await make_services(started=False, max_queued_per_user=2, max_queue=3)
 
 
 async def test_queue_limits_refuse_and_queue_nothing(small_service):
     service = small_service
-    await service.imagine(ALICE, "one --steps 2")
-    await service.imagine(ALICE, "two --steps 2")
+    await service.jobs.imagine(ALICE, "one --steps 2")
+    await service.jobs.imagine(ALICE, "two --steps 2")
     with pytest.raises(QueueFull, match="2 jobs queued or running; the most is 2"):
-        await service.imagine(ALICE, "three --steps 2")
-    await service.imagine(BOB, "bob one --steps 2")
+        await service.jobs.imagine(ALICE, "three --steps 2")
+    await service.jobs.imagine(BOB, "bob one --steps 2")
     carol = Requester(user_id=303, guild_id=1, channel_id=10)
     with pytest.raises(QueueFull, match="queue is full"):
-        await service.imagine(carol, "carol --steps 2")
+        await service.jobs.imagine(carol, "carol --steps 2")
     assert await service.storage.count_jobs() == 3
 
 
 async def test_limits_hold_when_jobs_arrive_at_the_same_instant(small_service):
     results = await asyncio.gather(
-        *(small_service.imagine(ALICE, f"burst {i} --steps 2") for i in range(10)),
+        *(small_service.jobs.imagine(ALICE, f"burst {i} --steps 2") for i in range(10)),
         return_exceptions=True,
     )
     assert sum(not isinstance(r, Exception) for r in results) == 2
@@ -280,20 +296,20 @@ async def test_limits_hold_when_jobs_arrive_at_the_same_instant(small_service):
     assert counts.active_mine == 2
 
 
-async def _waiting_to_commit(service: Service, count: int) -> None:
+async def _waiting_to_commit(service: Services, count: int) -> None:
     """Until ``count`` jobs have passed their first checks and wait for the commit."""
     for _ in range(3000):  # 30 s at most
-        if len(service._to_commit) >= count:
+        if len(service.admission._waiting) >= count:
             return
         await asyncio.sleep(0.01)
-    raise AssertionError(f"{len(service._to_commit)} of {count} jobs reached the commit")
+    raise AssertionError(f"{len(service.admission._waiting)} of {count} jobs reached the commit")
 
 
-async def test_a_burst_is_committed_in_one_transaction_with_its_limits(service):
+async def test_a_burst_is_committed_in_one_transaction_with_its_limits(make_services):
     """Jobs that arrive while a commit is held wait and are then checked in their order
     on one read (those before them in the batch count) and written in one transaction."""
     carol = Requester(user_id=303, guild_id=1, channel_id=12)
-    service.max_queued_per_user = 3
+    service = await make_services(max_queued_per_user=3)
     calls: list[int] = []
     create_jobs = service.storage.create_jobs
 
@@ -303,10 +319,10 @@ async def test_a_burst_is_committed_in_one_transaction_with_its_limits(service):
 
     service.storage.create_jobs = counted  # type: ignore[method-assign]
     async with held_worker(service.engine):
-        async with service._admission:  # as a ban in progress holds it
+        async with service.admission.lock:  # as a ban in progress holds it
             burst = [ALICE, BOB, carol] * 4
             tasks = [
-                asyncio.create_task(service.imagine(who, f"burst {i} --steps 2"))
+                asyncio.create_task(service.jobs.imagine(who, f"burst {i} --steps 2"))
                 for i, who in enumerate(burst)
             ]
             await _waiting_to_commit(service, len(burst))
@@ -318,21 +334,21 @@ async def test_a_burst_is_committed_in_one_transaction_with_its_limits(service):
         assert [job.prompt for job in jobs] == [f"burst {i}" for i in range(9)]
         assert [job.id for job in jobs] == sorted(job.id for job in jobs)
         # All handed to the engine, in the fair order (the burst already alternates users).
-        places = service.positions()
+        places = service.runner.positions()
         assert [places[job.id] for job in jobs] == sorted(places[job.id] for job in jobs)
     for job in jobs:
         await finished(service, job.id)
 
 
 async def test_a_job_committed_after_its_caller_left_still_runs(service):
-    async with service._admission:
-        caller = asyncio.create_task(service.imagine(ALICE, "left early --steps 2"))
+    async with service.admission.lock:
+        caller = asyncio.create_task(service.jobs.imagine(ALICE, "left early --steps 2"))
         await _waiting_to_commit(service, 1)
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
             await caller
-    assert service._committer is not None
-    await service._committer
+    assert service.admission._committer is not None
+    await service.admission._committer
     (job,) = await service.storage.jobs_with_status("queued", "running", "done", scope=1)
     await finished(service, job.id)
 
@@ -347,65 +363,69 @@ async def test_a_failed_commit_refuses_its_batch_and_the_next_one_commits(servic
         return await create_jobs(news)
 
     service.storage.create_jobs = flaky  # type: ignore[method-assign]
-    async with service._admission:
+    async with service.admission.lock:
         tasks = [
-            asyncio.create_task(service.imagine(who, "first --steps 2")) for who in (ALICE, BOB)
+            asyncio.create_task(service.jobs.imagine(who, "first --steps 2"))
+            for who in (ALICE, BOB)
         ]
         await _waiting_to_commit(service, 2)
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, OSError) for r in results), results
     assert await service.storage.count_jobs() == 0
     broken = False
-    job = await service.imagine(ALICE, "second --steps 2")
+    job = await service.jobs.imagine(ALICE, "second --steps 2")
     await finished(service, job.id)
     assert await service.storage.count_jobs() == 1
 
 
 async def test_positions_are_each_jobs_position_in_one_fair_order(small_service):
     service = small_service
-    alice = [await service.imagine(ALICE, f"alice {i} --steps 2") for i in range(2)]
-    bob = await service.imagine(BOB, "bob --steps 2")
-    assert service.positions() == {alice[0].id: 1, bob.id: 2, alice[1].id: 3}
-    assert service.positions() == {j.id: service.position(j.id) for j in (*alice, bob)}
+    alice = [await service.jobs.imagine(ALICE, f"alice {i} --steps 2") for i in range(2)]
+    bob = await service.jobs.imagine(BOB, "bob --steps 2")
+    assert service.runner.positions() == {alice[0].id: 1, bob.id: 2, alice[1].id: 3}
+    assert service.runner.positions() == {
+        j.id: service.runner.position(j.id) for j in (*alice, bob)
+    }
 
 
 async def test_cancel_a_queued_job(small_service):
     service = small_service
-    job = await service.imagine(ALICE, "wait for me --steps 2")
+    job = await service.jobs.imagine(ALICE, "wait for me --steps 2")
     with pytest.raises(NotAllowed):
-        await service.cancel(job.id, BOB)
-    cancelled = await service.cancel(job.id, ALICE)
+        await service.jobs.cancel(job.id, BOB)
+    cancelled = await service.jobs.cancel(job.id, ALICE)
     assert (cancelled.status, cancelled.started_at) == ("cancelled", None)
-    assert service.position(job.id) is None
+    assert service.runner.position(job.id) is None
     with pytest.raises(UserError, match="already cancelled"):
-        await service.cancel(job.id, ALICE)
-    other = await service.imagine(ALICE, "mine --steps 2")
+        await service.jobs.cancel(job.id, ALICE)
+    other = await service.jobs.imagine(ALICE, "mine --steps 2")
     admin = Requester(user_id=BOB.user_id, guild_id=1, channel_id=11, is_admin=True)
-    assert (await service.cancel(other.id, admin)).status == "cancelled"
+    assert (await service.jobs.cancel(other.id, admin)).status == "cancelled"
 
 
-async def test_cancel_a_running_job_stops_it_before_its_last_step(service):
+async def test_cancel_a_running_job_stops_it_before_its_last_step(make_services):
+    gate = StepGate(at_step=2)
+    service = await make_services(gate=gate)
     steps: list[int] = []
-    running = asyncio.Event()
 
     async def listen(event: JobEvent) -> None:
         if event.kind == "progress":
             steps.append(event.progress.step)
-            running.set()
 
-    service.add_listener(listen)
-    job = await service.imagine(ALICE, "a long fox --steps 40")
-    await running.wait()
-    cancelled = await service.cancel(job.id, ALICE)
+    service.runner.add_listener(listen)
+    job = await service.jobs.imagine(ALICE, "a fox --steps 6")
+    await gate.wait_reached()  # running, held at its second step
+    cancelled = await service.jobs.cancel(job.id, ALICE)
+    gate.open()
     assert cancelled.status == "cancelled" and cancelled.started_at is not None
-    assert max(steps) < 40
-    assert await service.images(job.id) == []
-    after = await service.imagine(ALICE, "next --steps 2")
-    assert (await service.wait(after.id)).status == "done"
+    assert steps and max(steps) <= 2
+    assert await service.runner.images(job.id) == []
+    after = await service.jobs.imagine(ALICE, "next --steps 2")
+    assert (await service.runner.wait(after.id)).status == "done"
+    assert max(steps) <= 2  # the cancelled job reported no step after its cancel
 
 
 def test_scaled_sizes_keep_the_aspect_and_the_vae_multiple():
-    from core.service import scaled_size
 
     assert scaled_size(384, 256, 2) == (768, 512)
     assert scaled_size(384, 256, 512 / 384) == (504, 336)

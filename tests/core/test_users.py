@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import BadParameter, NotAllowed
-from core.service import Requester, Service
-from engine.engine import Engine
-from storage.db import Storage
+from core.model import Requester
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
 BOB = Requester(user_id=202, guild_id=1, channel_id=11)
@@ -15,25 +13,20 @@ ADMIN = Requester(user_id=303, guild_id=1, channel_id=10, is_admin=True)
 
 
 @pytest.fixture
-async def service(sd_model, tmp_path):
-    engine = Engine(sd_model)  # not started: jobs stay queued
-    async with (
-        Storage(tmp_path) as storage,
-        Service(storage, engine, max_queued_per_user=50, max_queue=100) as running,
-    ):
-        yield running
-        await engine.stop()
+async def service(make_services):
+    # Not started: jobs stay queued.
+    return await make_services(started=False, max_queued_per_user=50, max_queue=100)
 
 
 async def test_settings_round_trip_and_reset(service):
-    assert await service.user_settings(ALICE) == {}
-    saved = await service.update_settings(ALICE, aspect="16:9", steps=12, cfg=4.5)
+    assert await service.users.user_settings(ALICE) == {}
+    saved = await service.users.update_settings(ALICE, aspect="16:9", steps=12, cfg=4.5)
     assert saved == {"aspect": "16:9", "steps": 12, "cfg": 4.5}
-    saved = await service.update_settings(ALICE, negative="  blurry,   text ")
+    saved = await service.users.update_settings(ALICE, negative="  blurry,   text ")
     assert saved == {"aspect": "16:9", "steps": 12, "cfg": 4.5, "negative": "blurry, text"}
-    assert await service.user_settings(ALICE) == saved
-    assert await service.update_settings(ALICE, reset=True) == {}
-    assert await service.update_settings(ALICE, reset=True, steps=3) == {"steps": 3}
+    assert await service.users.user_settings(ALICE) == saved
+    assert await service.users.update_settings(ALICE, reset=True) == {}
+    assert await service.users.update_settings(ALICE, reset=True, steps=3) == {"steps": 3}
 
 
 @pytest.mark.parametrize(
@@ -49,23 +42,23 @@ async def test_settings_round_trip_and_reset(service):
 )
 async def test_bad_settings_get_the_prompt_parameters_messages(service, option, value, fragment):
     with pytest.raises(BadParameter, match=fragment) as caught:
-        await service.update_settings(ALICE, **{option: value})
+        await service.users.update_settings(ALICE, **{option: value})
     assert caught.value.parameter == option
-    assert await service.user_settings(ALICE) == {}
+    assert await service.users.user_settings(ALICE) == {}
 
 
 async def test_the_prompt_wins_over_settings_which_win_over_the_model(service):
-    await service.update_settings(ALICE, aspect="3:2", steps=7, cfg=3, negative="people")
-    job = await service.imagine(ALICE, "a fox")
+    await service.users.update_settings(ALICE, aspect="3:2", steps=7, cfg=3, negative="people")
+    job = await service.jobs.imagine(ALICE, "a fox")
     p = job.params
-    assert (p["width"], p["height"], p["steps"], p["guidance"]) == (192, 128, 7, 3.0)
+    assert (p.width, p.height, p.steps, p.guidance) == (192, 128, 7, 3.0)
     assert job.negative == "people"
-    job = await service.imagine(ALICE, "a fox --ar 2:3 --steps 9 --cfg 5 --no cars")
+    job = await service.jobs.imagine(ALICE, "a fox --ar 2:3 --steps 9 --cfg 5 --no cars")
     p = job.params
-    assert (p["width"], p["height"], p["steps"], p["guidance"]) == (128, 192, 9, 5.0)
+    assert (p.width, p.height, p.steps, p.guidance) == (128, 192, 9, 5.0)
     assert job.negative == "cars"
-    other = await service.imagine(BOB, "a fox")  # Bob has no defaults: the model's
-    assert (other.params["width"], other.params["steps"], other.params["guidance"]) == (
+    other = await service.jobs.imagine(BOB, "a fox")  # Bob has no defaults: the model's
+    assert (other.params.width, other.params.steps, other.params.guidance) == (
         128,
         25,
         7.0,
@@ -73,30 +66,30 @@ async def test_the_prompt_wins_over_settings_which_win_over_the_model(service):
 
 
 async def test_history_pages_newest_first_and_admin_only_for_others(service):
-    ids = [(await service.imagine(ALICE, f"fox {i} --steps 2")).id for i in range(23)]
-    await service.imagine(BOB, "bob's fox --steps 2")
-    first = await service.history(ALICE)
+    ids = [(await service.jobs.imagine(ALICE, f"fox {i} --steps 2")).id for i in range(23)]
+    await service.jobs.imagine(BOB, "bob's fox --steps 2")
+    first = await service.users.history(ALICE)
     assert (first.page, first.pages, first.total) == (1, 3, 23)
     assert [job.id for job in first.jobs] == ids[::-1][:10]
-    last = await service.history(ALICE, 3)
+    last = await service.users.history(ALICE, 3)
     assert [job.id for job in last.jobs] == ids[::-1][20:]
     with pytest.raises(BadParameter, match="Page 4 is past the end: there are 3 pages"):
-        await service.history(ALICE, 4)
+        await service.users.history(ALICE, 4)
     with pytest.raises(BadParameter, match="starts at 1"):
-        await service.history(ALICE, 0)
+        await service.users.history(ALICE, 0)
     with pytest.raises(NotAllowed, match="Only admins"):
-        await service.history(BOB, user_id=ALICE.user_id)
-    seen_by_admin = await service.history(ADMIN, 2, user_id=ALICE.user_id)
+        await service.users.history(BOB, user_id=ALICE.user_id)
+    seen_by_admin = await service.users.history(ADMIN, 2, user_id=ALICE.user_id)
     assert [job.id for job in seen_by_admin.jobs] == ids[::-1][10:20]
-    empty = await service.history(ADMIN)
+    empty = await service.users.history(ADMIN)
     assert (empty.total, empty.pages, empty.jobs) == (0, 1, [])
 
 
 async def test_info_shows_quota_jobs_queue_and_model(service):
-    first = await service.imagine(ALICE, "one --steps 2")
-    second = await service.imagine(ALICE, "two --steps 2")
-    await service.imagine(BOB, "three --steps 2")
-    details = await service.info(ALICE)
+    first = await service.jobs.imagine(ALICE, "one --steps 2")
+    second = await service.jobs.imagine(ALICE, "two --steps 2")
+    await service.jobs.imagine(BOB, "three --steps 2")
+    details = await service.users.info(ALICE)
     assert (details.quota.used, details.quota.limit, details.quota.left) == (2, 50, 48)
     assert details.jobs == [(first.id, 1), (second.id, 3)]  # Bob's job is fairly between
     assert details.queue_length == 3 and details.running == 0

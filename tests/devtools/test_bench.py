@@ -7,20 +7,28 @@ from devtools.bench import BenchOptions, format_report, run_bench
 
 async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):
     options = BenchOptions(
-        model=str(tiny_model_dirs["sd"]), size=(128, 128), steps=2, jobs=4, users=2, device="cpu"
+        model=str(tiny_model_dirs["sd"]),
+        size=(128, 128),
+        steps=2,
+        jobs=4,
+        users=2,
+        device="cpu",
+        rounds=2,
     )
     report = await run_bench(options)
     assert report["size"] == "128x128" and report["steps"] == 2
+    assert report["rounds"] == 2 and len(report["bare"]["rounds"]) == 2
     assert report["bare"]["images_per_second"] > 0
     off, on = report["batching_off"], report["batching_on"]
     assert off["pipeline_calls"] == 4  # one call per job
     assert on["pipeline_calls"] < 4  # jobs of one shape were fused (8 images per call)
     for phase in (off, on):
-        assert phase["images_per_second"] > 0 and phase["ratio_to_bare"] > 0
+        assert phase["images_per_second"] > 0 and len(phase["ratios"]) == 2
+        assert 0 < phase["ratio_min"] <= phase["ratio_to_bare"] <= phase["ratio_max"]
         assert 0 < phase["latency_p50_s"] <= phase["latency_p95_s"]
         assert phase["peak_bytes"] > 0
     text = format_report(report)
-    assert "job path, batching on" in text and "bare pipeline" in text
+    assert "job path, batching on" in text and "median of 2 rounds" in text
     admission = report["admission"]
     assert admission["commands"] == 30 and admission["users"] == 10
     assert 0 < admission["p50_ms"] <= admission["p99_ms"] <= admission["max_ms"]

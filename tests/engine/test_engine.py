@@ -6,12 +6,11 @@ import asyncio
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from engine.engine import Engine
-from engine.images import compose_grid
+from engine import Engine, JobCancelled, JobStarted, compose_grid
 from engine.types import JobSpec, Progress
-from engine.worker import JobCancelled
+from tests.gates import StepGate, gated
 
 
 def spec(job_id: int = 1, **overrides) -> JobSpec:
@@ -57,8 +56,11 @@ async def test_loaded_models_know_their_family(loaded_models):
 
 
 async def test_a_job_gives_a_grid_of_four(engine):
-    progress: list[Progress] = []
-    output = await engine.submit(spec(), progress.append)
+    handle = engine.submit(spec())
+    updates = [update async for update in handle.events()]
+    output = await handle
+    assert updates[0] == JobStarted(1)
+    progress = [update for update in updates if isinstance(update, Progress)]
     assert len(output.images) == 4
     assert all(image.size == (128, 128) for image in output.images)
     assert compose_grid(output.images).size == (256, 256)
@@ -104,8 +106,9 @@ async def test_variation_and_upscale(engine, tmp_path):
 async def test_the_worker_keeps_serving_after_a_job_raises(engine, tmp_path):
     with pytest.raises(FileNotFoundError):
         await engine.submit(spec(source_image=tmp_path / "missing.png", strength=0.5))
-    with pytest.raises(ValueError, match="divisible by 8"):
-        await engine.submit(spec(job_id=2, width=100, height=128))
+    (tmp_path / "not-an-image.png").write_bytes(b"not a PNG")
+    with pytest.raises(UnidentifiedImageError):
+        await engine.submit(spec(job_id=2, source_image=tmp_path / "not-an-image.png"))
     output = await engine.submit(spec(job_id=3, steps=2))
     assert len(output.images) == 4
 
@@ -123,22 +126,20 @@ async def test_jobs_run_in_order_with_positions(sd_model):
 
 
 async def test_cancel_a_waiting_job_and_a_running_one(sd_model):
-    async with Engine(sd_model) as engine:
-        started = asyncio.Event()
-        steps_seen: list[int] = []
-
-        def on_progress(progress: Progress) -> None:
-            steps_seen.append(progress.step)
-            started.set()
-
-        running = engine.submit(spec(job_id=1, steps=20), on_progress)
+    gate = StepGate(at_step=2)
+    async with Engine(gated(sd_model, gate), progress_interval=0) as engine:
+        running = engine.submit(spec(job_id=1, steps=6))
         waiting = engine.submit(spec(job_id=2, steps=2))
         assert engine.cancel(2)
         with pytest.raises(JobCancelled):
             await waiting
-        await started.wait()
+        await gate.wait_reached()  # job 1 is in its pipeline call, held at step 2
         assert engine.cancel(1)
+        gate.open()
         with pytest.raises(JobCancelled):
             await running
-        assert max(steps_seen) < 20
+        steps = [u.step for u in [u async for u in running.events()] if isinstance(u, Progress)]
+        assert steps == [1, 2]  # no step reported after the cancel
+        # The call was interrupted: the worker is free for the next job at once.
+        assert len((await engine.submit(spec(job_id=3, steps=2))).images) == 4
         assert not engine.cancel(99)

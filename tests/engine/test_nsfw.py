@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.service import Requester, Service
+from core.model import Requester
+from core.services import open_services
 from devtools.tiny import write_tiny_classifier
 from engine.engine import Engine
 from engine.images import censor
@@ -41,11 +42,11 @@ async def test_flags_are_made_on_the_worker_and_stored(
     async with (
         Storage(tmp_path) as storage,
         Engine(sd_model, classifier=classifier) as engine,
-        Service(storage, engine) as service,
+        open_services(storage, engine) as service,
     ):
-        job = await service.imagine(Requester(1, 1, 1), "a fox --steps 2")
-        assert (await service.wait(job.id)).status == "done"
-        flags = [row.nsfw for row in await service.images(job.id)]
+        job = await service.jobs.imagine(Requester(1, 1, 1), "a fox --steps 2")
+        assert (await service.runner.wait(job.id)).status == "done"
+        flags = [row.nsfw for row in await service.runner.images(job.id)]
     assert flags == [threshold == 0.0] * 4
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.engine import Engine, _Pending, fair_order
+from engine import Engine, JobCancelled
+from engine.engine import fair_order
 from engine.types import JobSpec
-from engine.worker import JobCancelled
+from tests.gates import StepGate, gated
 
 
 def spec(job_id: int, owner: int = 1, **overrides) -> JobSpec:
@@ -30,13 +31,16 @@ def spec(job_id: int, owner: int = 1, **overrides) -> JobSpec:
     return JobSpec(**fields)
 
 
-def pending(order: int, owner: int, job_id: int | None = None) -> _Pending:
-    loop = asyncio.new_event_loop()
-    try:
-        future = loop.create_future()
-    finally:
-        loop.close()
-    return _Pending(spec(job_id or order, owner), future, None, None, order)
+@dataclasses.dataclass
+class Waiting:
+    """A job as the fair order sees it."""
+
+    spec: JobSpec
+    order: int
+
+
+def pending(order: int, owner: int, job_id: int | None = None) -> Waiting:
+    return Waiting(spec(job_id or order, owner), order)
 
 
 def ids(items) -> list[int]:
@@ -65,7 +69,7 @@ async def test_positions_and_batches_follow_the_fair_order(sd_model):
     assert ids(engine.next_batch()) == [2, 3]
     assert engine.next_batch() == []
     for future in futures:
-        future.cancel()
+        future.abandon()
 
 
 def test_jobs_of_different_shapes_are_never_fused(sd_model):
@@ -78,7 +82,7 @@ def test_jobs_of_different_shapes_are_never_fused(sd_model):
             spec(4, guidance=5.0),
             spec(5, negative="people"),
             spec(6, source_image="a.png", strength=0.7),
-            spec(7, source_image="a.png", strength=0.35),
+            spec(7, source_image="a.png", strength=0.5),
             spec(8),
         ]
         futures = [engine.submit(s) for s in shapes]
@@ -86,7 +90,7 @@ def test_jobs_of_different_shapes_are_never_fused(sd_model):
         while batch := engine.next_batch():
             batches.append(ids(batch))
         for future in futures:
-            future.cancel()
+            future.abandon()
         return batches
 
     assert asyncio.run(scenario()) == [[1, 8], [2], [3], [4], [5], [6], [7]]
@@ -98,7 +102,7 @@ def test_batching_off_takes_one_job_at_a_time(sd_model):
         futures = [engine.submit(spec(i)) for i in (1, 2, 3)]
         batches = [ids(engine.next_batch()) for _ in range(3)]
         for future in futures:
-            future.cancel()
+            future.abandon()
         return batches
 
     assert asyncio.run(scenario()) == [[1], [2], [3]]
@@ -193,13 +197,14 @@ async def _one_image(model):
 
 
 async def test_cancel_one_job_of_a_fused_call(sd_model):
-    progress_seen = asyncio.Event()
-    async with Engine(sd_model, max_batch_images=8) as engine:
-        first = engine.submit(spec(1, steps=30), lambda p: progress_seen.set())
-        second = engine.submit(spec(2, owner=2, steps=30))
-        await progress_seen.wait()
+    gate = StepGate(at_step=1)
+    async with Engine(gated(sd_model, gate), max_batch_images=8) as engine:
+        first = engine.submit(spec(1, steps=3))
+        second = engine.submit(spec(2, owner=2, steps=3))
+        await gate.wait_reached()  # both are in one pipeline call, held at its first step
         assert engine.position(1) == engine.position(2) == 0
         assert engine.cancel(2)
+        gate.open()
         with pytest.raises(JobCancelled):
             await second
         assert len((await first).images) == 4

@@ -9,15 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storage.db import (
-    ALL_SERVERS,
-    EVERYWHERE,
-    ImageRow,
-    Migration,
-    NewJob,
-    Storage,
-    bundled_migrations,
-)
+from core.model import ALL_SERVERS, EVERYWHERE, ImageRow, JobKind, JobParams, JobStatus, NewJob
+from storage.db import Migration, Storage, bundled_migrations
 
 
 def new_job(**overrides) -> NewJob:
@@ -27,7 +20,7 @@ def new_job(**overrides) -> NewJob:
         "prompt": "a fox",
         "negative": "people",
         "seed": 7,
-        "params": {"width": 192, "height": 128, "steps": 4},
+        "params": JobParams(width=192, height=128, steps=4, guidance=7.0),
         "guild_id": 1,
         "channel_id": 2,
     }
@@ -63,7 +56,8 @@ async def test_job_lifecycle_rows(tmp_path):
     async with Storage(tmp_path, clock=lambda: next(moments)) as storage:
         job = await storage.create_job(new_job())
         assert (job.status, job.kind, job.user_id, job.seed) == ("queued", "imagine", 42, 7)
-        assert job.params == {"width": 192, "height": 128, "steps": 4}
+        assert job.params == JobParams(width=192, height=128, steps=4, guidance=7.0)
+        assert (job.kind, job.status) == (JobKind.IMAGINE, JobStatus.QUEUED)
         assert job.created_at.startswith("2026-11-21T10:00:00")
         await storage.mark_running(job.id)
         running = await storage.get_job(job.id, scope=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from storage.db import Job
+from core.model import Job, JobKind, JobStatus
 
 MAX_CONTENT = 2000
 _PROMPT_IN_MESSAGE = 1500
@@ -80,12 +80,12 @@ def _prompt(job: Job) -> str:
 
 def _what(job: Job) -> str:
     p = job.params
-    if job.kind == "variation":
-        return f"Variations ({p.get('mode', 'strong')}) of image #{job.parent_index}"
-    if job.kind == "upscale":
-        mode = " (creative)" if p.get("mode") == "creative" else ""
+    if job.kind == JobKind.VARIATION:
+        return f"Variations ({p.mode or 'strong'}) of image #{job.parent_index}"
+    if job.kind == JobKind.UPSCALE:
+        mode = " (creative)" if p.mode == "creative" else ""
         return f"Image #{job.parent_index} upscaled{mode}"
-    if job.kind == "reroll":
+    if job.kind == JobKind.REROLL:
         return "Rerolled"
     return ""
 
@@ -116,11 +116,11 @@ def result_text(job: Job) -> str:
     head = f"{_prompt(job)} - <@{job.user_id}>"
     what = _what(job)
     detail = f"{what} · " if what else ""
-    if job.status == "done":
-        size = f"{p.get('width')}x{p.get('height')}"
-        tail = f"job {job.id} · seed {job.seed} · {size} · {p.get('steps')} steps"
+    if job.status == JobStatus.DONE:
+        size = f"{p.width}x{p.height}"
+        tail = f"job {job.id} · seed {job.seed} · {size} · {p.steps} steps"
         return _fit(f"{head}\n{detail}{tail}")
-    if job.status == "cancelled":
+    if job.status == JobStatus.CANCELLED:
         return _fit(f"{head}\n{detail}job {job.id} · cancelled")
     reason = (job.error or "unknown error").splitlines()[0][:300]
     return _fit(

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import discord
 import pytest
 
-from bot.discord_app.permissions import is_admin
+from bot.discord_app.context import is_admin
 from bot.settings import load_settings
 
 ADMIN_ROLE, OTHER_ROLE, OWNER = 555, 556, 999

@@ -8,8 +8,8 @@ import unicodedata
 import discord
 import pytest
 
-from bot.discord_app.render import MAX_CONTENT, result_text, safe_prompt, waiting_text
-from storage.db import Job
+from bot.discord_app.text import MAX_CONTENT, result_text, safe_prompt, waiting_text
+from core.model import Job, JobParams
 from tests.discord_markdown import Element, render
 
 
@@ -25,7 +25,7 @@ def job(prompt: str, **overrides) -> Job:
         "message_id": None,
         "prompt": prompt,
         "negative": "",
-        "params": {"width": 192, "height": 128, "steps": 4},
+        "params": JobParams(width=192, height=128, steps=4, guidance=7.0),
         "seed": 7,
         "status": "done",
         "error": None,

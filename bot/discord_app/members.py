@@ -1,4 +1,4 @@
-"""Slash commands."""
+"""/settings and /info: a member's defaults, quota and place in the queue."""
 
 from __future__ import annotations
 
@@ -7,27 +7,11 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.discord_app.admin import AdminCommands
-from bot.discord_app.admission import admit_and_answer
-from bot.discord_app.buttons import requester
-from bot.discord_app.history import page_view, render_page
-from bot.discord_app.render import safe_prompt
+from bot.discord_app.context import requester
+from bot.discord_app.text import safe_prompt
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
-
-PROMPT_HELP = "What to draw, then parameters: --ar 3:2 --seed 7 --no people --steps 30 --cfg 7"
-
-
-@app_commands.command(name="imagine")
-@app_commands.describe(prompt=PROMPT_HELP)
-@app_commands.guild_only()
-async def imagine(interaction: discord.Interaction[ImagineBot], prompt: str) -> None:
-    """Create four images from a prompt."""
-    # Admitted first (checked, row committed), then answered once: the job's own message,
-    # or an ephemeral refusal that nobody else sees.
-    who = requester(interaction)
-    await admit_and_answer(interaction, lambda: interaction.client.service.imagine(who, prompt))
 
 
 @app_commands.command(name="settings")
@@ -48,10 +32,10 @@ async def settings(
     reset: bool = False,
 ) -> None:
     """Show or set your defaults for /imagine (a prompt's own parameters win)."""
-    service = interaction.client.service
+    service = interaction.client.services
     changing = reset or any(v is not None for v in (aspect, steps, cfg, negative))
     if changing:
-        mine = await service.update_settings(
+        mine = await service.users.update_settings(
             requester(interaction),
             aspect=aspect,
             steps=steps,
@@ -60,7 +44,7 @@ async def settings(
             reset=reset,
         )
     else:
-        mine = await service.user_settings(requester(interaction))
+        mine = await service.users.user_settings(requester(interaction))
     head = "Your defaults are saved." if changing else "Your defaults:"
     await interaction.response.send_message(f"{head}\n{render_settings(mine)}", ephemeral=True)
 
@@ -82,7 +66,7 @@ def render_settings(mine: dict) -> str:
 @app_commands.guild_only()
 async def info(interaction: discord.Interaction[ImagineBot]) -> None:
     """Your quota today, your jobs in the queue, and the model."""
-    details = await interaction.client.service.info(requester(interaction))
+    details = await interaction.client.services.users.info(requester(interaction))
     quota = details.quota
     reset = int(quota.resets_at.timestamp())
     if quota.limit is None:
@@ -113,25 +97,7 @@ async def info(interaction: discord.Interaction[ImagineBot]) -> None:
     await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
 
-@app_commands.command(name="history")
-@app_commands.describe(page="Which page (10 jobs a page)", user="Admins: whose jobs to show")
-@app_commands.guild_only()
-async def history(
-    interaction: discord.Interaction[ImagineBot],
-    page: int = 1,
-    user: discord.Member | None = None,
-) -> None:
-    """Your recent jobs, newest first, with links to their messages."""
-    result = await interaction.client.service.history(
-        requester(interaction), page, user_id=user.id if user else None
-    )
-    await interaction.response.send_message(
-        render_page(result), view=page_view(result), ephemeral=True
-    )
-
-
-def register_commands(tree: app_commands.CommandTree) -> None:
-    """Add every slash command to the tree."""
-    for command in (imagine, settings, info, history):
-        tree.add_command(command)
-    tree.add_command(AdminCommands())
+def setup(bot: ImagineBot) -> None:
+    """Add /settings and /info."""
+    bot.tree.add_command(settings)
+    bot.tree.add_command(info)

@@ -1,0 +1,64 @@
+"""Each job's state on the Discord side, shared by the waiting message and the delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from core.model import Job
+from engine import Progress
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ImagineBot
+
+logger = logging.getLogger(__name__)
+
+FINISHED_KEPT = 1000
+REFRESH_SECONDS = 2.0  # the fastest a waiting message is edited
+DELIVERY_GRACE_SECONDS = 15.0  # at shutdown, for results already on their way
+
+
+@dataclass
+class Live:
+    job: Job
+    interaction: discord.Interaction | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    final: bool = False
+    progress: Progress | None = None
+    shown: tuple | None = None  # (position, percent, preview) last shown
+    last_edit: float = 0.0
+
+
+class MessagesBase:
+    """What the waiting messages and the deliveries share: the live jobs, the tasks."""
+
+    def __init__(self, bot: ImagineBot, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
+        self.bot = bot
+        self.refresh_seconds = refresh_seconds
+        self._live: dict[int, Live] = {}
+        self._refresher: asyncio.Task | None = None
+        self._edits: set[asyncio.Task] = set()
+        self._deliveries: set[asyncio.Task] = set()
+        self._finished: set[int] = set()  # recently delivered jobs (ids grow)
+
+    async def close(self, *, grace: float = DELIVERY_GRACE_SECONDS) -> None:
+        """Stop the refresher and progress edits; give results on their way time to land.
+
+        A result still not posted after ``grace`` is posted at the next start: the job
+        row is only marked delivered once Discord has it.
+        """
+        tasks = [t for t in (self._refresher, *self._edits) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._refresher = None
+        if self._deliveries:
+            await asyncio.wait(list(self._deliveries), timeout=grace)
+
+    async def _channel(self, channel_id: int) -> Any:
+        """The channel from the cache, else from Discord (raises what sending raises)."""
+        return self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)

@@ -1,0 +1,111 @@
+"""What a finished job's message carries: the grid or image (fitted to the upload
+limit), blurred or withheld by the NSFW filter outside NSFW channels, and its buttons."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.discord_app.buttons import grid_view, upscale_view
+from bot.discord_app.text import result_text
+from core.model import ImageRow, Job, JobStatus
+from engine import censor, fit_png
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ImagineBot
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Payload:
+    attachments: list[tuple[str, bytes]]
+    view: discord.ui.View | None
+    notice: str = ""
+
+    def content(self, job: Job) -> str:
+        """The result text, with the filter's notice when there is one."""
+        text = result_text(job)
+        return f"{text}\n{self.notice}"[:2000] if self.notice else text
+
+    def files(self) -> list[discord.File]:
+        # A discord.File is consumed by one upload: each try gets fresh ones.
+        return [discord.File(io.BytesIO(data), filename=name) for name, data in self.attachments]
+
+
+def fitting_png(path, limit: int) -> bytes:
+    """The file as it is when it fits, else scaled down to fit the attachment limit."""
+    from PIL import Image
+
+    data = path.read_bytes()
+    if len(data) <= limit:
+        return data
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return fit_png(image, limit, {k: str(v) for k, v in image.text.items()})
+
+
+async def build_payload(bot: ImagineBot, job: Job, limit: int) -> Payload:
+    """The attachments and buttons of ``job``'s final message (none unless it is done)."""
+    if job.status != JobStatus.DONE:
+        return Payload([], None)
+    storage = bot.services.storage
+    rows = await bot.services.runner.images(job.id)
+    view = upscale_view(job.id) if len(rows) == 1 else grid_view(job.id)
+    flags = [row.nsfw for row in rows]
+    mode = bot.settings.nsfw_filter
+    if any(flags) and mode != "off" and not _channel_is_nsfw(bot, job.channel_id):
+        return await _censored(bot, job, rows, mode, limit, view)
+    path = storage.absolute(rows[0].path) if len(rows) == 1 else storage.grid_path(job.id)
+    data = await asyncio.to_thread(fitting_png, path, limit)
+    return Payload([(f"job-{job.id}.png", data)], view)
+
+
+async def _censored(
+    bot: ImagineBot,
+    job: Job,
+    rows: list[ImageRow],
+    mode: str,
+    limit: int,
+    view: discord.ui.View,
+) -> Payload:
+    """Flagged images outside an NSFW channel: blurred as a spoiler, or withheld."""
+    paths = [bot.services.storage.absolute(row.path) for row in rows]
+    flags = [row.nsfw for row in rows]
+
+    def render() -> bytes | None:
+        from PIL import Image
+
+        images = []
+        for path in paths:
+            with Image.open(path) as opened:
+                images.append(opened.convert("RGB"))
+        picture = censor(images, flags, mode)
+        return None if picture is None else fit_png(picture, limit)
+
+    data = await asyncio.to_thread(render)
+    flagged = sum(flags)
+    if mode == "blur":
+        notice = f"{_images(flagged)} flagged by the NSFW filter, blurred: open the spoiler."
+        name = f"SPOILER_job-{job.id}.png"
+    else:
+        notice = f"{_images(flagged)} withheld by the NSFW filter."
+        name = f"job-{job.id}.png"
+    attachments = [] if data is None else [(name, data)]
+    logger.info("job %s: %d images flagged, %s", job.id, flagged, mode)
+    return Payload(attachments, view, notice)
+
+
+def _channel_is_nsfw(bot: ImagineBot, channel_id: int | None) -> bool:
+    channel = bot.get_channel(channel_id) if channel_id else None
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+def _images(count: int) -> str:
+    return "1 image was" if count == 1 else f"{count} images were"

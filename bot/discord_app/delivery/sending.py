@@ -1,0 +1,49 @@
+"""Sending to Discord: what it can raise, retries, and how long a token lives."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import aiohttp
+import discord
+
+logger = logging.getLogger(__name__)
+
+# Interaction tokens live 15 minutes; leave a margin for the upload itself.
+TOKEN_LIFETIME = timedelta(minutes=14)
+DEFAULT_FILE_LIMIT = 10 * 1024 * 1024
+RETRY_DELAYS = (1.0, 2.0, 4.0)
+# What sending to Discord can raise; RuntimeError is a session closed by a shutdown.
+SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError, RuntimeError)
+
+T = TypeVar("T")
+
+
+def token_alive(interaction: discord.Interaction) -> bool:
+    """Whether the interaction's token can still edit its response."""
+    return datetime.now(UTC) - interaction.created_at < TOKEN_LIFETIME
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]], what: str, *, statuses: frozenset[int] = frozenset()
+) -> T:
+    """Retry with backoff what discord.py does not retry itself: timeouts, dropped
+    connections, and the server error ``statuses`` given (its webhook calls retry every
+    5xx, its other calls 500, 502, 504 and 524). Client errors are final."""
+    for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
+        try:
+            return await call()
+        except discord.HTTPException as exc:
+            if exc.status not in statuses or delay is None:
+                raise
+            logger.warning("%s: Discord answered %s (try %d); retrying", what, exc.status, attempt)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if delay is None:
+                raise
+            logger.warning("%s: %r (try %d); retrying", what, exc, attempt)
+        await asyncio.sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,169 @@
+"""The waiting message: the interaction's one response, kept in step with the job
+(queue position, percent and preview, ``Cancel``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import io
+import logging
+
+import discord
+
+from bot.discord_app.buttons import cancel_view
+from bot.discord_app.delivery.live import Live, MessagesBase
+from bot.discord_app.delivery.sending import DEFAULT_FILE_LIMIT, SEND_ERRORS, token_alive
+from bot.discord_app.text import retired_text, waiting_text
+from core.model import EventKind, Job, JobEvent
+from engine import encode_png
+
+logger = logging.getLogger(__name__)
+
+
+class WaitingMessages(MessagesBase):
+    """Answers an interaction with the job's message and refreshes it while it waits."""
+
+    def start(self) -> None:
+        """Start the refresher (on the bot's loop)."""
+        if self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh_forever(), name="job-messages")
+
+    async def track(self, job: Job, interaction: discord.Interaction) -> None:
+        """Answer ``interaction`` with ``job``'s waiting message (its first and only
+        response), then keep that message in step with the job."""
+        if job.id in self._finished:
+            # Over before it was answered (a ban cancelled it, say): its final state was
+            # posted in the channel; the answer points there instead of showing "queued".
+            current = await self.bot.services.runner.job(job.id)
+            with contextlib.suppress(*SEND_ERRORS):
+                await interaction.response.send_message(
+                    retired_text(current), allowed_mentions=discord.AllowedMentions.none()
+                )
+            return
+        live = self._live.setdefault(job.id, Live(job))
+        live.interaction = interaction
+        message = await self._show(live)
+        if message is not None and live.interaction is not None:
+            channel_id = getattr(message.channel, "id", None) or interaction.channel_id
+            await self.bot.services.runner.record_message(job.id, channel_id, message.id)
+
+    def keep_progress(self, event: JobEvent) -> None:
+        """Remember a job's latest progress (and its last preview) for the refresher."""
+        live = self._live.get(event.job.id)
+        if event.kind != EventKind.PROGRESS or live is None or event.progress is None:
+            return
+        preview = event.progress.preview
+        if preview is None and live.progress is not None:
+            preview = live.progress.preview  # keep showing the last one
+        live.progress = dataclasses.replace(event.progress, preview=preview)
+
+    def _state(self, live: Live, positions: dict[int, int] | None = None) -> tuple:
+        if positions is None:
+            positions = self.bot.services.runner.positions()
+        position = positions.get(live.job.id)
+        if position == 0 and live.progress is not None:
+            percent = int(live.progress.fraction * 100)
+            return (0, percent, id(live.progress.preview) if live.progress.preview else None)
+        return (position, None, None)
+
+    async def _refresh_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.refresh_seconds / 2)
+            now = loop.time()
+            # The fair order is built once per refresh for every waiting job, not once per
+            # message: with hundreds queued, that is the difference that keeps the loop free.
+            positions = self.bot.services.runner.positions() if self._live else {}
+            for live in list(self._live.values()):
+                if (
+                    live.final
+                    or live.interaction is None
+                    or live.lock.locked()
+                    or now - live.last_edit < self.refresh_seconds
+                    or self._state(live, positions) == live.shown
+                ):
+                    continue
+                task = asyncio.create_task(self._show(live, positions))
+                self._edits.add(task)
+                task.add_done_callback(self._edits.discard)
+
+    async def _show(
+        self, live: Live, positions: dict[int, int] | None = None
+    ) -> discord.Message | None:
+        """Send (as the interaction's response) or edit the waiting message: position, or
+        percent and preview, and ``Cancel``."""
+        interaction = live.interaction
+        if interaction is None:
+            return None
+        async with live.lock:
+            if not interaction.response.is_done():
+                return await self._answer(live, interaction)
+            if live.final or not token_alive(interaction):
+                return None
+            state = self._state(live, positions)
+            position, percent, preview_id = state
+            options: dict = {
+                "content": waiting_text(live.job, position, percent),
+                "view": cancel_view(live.job.id),
+            }
+            if preview_id is not None and (live.shown is None or live.shown[2] != preview_id):
+                assert live.progress is not None and live.progress.preview is not None
+                data = await asyncio.to_thread(encode_png, live.progress.preview)
+                limit = getattr(interaction, "filesize_limit", None) or DEFAULT_FILE_LIMIT
+                if len(data) <= limit:  # a preview over the limit is left out, not refused
+                    options["attachments"] = [discord.File(io.BytesIO(data), "preview.png")]
+            live.last_edit = asyncio.get_running_loop().time()
+            try:
+                message = await interaction.edit_original_response(**options)
+            except SEND_ERRORS as exc:
+                # The job goes on all the same; its result is posted when it is done.
+                logger.warning("job %s: could not update its message: %s", live.job.id, exc)
+                return None
+            live.shown = state
+            return message
+
+    async def _answer(self, live: Live, interaction: discord.Interaction) -> discord.Message | None:
+        """The interaction's one response: the job's waiting message (type 4, public)."""
+        state = self._state(live)
+        position, percent, _ = state
+        try:
+            response = await interaction.response.send_message(
+                waiting_text(live.job, position, percent),
+                view=cancel_view(live.job.id),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except SEND_ERRORS as exc:
+            # The job is admitted and runs: its message goes to the channel instead.
+            logger.warning("job %s: could not answer its interaction: %s", live.job.id, exc)
+            live.interaction = None
+            return await self._send_waiting(live.job)
+        live.shown = state
+        live.last_edit = asyncio.get_running_loop().time()
+        message = response.resource
+        return message if isinstance(message, discord.InteractionMessage) else None
+
+    async def post_waiting(self, job: Job) -> discord.Message | None:
+        """Post ``job``'s waiting message in its channel (when no interaction response can
+        show it) and remember it; the result is posted below it when the job is done."""
+        live = self._live.setdefault(job.id, Live(job))
+        async with live.lock:
+            if live.final:
+                return None
+            return await self._send_waiting(job)
+
+    async def _send_waiting(self, job: Job) -> discord.Message | None:
+        if job.channel_id is None:
+            logger.warning("job %s has no channel to post its waiting message in", job.id)
+            return None
+        try:
+            channel = await self._channel(job.channel_id)
+            message = await channel.send(  # type: ignore[union-attr]
+                waiting_text(job, self.bot.services.runner.position(job.id)),
+                view=cancel_view(job.id),
+            )
+        except SEND_ERRORS as exc:
+            logger.warning("job %s: could not post its waiting message: %r", job.id, exc)
+            return None
+        await self.bot.services.runner.record_message(job.id, message.channel.id, message.id)
+        return message

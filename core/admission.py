@@ -1,0 +1,306 @@
+"""Admission: the checks a job passes before it exists, and the commit that makes it exist.
+
+Ban, quota here and across servers, limits, blocked words; then the job row, committed,
+before anyone is told anything (the first answer a user sees is a promise). Jobs that
+arrive together are checked again and committed together, under one lock that a ban
+takes too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import enum
+import logging
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from core.errors import Banned, BlockedPrompt, QueueFull, QuotaExceeded, UserError
+from core.limits import Limits
+from core.model import (
+    AdmissionCounts,
+    EventKind,
+    Job,
+    JobEvent,
+    NewJob,
+    QuotaStatus,
+    Requester,
+)
+from core.runner import Runner
+from core.wordfilter import compiled as compiled_blocklist
+from storage.db import Storage
+
+logger = logging.getLogger(__name__)
+
+
+class Text(enum.StrEnum):
+    """Where the text of a job came from: what a blocked-word refusal points to."""
+
+    PROMPT = "prompt"
+    NEGATIVE = "--no text"
+    SAVED_NEGATIVE = "saved negative"
+    PARENT_PROMPT = "prompt of the job"
+    PARENT_NEGATIVE = "negative of the job"
+
+
+_BLOCKED_MESSAGES = {
+    Text.PROMPT: "Your prompt contains a word or phrase that is blocked in this server. "
+    "Change it and try again.",
+    Text.NEGATIVE: "Your `--no` text contains a word or phrase that is blocked in this "
+    "server. Change it and try again.",
+    Text.SAVED_NEGATIVE: "Your saved negative prompt (from `/settings`) contains a word or "
+    "phrase that is blocked in this server. Clear it with `/settings reset:True`, or set "
+    "another with `/settings negative:...`.",
+    Text.PARENT_PROMPT: "The prompt of job {job} contains a word or phrase that is blocked "
+    "in this server, so no new job can start from it.",
+    Text.PARENT_NEGATIVE: "The negative prompt of job {job} contains a word or phrase that "
+    "is blocked in this server, so no new job can start from it.",
+}
+_CHILD_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
+PARENT_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
+# A job past its first checks, waiting for the batch that commits it.
+_Waiting = tuple[Requester, NewJob, "asyncio.Future[Job]"]
+# Jobs committed per transaction at most (the insert's parameters stay well under
+# SQLite's limit).
+_BATCH = 100
+
+
+class Admission:
+    """Checks requests and commits the jobs that pass; hands them to the runner."""
+
+    def __init__(self, storage: Storage, limits: Limits, runner: Runner) -> None:
+        self.storage = storage
+        self.limits = limits
+        self.runner = runner
+        # Checks that count jobs and the insert they guard run under one lock, so that
+        # jobs submitted at the same instant cannot all pass a limit that only one fits.
+        self.lock = asyncio.Lock()
+        self._waiting: list[_Waiting] = []  # past their first checks, in order
+        self._committer: asyncio.Task | None = None
+        # Each server's blocked words, read once (only this process changes them).
+        self._blocked: dict[int | None, tuple[str, ...]] = {}
+        self._word_changes = 0
+
+    async def stop(self) -> None:
+        """Stop committing: a commit in flight is cancelled (its jobs' callers are told;
+        a transaction cut short is rolled back whole)."""
+        if self._committer is not None and not self._committer.done():
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+
+    async def quota(self, who: Requester) -> QuotaStatus:
+        """The caller's daily quota here (limit None: unlimited, for admins), the quota
+        across every server (``GLOBAL_DAILY_QUOTA``, admins included, owners exempt),
+        and when both reset (midnight UTC)."""
+        day_start = self._day_start()
+        counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
+        return self._quota_status(who, counts, day_start)
+
+    async def check(self, who: Requester) -> AdmissionCounts:
+        """The checks of ``_refuse`` on a fresh read; returns the counts (with the
+        user's /settings) for the caller to use."""
+        day_start = self._day_start()
+        counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
+        self._refuse(who, counts, day_start)
+        return counts
+
+    async def check_not_banned(self, who: Requester) -> None:
+        """``Banned`` with the reason when the user is banned here or in every server."""
+        self.refuse_banned(who, await self.storage.ban_reason(who.guild_id, who.user_id))
+
+    def refuse_banned(self, who: Requester, found: tuple[str, bool] | None) -> None:
+        """``Banned`` for a ban ``found`` (as storage reads it), unless ``who`` is an owner."""
+        if found is None or who.is_owner or who.user_id in self.limits.owner_ids:
+            return
+        reason, everywhere = found
+        where = "in every server" if everywhere else "in this server"
+        because = f" Reason: {reason}" if reason else ""
+        raise Banned(f"You are banned from using this bot {where}.{because}")
+
+    def forget_words(self, guild_id: int) -> None:
+        """The server's blocked words changed: read them again at the next check."""
+        self._word_changes += 1
+        self._blocked.pop(guild_id, None)
+
+    async def check_words(self, who: Requester, new: NewJob, sources: tuple[Text, Text]) -> None:
+        """``BlockedPrompt`` when the prompt or negative holds a word this server blocks,
+        saying which text it was found in (never the word: that would teach the way around).
+
+        The matcher is linear in the text's length, and it runs off the event loop all
+        the same: a server's list may be long and a prompt 1,500 characters."""
+        entries = self._blocked.get(new.guild_id)
+        if entries is None:
+            generation = self._word_changes
+            entries = tuple(await self.storage.blocked_words(new.guild_id))
+            if generation == self._word_changes:  # no change landed while it was read
+                self._blocked[new.guild_id] = entries
+        if not entries:
+            return
+
+        def scan() -> tuple[Text, str] | None:
+            blocklist = compiled_blocklist(entries)
+            for source, text in zip(sources, (new.prompt, new.negative), strict=True):
+                found = blocklist.find(text) if text else None
+                if found is not None:
+                    return source, found
+            return None
+
+        hit = await asyncio.to_thread(scan)
+        if hit is None:
+            return
+        source, found = hit
+        await self.storage.add_audit(
+            new.guild_id, None, "blocked_prompt", str(who.user_id), f"{found!r} in {source}"
+        )
+        raise BlockedPrompt(_BLOCKED_MESSAGES[source].format(job=new.parent_id))
+
+    async def admit(
+        self,
+        who: Requester,
+        new: NewJob,
+        *,
+        sources: tuple[Text, Text] = PARENT_TEXTS,
+        checked: bool = False,
+    ) -> Job:
+        """Admit a job: the cheap checks first (ban, quota, limits; ``checked``: the
+        caller made them), then the blocked words (off the loop), then the counts again
+        and the insert, together with the jobs admitted at the same moment."""
+        self.runner.spec_for(new)  # a job the engine could not run is a bug: not committed
+        if not checked:
+            await self.check(who)
+        await self.check_words(who, new, sources)
+        waiter: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self._waiting.append((who, new, waiter))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting(), name="admission")
+        return await waiter
+
+    async def _commit_waiting(self) -> None:
+        """Commit the jobs waiting for admission, a batch at a time, under the admission
+        lock (a ban takes it too). A burst of commands costs a few round trips to the
+        database, not a few per command: each one waits for the GIL and the cores while
+        the worker runs the model, and Discord's 3 s run for every one of them."""
+        async with self.lock:
+            while self._waiting:
+                batch = self._waiting[:_BATCH]
+                del self._waiting[:_BATCH]
+                try:
+                    await self._commit_batch(batch)
+                except BaseException as error:
+                    failed = batch + (self._waiting if _stopping(error) else [])
+                    for _, _, waiter in failed:
+                        if waiter.done():
+                            continue
+                        if isinstance(error, Exception):
+                            waiter.set_exception(error)
+                        else:
+                            waiter.cancel()
+                    if _stopping(error):
+                        self._waiting.clear()
+                        raise
+
+    async def _commit_batch(self, batch: list[_Waiting]) -> None:
+        """Check each job again on one fresh read (a ban or a job that landed since its
+        first check counts, and so do the jobs before it in the batch), then write those
+        that pass in one transaction, hand them to the engine and answer their callers."""
+        day_start = self._day_start()
+        reads = await self.storage.admission_counts_many(
+            [(who.user_id, who.guild_id) for who, _, _ in batch], day_start
+        )
+        here: Counter[tuple[int, int | None]] = Counter()
+        mine: Counter[int] = Counter()
+        passed: list[_Waiting] = []
+        for (who, new, waiter), read in zip(batch, reads, strict=True):
+            counts = dataclasses.replace(
+                read,
+                used_here=read.used_here + here[who.user_id, who.guild_id],
+                used_everywhere=read.used_everywhere + mine[who.user_id],
+                active_mine=read.active_mine + mine[who.user_id],
+                queued_all=read.queued_all + len(passed),
+            )
+            try:
+                self._refuse(who, counts, day_start)
+            except UserError as refusal:
+                if not waiter.done():
+                    waiter.set_exception(refusal)
+                continue
+            here[who.user_id, who.guild_id] += 1
+            mine[who.user_id] += 1
+            passed.append((who, new, waiter))
+        jobs = await self.storage.create_jobs([new for _, new, _ in passed])
+        for (_, _, waiter), job in zip(passed, jobs, strict=True):
+            # Committed: it runs whether or not its caller is still waiting for it.
+            logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
+            self.runner.launch(job)
+            self.runner.emit(JobEvent(EventKind.QUEUED, job))
+            if not waiter.done():
+                waiter.set_result(job)
+
+    def _day_start(self) -> datetime:
+        now = self.storage.clock().astimezone(UTC)
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def _quota_status(
+        self, who: Requester, counts: AdmissionCounts, day_start: datetime
+    ) -> QuotaStatus:
+        global_limit = None
+        if not who.is_owner and self.limits.global_daily_quota:
+            global_limit = self.limits.global_daily_quota
+        limit = None
+        if not who.is_admin:
+            limit = next(
+                v
+                for v in (counts.override, counts.server_default, self.limits.daily_quota)
+                if v is not None
+            )
+        return QuotaStatus(
+            limit,
+            counts.used_here,
+            day_start + timedelta(days=1),
+            global_limit,
+            counts.used_everywhere if global_limit is not None else 0,
+        )
+
+    def _refuse(self, who: Requester, counts: AdmissionCounts, day_start: datetime) -> None:
+        """``Banned``, ``QuotaExceeded`` or ``QueueFull``, in that order."""
+        self.refuse_banned(who, counts.ban)
+        status = self._quota_status(who, counts, day_start)
+        reset = status.resets_at.strftime("%H:%M UTC")
+        if status.limit is not None and status.used >= status.limit:
+            if status.limit == 0:
+                message = "You can't start jobs in this server (your daily limit is 0)."
+            else:
+                message = (
+                    f"You have used your {status.limit} jobs for today ({status.used} used). "
+                    f"Your quota resets at {reset}."
+                )
+            raise QuotaExceeded(
+                message, limit=status.limit, used=status.used, resets_at=status.resets_at
+            )
+        if status.global_limit is not None and status.global_used >= status.global_limit:
+            raise QuotaExceeded(
+                f"You have used your {status.global_limit} jobs for today across all servers "
+                f"({status.global_used} used). Your quota resets at {reset}.",
+                limit=status.global_limit,
+                used=status.global_used,
+                resets_at=status.resets_at,
+                everywhere=True,
+            )
+        mine = counts.active_mine
+        if mine >= self.limits.max_queued_per_user:
+            raise QueueFull(
+                f"You already have {mine} jobs queued or running; the most is "
+                f"{self.limits.max_queued_per_user}. Wait for one to finish, then try again."
+            )
+        if counts.queued_all >= self.limits.max_queue:
+            raise QueueFull(
+                f"The queue is full ({counts.queued_all} jobs waiting). "
+                "Please try again in a few minutes."
+            )
+
+
+def _stopping(error: BaseException) -> bool:
+    """Whether ``error`` stops the task (cancelled, or the process is exiting)."""
+    return not isinstance(error, Exception)

@@ -1,0 +1,252 @@
+"""Requests that start or stop jobs: /imagine, the buttons under a grid, Cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from typing import Any
+
+from core.admission import Admission, Text
+from core.errors import NotAllowed, UnknownJob, UserError
+from core.limits import Limits
+from core.model import Action, ImageRow, Job, JobKind, JobParams, JobStatus, NewJob, Requester
+from core.prompt import ParsedPrompt, parse_prompt
+from core.runner import Runner
+from core.sizes import size_for_aspect
+from engine import GRID_SIZE, Engine
+from storage.db import Storage
+
+STRONG_VARIATION = 0.7
+SUBTLE_VARIATION = 0.35
+UPSCALE_STRENGTH = 0.3
+CREATIVE_UPSCALE_STRENGTH = 0.4
+UPSCALE_FACTOR = 2
+
+
+class Jobs:
+    """Turns requests into admitted jobs (and cancels them)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        engine: Engine,
+        limits: Limits,
+        admission: Admission,
+        runner: Runner,
+    ) -> None:
+        self.storage = storage
+        self.engine = engine
+        self.limits = limits
+        self.admission = admission
+        self.runner = runner
+
+    def check_prompt(self, text: str) -> ParsedPrompt:
+        """Parse and bound-check a prompt with its parameters (pure, fast)."""
+        return parse_prompt(text, max_steps=self.limits.max_steps)
+
+    async def get_job(self, job_id: int, who: Requester) -> Job:
+        """The job, when ``who`` may see it (its server's, or an owner), else ``UnknownJob``:
+        a job of another server is answered exactly like one that does not exist."""
+        job = await self.storage.get_job(job_id, scope=who.scope)
+        if job is None:
+            raise UnknownJob(f"There is no job {job_id}.")
+        return job
+
+    async def imagine(self, who: Requester, text: str) -> Job:
+        """Queue a text-to-image job for ``text``; returns the queued job row."""
+        parsed = self.check_prompt(text)
+        defaults = self.engine.model.defaults
+        # The cheap refusals first; the same read brings the user's /settings.
+        mine = (await self.admission.check(who)).settings
+        # The prompt's own parameters win; then the user's /settings; then the model's.
+        aspect = parsed.aspect or _aspect(mine.get("aspect")) or (1, 1)
+        width, height = size_for_aspect(*aspect, defaults.native_size)
+        steps = next(v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None)
+        cfg = next(v for v in (parsed.cfg, mine.get("cfg"), defaults.guidance) if v is not None)
+        negative = parsed.negative if parsed.negative is not None else mine.get("negative", "")
+        negative_from = Text.NEGATIVE if parsed.negative is not None else Text.SAVED_NEGATIVE
+        params = JobParams(
+            aspect=f"{aspect[0]}:{aspect[1]}",
+            width=width,
+            height=height,
+            base_width=width,
+            base_height=height,
+            steps=min(int(steps), self.limits.max_steps),
+            guidance=float(cfg),
+            num_images=GRID_SIZE,
+            model=self.runner.model_name,
+        )
+        seed = parsed.seed if parsed.seed is not None else secrets.randbelow(2**32)
+        new = NewJob(
+            kind=JobKind.IMAGINE,
+            user_id=who.user_id,
+            guild_id=who.guild_id,
+            channel_id=who.channel_id,
+            prompt=parsed.prompt,
+            negative=negative,
+            seed=seed,
+            params=params,
+        )
+        return await self.admission.admit(
+            who, new, sources=(Text.PROMPT, negative_from), checked=True
+        )
+
+    async def press(self, who: Requester, action: str, job_id: int, index: int | None) -> Job:
+        """Start the child job a button asks for; it belongs to whoever pressed."""
+        try:
+            wanted = Action(action)
+        except ValueError:
+            wanted = Action.CANCEL
+        if not wanted.starts_a_job:
+            raise UnknownJob(f"This button ({action}) is not one I know.")
+        await self.admission.check_not_banned(who)
+        parent = await self.get_job(job_id, who)
+        if wanted is Action.REROLL:
+            return await self._reroll(who, parent)
+        source = await self._source_image(parent, index)
+        if wanted in (Action.UPSCALE, Action.UPSCALE_CREATIVE):
+            return await self._upscale(who, parent, source, creative=wanted != Action.UPSCALE)
+        strength = STRONG_VARIATION if wanted is Action.VARY_STRONG else SUBTLE_VARIATION
+        return await self._vary(who, parent, source, strength)
+
+    async def cancel(self, job_id: int, who: Requester) -> Job:
+        """Cancel a queued or running job (its owner or an admin); returns the final row."""
+        await self.admission.check_not_banned(who)
+        job = await self.get_job(job_id, who)
+        if job.user_id != who.user_id and not who.is_admin:
+            raise NotAllowed(f"Only the owner of job {job_id} or an admin can cancel it.")
+        if job.status.is_final:
+            raise UserError(f"Job {job_id} is already {job.status}; there is nothing to cancel.")
+        return await self.runner.cancel(job, who)
+
+    # children
+
+    async def _source_image(self, parent: Job, index: int | None) -> ImageRow:
+        _refuse_purged(parent)
+        if parent.status != JobStatus.DONE:
+            raise UnknownJob(
+                f"Job {parent.id} has no images to use ({parent.status}); "
+                "wait for it to finish or start a new one."
+            )
+        rows = await self.storage.images(parent.id)
+        match = [row for row in rows if row.index == index]
+        if not match:
+            raise UnknownJob(f"Job {parent.id} has no image {index}.")
+        if not await asyncio.to_thread(self.storage.absolute(match[0].path).is_file):
+            raise UnknownJob(f"The images of job {parent.id} are no longer kept.")
+        return match[0]
+
+    def _child(
+        self,
+        who: Requester,
+        parent: Job,
+        kind: JobKind,
+        index: int | None,
+        seed: int,
+        **changes: Any,
+    ) -> NewJob:
+        return NewJob(
+            kind=kind,
+            user_id=who.user_id,
+            guild_id=who.guild_id,
+            channel_id=who.channel_id,
+            prompt=parent.prompt,
+            negative=parent.negative,
+            seed=seed,
+            params=parent.params.but(model=self.runner.model_name, **changes),
+            parent_id=parent.id,
+            parent_index=index,
+        )
+
+    async def _reroll(self, who: Requester, parent: Job) -> Job:
+        _refuse_purged(parent)
+        new = self._child(who, parent, JobKind.REROLL, None, secrets.randbelow(2**32))
+        return await self.admission.admit(who, new)
+
+    async def _vary(self, who: Requester, parent: Job, source: ImageRow, strength: float) -> Job:
+        # Variations come out at the grid's size, also when made from an upscaled image.
+        width = parent.params.base_width or source.width
+        height = parent.params.base_height or source.height
+        new = self._child(
+            who,
+            parent,
+            JobKind.VARIATION,
+            source.index,
+            secrets.randbelow(2**32),
+            width=width,
+            height=height,
+            base_width=width,
+            base_height=height,
+            num_images=GRID_SIZE,
+            strength=strength,
+            steps=_steps_for(parent.params.steps, strength),
+            mode="strong" if strength == STRONG_VARIATION else "subtle",
+            source_job=parent.id,
+            source_index=source.index,
+        )
+        return await self.admission.admit(who, new)
+
+    async def _upscale(
+        self, who: Requester, parent: Job, source: ImageRow, *, creative: bool
+    ) -> Job:
+        # Both kinds stop at MAX_UPSCALE_SIDE (SDXL at --ar 4:1 would otherwise be 4096 px).
+        side = self.limits.max_upscale_side
+        factor = min(UPSCALE_FACTOR, side / max(source.width, source.height))
+        width, height = scaled_size(source.width, source.height, factor)
+        if width <= source.width or height <= source.height:
+            raise UserError(
+                f"This image is already {source.width}x{source.height}, at the largest "
+                f"size I make ({side} px on its longer side)."
+            )
+        strength = CREATIVE_UPSCALE_STRENGTH if creative else UPSCALE_STRENGTH
+        new = self._child(
+            who,
+            parent,
+            JobKind.UPSCALE,
+            source.index,
+            source.seed,
+            width=width,
+            height=height,
+            num_images=1,
+            strength=strength,
+            steps=_steps_for(parent.params.steps, strength),
+            mode="creative" if creative else "standard",
+            source_job=parent.id,
+            source_index=source.index,
+        )
+        return await self.admission.admit(who, new)
+
+
+def _refuse_purged(job: Job) -> None:
+    if job.purged_at is not None:
+        raise UnknownJob(f"The images of job {job.id} were removed by an admin.")
+
+
+def _aspect(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    width, height = value.split(":")
+    return int(width), int(height)
+
+
+def _steps_for(steps: int, strength: float) -> int:
+    """Enough steps that image-to-image runs at least one (turbo: steps x strength >= 1)."""
+    return max(int(steps), math.ceil(1 / strength - 1e-9))
+
+
+def scaled_size(width: int, height: int, factor: float, multiple: int = 8) -> tuple[int, int]:
+    """``width`` x ``height`` scaled by at most ``factor``, both sides multiples of
+    ``multiple`` (the VAE's), keeping the exact aspect ratio when any such size fits."""
+    divisor = math.gcd(width, height)
+    a, b = width // divisor, height // divisor
+    # (a*m, b*m) has both sides multiples of ``multiple`` when m is a multiple of step.
+    step = math.lcm(multiple // math.gcd(multiple, a), multiple // math.gcd(multiple, b))
+    m = int(min(width, height) * factor / min(a, b) // step * step)
+    if m * min(a, b) > min(width, height):  # a bigger size that keeps the ratio exactly
+        return a * m, b * m
+    # No exact size is bigger: round each side down on its own.
+    return (
+        max(multiple, int(width * factor) // multiple * multiple),
+        max(multiple, int(height * factor) // multiple * multiple),
+    )

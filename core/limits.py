@@ -1,0 +1,34 @@
+"""The bounds and limits the services enforce, from settings or given by a test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on a job and limits on who may queue how much (``PRODUCT.md`` settings)."""
+
+    max_steps: int = 50
+    max_upscale_side: int = 2048
+    max_queued_per_user: int = 5
+    max_queue: int = 200
+    daily_quota: int = 50
+    global_daily_quota: int = 200  # 0: off
+    max_blocked_words: int = 500
+    owner_ids: frozenset[int] = frozenset()  # OWNER_IDS: never banned, never counted
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        """The limits of a ``bot.settings.Settings``."""
+        return cls(
+            max_steps=settings.max_steps,
+            max_upscale_side=settings.max_upscale_side,
+            max_queued_per_user=settings.max_queued_per_user,
+            max_queue=settings.max_queue,
+            daily_quota=settings.daily_quota,
+            global_daily_quota=settings.global_daily_quota,
+            max_blocked_words=settings.max_blocked_words,
+            owner_ids=settings.owner_id_set,
+        )

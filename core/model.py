@@ -1,0 +1,283 @@
+"""The domain's values: what a job is, where it stands, who asks and what they may see.
+
+Plain frozen values with types, shared by core, storage (which maps its rows to them) and
+the Discord layer. No behaviour beyond checking and converting themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.types import GRID_SIZE, Progress
+
+
+class JobKind(enum.StrEnum):
+    """What a job does; stored in the jobs table."""
+
+    IMAGINE = "imagine"
+    VARIATION = "variation"
+    UPSCALE = "upscale"
+    REROLL = "reroll"
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job stands; the job row's status is the truth."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """Done, failed or cancelled: nothing more happens to the job."""
+        return self in _FINAL
+
+
+_FINAL = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class EventKind(enum.StrEnum):
+    """What just happened to a job."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    PROGRESS = "progress"
+    FINISHED = "finished"
+
+
+class Everywhere(enum.Enum):
+    """The scope of the bot's owners and of the bot itself: every server at once."""
+
+    EVERYWHERE = "everywhere"
+
+
+EVERYWHERE = Everywhere.EVERYWHERE
+# Which server a query may see: one server's id (None: no server, as for the CLI), or
+# EVERYWHERE. Queries on jobs, bans and words take it with no default, so that no caller
+# can forget that every server is an island.
+Scope = int | None | Everywhere
+# In the bans table, the guild id of a ban that holds in every server (no snowflake is 0).
+ALL_SERVERS = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobParams:
+    """How a job's images are made, as stored with the job (JSON in its row).
+
+    ``base_width``/``base_height``: the size of the grid a job descends from (variations
+    of an upscaled image come out at that size). ``source_job``/``source_index``: the
+    image an image-to-image job starts from. ``mode``: strong/subtle for variations,
+    standard/creative for upscales.
+    """
+
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    num_images: int = GRID_SIZE
+    base_width: int | None = None
+    base_height: int | None = None
+    aspect: str | None = None
+    model: str = ""
+    strength: float = 1.0
+    mode: str | None = None
+    source_job: int | None = None
+    source_index: int | None = None
+
+    def to_json(self) -> str:
+        """The row's text: the set fields only, keys sorted."""
+        values = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return json.dumps(values, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobParams:
+        """Read a row's text back (keys this version does not know are left out)."""
+        values: dict[str, Any] = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def but(self, **changes: Any) -> JobParams:
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job about to be written, before it has an id."""
+
+    kind: JobKind
+    user_id: int
+    prompt: str
+    negative: str
+    seed: int
+    params: JobParams
+    guild_id: int | None = None
+    channel_id: int | None = None
+    parent_id: int | None = None
+    parent_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A row of the jobs table."""
+
+    id: int
+    kind: JobKind
+    parent_id: int | None
+    parent_index: int | None
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    message_id: int | None
+    prompt: str
+    negative: str
+    params: JobParams
+    seed: int
+    status: JobStatus
+    error: str | None
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    delivered_at: str | None = None
+    purged_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    """A row of the images table; ``path`` is relative to DATA_DIR."""
+
+    job_id: int
+    index: int
+    path: str
+    width: int
+    height: int
+    seed: int
+    nsfw: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """A row of the moderation log."""
+
+    id: int
+    guild_id: int | None
+    actor_id: int | None
+    action: str
+    target: str
+    details: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionCounts:
+    """Everything admission counts for one user in one server, read in one query: jobs
+    that count against the quota today here and in every server, the quota override and
+    the server's default (None: not set), the user's queued and running jobs (in every
+    server: one GPU), the jobs waiting in all, the user's ban and their /settings."""
+
+    used_here: int
+    used_everywhere: int
+    override: int | None
+    server_default: int | None
+    active_mine: int
+    queued_all: int
+    ban: tuple[str, bool] | None = None  # (reason, everywhere)
+    settings: dict[str, Any] = field(default_factory=dict)  # the user's /settings
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asks, and where: plain ids from the Discord layer (None outside a server).
+
+    ``is_admin``: an admin of this server (Manage Server, the admin role) or an owner;
+    ``is_owner``: one of ``OWNER_IDS``, the bot's own operators, who act in every server.
+    """
+
+    user_id: int
+    guild_id: int | None = None
+    channel_id: int | None = None
+    is_admin: bool = False
+    is_owner: bool = False
+
+    @property
+    def scope(self) -> Scope:
+        """The jobs, members, words and log rows this requester may see and act on."""
+        return EVERYWHERE if self.is_owner else self.guild_id
+
+
+class Action(enum.StrEnum):
+    """Button actions as they appear in custom ids (``action:job:index``)."""
+
+    UPSCALE = "u"
+    VARY_STRONG = "v"
+    VARY_SUBTLE = "s"
+    UPSCALE_CREATIVE = "c"
+    REROLL = "r"
+    CANCEL = "x"
+
+    @property
+    def starts_a_job(self) -> bool:
+        """Every action but Cancel starts a child job."""
+        return self is not Action.CANCEL
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaStatus:
+    """A user's daily quota in a server: ``limit`` None means unlimited (admins), and
+    the quota across every server (``global_limit`` None: off, or an owner)."""
+
+    limit: int | None
+    used: int
+    resets_at: datetime
+    global_limit: int | None = None
+    global_used: int = 0
+
+    @property
+    def global_left(self) -> int | None:
+        """Jobs left today across all servers (None: unlimited)."""
+        return None if self.global_limit is None else max(0, self.global_limit - self.global_used)
+
+    @property
+    def left(self) -> int | None:
+        """Jobs left today (None: unlimited)."""
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """What /info shows."""
+
+    quota: QuotaStatus
+    jobs: list[tuple[int, int | None]]  # the caller's queued and running jobs: id, position
+    queue_length: int
+    running: int
+    model: str
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of /history."""
+
+    user_id: int
+    page: int
+    pages: int
+    total: int
+    jobs: list[Job]
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """Something happened to a job."""
+
+    kind: EventKind
+    job: Job
+    progress: Progress | None = None

@@ -1,0 +1,64 @@
+"""What a finished job leaves on disk: one PNG per image with its recipe, and the grid."""
+
+from __future__ import annotations
+
+from core.model import ImageRow, Job
+from engine import GRID_SIZE, JobOutput, JobSpec, compose_grid, encode_png
+from storage.db import Storage
+
+
+def write_outputs(
+    storage: Storage, job: Job, spec: JobSpec, output: JobOutput, sampler: str
+) -> list[ImageRow]:
+    """Encode each image as PNG with its recipe, and the grid; returns the image rows.
+    Blocking (PNG encoding): run it off the event loop."""
+    images = output.images
+    flags = output.nsfw or [False] * len(images)
+    rows = []
+    for index, (image, seed) in enumerate(zip(images, spec.seeds, strict=True), start=1):
+        recipe = image_recipe(job, spec, seed, index, sampler)
+        path = storage.image_path(job.id, index)
+        storage.write_file(path, encode_png(image, recipe))
+        rows.append(
+            ImageRow(
+                job_id=job.id,
+                index=index,
+                path=str(path.relative_to(storage.data_dir)),
+                width=image.width,
+                height=image.height,
+                seed=seed,
+                nsfw=flags[index - 1],
+            )
+        )
+    if len(images) == GRID_SIZE:
+        grid_text = {"prompt": job.prompt, "job": str(job.id), "Software": "imaginebot"}
+        storage.write_file(storage.grid_path(job.id), encode_png(compose_grid(images), grid_text))
+    return rows
+
+
+def image_recipe(job: Job, spec: JobSpec, seed: int, index: int, sampler: str) -> dict[str, str]:
+    """PNG text metadata: the fields one by one, and A1111's ``parameters`` chunk."""
+    model = job.params.model
+    recipe = {
+        "prompt": job.prompt,
+        "negative": job.negative,
+        "seed": str(seed),
+        "steps": str(spec.steps),
+        "guidance": f"{spec.guidance:g}",
+        "size": f"{spec.width}x{spec.height}",
+        "model": model,
+        "job": str(job.id),
+        "index": str(index),
+        "kind": str(job.kind),
+        "Software": "imaginebot",
+    }
+    line = (
+        f"Steps: {spec.steps}, Sampler: {sampler}, CFG scale: {spec.guidance:g}, Seed: {seed}, "
+        f"Size: {spec.width}x{spec.height}, Model: {model}"
+    )
+    if spec.source_image is not None:
+        recipe["strength"] = f"{spec.strength:g}"
+        line += f", Denoising strength: {spec.strength:g}"
+    negative = f"\nNegative prompt: {job.negative}" if job.negative else ""
+    recipe["parameters"] = f"{job.prompt}{negative}\n{line}"
+    return recipe

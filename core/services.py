@@ -1,0 +1,65 @@
+"""The services the bot, the CLI and the benchmark receive: one value, opened and closed
+in one place."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from core.admission import Admission
+from core.jobs import Jobs
+from core.limits import Limits
+from core.moderation import Moderation
+from core.runner import Runner
+from core.users import Users
+from engine import Engine
+from storage.db import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything the Discord layer asks of the domain."""
+
+    storage: Storage
+    engine: Engine
+    limits: Limits
+    runner: Runner  # a job's life after admission; events; what the bot shows
+    admission: Admission  # bans, quotas, limits, blocked words, the committed row
+    jobs: Jobs  # /imagine, buttons, Cancel
+    users: Users  # /settings, /info, /history
+    moderation: Moderation  # /admin
+
+    @classmethod
+    def build(cls, storage: Storage, engine: Engine, limits: Limits | None = None) -> Services:
+        """The services wired together (not started: see ``open_services``)."""
+        limits = limits or Limits()
+        runner = Runner(storage, engine)
+        admission = Admission(storage, limits, runner)
+        jobs = Jobs(storage, engine, limits, admission, runner)
+        return cls(
+            storage=storage,
+            engine=engine,
+            limits=limits,
+            runner=runner,
+            admission=admission,
+            jobs=jobs,
+            users=Users(storage, engine, limits, admission),
+            moderation=Moderation(storage, engine, limits, admission, runner, jobs),
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_services(
+    storage: Storage, engine: Engine, limits: Limits | None = None
+) -> AsyncIterator[Services]:
+    """Services whose runner has resumed the jobs a stop left (queued ones run, a running
+    one is retried once); at the end, admission stops and the runner leaves every
+    unfinished job queued for the next start."""
+    services = Services.build(storage, engine, limits)
+    await services.runner.start()
+    try:
+        yield services
+    finally:
+        await services.admission.stop()
+        await services.runner.stop()

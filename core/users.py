@@ -1,0 +1,93 @@
+"""What members ask about themselves: /settings, /info, /history, their quota."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.admission import Admission
+from core.errors import NotAllowed
+from core.limits import Limits
+from core.model import HistoryPage, JobStatus, QuotaStatus, Requester, UserInfo
+from core.paging import PAGE_SIZE, page_count, page_offset
+from core.prompt import MAX_CFG, MIN_CFG, check_negative, parse_aspect, parse_float, parse_int
+from engine import Engine
+from storage.db import Storage
+
+
+class Users:
+    """A member's defaults, quota, place in the queue and history."""
+
+    def __init__(
+        self, storage: Storage, engine: Engine, limits: Limits, admission: Admission
+    ) -> None:
+        self.storage = storage
+        self.engine = engine
+        self.limits = limits
+        self.admission = admission
+
+    async def quota(self, who: Requester) -> QuotaStatus:
+        """The caller's daily quota here and across servers, and when both reset."""
+        return await self.admission.quota(who)
+
+    async def user_settings(self, who: Requester) -> dict[str, Any]:
+        """The user's defaults: any of ``aspect``, ``steps``, ``cfg``, ``negative``."""
+        await self.admission.check_not_banned(who)
+        return await self.storage.user_settings(who.user_id)
+
+    async def update_settings(
+        self,
+        who: Requester,
+        *,
+        aspect: str | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        negative: str | None = None,
+        reset: bool = False,
+    ) -> dict[str, Any]:
+        """Check and store the user's defaults (``reset`` clears them first)."""
+        await self.admission.check_not_banned(who)
+        changes: dict[str, Any] = {}
+        # The same rules and messages as the prompt's own parameters.
+        if aspect is not None:
+            width, height = parse_aspect(aspect, "aspect")
+            changes["aspect"] = f"{width}:{height}"
+        if steps is not None:
+            changes["steps"] = parse_int(str(steps), "steps", 1, self.limits.max_steps)
+        if cfg is not None:
+            changes["cfg"] = parse_float(str(cfg), "cfg", MIN_CFG, MAX_CFG)
+        if negative is not None:
+            changes["negative"] = check_negative(negative, "negative")
+        current = {} if reset else await self.storage.user_settings(who.user_id)
+        updated = {**current, **changes}
+        await self.storage.set_user_settings(who.user_id, updated)
+        return updated
+
+    async def info(self, who: Requester) -> UserInfo:
+        """What /info shows: quota, the caller's jobs in the queue, the queue, the model."""
+        await self.admission.check_not_banned(who)
+        positions = self.engine.positions()
+        active = await self.storage.jobs_with_status(
+            JobStatus.QUEUED, JobStatus.RUNNING, scope=who.guild_id, user_id=who.user_id
+        )
+        return UserInfo(
+            quota=await self.quota(who),
+            jobs=[(job.id, positions.get(job.id)) for job in active],
+            queue_length=self.engine.queue_length,
+            running=sum(1 for position in positions.values() if position == 0),
+            model=self.engine.model.name,
+            device=self.engine.model.device,
+        )
+
+    async def history(
+        self, who: Requester, page: int = 1, *, user_id: int | None = None
+    ) -> HistoryPage:
+        """A page (10 jobs, newest first) of the caller's jobs here, or, for an admin,
+        another user's."""
+        await self.admission.check_not_banned(who)
+        target = who.user_id if user_id is None else user_id
+        if target != who.user_id and not who.is_admin:
+            raise NotAllowed("Only admins can see someone else's history.")
+        jobs, total = await self.storage.user_jobs(
+            target, who.guild_id, offset=page_offset(page), limit=PAGE_SIZE
+        )
+        return HistoryPage(target, page, page_count(page, total), total, jobs)

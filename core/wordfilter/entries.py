@@ -1,0 +1,78 @@
+"""What an admin may block: checking an entry, and reading it into words."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from core.wordfilter.fold import char_kind, is_pictograph, normalise, readings
+
+MAX_ENTRY_CHARS = 100
+
+
+def check_entry(word: str) -> str:
+    """The entry an admin asked to block, normalised: spaces collapsed, lower case.
+
+    A trailing ``*`` (``nud*``) blocks every word that starts with what comes before it.
+    Raises ``ValueError`` with a message for the admin when the entry is too long, has no
+    letter or emoji, or has a ``*`` anywhere but right after its last word.
+    """
+    entry = " ".join(word.split()).lower()
+    if not entry:
+        raise ValueError("Give a word or a phrase to block.")
+    if len(entry) > MAX_ENTRY_CHARS:
+        raise ValueError(f"A blocked word or phrase is at most {MAX_ENTRY_CHARS} characters.")
+    body = entry.removesuffix("*")
+    emoji = any(is_pictograph(c) for c in unicodedata.normalize("NFKC", body))
+    if not emoji and not any(char_kind(c) in "LW" for c in normalise(body.replace("*", " "))):
+        raise ValueError(
+            "A blocked word or phrase needs a letter or an emoji: "
+            "numbers and punctuation alone cannot be blocked."
+        )
+    if "*" in body or body.endswith(" "):
+        raise ValueError(
+            "`*` can only end an entry, right after a word: `nud*` blocks every word "
+            "starting with `nud`."
+        )
+    if emoji and entry.endswith("*"):
+        raise ValueError("`*` is for words: an emoji is found anywhere in a prompt already.")
+    return entry
+
+
+def atoms_of(entry: str) -> tuple[list[list[str]], bool]:
+    """The folded words of an entry (runs of letters and digits), in each of its
+    :func:`readings`, and whether it is a prefix."""
+    text = entry.strip()
+    prefix = text.endswith("*")
+    text = text.rstrip("*")
+    forms = []
+    for folded in readings(text):
+        # Punctuation separates words too: "hate-speech" is the phrase "hate speech".
+        words = "".join(c if char_kind(c) in "LWD" else " " for c in folded).split()
+        if words and words not in forms:
+            forms.append(words)
+    return forms, prefix
+
+
+def runs(word: str) -> tuple[str, tuple[int, ...]]:
+    """``word`` with each run of a letter collapsed to one, and the runs' lengths."""
+    key: list[str] = []
+    counts: list[int] = []
+    for c in word:
+        if key and key[-1] == c:
+            counts[-1] += 1
+        else:
+            key.append(c)
+            counts.append(1)
+    return "".join(key), tuple(counts)
+
+
+def plurals(word: str) -> list[str]:
+    """The plural forms of an English word: s, es, and y -> ies."""
+    if not word[-1:].isascii() or not word[-1:].isalpha():
+        return []
+    forms = [word + "s"]
+    if word.endswith(("s", "x", "z", "ch", "sh", "o")):
+        forms.append(word + "es")
+    if len(word) > 1 and word.endswith("y") and word[-2] not in "aeiou":
+        forms.append(word[:-1] + "ies")
+    return forms

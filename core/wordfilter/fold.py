@@ -1,0 +1,188 @@
+"""Folding text the way the blocked-word filter reads it, prompt and entries alike.
+
+NFKC (full-width, circled, mathematical letters...), invisible characters and accents
+dropped, Unicode TR39 confusables mapped to the Latin letter they imitate (Cyrillic ``е``,
+Greek ``Ν`` and ``υ``, ``∪``..., from ``confusable-homoglyphs``), other letters
+transliterated to ASCII (``ɴᴜᴅᴇ``, ``ñ``, by ``anyascii``), lower case. ``ß`` stays ``ß``:
+``aß`` is not ``ass``. Text outside ASCII is also read a second way, lower-cased then
+transliterated without the lookalike table (:func:`readings`), so an entry in another
+script matches whatever the case (``голый`` and ``ГОЛЫЙ``). Chinese, Japanese and Korean
+characters stay as they are, each one a word piece of its own.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from anyascii import anyascii
+
+__all__ = [
+    "KIND",
+    "LEET_CHARS",
+    "char_kind",
+    "emoji_core",
+    "is_pictograph",
+    "load_tables",
+    "normalise",
+    "readings",
+]
+
+# Letters that render as nothing (Unicode Default_Ignorable_Code_Point that are letters or
+# symbols; marks and format characters are dropped by their category).
+_IGNORABLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+LEET_CHARS = frozenset("0123456789@$")
+# Dropped when emoji are compared: variation selectors, skin tones, the zero-width joiner,
+# tag characters (subdivision flags).
+_EMOJI_NOISE = dict.fromkeys(
+    [
+        *range(0xFE00, 0xFE10),
+        *range(0x1F3FB, 0x1F400),
+        0x200D,
+        *range(0xE0020, 0xE0080),
+    ]
+)
+_MAX_FOLD_CACHE = 1 << 16
+
+
+_confusables: dict[str, str] | None = None
+
+
+def _confusable_letters() -> dict[str, str]:
+    """Non-ASCII characters whose TR39 prototype is made of ASCII letters."""
+    global _confusables
+    if _confusables is None:
+        from confusable_homoglyphs import utils
+
+        table: dict[str, str] = {}
+        for char, homoglyphs in utils.load("confusables.json").items():
+            # A character that is not a prototype lists one homoglyph: its prototype.
+            if len(char) != 1 or char.isascii() or len(homoglyphs) != 1:
+                continue
+            proto = "".join(
+                c
+                for c in unicodedata.normalize("NFD", homoglyphs[0]["c"])
+                if not unicodedata.combining(c) and c not in "\u200e\u200f"
+            )
+            if proto and proto.isascii() and proto.isalpha():
+                # Capital letters shaped like I have the prototype l.
+                if proto == "l" and char.isupper():
+                    proto = "i"
+                table[char] = proto.lower()
+        _confusables = table
+    return _confusables
+
+
+def _fold_char(ch: str, visual: bool = True) -> str:
+    """One character after NFKC, folded (to several characters, or none).
+
+    ``visual``: a lookalike of a Latin letter reads as that letter, in its own case
+    (Cyrillic ``р`` is ``p``, Greek ``Ν`` is ``n``); otherwise letters are lower-cased first
+    and transliterated (Cyrillic ``р`` is ``r``), which reads words of other scripts alike
+    whatever their case.
+    """
+    if ch.isascii():
+        return ch.lower()
+    if ch in "ßẞ":
+        return "ß"  # not "ss": a blocked "ass" leaves "aß" alone
+    if ch in _IGNORABLE:
+        return ""
+    category = unicodedata.category(ch)
+    major = category[0]
+    if major == "M" or category in ("Cf", "Cs", "Co", "Cn"):
+        return ""  # accents, zero-width and other invisible characters
+    if major in "ZC":
+        return " " if ch.isspace() or major == "Z" else ""
+    if major == "L":
+        if unicodedata.east_asian_width(ch) in "WF":
+            return ch  # ideographs, kana, hangul: kept, one piece each
+        if visual:
+            proto = _confusable_letters().get(ch)
+            if proto:
+                return proto
+        else:
+            ch = ch.lower()
+        return "".join(c for c in anyascii(ch).lower() if c.isalnum()) or ch.lower()
+    if major == "N":
+        return "".join(c for c in anyascii(ch).lower() if c.isalnum()) or ch
+    if category in ("So", "Sm"):
+        proto = _confusable_letters().get(ch)
+        if proto:
+            return proto  # ∪, ℮, ×...
+        name = unicodedata.name(ch, "")
+        if "LETTER" in name and "REGIONAL" not in name:
+            letter = anyascii(ch).lower()
+            if len(letter) == 1 and letter.isalpha():
+                return letter  # 🅽, 🄰...
+    return ch  # punctuation and emoji: kept, they separate words
+
+
+_VISUAL: dict[str, str] = {chr(i): _fold_char(chr(i)) for i in range(128)}
+_NATIVE: dict[str, str] = dict(_VISUAL)
+
+
+def _fold(text: str, visual: bool) -> str:
+    if text.isascii():
+        return text.lower()  # what the loop below gives, faster
+    cache = _VISUAL if visual else _NATIVE
+    out = []
+    for ch in unicodedata.normalize("NFKC", text):
+        folded = cache.get(ch)
+        if folded is None:
+            folded = _fold_char(ch, visual)
+            if len(cache) < _MAX_FOLD_CACHE:
+                cache[ch] = folded
+        out.append(folded)
+    return "".join(out)
+
+
+def load_tables() -> None:
+    """Load the lookalike table now (once), rather than in the first check."""
+    _confusable_letters()
+
+
+def normalise(text: str) -> str:
+    """``text`` as matched: NFKC, invisible characters and accents dropped, lookalikes
+    mapped to the Latin letters they imitate, other letters transliterated to ASCII, lower
+    case (``ß`` kept); punctuation, spaces and emoji kept."""
+    return _fold(text, visual=True)
+
+
+def readings(text: str) -> list[str]:
+    """The folded forms ``text`` is matched in: :func:`normalise`, and for text outside
+    ASCII also its transliteration in lower case (where that differs), so that a word of
+    another script is found whatever its case: ``ГОЛЫЙ`` as well as ``голый``."""
+    visual = _fold(text, visual=True)
+    if text.isascii():
+        return [visual]
+    native = _fold(text, visual=False)
+    return [visual] if native == visual else [visual, native]
+
+
+KIND: dict[str, str] = {}
+
+
+def char_kind(c: str) -> str:
+    """The kind of a folded character: " " space, "P" punctuation or symbol (separators),
+    "D" digit or @ $ (leet), "W" wide letter (a piece on its own), "L" letter."""
+    kind = KIND.get(c)
+    if kind is None:
+        if c.isspace():
+            kind = " "
+        elif c in LEET_CHARS:
+            kind = "D"
+        elif c.isalnum():
+            kind = "W" if unicodedata.east_asian_width(c) in "WF" else "L"
+        else:
+            kind = "P"
+        if len(KIND) < _MAX_FOLD_CACHE:
+            KIND[c] = kind
+    return kind
+
+
+def is_pictograph(ch: str) -> bool:
+    return unicodedata.category(ch) == "So" and not _fold_char(ch).isalpha()
+
+
+def emoji_core(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(_EMOJI_NOISE).lower()
+    return "".join(text.split())

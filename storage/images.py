@@ -1,0 +1,78 @@
+"""Image files under DATA_DIR/images/<job id>/ and their rows."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from core.model import ImageRow
+from storage.connection import Database, _iso
+
+
+class ImageFiles(Database):
+    """Where a job's images live, writing them, their rows, and removing them."""
+
+    def job_dir(self, job_id: int) -> Path:
+        """``DATA_DIR/images/<job id>``; names come from ids, never from user text."""
+        return self.data_dir / "images" / str(int(job_id))
+
+    def image_path(self, job_id: int, index: int) -> Path:
+        """Where image ``index`` (1-based) of a job lives."""
+        return self.job_dir(job_id) / f"{int(index)}.png"
+
+    def grid_path(self, job_id: int) -> Path:
+        """Where a job's full-size grid lives."""
+        return self.job_dir(job_id) / "grid.png"
+
+    def write_file(self, path: Path, data: bytes) -> None:
+        """Write ``data`` atomically (temp file, then rename); blocking, run it off the loop."""
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temp = path.with_suffix(path.suffix + ".tmp")
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        temp.replace(path)
+
+    async def add_images(self, rows: Iterable[ImageRow]) -> None:
+        """Record image files (replacing rows of a retried job)."""
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO images (job_id, idx, path, width, height, seed, nsfw)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(r.job_id, r.index, r.path, r.width, r.height, r.seed, int(r.nsfw)) for r in rows],
+        )
+        await self.db.commit()
+
+    async def images(self, job_id: int) -> list[ImageRow]:
+        """A job's images in order."""
+        async with self.db.execute(
+            "SELECT job_id, idx, path, width, height, seed, nsfw FROM images"
+            " WHERE job_id = ? ORDER BY idx",
+            (job_id,),
+        ) as cursor:
+            return [ImageRow(*row[:6], bool(row[6])) for row in await cursor.fetchall()]
+
+    def absolute(self, relative: str) -> Path:
+        """An image row's path on disk."""
+        return self.data_dir / relative
+
+    async def purge_job(self, job_id: int) -> int:
+        """Delete a job's image files and rows and mark it purged; the files removed."""
+        removed = await asyncio.to_thread(self._remove_files, job_id)
+        await self.db.execute("DELETE FROM images WHERE job_id = ?", (job_id,))
+        await self.db.execute(
+            "UPDATE jobs SET purged_at = ? WHERE id = ?", (_iso(self.clock()), job_id)
+        )
+        await self.db.commit()
+        return removed
+
+    def _remove_files(self, job_id: int) -> int:
+        removed = 0
+        directory = self.job_dir(job_id)
+        if directory.is_dir():
+            for path in directory.iterdir():
+                path.unlink()
+                removed += 1
+            directory.rmdir()
+        return removed

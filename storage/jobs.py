@@ -1,0 +1,177 @@
+"""The jobs table: a job's row from admission to delivery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from core.model import Job, JobKind, JobParams, JobStatus, NewJob, Scope
+from storage.connection import Database, _in_scope, _iso
+
+# Status conditions as SQL text, from the one enum (no status is spelled twice).
+_FINAL_SQL = ", ".join(f"'{status}'" for status in JobStatus if status.is_final)
+ACTIVE_SQL = f"'{JobStatus.QUEUED}', '{JobStatus.RUNNING}'"
+# A job counts against a quota when it runs the model: not one cancelled before it ran,
+# nor one that failed (the bot's fault).
+COUNTED_SQL = (
+    f"status != '{JobStatus.FAILED}'"
+    f" AND NOT (status = '{JobStatus.CANCELLED}' AND started_at IS NULL)"
+)
+
+JOB_COLUMNS = (
+    "id, kind, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
+    " negative, params, seed, status, error, attempts, created_at, started_at, finished_at,"
+    " delivered_at, purged_at"
+)
+
+
+def job_from_row(row: Sequence[Any]) -> Job:
+    values = list(row)
+    values[1] = JobKind(values[1])
+    values[10] = JobParams.from_json(values[10])
+    values[12] = JobStatus(values[12])
+    return Job(*values)
+
+
+class JobRows(Database):
+    """Queries on the jobs table."""
+
+    async def create_job(self, new: NewJob) -> Job:
+        """Write a queued job and return it with its id."""
+        (job,) = await self.create_jobs([new])
+        return job
+
+    async def create_jobs(self, news: Sequence[NewJob]) -> list[Job]:
+        """Write queued jobs in one transaction and return them with their ids, in order."""
+        if not news:
+            return []
+        now = _iso(self.clock())
+        unknown = sorted({new.user_id for new in news} - self._known_users)
+        args: list[Any] = []
+        for new in news:
+            args += [
+                new.kind,
+                new.parent_id,
+                new.parent_index,
+                new.user_id,
+                new.guild_id,
+                new.channel_id,
+                new.prompt,
+                new.negative,
+                new.params.to_json(),
+                new.seed,
+                JobStatus.QUEUED,
+                now,
+            ]
+        # RETURNING: the rows as written, without another round trip (admission is timed).
+        # One call that also steps the statement to its end: a RETURNING statement left
+        # half-read would make the next commit on this shared connection fail. The rows
+        # of one statement get increasing ids in the order of its VALUES; RETURNING's own
+        # order is not promised, so they are sorted by id.
+        try:
+            if unknown:
+                await self.db.execute(
+                    "INSERT OR IGNORE INTO users (id, first_seen) VALUES "
+                    + ", ".join("(?, ?)" for _ in unknown),
+                    [value for user_id in unknown for value in (user_id, now)],
+                )
+            rows = await self.db.execute_fetchall(
+                "INSERT INTO jobs (kind, parent_id, parent_index, user_id, guild_id, channel_id,"
+                " prompt, negative, params, seed, status, created_at) VALUES "
+                + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in news)
+                + f" RETURNING {JOB_COLUMNS}",
+                args,
+            )
+            await self.db.commit()
+        except BaseException:
+            await asyncio.shield(self.db.rollback())  # none of them, not half of them
+            raise
+        self._known_users.update(unknown)
+        jobs = sorted((job_from_row(row) for row in rows), key=lambda job: job.id)
+        assert len(jobs) == len(news)
+        return jobs
+
+    async def get_job(self, job_id: int, *, scope: Scope) -> Job | None:
+        """The job with this id in ``scope``, or None (a job of another server is None too)."""
+        where, args = _in_scope(scope)
+        async with self.db.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND {where}", (job_id, *args)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return job_from_row(row) if row else None
+
+    async def jobs_with_status(
+        self, *statuses: JobStatus, scope: Scope, user_id: int | None = None
+    ) -> list[Job]:
+        """Jobs in ``scope`` in any of ``statuses`` (of one user, if given), oldest first."""
+        marks = ",".join("?" * len(statuses))
+        where, args = _in_scope(scope)
+        query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) AND {where}"
+        if user_id is not None:
+            query += " AND user_id = ?"
+            args = (*args, user_id)
+        async with self.db.execute(query + " ORDER BY id", (*statuses, *args)) as cursor:
+            return [job_from_row(row) for row in await cursor.fetchall()]
+
+    async def count_jobs(self) -> int:
+        """All job rows."""
+        async with self.db.execute("SELECT COUNT(*) FROM jobs") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
+
+    async def mark_running(self, job_id: int) -> None:
+        """queued -> running; counts an attempt."""
+        await self.db.execute(
+            "UPDATE jobs SET status = ?, started_at = ?, attempts = attempts + 1 WHERE id = ?",
+            (JobStatus.RUNNING, _iso(self.clock()), job_id),
+        )
+        await self.db.commit()
+
+    async def mark_queued(self, job_id: int, *, refund_attempt: bool = False) -> None:
+        """Back to queued: a job that was running when the bot stopped.
+
+        ``refund_attempt`` for a clean shutdown, which is no failure of the job.
+        """
+        await self.db.execute(
+            "UPDATE jobs SET status = ?, started_at = NULL,"
+            " attempts = MAX(0, attempts - ?) WHERE id = ? AND status = ?",
+            (JobStatus.QUEUED, 1 if refund_attempt else 0, job_id, JobStatus.RUNNING),
+        )
+        await self.db.commit()
+
+    async def finish_job(self, job_id: int, status: JobStatus, error: str | None = None) -> None:
+        """Set a final status (done, failed, cancelled) with its error text."""
+        if not JobStatus(status).is_final:
+            raise ValueError(f"not a final status: {status}")
+        await self.db.execute(
+            "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+            (status, error, _iso(self.clock()), job_id),
+        )
+        await self.db.commit()
+
+    async def set_message(self, job_id: int, channel_id: int | None, message_id: int) -> None:
+        """Remember the Discord message that shows the job."""
+        await self.db.execute(
+            "UPDATE jobs SET channel_id = COALESCE(?, channel_id), message_id = ? WHERE id = ?",
+            (channel_id, message_id, job_id),
+        )
+        await self.db.commit()
+
+    async def mark_delivered(self, job_id: int, channel_id: int | None, message_id: int) -> None:
+        """The job's final message is in Discord."""
+        await self.db.execute(
+            "UPDATE jobs SET channel_id = COALESCE(?, channel_id), message_id = ?,"
+            " delivered_at = ? WHERE id = ?",
+            (channel_id, message_id, _iso(self.clock()), job_id),
+        )
+        await self.db.commit()
+
+    async def undelivered_jobs(self) -> list[Job]:
+        """Finished jobs with a channel whose result has not reached Discord, oldest first."""
+        async with self.db.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE delivered_at IS NULL"
+            f" AND status IN ({_FINAL_SQL}) AND channel_id IS NOT NULL"
+            " ORDER BY id"
+        ) as cursor:
+            return [job_from_row(row) for row in await cursor.fetchall()]

@@ -1,0 +1,73 @@
+"""A server's blocked words and its moderation log."""
+
+from __future__ import annotations
+
+from core.model import AuditRow
+from storage.connection import Database, _iso
+
+
+class ModerationRows(Database):
+    """Queries on blocked words and the audit log."""
+
+    async def blocked_words(self, guild_id: int | None) -> list[str]:
+        """The server's blocked words and phrases, in the order they were added."""
+        if guild_id is None:
+            return []
+        async with self.db.execute(
+            "SELECT phrase FROM blocked_words WHERE guild_id = ? ORDER BY created_at, rowid",
+            (guild_id,),
+        ) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
+
+    async def count_blocked_words(self, guild_id: int) -> int:
+        """How many words and phrases the server blocks."""
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM blocked_words WHERE guild_id = ?", (guild_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
+
+    async def add_blocked_word(self, guild_id: int, phrase: str, added_by: int) -> bool:
+        """Block a word or phrase; False when it was already blocked."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO blocked_words (guild_id, phrase, added_by, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            (guild_id, phrase, added_by, _iso(self.clock())),
+        )
+        await self.db.commit()
+        return cursor.rowcount > 0
+
+    async def remove_blocked_word(self, guild_id: int, phrase: str) -> bool:
+        """Unblock; False when it was not blocked."""
+        cursor = await self.db.execute(
+            "DELETE FROM blocked_words WHERE guild_id = ? AND phrase = ?", (guild_id, phrase)
+        )
+        await self.db.commit()
+        return cursor.rowcount > 0
+
+    async def add_audit(
+        self, guild_id: int | None, actor_id: int | None, action: str, target: str, details: str
+    ) -> None:
+        """One row of the moderation log."""
+        await self.db.execute(
+            "INSERT INTO audit (guild_id, actor_id, action, target, details, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (guild_id, actor_id, action, target, details, _iso(self.clock())),
+        )
+        await self.db.commit()
+
+    async def audit_page(
+        self, guild_id: int | None, *, offset: int, limit: int
+    ) -> tuple[list[AuditRow], int]:
+        """A page of the server's audit log, newest first, and how many rows in all."""
+        async with self.db.execute(
+            "SELECT id, guild_id, actor_id, action, target, details, created_at FROM audit"
+            " WHERE guild_id IS ? ORDER BY id DESC LIMIT ? OFFSET ?",
+            (guild_id, limit, offset),
+        ) as cursor:
+            rows = [AuditRow(*row) for row in await cursor.fetchall()]
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM audit WHERE guild_id IS ?", (guild_id,)
+        ) as cursor:
+            total = int((await cursor.fetchone())[0])
+        return rows, total

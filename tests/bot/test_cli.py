@@ -1,0 +1,45 @@
+"""The ``imaginebot`` command: one job without Discord, a tiny model."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from tests.processes import run_python as run
+
+
+def test_cli_imagine_writes_the_grid_and_images(tmp_path, tiny_model_dirs):
+    result = run(
+        ["-m", "bot.cli", "imagine", "a fox in snow --ar 3:2 --seed 7 --steps 3", "-o", "g.png"],
+        tmp_path,
+        MODEL_ID=str(tiny_model_dirs["sd"]),
+        DATA_DIR=str(tmp_path / "data"),
+        DAILY_QUOTA="0",  # the machine's own operator is not a Discord member with a quota
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "g.png") as grid:
+        assert grid.width * 2 == grid.height * 3
+    for k in range(1, 5):
+        with Image.open(tmp_path / f"g_{k}.png") as image:
+            assert image.text["prompt"] == "a fox in snow"
+            assert image.text["seed"] == str(6 + k)
+
+
+def test_cli_imagine_refuses_a_bad_parameter(tmp_path, tiny_model_dirs):
+    result = run(
+        ["-m", "bot.cli", "imagine", "a fox --ar 9:1", "-o", "g.png"],
+        tmp_path,
+        MODEL_ID=str(tiny_model_dirs["sd"]),
+        DATA_DIR=str(tmp_path / "data"),
+    )
+    assert result.returncode == 2 and "--ar" in result.stderr
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_cli_tiny_model_writes_a_loadable_pipeline(tmp_path):
+    result = run(["-m", "bot.cli", "tiny-model", "m", "--family", "sdxl"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for part in ("model_index.json", "unet", "vae", "text_encoder", "text_encoder_2", "tokenizer"):
+        assert (tmp_path / "m" / part).exists(), part
+    assert (tmp_path / "m" / "tokenizer" / "vocab.json").exists() or (
+        tmp_path / "m" / "tokenizer" / "tokenizer.json"
+    ).exists()

@@ -1,0 +1,31 @@
+"""Settings: one object from the environment, naming what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DEVICE", "gpu"), ("NSFW_FILTER", "maybe"), ("OWNER_IDS", "12,abc"), ("MAX_STEPS", "0")],
+)
+def test_settings_name_what_is_wrong(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings(_env_file=None)
+
+
+def test_settings_defaults_and_helpers(monkeypatch):
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    monkeypatch.setenv("OWNER_IDS", " 1, 22 ,")
+    settings = load_settings(_env_file=None)
+    assert settings.model_id == "stabilityai/sdxl-turbo" and settings.daily_quota == 50
+    assert settings.owner_id_set == {1, 22}
+    assert settings.batch_images("cuda:0") == 16 and settings.batch_images("cpu") == 8
+    with pytest.raises(SettingsError, match="DISCORD_TOKEN"):
+        settings.require_token()
+    monkeypatch.setenv("DISCORD_TOKEN", "abc.def")
+    assert load_settings(_env_file=None).require_token() == "abc.def"
+    assert "abc.def" not in repr(load_settings(_env_file=None))
