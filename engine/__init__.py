@@ -4,9 +4,9 @@
 imports nothing of ``core``, ``storage`` or ``bot``.
 """
 
-from engine.engine import Engine, EngineStats, default_batch_images
 from engine.handle import JobCancelled, JobHandle, JobStarted
 from engine.images import censor, compose_grid, encode_png, fit_png
+from engine.scheduler import Engine, EngineStats, default_batch_images
 from engine.types import GRID_SIZE, JobOutput, JobSpec, Progress
 
 __all__ = [

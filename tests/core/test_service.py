@@ -14,7 +14,7 @@ from core.jobs import _steps_for, scaled_size
 from core.model import EVERYWHERE, Action, JobEvent, JobKind, JobParams, NewJob, Requester
 from core.runner import failure_reason
 from core.services import Services, open_services
-from engine.engine import Engine
+from engine.scheduler import Engine
 from storage.db import Storage
 from tests.gates import StepGate, held_worker
 

@@ -9,9 +9,9 @@ from PIL import Image
 from core.model import Requester
 from core.services import open_services
 from devtools.tiny import write_tiny_classifier
-from engine.engine import Engine
 from engine.images import censor
 from engine.nsfw import NsfwClassifier
+from engine.scheduler import Engine
 from storage.db import Storage
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine import Engine, JobCancelled
-from engine.engine import fair_order
+from engine.scheduler import fair_order
 from engine.types import JobSpec
 from tests.gates import StepGate, gated
 
