@@ -11,8 +11,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from tests.e2e.expect import GRID_ROWS, job_id, wait_result
 from tests.e2e.fake_discord import FakeDiscord, FakeMember, Interaction, StoredMessage
-from tests.e2e.test_core_loop import GRID_ROWS, job_id, wait_result
 
 SHORT = "--steps 2"
 

@@ -6,75 +6,17 @@ Scenarios 2, 3, 4 and 6 of the e2e harness, against the real bot process.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
+from tests.e2e.expect import GRID_ROWS, assert_grid, eventually, job_id, wait_result
 from tests.e2e.fake_discord import FakeDiscord, FakeMember, Interaction, StoredMessage
 
-GRID_ROWS = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]
 UPSCALE_ROWS = [["Vary (Strong)", "Vary (Subtle)", "Upscale (Creative)"]]
 FOX_PROMPT = "a fox in snow --ar 3:2 --seed 7"
-JOB_TIMEOUT = 180.0  # generous: the creative upscale is slow on a busy CPU
 MAX_UPSCALE_SIDE = 512  # as the e2e bots are configured (conftest)
-_JOB = re.compile(r"\bjob (\d+)\b")
 _SEED = re.compile(r"\bseed (\d+)\b")
-T = TypeVar("T")
-
-
-def eventually(read: Callable[[], T], expected: T, timeout: float = 10.0) -> None:
-    """Poll ``read()`` until it returns ``expected`` (the bot writes after Discord answers)."""
-    deadline = time.monotonic() + timeout
-    while (value := read()) != expected:
-        assert time.monotonic() < deadline, f"still {value!r}, expected {expected!r}"
-        time.sleep(0.05)
-
-
-def job_id(message: StoredMessage) -> int:
-    match = _JOB.search(message.content)
-    assert match, f"the message does not name its job: {message.content!r}"
-    return int(match.group(1))
-
-
-def _final(message: StoredMessage) -> bool:
-    """The job's message in its final state: images, or words saying it failed.
-
-    While a job waits or runs its message has a ``Cancel`` button (and, running, may
-    carry a preview image): that is not the result yet."""
-    if message.loading or any("Cancel" in row for row in message.rows):
-        return False
-    return bool(message.attachments) or bool(re.search(r"\b(failed|cancelled)\b", message.content))
-
-
-def wait_result(handle: Interaction, timeout: float = JOB_TIMEOUT) -> StoredMessage:
-    """The response of ``handle`` once its job has finished: the job was admitted before
-    the bot answered, and the answer (type 4, public) is the job's own message."""
-    ack = handle.wait_ack()
-    assert ack.type == 4, f"expected the job's message as the response, got type {ack.type}"
-    assert ack.latency < 3.0
-    message = handle.wait_original(_final, timeout)
-    assert message.attachments, f"the job did not produce images: {message.content!r}"
-    assert not message.ephemeral, "a job's result must be public"
-    return message
-
-
-def assert_grid(message: StoredMessage, cell: tuple[int, int] | None = None) -> tuple[int, int]:
-    """A 2x2 grid PNG with the grid buttons; returns the cell size."""
-    assert len(message.attachments) == 1, [a.filename for a in message.attachments]
-    attachment = message.attachments[0]
-    assert attachment.content_type == "image/png"
-    image = message.image()
-    assert image.format == "PNG"
-    assert (attachment.width, attachment.height) == image.size
-    width, height = image.size
-    assert width % 2 == 0 and height % 2 == 0, image.size
-    assert message.rows == GRID_ROWS
-    job_id(message)
-    if cell is not None:
-        assert (width // 2, height // 2) == cell, f"grid {image.size}, expected cells {cell}"
-    return width // 2, height // 2
 
 
 def assert_single(message: StoredMessage) -> tuple[int, int]:

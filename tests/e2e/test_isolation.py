@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
+from tests.e2e.expect import eventually, job_id, wait_result
 from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
-from tests.e2e.test_core_loop import eventually, job_id, wait_result
 
 SHORT = "--steps 2"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from devtools.tiny import write_tiny_classifier
+from tests.e2e.expect import wait_result
 from tests.e2e.fake_discord import FakeDiscord
-from tests.e2e.test_core_loop import wait_result
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import itertools
 import re
 
+from tests.e2e.expect import assert_grid, eventually, job_id, posted_result
 from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
-from tests.e2e.test_core_loop import assert_grid, eventually, job_id
-from tests.e2e.test_resilience import _posted
 
 REFRESH_SECONDS = 2.0  # the fastest the bot may edit a waiting message
 _PERCENT = re.compile(r"running: (\d+)%")
@@ -126,7 +125,7 @@ def test_a_crash_mid_job_loses_and_repeats_nothing(
 
     prompts = ("crash one", "crash two", "crash three")
     for number, member, prompt in zip(numbers, (alice, bob, alice), prompts, strict=True):
-        posted = _posted(fake_discord, number, prompt)
+        posted = posted_result(fake_discord, number, prompt)
         assert_grid(posted)
         assert f"<@{member.id}>" in posted.content
     eventually(lambda: bot.query("SELECT COUNT(*) FROM jobs WHERE status = 'done'"), [(3,)])

@@ -4,36 +4,19 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.fake_discord import FakeDiscord, StoredMessage
-from tests.e2e.test_core_loop import (
+from tests.e2e.expect import (
     GRID_ROWS,
-    JOB_TIMEOUT,
     assert_grid,
     eventually,
     job_id,
+    posted_result,
     wait_result,
 )
+from tests.e2e.fake_discord import FakeDiscord, StoredMessage
 
 # Discord's error codes the bot meets here on purpose.
 UNKNOWN_MESSAGE = 10008
 INVALID_WEBHOOK_TOKEN = 50027
-
-
-def _posted(fake: FakeDiscord, number: int, prompt: str) -> StoredMessage:
-    """The result of job ``number`` posted as a plain channel message.
-
-    The prompt tells it apart from another test's job of the same number (each bot of
-    ``bot_factory`` has a database of its own, and the fake lives for the session)."""
-    pattern = re.compile(rf"\bjob {number}\b")
-    return fake.wait_for_message(
-        lambda m: (
-            m.kind == "channel"
-            and prompt in m.content
-            and bool(pattern.search(m.content))
-            and bool(m.attachments)
-        ),
-        timeout=JOB_TIMEOUT,
-    )
 
 
 def _shown(message: StoredMessage) -> bool:
@@ -60,7 +43,7 @@ def test_result_goes_to_the_channel_when_the_response_is_gone(
         (deleted, gone, "a deleted fox"),
         (expired, late, "an expired fox"),
     ):
-        posted = _posted(fake_discord, job_id(waiting), words)
+        posted = posted_result(fake_discord, job_id(waiting), words)
         assert_grid(posted)
         assert words in posted.content and f"<@{alice.id}>" in posted.content
         assert posted.channel_id == handle.channel_id and not posted.ephemeral
@@ -94,7 +77,7 @@ def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_facto
     gate.unlink()
     bot.start()
 
-    posted = _posted(fake_discord, number, "a patient owl")
+    posted = posted_result(fake_discord, number, "a patient owl")
     assert_grid(posted)
     assert "a patient owl" in posted.content and f"<@{alice.id}>" in posted.content
     eventually(
@@ -102,7 +85,7 @@ def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_facto
         [("done", posted.id)],
     )
     # The long job ends too, posted after the restart.
-    assert_grid(_posted(fake_discord, blocker_job, "a slow tower"))
+    assert_grid(posted_result(fake_discord, blocker_job, "a slow tower"))
 
 
 def test_a_button_whose_images_are_gone_answers_privately(
@@ -172,7 +155,7 @@ def test_a_result_discord_refused_is_posted_after_the_restart(
     fake_discord.clear_faults()
     bot_process.start()
 
-    posted = _posted(fake_discord, number, "a patient hare")
+    posted = posted_result(fake_discord, number, "a patient hare")
     assert posted.id != waiting.id and not posted.ephemeral
     assert f"<@{alice.id}>" in posted.content, "the owner is told where the result is"
     assert posted.rows == GRID_ROWS

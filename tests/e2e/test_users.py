@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tests.e2e.expect import assert_grid, job_id, wait_result
 from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
-from tests.e2e.test_core_loop import assert_grid, job_id, wait_result
 
 
 def _reply(handle: Interaction) -> StoredMessage:
