@@ -138,14 +138,15 @@ class Runner:
 
     # running
 
-    def spec_for(self, job: Job | NewJob, job_id: int | None = None) -> JobSpec:
-        """The engine's view of a job (``ValueError`` when the engine could not run it)."""
+    def spec_for(self, job: Job | NewJob) -> JobSpec:
+        """The engine's view of a job (``ValueError`` when the engine could not run it); a
+        job not yet written has id 0."""
         p = job.params
         source = None
         if p.source_job is not None and p.source_index is not None:
             source = self.storage.image_path(p.source_job, p.source_index)
         return JobSpec(
-            job_id=job.id if isinstance(job, Job) else (job_id or 0),
+            job_id=job.id if isinstance(job, Job) else 0,
             prompt=job.prompt,
             negative=job.negative,
             width=p.width,
