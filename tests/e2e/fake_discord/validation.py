@@ -1,0 +1,252 @@
+"""Discord's checks on what the bot sends (message bodies, components, command trees), and
+``_sniff``: an image's type and size as Discord reports them. Pure functions."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Container
+from typing import Any
+
+from .constants import (
+    MAX_ATTACHMENTS,
+    MAX_CONTENT,
+    MAX_CUSTOM_ID,
+    MAX_LABEL,
+    MAX_ROW_ITEMS,
+    MAX_ROWS,
+    OPTION_TYPE_NAMES,
+    SUB_COMMAND,
+    SUB_COMMAND_GROUP,
+)
+from .model import DiscordError, _field_error
+
+_COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+
+
+def _validate_message(
+    payload: dict[str, Any],
+    files: dict[int, tuple[str, str | None, bytes]],
+    size_limit: int,
+    known_attachments: Container[int],
+    *,
+    creating: bool,
+) -> None:
+    """Discord's checks on a message body (``DiscordError`` when it fails them):
+    ``files`` are the uploaded parts, ``known_attachments`` the ids of files already
+    stored (an ``attachments`` entry may name one of either)."""
+    errors: dict[str, Any] = {}
+    content = payload.get("content")
+    if content is not None and not isinstance(content, str):
+        errors["content"] = _field_error("BASE_TYPE_STRING", "Must be a string.")
+    elif content is not None and len(content) > MAX_CONTENT:
+        errors["content"] = _field_error(
+            "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
+        )
+    components = payload.get("components")
+    if components:
+        component_errors = _validate_components(components)
+        if component_errors:
+            errors["components"] = component_errors
+    attachments = payload.get("attachments")
+    count = len(attachments) if attachments is not None else len(files)
+    if count > MAX_ATTACHMENTS:
+        errors["attachments"] = _field_error(
+            "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_ATTACHMENTS} or fewer in length."
+        )
+    if attachments is not None:
+        for position, item in enumerate(attachments):
+            if not isinstance(item, dict) or "id" not in item:
+                errors.setdefault("attachments", {})[str(position)] = {
+                    "id": _field_error("BASE_TYPE_REQUIRED", "This field is required")
+                }
+                continue
+            key = int(item["id"])
+            if key not in files and key not in known_attachments:
+                errors.setdefault("attachments", {})[str(position)] = {
+                    "id": _field_error("ATTACHMENT_NOT_FOUND", f"Unknown attachment {key}")
+                }
+    embeds = payload.get("embeds")
+    if embeds is not None and len(embeds) > 10:
+        errors["embeds"] = _field_error("BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
+    if errors:
+        raise DiscordError(400, 50035, "Invalid Form Body", errors)
+    for _, _, data in files.values():
+        if len(data) > size_limit:
+            raise DiscordError(413, 40005, "Request entity too large")
+    parts = (content, embeds, files, components, attachments, payload.get("sticker_ids"))
+    if creating and not any(parts) and not payload.get("poll"):
+        raise DiscordError(400, 50006, "Cannot send an empty message")
+
+
+def _validate_components(components: Any) -> dict[str, Any]:
+    """Discord's checks on legacy (action row) components; an ``errors`` object or {}."""
+    if not isinstance(components, list):
+        return _field_error("BASE_TYPE_LIST", "Must be a list.")
+    errors: dict[str, Any] = {}
+    if len(components) > MAX_ROWS:
+        errors.update(
+            _field_error("BASE_TYPE_MAX_LENGTH", f"Must be {MAX_ROWS} or fewer in length.")
+        )
+    seen: set[str] = set()
+    for row_index, row in enumerate(components):
+        row_errors: dict[str, Any] = {}
+        if not isinstance(row, dict) or row.get("type") != 1:
+            errors[str(row_index)] = _field_error(
+                "UNION_TYPE_CHOICES", "Top-level components must be action rows."
+            )
+            continue
+        items = row.get("components") or []
+        if not items:
+            row_errors["components"] = _field_error(
+                "BASE_TYPE_MIN_LENGTH", "Must be 1 or more in length."
+            )
+        elif len(items) > MAX_ROW_ITEMS:
+            row_errors["components"] = _field_error(
+                "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_ROW_ITEMS} or fewer in length."
+            )
+        for item_index, item in enumerate(items):
+            item_errors: dict[str, Any] = {}
+            if item.get("type") != 2:
+                if item.get("type") in (3, 5, 6, 7, 8) and len(items) == 1:
+                    custom_id = item.get("custom_id") or ""
+                    if not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
+                        item_errors["custom_id"] = _field_error(
+                            "BASE_TYPE_BAD_LENGTH",
+                            f"Must be between 1 and {MAX_CUSTOM_ID} in length.",
+                        )
+                    elif custom_id in seen:
+                        item_errors["custom_id"] = _field_error(
+                            "COMPONENT_CUSTOM_ID_DUPLICATED",
+                            "Component custom id cannot be duplicated",
+                        )
+                    seen.add(custom_id)
+                else:
+                    item_errors["type"] = _field_error(
+                        "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                        "A select menu must be alone in its action row.",
+                    )
+            else:
+                style = item.get("style")
+                label = item.get("label")
+                if style not in (1, 2, 3, 4, 5, 6):
+                    item_errors["style"] = _field_error(
+                        "BASE_TYPE_CHOICES", f"Invalid style {style}"
+                    )
+                if label is not None and len(label) > MAX_LABEL:
+                    item_errors["label"] = _field_error(
+                        "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_LABEL} or fewer in length."
+                    )
+                if not label and not item.get("emoji") and style != 6:
+                    item_errors["label"] = _field_error(
+                        "BUTTON_COMPONENT_INVALID", "A button needs a label or an emoji."
+                    )
+                if style == 5:
+                    if not item.get("url") or item.get("custom_id"):
+                        item_errors["url"] = _field_error(
+                            "BUTTON_COMPONENT_URL_REQUIRED", "A link button needs a url only."
+                        )
+                elif style != 6:
+                    custom_id = item.get("custom_id")
+                    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
+                        item_errors["custom_id"] = _field_error(
+                            "BASE_TYPE_BAD_LENGTH",
+                            f"Must be between 1 and {MAX_CUSTOM_ID} in length.",
+                        )
+                    elif custom_id in seen:
+                        item_errors["custom_id"] = _field_error(
+                            "COMPONENT_CUSTOM_ID_DUPLICATED",
+                            "Component custom id cannot be duplicated",
+                        )
+                    else:
+                        seen.add(custom_id)
+            if item_errors:
+                row_errors.setdefault("components", {})[str(item_index)] = item_errors
+        if row_errors:
+            errors[str(row_index)] = row_errors
+    return errors
+
+
+def _validate_commands(commands: list[Any]) -> dict[str, Any]:
+    """Discord's checks on a bulk command overwrite; an ``errors`` object or {}."""
+    errors: dict[str, Any] = {}
+    names: set[tuple[str, int]] = set()
+    if len(commands) > 100:
+        errors.update(_field_error("BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length."))
+    for index, command in enumerate(commands):
+        found = _validate_command(command, top=True)
+        key = (command.get("name"), command.get("type", 1))
+        if key in names:
+            found.setdefault(
+                "name", _field_error("APPLICATION_COMMANDS_DUPLICATE_NAME", "duplicate")
+            )
+        names.add(key)
+        if found:
+            errors[str(index)] = found
+    return errors
+
+
+def _validate_command(command: dict[str, Any], *, top: bool) -> dict[str, Any]:
+    errors: dict[str, Any] = {}
+    name = command.get("name")
+    kind = command.get("type", 1) if top else command.get("type")
+    chat = (top and kind == 1) or not top
+    if (
+        not isinstance(name, str)
+        or not _COMMAND_NAME.match(name)
+        or (chat and name != name.lower())
+    ):
+        errors["name"] = _field_error("APPLICATION_COMMAND_INVALID_NAME", f"Invalid name {name!r}")
+    description = command.get("description", "")
+    if chat and not 1 <= len(description or "") <= 100:
+        errors["description"] = _field_error(
+            "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+        )
+    options = command.get("options") or []
+    if len(options) > 25:
+        errors["options"] = _field_error("BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    seen_optional = False
+    option_names = set()
+    for index, option in enumerate(options):
+        option_errors = _validate_command(option, top=False)
+        if option.get("type") not in OPTION_TYPE_NAMES:
+            option_errors["type"] = _field_error("BASE_TYPE_CHOICES", "Invalid option type")
+        if option.get("required"):
+            if seen_optional:
+                option_errors["required"] = _field_error(
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
+                )
+        elif option.get("type") not in (SUB_COMMAND, SUB_COMMAND_GROUP):
+            seen_optional = True
+        if option.get("name") in option_names:
+            option_errors["name"] = _field_error(
+                "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS", "duplicate option name"
+            )
+        option_names.add(option.get("name"))
+        choices = option.get("choices") or []
+        if len(choices) > 25:
+            option_errors["choices"] = _field_error(
+                "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
+            )
+        if option_errors:
+            errors.setdefault("options", {})[str(index)] = option_errors
+    return errors
+
+
+def _sniff(data: bytes) -> tuple[str, int | None, int | None] | None:
+    """The content type and size of an image, as Discord reports them."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        width = int.from_bytes(data[16:20], "big")
+        height = int.from_bytes(data[20:24], "big")
+        return "image/png", width, height
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            mime = Image.MIME.get(image.format or "", None)
+            if mime is None:
+                return None
+            return mime, image.width, image.height
+    except Exception:
+        return None
