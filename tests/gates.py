@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 from engine import Engine
 from engine.model import LoadedModel
@@ -48,10 +48,16 @@ class StepGate:
             assert self._open.wait(60), "the test never opened the gate"
 
 
+class HoldsSteps(Protocol):
+    """What a gated pipeline calls at the end of each step (0-based ``step``)."""
+
+    def hold(self, step: int) -> None: ...
+
+
 class _GatedPipeline:
     """The real pipeline, called through a step-end callback that also waits at the gate."""
 
-    def __init__(self, pipeline: Any, gate: StepGate) -> None:
+    def __init__(self, pipeline: Any, gate: HoldsSteps) -> None:
         self._pipeline = pipeline
         self._gate = gate
 
@@ -68,7 +74,7 @@ class _GatedPipeline:
         return self._pipeline(*args, callback_on_step_end=on_step_end, **kwargs)
 
 
-def gated(model: LoadedModel, gate: StepGate) -> LoadedModel:
+def gated(model: LoadedModel, gate: HoldsSteps) -> LoadedModel:
     """``model`` whose pipeline calls wait at ``gate``."""
     return dataclasses.replace(
         model,

@@ -10,6 +10,8 @@
   A test fails when the bot logged an ERROR or a traceback during it (unless marked
   ``@pytest.mark.allow_bot_errors``); when a test fails, the bot's output is shown.
 - ``gate``: a file that holds the bot's worker while it exists (``E2E_WORKER_GATE``).
+- ``step_gate``: a file with a step number at which each pipeline call waits
+  (``E2E_STEP_GATE``): a running job's progress, one step at a time.
 - ``bot_factory``: ``bot_factory(**settings)`` starts a bot of the test's own (own
   DATA_DIR, extra settings such as ``OWNER_IDS="1"``); the shared one is stopped first,
   since the fake has one gateway.
@@ -224,6 +226,16 @@ def gate(tmp_path: Path) -> Iterator[Path]:
     ``bot_factory(E2E_WORKER_GATE=gate)``; while the file exists, the worker holds every
     batch before running it (its job is "running", the others wait)."""
     path = tmp_path / "worker-gate"
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def step_gate(tmp_path: Path) -> Iterator[Path]:
+    """A step gate on the bot's pipeline: pass it as ``bot_factory(E2E_STEP_GATE=step_gate)``;
+    while the file exists and holds N, each pipeline call stops at the end of its step N
+    (after reporting it) until the test writes a larger number or removes the file."""
+    path = tmp_path / "step-gate"
     yield path
     path.unlink(missing_ok=True)
 

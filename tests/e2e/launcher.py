@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 
 URL_VARIABLE = "FAKE_DISCORD_URL"
 # A file: while it exists, the worker holds each batch before running it (the job is
 # "running" and the rest wait), so that a test decides when the GPU is busy, not a clock.
 GATE_VARIABLE = "E2E_WORKER_GATE"
+# A file holding a number N: while it exists, every pipeline call stops at the end of its
+# step N (after reporting it) until the file says more, so that a test sees a job's
+# progress one step at a time, at its own pace.
+STEP_GATE_VARIABLE = "E2E_STEP_GATE"
 
 
 def point_discord_at(url: str) -> None:
@@ -30,9 +36,6 @@ def point_discord_at(url: str) -> None:
 
 def hold_worker_while(gate: str) -> None:
     """Make the worker wait, before each batch, while the file ``gate`` exists."""
-    import time
-    from pathlib import Path
-
     from engine.worker import Worker
 
     path = Path(gate)
@@ -48,6 +51,42 @@ def hold_worker_while(gate: str) -> None:
     Worker._run_batch = gated  # type: ignore[method-assign]
 
 
+class FileStepGate:
+    """The ``hold(step)`` of ``tests.gates.StepGate``, opened by a number in a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def allowed(self) -> int | None:
+        """The step calls stop at, or None when the file is gone (no gate)."""
+        try:
+            return int(self.path.read_text().strip() or 0)
+        except FileNotFoundError:
+            return None
+        except ValueError:  # read while the test writes it: look again
+            return 0
+
+    def hold(self, step: int) -> None:
+        while (allowed := self.allowed()) is not None and step + 1 >= allowed:
+            time.sleep(0.02)
+
+
+def hold_steps_by(gate: str) -> None:
+    """Make every pipeline call of the loaded model wait at the step gate ``gate``."""
+    import engine.model
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.gates import gated
+
+    load_model = engine.model.load_model
+    step_gate = FileStepGate(Path(gate))
+
+    def load_gated(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return gated(load_model(*args, **kwargs), step_gate)
+
+    engine.model.load_model = load_gated  # type: ignore[assignment]
+
+
 def main() -> int:
     url = os.environ.get(URL_VARIABLE)
     if not url:
@@ -56,6 +95,8 @@ def main() -> int:
     point_discord_at(url)
     if os.environ.get(GATE_VARIABLE):
         hold_worker_while(os.environ[GATE_VARIABLE])
+    if os.environ.get(STEP_GATE_VARIABLE):
+        hold_steps_by(os.environ[STEP_GATE_VARIABLE])
     from bot.__main__ import main as bot_main
 
     return bot_main()

@@ -28,27 +28,37 @@ def _cancel(fake: FakeDiscord, message: StoredMessage, who) -> Interaction:
 
 
 def test_progress_shows_percent_and_a_preview_with_spaced_edits(
-    fake_discord: FakeDiscord, bot_factory
+    fake_discord: FakeDiscord, bot_factory, step_gate
 ) -> None:
-    bot_factory(MAX_STEPS=200)
+    step_gate.write_text("1")  # the job's pipeline call stops at the end of step 1
+    bot_factory(E2E_STEP_GATE=step_gate)
     alice = fake_discord.member("alice")
-    handle = fake_discord.invoke("imagine", alice, prompt="a slow lighthouse --steps 160 --seed 3")
+    handle = fake_discord.invoke("imagine", alice, prompt="a slow lighthouse --steps 8 --seed 3")
     first = handle.wait_original(_shown, 10)
     assert "Cancel" in _rows(first), "a waiting job can be cancelled"
 
-    def previewed(message: StoredMessage) -> bool:
-        return bool(_PERCENT.search(message.content)) and bool(message.attachments)
+    def percent(message: StoredMessage) -> int:
+        found = _PERCENT.search(message.content)
+        return int(found.group(1)) if found else -1
 
-    running = handle.wait_original(previewed, 60)
-    assert running.attachments[0].filename == "preview.png"
-    assert running.image().size[0] <= 256
-    assert "Cancel" in _rows(running)
+    shown = handle.wait_original(lambda m: percent(m) >= 0, 30)
+    assert percent(shown) < 100
+    assert "Cancel" in _rows(shown)
+    # One step more at a time: the message follows, each time with the newest preview.
+    for stop in (3, 5):
+        before = percent(handle.original())
+        step_gate.write_text(str(stop))
+        running = handle.wait_original(lambda m, b=before: percent(m) > b and m.attachments, 30)
+        assert running.attachments[0].filename == "preview.png"
+        assert running.image().size[0] <= 256
+        assert "Cancel" in _rows(running)
+    step_gate.unlink()
 
-    final = handle.wait_original(lambda m: "seed 3" in m.content, 120)
+    final = handle.wait_original(lambda m: "seed 3" in m.content, 60)
     assert_grid(final)
     edits = final.edits
     percents = [int(m.group(1)) for e in edits if (m := _PERCENT.search(e.content))]
-    assert len(percents) >= 2 and percents == sorted(percents), percents
+    assert len(percents) >= 3 and percents == sorted(percents), percents
     # Discord rate-limits edits: every update before the result is 2 s or more apart.
     waiting = [e.at for e in edits[:-1]]
     gaps = [later - earlier for earlier, later in itertools.pairwise(waiting)]
