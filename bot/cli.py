@@ -11,6 +11,8 @@ from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
 from core.errors import UserError
+from core.limits import Limits
+from core.prompt import parse_prompt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         return _tiny_model(args.directory, args.family, args.seed)
     try:
         settings = load_settings()
+        # Bad parameters are refused before the model loads (seconds, on any machine).
+        parse_prompt(args.prompt, max_steps=Limits.from_settings(settings).max_steps)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except UserError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
         return 2
     return asyncio.run(_imagine(settings, args.prompt, args.output))
 

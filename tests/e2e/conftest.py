@@ -14,7 +14,9 @@
   (``E2E_STEP_GATE``): a running job's progress, one step at a time.
 - ``bot_factory``: ``bot_factory(**settings)`` starts a bot of the test's own (own
   DATA_DIR, extra settings such as ``OWNER_IDS="1"``); the shared one is stopped first,
-  since the fake has one gateway.
+  since the fake has one gateway. These bots are forked from ``zygote`` (a process that
+  imported the bot once: ``tests/e2e/zygote.py``), as are the shared one's restarts (its
+  first start is a fresh interpreter); ``E2E_FRESH_PROCESSES=1``: every start is fresh.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.fake_discord import FakeDiscord
+from tests.e2e.zygote import ForkedProcess, Zygote
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 STARTUP_TIMEOUT = 120.0
@@ -63,6 +66,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.sections.append((f"bot process output ({bot.name}, {report.when})", text))
 
 
+def base_environment() -> dict[str, str]:
+    """The parent's environment without any product setting, offline, unbuffered."""
+    from bot.settings import Settings
+
+    ours = {name.upper() for name in Settings.model_fields}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONFAULTHANDLER": "1",
+        }
+    )
+    return env
+
+
 class BotProcess:
     """The bot as a subprocess, pointed at the fake by the launcher."""
 
@@ -74,8 +94,14 @@ class BotProcess:
         *,
         name: str = "bot",
         settings: dict[str, str] | None = None,
+        zygote: Zygote | None = None,
+        fresh_first: bool = False,
     ) -> None:
         self.fake = fake
+        # Forked from the zygote, except the first start with ``fresh_first``: a fresh
+        # interpreter, as ``python -m bot`` is (and what an import-time mistake would break).
+        self.zygote = zygote
+        self.fresh_first = fresh_first
         self.model_dir = model_dir
         self.name = name
         self.root = root
@@ -83,7 +109,7 @@ class BotProcess:
         self.cwd = root / "cwd"
         self.log_path = root / "bot.log"
         self.settings = dict(settings or {})
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | ForkedProcess | None = None
         self.starts = 0
         self.last_exit_code: int | None = None
         self.cwd.mkdir(parents=True, exist_ok=True)
@@ -100,10 +126,7 @@ class BotProcess:
 
     def environment(self) -> dict[str, str]:
         """The parent's environment without any product setting, then the test's settings."""
-        from bot.settings import Settings
-
-        ours = {name.upper() for name in Settings.model_fields}
-        env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
+        env = base_environment()
         env.update(
             {
                 "FAKE_DISCORD_URL": self.fake.url,
@@ -116,10 +139,6 @@ class BotProcess:
                 # Upscale (Creative) stops at 512 px: the tiny model's full-size VAE
                 # attention makes larger images slow on a CPU.
                 "MAX_UPSCALE_SIDE": "512",
-                "HF_HUB_OFFLINE": "1",
-                "TRANSFORMERS_OFFLINE": "1",
-                "PYTHONUNBUFFERED": "1",
-                "PYTHONFAULTHANDLER": "1",
             }
         )
         env.update(self.settings)
@@ -134,14 +153,18 @@ class BotProcess:
         with self.log_path.open("ab") as log:
             log.write(f"=== start {self.starts} ===\n".encode())
             log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, str(LAUNCHER)],
-                cwd=self.cwd,
-                env=self.environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        if self.zygote is not None and not (self.fresh_first and self.starts == 1):
+            self.process = self.zygote.spawn(self.environment(), self.cwd, self.log_path)
+        else:
+            with self.log_path.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, str(LAUNCHER)],
+                    cwd=self.cwd,
+                    env=self.environment(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
         deadline = time.monotonic() + timeout
         while self.fake.identify_count <= identified or not self.fake.connected:
             if self.process.poll() is not None:
@@ -281,10 +304,31 @@ def fake_discord(fake_server: FakeDiscord) -> Iterator[FakeDiscord]:
 
 
 @pytest.fixture(scope="session")
+def zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote | None]:
+    """The process the tests' own bots are forked from (``tests/e2e/zygote.py``), or None
+    with ``E2E_FRESH_PROCESSES=1`` (every bot start a fresh interpreter)."""
+    if os.environ.get("E2E_FRESH_PROCESSES") == "1":
+        yield None
+        return
+    zygote = Zygote(base_environment(), tmp_path_factory.mktemp("zygote") / "zygote.log")
+    yield zygote
+    zygote.close()
+
+
+@pytest.fixture(scope="session")
 def shared_bot(
-    fake_server: FakeDiscord, e2e_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    fake_server: FakeDiscord,
+    e2e_model_dir: Path,
+    zygote: Zygote | None,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[BotProcess]:
-    bot = BotProcess(fake_server, e2e_model_dir, tmp_path_factory.mktemp("bot"))
+    bot = BotProcess(
+        fake_server,
+        e2e_model_dir,
+        tmp_path_factory.mktemp("bot"),
+        zygote=zygote,
+        fresh_first=True,
+    )
     yield bot
     bot.stop()
 
@@ -328,6 +372,7 @@ def bot_factory(
     fake_discord: FakeDiscord,
     shared_bot: BotProcess,
     e2e_model_dir: Path,
+    zygote: Zygote | None,
     tmp_path: Path,
 ) -> Iterator[Callable[..., BotProcess]]:
     """``bot_factory(**settings)``: a bot of the test's own, with its own DATA_DIR."""
@@ -344,6 +389,7 @@ def bot_factory(
             tmp_path / name,
             name=name,
             settings={k.upper(): str(v) for k, v in settings.items()},
+            zygote=zygote,
         )
         made.append((bot, _watch(request, bot)))
         bot.start()
