@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from engine.handle import JobCancelled, JobHandle, JobStarted
+from engine.handle import JobCancelled, JobHandle
 from engine.model import LoadedModel
 from engine.types import JobSpec
 from engine.worker import Worker
@@ -93,7 +93,8 @@ class Engine:
             classifier=classifier,
         )
         self._waiting: list[JobHandle] = []
-        self._running: list[JobHandle] = []
+        self._running: list[JobHandle] = []  # the batch on the worker
+        self._next: list[JobHandle] = []  # the batch handed over behind it, if any
         self._last_served: dict[int, int] = {}
         self._serve_clock = itertools.count(1)
         self._submitted = itertools.count()
@@ -137,17 +138,14 @@ class Engine:
 
     def position(self, job_id: int) -> int | None:
         """0 while the job runs, 1.. in the fair order while it waits, None if not held."""
-        if any(p.spec.job_id == job_id for p in self._running):
-            return 0
-        for index, pending in enumerate(fair_order(self._waiting, self._last_served), start=1):
-            if pending.spec.job_id == job_id:
-                return index
-        return None
+        return self.positions().get(job_id)
 
     def positions(self) -> dict[int, int]:
-        """Every held job's position (0 running, 1.. waiting)."""
+        """Every held job's position (0 running, 1 handed to the worker next, 1.. waiting)."""
         result = {p.spec.job_id: 0 for p in self._running}
-        for index, pending in enumerate(fair_order(self._waiting, self._last_served), start=1):
+        result.update({p.spec.job_id: 1 for p in self._next})
+        first = 2 if self._next else 1
+        for index, pending in enumerate(fair_order(self._waiting, self._last_served), first):
             result[pending.spec.job_id] = index
         return result
 
@@ -167,7 +165,7 @@ class Engine:
                 self._waiting.remove(handle)
                 handle.finish(None, JobCancelled(f"job {job_id} cancelled"))
                 return True
-        for handle in self._running:
+        for handle in self._running + self._next:
             if handle.spec.job_id == job_id:
                 # The worker drops it from the fused call, or interrupts the call at its
                 # next step when no job in it is left.
@@ -204,19 +202,30 @@ class Engine:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             batch = self.next_batch()
-            for handle in batch:
-                handle.report(JobStarted(handle.spec.job_id))
             if len(batch) > 1:
                 logger.info(
                     "fused jobs %s into one call (%d images)",
                     [p.spec.job_id for p in batch],
                     sum(p.spec.num_images for p in batch),
                 )
-            self._running = batch
             self.stats.batches += 1
             self.stats.jobs += len(batch)
             self.stats.images += sum(p.spec.num_images for p in batch)
-            try:
-                await self._worker.run_batch(batch)
-            finally:
-                self._running = []
+            # The worker reports each job started when it takes the batch up.
+            handoff = self._worker.run_batch(batch)
+            if self._running:
+                self._next = batch
+            else:
+                self._running = batch
+            handoff.done.add_done_callback(lambda _, done=batch: self._off_worker(done))
+            # The next batch is chosen when this one reaches its last step (or ends): late
+            # enough to be fair and to fuse what came meanwhile, early enough that the
+            # worker finds it waiting when this one is decoded.
+            await asyncio.wait((handoff.ending, handoff.done), return_when=asyncio.FIRST_COMPLETED)
+
+    def _off_worker(self, batch: list[JobHandle]) -> None:
+        """The worker is through with ``batch``: the one behind it, if any, runs now."""
+        if batch is self._running:
+            self._running, self._next = self._next, []
+        elif batch is self._next:  # given back when the engine stopped
+            self._next = []

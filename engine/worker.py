@@ -4,6 +4,10 @@ diffusers pipelines are not thread-safe, so exactly one thread runs them, always
 event loop hands over a batch of jobs through a thread-safe queue and gets each job's
 result, progress and errors back through ``loop.call_soon_threadsafe``.
 
+The worker tells the loop when a batch reaches its last step (``Handoff.ending``), so that
+the scheduler hands over the next batch while this one decodes: the worker then finds it
+waiting instead of idling through a round trip to the loop. At most one batch waits so.
+
 A batch is one pipeline call for several jobs of the same shape: each keeps its own
 prompt, negative prompt and per-image generators, so every image is what it would be
 alone. When a fused call fails, each job is retried alone so that only the faulty one
@@ -21,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.handle import JobCancelled, JobHandle, settle_threadsafe
+from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.model import LoadedModel
 from engine.preview import latents_to_preview
 from engine.types import JobOutput, Progress
@@ -39,12 +43,26 @@ class _Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Handoff:
+    """A batch handed to the worker: ``ending`` settles when its pipeline call reaches
+    its last step (or with ``done``), ``done`` when the worker is through with it."""
+
+    ending: asyncio.Future
+    done: asyncio.Future
+
+
+@dataclass(frozen=True, slots=True)
 class _Batch:
-    """Run these same-shape jobs in one call; settle ``done`` when the worker is free."""
+    """Run these same-shape jobs in one call; settle the handoff's futures on the way."""
 
     items: list[JobHandle]
-    done: asyncio.Future
+    handoff: Handoff
     loop: asyncio.AbstractEventLoop
+
+    def ending(self) -> None:
+        """Tell the loop the batch is about to end (from the worker thread, once)."""
+        if not self.handoff.ending.done():
+            settle_threadsafe(self.loop, self.handoff.ending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +103,7 @@ class Worker:
         self.progress_interval = progress_interval
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._batch: _Batch | None = None  # the batch in hand (worker thread only)
 
     def start(self) -> None:
         """Start the worker thread."""
@@ -93,19 +112,36 @@ class Worker:
             self._thread.start()
 
     async def stop(self) -> None:
-        """Finish the batch in hand, then end the thread."""
+        """Finish the batch in hand, then end the thread; a batch handed over but not
+        started is given back (its jobs abandoned, their rows stay queued)."""
         if self._thread is not None:
+            kept = []
+            while True:
+                try:
+                    message = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(message, _Batch):
+                    for item in message.items:
+                        item.abandon()
+                    for future in (message.handoff.ending, message.handoff.done):
+                        if not future.done():
+                            future.set_result(None)
+                else:
+                    kept.append(message)
+            for message in kept:
+                self._inbox.put(message)
             self._inbox.put(_Stop())
             await asyncio.to_thread(self._thread.join)
             self._thread = None
 
-    def run_batch(self, items: Sequence[JobHandle]) -> asyncio.Future:
-        """Hand over a batch of same-shape jobs; the returned future resolves when the
-        worker is free again (each job's own output is settled as soon as it is done)."""
+    def run_batch(self, items: Sequence[JobHandle]) -> Handoff:
+        """Hand over a batch of same-shape jobs (each job's own output is settled as soon
+        as it is done); see ``Handoff``."""
         loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        self._inbox.put(_Batch(list(items), done, loop))
-        return done
+        handoff = Handoff(loop.create_future(), loop.create_future())
+        self._inbox.put(_Batch(list(items), handoff, loop))
+        return handoff
 
     def call(self, function: Callable[[], Any]) -> asyncio.Future:
         """Run ``function`` on the worker thread, between batches (call on the loop).
@@ -132,14 +168,20 @@ class Worker:
                     except BaseException as exc:  # the thread must outlive it
                         result, error = None, exc
                     settle_threadsafe(loop, future, result, error)
-                case _Batch(items, done, loop):
+                case _Batch(items, handoff, loop):
+                    self._batch = message
+                    for item in items:
+                        if not item.cancelled.is_set():
+                            item.report_threadsafe(JobStarted(item.spec.job_id))
                     try:
                         with torch.inference_mode():
                             self._run_batch(items)
                     except BaseException:  # the thread must outlive anything a batch does
                         logger.exception("batch failed outside any job")
                     finally:
-                        settle_threadsafe(loop, done)
+                        self._batch = None
+                        message.ending()
+                        settle_threadsafe(loop, handoff.done)
 
     def _run_batch(self, items: list[JobHandle]) -> None:
         live = []
@@ -262,6 +304,8 @@ class Worker:
             if all(item.cancelled.is_set() for item in items):
                 pipe._interrupt = True
             total = int(pipe.num_timesteps)
+            if step + 1 >= total and self._batch is not None:
+                self._batch.ending()
             now = time.monotonic()
             want_preview = now - last_preview[0] >= self.preview_interval and step + 1 < total
             if want_preview:

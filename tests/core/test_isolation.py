@@ -39,7 +39,7 @@ from core.model import (
 )
 from core.services import Services
 from core.sizes import size_for_aspect
-from tests.gates import held_worker
+from tests.gates import StepGate
 
 A, B, C = 1, 2, 3  # C: a server the bot has no rows for yet
 OWNER_ID = 900
@@ -370,19 +370,13 @@ async def test_only_owners_ban_everywhere_and_it_holds_in_every_server(service):
 
 
 async def test_a_ban_cancels_the_running_job_before_it_is_posted(make):
-    service = await make(started=True)
+    gate = StepGate(at_step=1)  # the job runs, held at the end of its first step
+    service = await make(started=True, gate=gate)
     events: list[JobEvent] = []
-    running = asyncio.Event()
-
-    async def listen(event: JobEvent) -> None:
-        events.append(event)
-        if event.kind == "started":
-            running.set()
-
-    service.runner.add_listener(listen)
-    async with held_worker(service.engine):
+    service.runner.add_listener(lambda event: _append(events, event))
+    try:
         job = await service.jobs.imagine(ALICE, "a fox --steps 2")
-        await asyncio.wait_for(running.wait(), 30)
+        await gate.wait_reached()
         assert service.runner.position(job.id) == 0
         assert (await service.runner.job(job.id)).status == "running"
         queued = await service.jobs.imagine(ALICE, "waiting --steps 2")
@@ -397,7 +391,9 @@ async def test_a_ban_cancels_the_running_job_before_it_is_posted(make):
         assert service.runner.position(queued.id) is None
         assert service.runner.position(elsewhere.id) is not None  # the ban is A's only
         assert (await service.jobs.cancel(elsewhere.id, ALICE_IN_B)).status == "cancelled"
-    # The held call has now reached the worker: it must not run nor be stored.
+    finally:
+        gate.open()
+    # The held call now goes on to its next step, where it stops: nothing is stored.
     await service.engine.run_on_worker(lambda: None)
     assert (await service.runner.job(job.id)).status == "cancelled"
     assert service.runner.position(job.id) is None
@@ -551,3 +547,7 @@ async def test_a_small_image_is_still_upscaled_twice(service):
     parent = await done_job(service, ALICE, size=(192, 128))
     child = await service.jobs.press(ALICE, Action.UPSCALE, parent.id, 3)
     assert (child.params.width, child.params.height) == (384, 256)
+
+
+async def _append(events: list[JobEvent], event: JobEvent) -> None:
+    events.append(event)

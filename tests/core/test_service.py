@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import stat
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -15,8 +16,9 @@ from core.model import EVERYWHERE, Action, JobEvent, JobKind, JobParams, NewJob,
 from core.runner import failure_reason
 from core.services import Services, open_services
 from engine.scheduler import Engine
+from engine.types import JobSpec
 from storage.db import Storage
-from tests.gates import StepGate, held_worker
+from tests.gates import StepGate, gated, held_worker
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
 BOB = Requester(user_id=202, guild_id=1, channel_id=11)
@@ -74,8 +76,10 @@ async def test_defaults_come_from_the_model(service):
     job = await service.jobs.imagine(ALICE, "a castle")
     assert job.params.steps == 25 and job.params.guidance == 7.0
     assert (job.params.width, job.params.height) == (128, 128)
-    assert 0 <= job.seed < 2**32
-    await service.jobs.cancel(job.id, ALICE)  # 25 steps are not needed to check the row
+    other = await service.jobs.imagine(ALICE, "a castle")
+    assert job.seed != other.seed, "without --seed, each job draws its own"
+    for queued in (job, other):
+        await service.jobs.cancel(queued.id, ALICE)  # 25 steps are not needed here
 
 
 async def test_bad_parameters_start_no_job(service):
@@ -151,12 +155,25 @@ async def test_buttons_on_unknown_or_unfinished_jobs_are_refused(service):
     assert await service.storage.count_jobs() == before
 
 
-def test_image_to_image_always_runs_at_least_one_step():
-    assert _steps_for(4, 0.3) == 4 and int(4 * 0.3) >= 1
-    assert _steps_for(1, 0.3) == 4 and int(4 * 0.3) >= 1
-    assert _steps_for(2, 0.35) == 3 and int(3 * 0.35) >= 1
-    assert _steps_for(1, 0.7) == 2 and int(2 * 0.7) >= 1
-    assert _steps_for(30, 0.7) == 30
+@pytest.mark.parametrize(
+    ("steps", "strength", "expected"),
+    [(4, 0.3, 4), (1, 0.3, 4), (2, 0.35, 3), (1, 0.7, 2), (30, 0.7, 30)],
+)
+def test_image_to_image_always_runs_at_least_one_step(steps, strength, expected):
+    assert _steps_for(steps, strength) == expected
+    spec = JobSpec(
+        job_id=1,
+        prompt="p",
+        negative="",
+        width=64,
+        height=64,
+        steps=_steps_for(steps, strength),
+        guidance=7.0,
+        seed=1,
+        source_image=Path("source.png"),
+        strength=strength,
+    )
+    assert spec.denoising_steps >= 1  # the engine's own count of the steps that run
 
 
 async def test_a_failing_job_fails_alone_with_a_short_reason(service, caplog):
@@ -176,7 +193,7 @@ async def test_a_failing_job_fails_alone_with_a_short_reason(service, caplog):
     assert logged and logged[0].exc_info[0] is FileNotFoundError
     assert (await service.runner.wait(other.id)).status == "done"
     after = await finished(service, (await service.jobs.imagine(ALICE, "a fox --steps 2")).id)
-    assert after.status == "done"
+    assert len(await service.runner.images(after.id)) == 4, "the worker went on"
 
 
 def test_failure_reasons_name_no_paths_or_internals():
@@ -232,20 +249,14 @@ async def test_a_stored_job_the_engine_cannot_run_fails_alone_at_start(sd_model,
 
 
 async def test_a_clean_stop_requeues_the_running_job_without_using_its_retry(sd_model, tmp_path):
-    async with Storage(tmp_path) as storage, Engine(sd_model) as engine:
+    gate = StepGate(at_step=1)  # the running job cannot finish before the stop
+    async with Storage(tmp_path) as storage, Engine(gated(sd_model, gate)) as engine:
         service = Services.build(storage, engine)
         await service.runner.start()
-        started = asyncio.Event()
-
-        async def listen(event: JobEvent) -> None:
-            if event.kind == "started":
-                started.set()
-
-        service.runner.add_listener(listen)
-        async with held_worker(engine):  # the running job cannot finish before the stop
+        try:
             running = await service.jobs.imagine(ALICE, "a long fox --steps 2")
             waiting = await service.jobs.imagine(BOB, "a patient fox --steps 2")
-            await started.wait()
+            await gate.wait_reached()
             assert (await storage.get_job(running.id, scope=ALICE.guild_id)).status == "running"
             await service.runner.stop()
             for job_id in (running.id, waiting.id):
@@ -254,6 +265,8 @@ async def test_a_clean_stop_requeues_the_running_job_without_using_its_retry(sd_
             # The bot stops its engine right after the service; this engine serves on,
             # so it lets go of the waiting job here (its row stays queued).
             engine.cancel(waiting.id)
+        finally:
+            gate.open()
         assert (await storage.get_job(waiting.id, scope=BOB.guild_id)).status == "queued"
     async with (
         Storage(tmp_path) as storage,

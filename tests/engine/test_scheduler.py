@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import Engine, JobCancelled
+from engine import Engine, JobCancelled, JobStarted
 from engine.scheduler import fair_order
 from engine.types import JobSpec
 from tests.gates import StepGate, gated
@@ -208,3 +208,55 @@ async def test_cancel_one_job_of_a_fused_call(sd_model):
         with pytest.raises(JobCancelled):
             await second
         assert len((await first).images) == 4
+
+
+async def test_the_next_batch_waits_on_the_worker_from_the_last_step(sd_model):
+    gate = StepGate(at_step=2)  # the first job holds at its last step, before decoding
+    async with Engine(gated(sd_model, gate), batching=False) as engine:
+        first = engine.submit(spec(1, steps=2))
+        await gate.wait_reached()
+        second = engine.submit(spec(2, owner=2, steps=2))
+        third = engine.submit(spec(3, owner=3, steps=2))
+        # Handed over at once (the worker will find it waiting), the next in line after.
+        await _until(lambda: engine.position(2) == 1)
+        assert engine.positions() == {1: 0, 2: 1, 3: 2}
+        assert engine.queue_length == 1, "job 2 is on the worker's inbox, job 3 still waits"
+        started = []
+        second_events = asyncio.create_task(_started(second, started))
+        gate.open()
+        assert len((await first).images) == 4
+        assert len((await second).images) == 4 and len((await third).images) == 4
+        await second_events
+        assert started == [2], "the worker reports a job started when it takes it up"
+
+
+async def test_a_stop_gives_back_the_batch_handed_over_but_not_started(sd_model):
+    gate = StepGate(at_step=2)
+    engine = Engine(gated(sd_model, gate), batching=False)
+    await engine.start()
+    first = engine.submit(spec(1, steps=2))
+    await gate.wait_reached()
+    second = engine.submit(spec(2, owner=2, steps=2))
+    await _until(lambda: engine.position(2) == 1)
+    stopping = asyncio.create_task(engine.stop())
+    await asyncio.sleep(0)  # the stop takes the waiting batch back before the gate opens
+    gate.open()
+    await stopping
+    assert len((await first).images) == 4, "the batch in hand finishes"
+    with pytest.raises(asyncio.CancelledError):
+        await second  # abandoned: not run, its row stays queued for the next start
+
+
+async def _started(handle, started: list[int]) -> None:
+    async for update in handle.events():
+        if isinstance(update, JobStarted):
+            started.append(update.job_id)
+
+
+async def _until(condition) -> None:
+    """Let the loop run until ``condition()`` holds (turns of the loop, not time)."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
