@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--device", default=None, help="auto, cuda, cuda:N, mps or cpu")
     bench.add_argument("--max-batch-images", type=int, help="default: MAX_BATCH_IMAGES")
     bench.add_argument(
-        "--rounds", type=int, default=3, help="rounds of bare and job-path runs, interleaved (3)"
+        "--rounds", type=int, default=5, help="rounds of bare and job-path runs, interleaved (5)"
     )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument(

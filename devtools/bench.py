@@ -7,11 +7,12 @@ Measured side by side in one run, on one loaded model:
   the service, the fair scheduler, the worker, grid and PNG encoding and storage (no
   Discord), timed from the first submit to the last job done.
 
-The phases run in rounds (``--rounds``, 3 by default), each round one bare run and one
-run of each job path, in an order that turns from round to round. Each round's ratios
-are taken against that round's own bare run, so a machine that warms up or slows down
-during the run does not tilt them; the report gives the median of the rounds and their
-spread (lowest and highest).
+The phases run in rounds (``--rounds``, 5 by default), each round one run of each job
+path, in an order that turns from round to round, and every job-path run between two
+bare runs (bare, off, bare, on, bare, on, bare, ...). Each job-path run is taken against
+the mean of the bare runs on either side of it, so a machine that warms up or slows
+down during the run does not tilt the ratio; the report gives the median of the rounds
+and their spread (lowest and highest).
 
 And admission (:mod:`devtools.admission_bench`): how long ``/imagine`` takes from the
 command to the committed job row, for a burst of 30 commands while the worker is busy.
@@ -54,7 +55,7 @@ class BenchOptions:
     users: int = 4
     device: str = "auto"
     max_batch_images: int | None = None
-    rounds: int = 3
+    rounds: int = 5
 
 
 @dataclass
@@ -236,7 +237,8 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     guidance = model.defaults.guidance
     max_batch = options.max_batch_images or default_batch_images(model.device)
     calls = options.jobs
-    rounds: list[dict[str, Phase]] = []
+    rounds: list[dict[str, tuple[Phase, Phase, Phase]]] = []
+    bares: list[Phase] = []
     async with Engine(model, max_batch_images=max_batch) as engine:
         with tempfile.TemporaryDirectory(prefix="imaginebot-bench-") as tmp:
             # The job path decides the size (multiples of 64 near the asked one); the
@@ -249,26 +251,37 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
                 data_dir=Path(tmp) / "warm-up",
             )
 
-            def bare() -> Phase:
-                return bare_pipeline(model, *size, steps, guidance, calls)
+            def bare(count: int = calls) -> Phase:
+                return bare_pipeline(model, *size, steps, guidance, count)
 
-            order = ["bare", "batching_off", "batching_on"]
+            # The first calls after loading are slower (allocator, kernels): not measured.
+            await engine.run_on_worker(lambda: bare(IMAGES_PER_CALL))
+
+            async def measure(name: str, number: int) -> Phase:
+                if name == "bare":
+                    return await engine.run_on_worker(bare)
+                phase, _ = await job_path(
+                    engine,
+                    options,
+                    steps,
+                    batching=name == "batching_on",
+                    data_dir=Path(tmp) / f"{name}-{number}",
+                )
+                return phase
+
+            # bare, off, bare, on, bare, on, bare, off, bare, ...: every job-path phase
+            # between two bare runs, the order of the two job paths turning each round.
+            bares.append(await measure("bare", 0))
             for number in range(max(1, options.rounds)):
-                measured: dict[str, Phase] = {}
-                for name in order[number % 3 :] + order[: number % 3]:
-                    if name == "bare":
-                        measured[name] = await engine.run_on_worker(bare)
-                    else:
-                        measured[name], _ = await job_path(
-                            engine,
-                            options,
-                            steps,
-                            batching=name == "batching_on",
-                            data_dir=Path(tmp) / f"{name}-{number}",
-                        )
+                order = ["batching_off", "batching_on"][:: 1 if number % 2 == 0 else -1]
+                measured: dict[str, tuple[Phase, Phase, Phase]] = {}
+                for name in order:
+                    before = bares[-1]
+                    phase = await measure(name, number)
+                    bares.append(await measure("bare", number))
+                    measured[name] = (before, phase, bares[-1])
                 rounds.append(measured)
             admitted = await admission(engine, steps, Path(tmp) / "admission")
-    bares = [r["bare"] for r in rounds]
     report: dict[str, Any] = {
         "model": model.name,
         "family": model.defaults.family,
@@ -283,20 +296,23 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         "rounds": len(rounds),
         "bare": {
             "images_per_second": statistics.median(b.images_per_second for b in bares),
-            "rounds": [b.images_per_second for b in bares],
+            "runs": [b.images_per_second for b in bares],
             "seconds_per_call": statistics.median(b.seconds for b in bares) / calls,
             "peak_bytes": max(b.peak_bytes or 0 for b in bares),
         },
     }
     for key in ("batching_off", "batching_on"):
-        phases = [r[key] for r in rounds]
+        phases = [r[key][1] for r in rounds]
+        # Against the mean of the bare runs just before and just after: a machine that
+        # speeds up or slows down over the phase tilts both sides alike.
         ratios = [
-            p.images_per_second / b.images_per_second if b.images_per_second else 0.0
-            for p, b in zip(phases, bares, strict=True)
+            phase.images_per_second * 2 / (before.images_per_second + after.images_per_second)
+            for before, phase, after in (r[key] for r in rounds)
         ]
         latencies = Phase(key, 0, 0.0, [t for p in phases for t in p.latencies])
         report[key] = {
             "images_per_second": statistics.median(p.images_per_second for p in phases),
+            "runs": [p.images_per_second for p in phases],
             "ratio_to_bare": statistics.median(ratios),
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
@@ -345,8 +361,8 @@ def format_report(report: dict[str, Any]) -> str:
             f"{seconds(phase['latency_p95_s']):>8}{phase['pipeline_calls']:>7g}"
             f"{mib(phase['peak_bytes']):>10}"
         )
-    rates = ", ".join(f"{rate:.2f}" for rate in bare["rounds"])
-    lines.append(f"(bare pipeline in each round: {rates} images/s)")
+    rates = ", ".join(f"{rate:.2f}" for rate in bare["runs"])
+    lines.append(f"(bare pipeline, each run in turn: {rates} images/s)")
     if "admission" in report:
         adm = report["admission"]
         lines.append(

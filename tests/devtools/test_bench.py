@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from devtools.bench import BenchOptions, format_report, run_bench
 
 
@@ -17,14 +19,23 @@ async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):
     )
     report = await run_bench(options)
     assert report["size"] == "128x128" and report["steps"] == 2
-    assert report["rounds"] == 2 and len(report["bare"]["rounds"]) == 2
+    # Every job-path run sits between two bare runs: bare, off, bare, on, bare, on, bare, off, bare.
+    assert report["rounds"] == 2 and len(report["bare"]["runs"]) == 5
     assert report["bare"]["images_per_second"] > 0
     off, on = report["batching_off"], report["batching_on"]
     assert off["pipeline_calls"] == 4  # one call per job
     assert on["pipeline_calls"] < 4  # jobs of one shape were fused (8 images per call)
     for phase in (off, on):
         assert phase["images_per_second"] > 0 and len(phase["ratios"]) == 2
-        assert 0 < phase["ratio_min"] <= phase["ratio_to_bare"] <= phase["ratio_max"]
+        assert phase["ratio_min"] > 0
+    # Each job-path run against the mean of the bare runs on either side of it.
+    bare = report["bare"]["runs"]
+    for key, sides in (("batching_off", [(0, 1), (3, 4)]), ("batching_on", [(1, 2), (2, 3)])):
+        expected = [
+            run * 2 / (bare[before] + bare[after])
+            for run, (before, after) in zip(report[key]["runs"], sides, strict=True)
+        ]
+        assert report[key]["ratios"] == pytest.approx(expected)
         assert 0 < phase["latency_p50_s"] <= phase["latency_p95_s"]
         assert phase["peak_bytes"] > 0
     text = format_report(report)
