@@ -42,7 +42,7 @@ def test_progress_shows_percent_and_a_preview_with_spaced_edits(
         return int(found.group(1)) if found else -1
 
     shown = handle.wait_original(lambda m: percent(m) >= 0, 30)
-    assert percent(shown) < 100
+    assert percent(shown) == 12, "held at the end of step 1 of 8"
     assert "Cancel" in _rows(shown)
     # One step more at a time: the message follows, each time with the newest preview.
     for stop in (3, 5):

@@ -24,19 +24,30 @@ def _shown(message: StoredMessage) -> bool:
 
 
 def test_result_goes_to_the_channel_when_the_response_is_gone(
-    fake_discord: FakeDiscord, bot_process
+    fake_discord: FakeDiscord, bot_factory, gate
 ) -> None:
     fake_discord.allow_rejections(UNKNOWN_MESSAGE, INVALID_WEBHOOK_TOKEN)
+    gate.touch()  # the worker holds the first job until the test opens the gate
+    bot_process = bot_factory(E2E_WORKER_GATE=gate)
     alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
-    # A long job first, so that the next two wait in the queue behind it.
-    blocker = fake_discord.invoke("imagine", bob, prompt="a slow castle --steps 50 --seed 1")
-    blocker.wait_ack()
+    blocker = fake_discord.invoke("imagine", bob, prompt="a slow castle --steps 4 --seed 1")
+    blocker_job = job_id(blocker.wait_original(_shown, 10))
     deleted = fake_discord.invoke("imagine", alice, prompt="a deleted fox --steps 4 --seed 2")
     expired = fake_discord.invoke("imagine", alice, prompt="an expired fox --steps 4 --seed 3")
     gone = deleted.wait_original(_shown, 10)
     late = expired.wait_original(_shown, 10)
+    eventually(
+        lambda: bot_process.query(
+            "SELECT status FROM jobs WHERE id IN (?, ?, ?) ORDER BY id",
+            blocker_job,
+            job_id(gone),
+            job_id(late),
+        ),
+        [("running",), ("queued",), ("queued",)],
+    )
     fake_discord.delete_message(gone)  # a moderator deletes the waiting message
     fake_discord.expire(expired)  # as if 15 minutes had passed
+    gate.unlink()
 
     assert_grid(wait_result(blocker))
     for handle, waiting, words in (
@@ -123,6 +134,8 @@ def test_a_result_on_its_way_at_shutdown_still_lands(
         [("done",)],
         timeout=60,
     )
+    # Not delivered yet (the fake holds the PATCH 3 s): the stop below meets it on its way.
+    assert bot_process.query("SELECT delivered_at IS NULL FROM jobs WHERE id = ?", number) == [(1,)]
     assert bot_process.stop(quiet=False) == 0  # SIGTERM while the result is on its way
     fake_discord.clear_faults()
     # The shutdown waited for it: the interaction's own message has the grid.

@@ -85,7 +85,12 @@ def test_single_file_checkpoints_pick_their_pipeline(tmp_path):
     assert single_file_pipeline_class(sd).__name__ == "StableDiffusionPipeline"
 
 
-def test_device_and_dtype():
+def test_device_and_dtype(monkeypatch):
     assert pick_device("cpu") == "cpu" and pick_device("cuda:1") == "cuda:1"
-    assert pick_device("auto") in {"cpu", "cuda", "mps"}
+    for cuda, mps, expected in ((True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda mps=mps: mps)
+        assert pick_device("auto") == expected
+    monkeypatch.delattr(torch.backends, "mps")
+    assert pick_device("auto") == "cpu"  # a torch without MPS support at all
     assert pick_dtype("cuda:0") == torch.float16 and pick_dtype("cpu") == torch.float32

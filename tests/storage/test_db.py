@@ -57,7 +57,7 @@ async def test_job_lifecycle_rows(tmp_path):
         job = await storage.create_job(new_job())
         assert (job.status, job.kind, job.user_id, job.seed) == ("queued", "imagine", 42, 7)
         assert job.params == JobParams(width=192, height=128, steps=4, guidance=7.0)
-        assert (job.kind, job.status) == (JobKind.IMAGINE, JobStatus.QUEUED)
+        assert type(job.kind) is JobKind and type(job.status) is JobStatus  # not bare str
         assert job.created_at.startswith("2026-11-21T10:00:00")
         await storage.mark_running(job.id)
         running = await storage.get_job(job.id, scope=1)

@@ -161,9 +161,17 @@ def test_a_hostile_prompt_shows_as_typed_and_nothing_in_it_is_live(prompt: str) 
 
 
 def test_the_table_is_hostile_unescaped() -> None:
-    """Without safe_prompt most of the table is live: the check above can fail."""
-    live = [p for p in HOSTILE if render(p).elements]
-    assert len(live) >= 30, [p for p in HOSTILE if p not in live]
+    """Without safe_prompt the table is live, but for these four: the check above can fail.
+
+    (Already escaped text, a bare domain Discord does not link, control characters, and
+    full-width lookalikes of a link: each must stay inert through safe_prompt too.)"""
+    inert = [p for p in HOSTILE if not render(p).elements]
+    assert inert == [
+        "a\\b \\*not bold* \\",
+        "www.evil.example/path?q=1&x=(2)",
+        "a\u202eb\x00c\td\x1b[31m",
+        "［free］（https：／／evil.example）",
+    ]
 
 
 NASTY = "[a](https://e.x) \\\\*b* <@1> @everyone ||s|| 1. `c` # h\n> q \\"
