@@ -68,6 +68,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     peak_bytes: int | None = None
     pipeline_calls: int | None = None
+    worker_busy: float | None = None  # the share of the run the worker was in calls
 
     @property
     def images_per_second(self) -> float:
@@ -189,6 +190,7 @@ async def job_path(
         ) as service,
     ):
         service.runner.add_listener(on_event)
+        calls_before = engine.call_seconds
         started = time.perf_counter()
         submitted: dict[int, float] = {}
         jobs = []
@@ -221,6 +223,7 @@ async def job_path(
             latencies=[finished_at[job.id] - submitted[job.id] for job in jobs],
             peak_bytes=_peak(model.device),
             pipeline_calls=engine.stats.batches,
+            worker_busy=(engine.call_seconds - calls_before) / seconds,
         )
         size = (finals[0].params.width, finals[0].params.height)
     return phase, size
@@ -320,6 +323,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
             "latency_p50_s": latencies.percentile(0.5),
             "latency_p95_s": latencies.percentile(0.95),
             "pipeline_calls": statistics.median(p.pipeline_calls or 0 for p in phases),
+            "worker_busy": statistics.median(p.worker_busy or 0.0 for p in phases),
             "peak_bytes": max(p.peak_bytes or 0 for p in phases),
         }
     report["admission"] = admitted
@@ -345,9 +349,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"one bare call (4 images): {bare['seconds_per_call']:.3f} s",
         "",
         f"{'':26}{'images/s':>10}{'vs bare':>9}{'spread':>12}{'p50 s':>8}{'p95 s':>8}"
-        f"{'calls':>7}{'peak MiB':>10}",
+        f"{'calls':>7}{'peak MiB':>10}{'busy':>7}",
         f"{'bare pipeline, 4 per call':26}{bare['images_per_second']:>10.2f}{1.0:>9.2f}"
-        f"{'-':>12}{'-':>8}{'-':>8}{report['jobs']:>7}{mib(bare['peak_bytes']):>10}",
+        f"{'-':>12}{'-':>8}{'-':>8}{report['jobs']:>7}{mib(bare['peak_bytes']):>10}{'-':>7}",
     ]
     for key, label in (
         ("batching_off", "job path, batching off"),
@@ -359,10 +363,11 @@ def format_report(report: dict[str, Any]) -> str:
             f"{label:26}{phase['images_per_second']:>10.2f}{phase['ratio_to_bare']:>9.2f}"
             f"{spread:>12}{seconds(phase['latency_p50_s']):>8}"
             f"{seconds(phase['latency_p95_s']):>8}{phase['pipeline_calls']:>7g}"
-            f"{mib(phase['peak_bytes']):>10}"
+            f"{mib(phase['peak_bytes']):>10}{phase['worker_busy']:>7.1%}"
         )
     rates = ", ".join(f"{rate:.2f}" for rate in bare["runs"])
     lines.append(f"(bare pipeline, each run in turn: {rates} images/s)")
+    lines.append("(busy: the share of a job-path run the worker spent in pipeline calls)")
     if "admission" in report:
         adm = report["admission"]
         lines.append(

@@ -149,6 +149,11 @@ class Engine:
             result[pending.spec.job_id] = index
         return result
 
+    @property
+    def call_seconds(self) -> float:
+        """Seconds the worker has spent in pipeline calls for jobs since it started."""
+        return self._worker.call_seconds
+
     def run_on_worker(self, function: Callable[[], object]) -> asyncio.Future:
         """Run ``function`` on the worker thread (the only one that touches torch)."""
         return self._worker.call(function)

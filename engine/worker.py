@@ -84,6 +84,54 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+def _free_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _entries(items: list[JobHandle]) -> list[_Entry]:
+    """Each image of ``items`` with its seed and, for image-to-image, its source."""
+    from PIL import Image
+
+    entries = []
+    for item in items:
+        spec = item.spec
+        source = None
+        if spec.source_image is not None:
+            with Image.open(spec.source_image) as opened:
+                source = opened.convert("RGB")
+            if source.size != (spec.width, spec.height):
+                source = source.resize((spec.width, spec.height), Image.Resampling.LANCZOS)
+        entries.extend(_Entry(item, seed, source) for seed in spec.seeds)
+    return entries
+
+
+def _give_back_batches(inbox: queue.SimpleQueue) -> None:
+    """Take every batch not yet started off ``inbox`` (on the loop, at a stop): its jobs
+    are abandoned and its handoff settled; other messages keep their place."""
+    kept = []
+    while True:
+        try:
+            message = inbox.get_nowait()
+        except queue.Empty:
+            break
+        if isinstance(message, _Batch):
+            for item in message.items:
+                item.abandon()
+            for future in (message.handoff.ending, message.handoff.done):
+                if not future.done():
+                    future.set_result(None)
+        else:
+            kept.append(message)
+    for message in kept:
+        inbox.put(message)
+
+
 class Worker:
     """Runs batches on the loaded pipeline, one at a time, on its own thread."""
 
@@ -104,6 +152,8 @@ class Worker:
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._batch: _Batch | None = None  # the batch in hand (worker thread only)
+        # Seconds spent in pipeline calls for jobs (written by the worker thread only).
+        self.call_seconds = 0.0
 
     def start(self) -> None:
         """Start the worker thread."""
@@ -115,22 +165,7 @@ class Worker:
         """Finish the batch in hand, then end the thread; a batch handed over but not
         started is given back (its jobs abandoned, their rows stay queued)."""
         if self._thread is not None:
-            kept = []
-            while True:
-                try:
-                    message = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(message, _Batch):
-                    for item in message.items:
-                        item.abandon()
-                    for future in (message.handoff.ending, message.handoff.done):
-                        if not future.done():
-                            future.set_result(None)
-                else:
-                    kept.append(message)
-            for message in kept:
-                self._inbox.put(message)
+            _give_back_batches(self._inbox)
             self._inbox.put(_Stop())
             await asyncio.to_thread(self._thread.join)
             self._thread = None
@@ -210,7 +245,7 @@ class Worker:
         ids = [item.spec.job_id for item in items]
         if out_of_memory:
             logger.warning("jobs %s ran out of memory together; retrying in smaller calls", ids)
-            self._free_memory()
+            _free_memory()
         else:
             logger.warning("fused jobs %s failed (%r); retrying each alone", ids, exc)
         for item in items:
@@ -224,7 +259,7 @@ class Worker:
                 images = self._generate([item], images_per_call=per_call)[item]
             except BaseException as retry_error:
                 if _is_out_of_memory(retry_error):
-                    self._free_memory()
+                    _free_memory()
                 self._fail(item, retry_error)
                 continue
             self._finish(item, images, time.perf_counter() - started)
@@ -248,39 +283,19 @@ class Worker:
         logger.warning("job %s failed on the worker: %r", item.spec.job_id, exc)
         item.finish_threadsafe(None, exc)
 
-    def _free_memory(self) -> None:
-        import gc
-
-        import torch
-
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    def _entries(self, items: list[JobHandle]) -> list[_Entry]:
-        from PIL import Image
-
-        entries = []
-        for item in items:
-            spec = item.spec
-            source = None
-            if spec.source_image is not None:
-                with Image.open(spec.source_image) as opened:
-                    source = opened.convert("RGB")
-                if source.size != (spec.width, spec.height):
-                    source = source.resize((spec.width, spec.height), Image.Resampling.LANCZOS)
-            entries.extend(_Entry(item, seed, source) for seed in spec.seeds)
-        return entries
-
     def _generate(
         self, items: list[JobHandle], images_per_call: int | None = None
     ) -> dict[JobHandle, list]:
         """Run the pipeline for ``items`` (same shape); returns each item's images."""
-        entries = self._entries(items)
+        entries = _entries(items)
         size = images_per_call or len(entries)
         images: list = []
-        for start in range(0, len(entries), size):
-            images.extend(self._call(entries[start : start + size]))
+        started = time.perf_counter()
+        try:
+            for start in range(0, len(entries), size):
+                images.extend(self._call(entries[start : start + size]))
+        finally:
+            self.call_seconds += time.perf_counter() - started
         results: dict[JobHandle, list] = {item: [] for item in items}
         for entry, image in zip(entries, images, strict=True):
             results[entry.item].append(image)

@@ -28,6 +28,8 @@ async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):
     for phase in (off, on):
         assert phase["images_per_second"] > 0 and len(phase["ratios"]) == 2
         assert phase["ratio_min"] > 0
+        # Time in pipeline calls, within the run's own time (measured apart, on the worker).
+        assert 0 < phase["worker_busy"] <= 1.0
     # Each job-path run against the mean of the bare runs on either side of it.
     bare = report["bare"]["runs"]
     for key, sides in (("batching_off", [(0, 1), (3, 4)]), ("batching_on", [(1, 2), (2, 3)])):

@@ -218,9 +218,8 @@ async def test_the_next_batch_waits_on_the_worker_from_the_last_step(sd_model):
         second = engine.submit(spec(2, owner=2, steps=2))
         third = engine.submit(spec(3, owner=3, steps=2))
         # Handed over at once (the worker will find it waiting), the next in line after.
-        await _until(lambda: engine.position(2) == 1)
+        await _until(lambda: engine.queue_length == 1)  # job 2 is on the worker's inbox
         assert engine.positions() == {1: 0, 2: 1, 3: 2}
-        assert engine.queue_length == 1, "job 2 is on the worker's inbox, job 3 still waits"
         started = []
         second_events = asyncio.create_task(_started(second, started))
         gate.open()
@@ -237,7 +236,8 @@ async def test_a_stop_gives_back_the_batch_handed_over_but_not_started(sd_model)
     first = engine.submit(spec(1, steps=2))
     await gate.wait_reached()
     second = engine.submit(spec(2, owner=2, steps=2))
-    await _until(lambda: engine.position(2) == 1)
+    await _until(lambda: engine.queue_length == 0)  # handed to the worker, behind job 1
+    assert engine.position(2) == 1
     stopping = asyncio.create_task(engine.stop())
     await asyncio.sleep(0)  # the stop takes the waiting batch back before the gate opens
     gate.open()
