@@ -29,7 +29,8 @@ _TURBO_MARKERS = ("turbo", "lightning", "hyper-sd", "lcm")
 
 @dataclass
 class LoadedModel:
-    """A loaded text-to-image pipeline, its image-to-image twin and what we know of it."""
+    """A loaded text-to-image pipeline, its image-to-image and inpainting twins (sharing
+    its components: no second model in memory) and what we know of it."""
 
     name: str
     text2img: Any
@@ -37,6 +38,7 @@ class LoadedModel:
     device: str
     dtype: Any
     defaults: FamilyDefaults
+    inpaint: Any = None  # the inpainting twin (zoom, pan, vary a region), same components
 
 
 def pick_device(setting: str = "auto") -> str:
@@ -120,7 +122,7 @@ def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
 
 def wrap_pipeline(text2img: Any, name: str, device: str, *, model_id: str = "") -> LoadedModel:
     """Put a loaded text-to-image pipeline on ``device`` and derive what the engine needs."""
-    from diffusers import AutoPipelineForImage2Image
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
     if getattr(text2img, "safety_checker", None) is not None:
         # Moderation is the bot's job (NSFW_FILTER), not a black image from the pipeline.
@@ -129,6 +131,10 @@ def wrap_pipeline(text2img: Any, name: str, device: str, *, model_id: str = "") 
     text2img.set_progress_bar_config(disable=True)
     img2img = AutoPipelineForImage2Image.from_pipe(text2img)
     img2img.set_progress_bar_config(disable=True)
+    # A 4-channel UNet paints through the latent mask; a 9-channel inpainting
+    # checkpoint takes the masked image as input: from_pipe picks the class for either.
+    inpaint = AutoPipelineForInpainting.from_pipe(text2img)
+    inpaint.set_progress_bar_config(disable=True)
     defaults = detect_family(text2img, model_id or name)
     logger.info(
         "model %s ready: family %s, %d steps, guidance %.1f, native %dpx",
@@ -138,4 +144,4 @@ def wrap_pipeline(text2img: Any, name: str, device: str, *, model_id: str = "") 
         defaults.guidance,
         defaults.native_size,
     )
-    return LoadedModel(name, text2img, img2img, device, text2img.dtype, defaults)
+    return LoadedModel(name, text2img, img2img, device, text2img.dtype, defaults, inpaint)

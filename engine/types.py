@@ -15,7 +15,9 @@ class JobSpec:
     """Everything the engine needs to run one job, and nothing Discord-specific.
 
     Text-to-image when ``source_image`` is None; otherwise image-to-image from that file
-    at ``strength``, with the source first resized to ``width`` x ``height``.
+    at ``strength``, with the source first resized to ``width`` x ``height``; with a
+    ``mask_image`` too (``L``, 255 paints), inpainting: only the masked part is painted
+    and the source is kept exactly where the mask is 0 (``engine.canvas``).
     """
 
     job_id: int
@@ -29,6 +31,7 @@ class JobSpec:
     num_images: int = GRID_SIZE
     source_image: Path | None = None
     strength: float = 1.0
+    mask_image: Path | None = None
     owner: int = 0  # whose job it is: the scheduler shares the GPU fairly among owners
 
     def __post_init__(self) -> None:
@@ -49,6 +52,8 @@ class JobSpec:
             problems.append(f"num_images must be at least 1 (got {self.num_images!r})")
         if self.source_image is not None and not 0 < self.strength <= 1:
             problems.append(f"strength must be in (0, 1] (got {self.strength!r})")
+        if self.mask_image is not None and self.source_image is None:
+            problems.append("a mask needs a source image to paint on")
         if self.source_image is not None and self.denoising_steps < 1:
             problems.append("steps x strength must be at least 1 (no step would run)")
         if problems:
@@ -64,6 +69,7 @@ class JobSpec:
         image_to_image = self.source_image is not None
         return (
             image_to_image,
+            self.mask_image is not None,
             self.width,
             self.height,
             self.steps,

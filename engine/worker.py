@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.canvas import keep_outside
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.model import LoadedModel
 from engine.preview import latents_to_preview
@@ -40,6 +41,7 @@ class _Entry:
     item: JobHandle
     seed: int
     source: Any  # PIL image for image-to-image, else None
+    mask: Any = None  # PIL ``L`` image for inpainting, else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +97,26 @@ def _free_memory() -> None:
 
 
 def _entries(items: list[JobHandle]) -> list[_Entry]:
-    """Each image of ``items`` with its seed and, for image-to-image, its source."""
-    from PIL import Image
-
+    """Each image of ``items`` with its seed and, for image-to-image, its source (and
+    for inpainting its mask), at the job's size."""
     entries = []
     for item in items:
         spec = item.spec
-        source = None
-        if spec.source_image is not None:
-            with Image.open(spec.source_image) as opened:
-                source = opened.convert("RGB")
-            if source.size != (spec.width, spec.height):
-                source = source.resize((spec.width, spec.height), Image.Resampling.LANCZOS)
-        entries.extend(_Entry(item, seed, source) for seed in spec.seeds)
+        size = (spec.width, spec.height)
+        source = None if spec.source_image is None else _load(spec.source_image, "RGB", size)
+        mask = None if spec.mask_image is None else _load(spec.mask_image, "L", size)
+        entries.extend(_Entry(item, seed, source, mask) for seed in spec.seeds)
     return entries
+
+
+def _load(path: Any, mode: str, size: tuple[int, int]) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as opened:
+        image = opened.convert(mode)
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return image
 
 
 def _give_back_batches(inbox: queue.SimpleQueue) -> None:
@@ -352,10 +360,23 @@ class Worker:
             "callback_on_step_end_tensor_inputs": ["latents"],
             "output_type": "pil",
         }
+        sources = [entry.source for entry in entries]
         if spec.source_image is None:
             result = self.model.text2img(width=spec.width, height=spec.height, **common)
+        elif spec.mask_image is None:
+            result = self.model.img2img(image=sources, strength=spec.strength, **common)
         else:
-            result = self.model.img2img(
-                image=[entry.source for entry in entries], strength=spec.strength, **common
+            masks = [entry.mask for entry in entries]
+            result = self.model.inpaint(
+                image=sources,
+                mask_image=masks,
+                width=spec.width,
+                height=spec.height,
+                strength=spec.strength,
+                **common,
             )
+            return [
+                keep_outside(painted, source, mask)
+                for painted, source, mask in zip(result.images, sources, masks, strict=True)
+            ]
         return list(result.images)

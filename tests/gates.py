@@ -80,4 +80,5 @@ def gated(model: LoadedModel, gate: HoldsSteps) -> LoadedModel:
         model,
         text2img=_GatedPipeline(model.text2img, gate),
         img2img=_GatedPipeline(model.img2img, gate),
+        inpaint=_GatedPipeline(model.inpaint, gate),
     )

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from engine import Engine, JobCancelled, JobStarted
 from engine.scheduler import fair_order
@@ -260,3 +261,41 @@ async def _until(condition) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("the condition never held")
+
+
+def _canvas(operation: str, source):
+    from engine.canvas import pan, region, zoom_out
+
+    if operation == "zoom":
+        return zoom_out(source, (128, 128), 2.0)
+    if operation == "pan":
+        return pan(source, (128, 128), "right")
+    return source.resize((128, 128)), region((128, 128), [5])
+
+
+@pytest.mark.parametrize("operation", ["zoom", "pan", "region"])
+@pytest.mark.parametrize("family", ["sd", "sdxl"])
+async def test_inpainting_paints_the_mask_keeps_the_rest_and_fuses(
+    loaded_models, family, operation, tmp_path
+):
+    upscaled = Image.effect_noise((256, 256), 40).convert("RGB")
+    canvas, mask = _canvas(operation, upscaled)
+    canvas.save(tmp_path / "canvas.png")
+    mask.save(tmp_path / "mask.png")
+    width, height = canvas.size
+    inpaint = {"source_image": tmp_path / "canvas.png", "mask_image": tmp_path / "mask.png"}
+    jobs = [
+        spec(k, owner=k, steps=2, strength=1.0, width=width, height=height, **inpaint)
+        for k in (1, 2)
+    ]
+    async with Engine(loaded_models[family], max_batch_images=8) as engine:
+        outputs = await submit_together(engine, jobs)
+        assert (engine.stats.batches, engine.stats.jobs) == (1, 2), "same-shape jobs fuse"
+    m = np.asarray(mask)
+    before = np.asarray(canvas, dtype=np.int16)
+    for output in outputs:
+        for image in output.images:
+            assert image.size == canvas.size
+            result = np.asarray(image, dtype=np.int16)
+            assert np.array_equal(result[m == 0], before[m == 0]), "outside the mask: the source"
+            assert np.abs(result[m == 255] - before[m == 255]).mean() > 5, "the mask is painted"

@@ -1,0 +1,113 @@
+"""Canvases and masks for painting part of an image: zoom out, pan, vary a region.
+
+Each function returns the image the inpainting pipeline starts from and its mask
+(``L``: 255 where the model paints, 0 where the source is kept). Masks are feathered a
+few pixels into the kept part so that no seam shows; outside the feather the result is
+the source pixel for pixel (``keep_outside``). The parts to paint are pre-filled with a
+heavy blur of the source rather than black, so that the model continues the scene.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from PIL import Image, ImageChops, ImageFilter
+
+FEATHER = 8  # pixels the painted part reaches into the kept part, fading out
+MULTIPLE = 8  # sides the VAE takes
+REGION_CELLS = 3  # Vary (Region): a 3x3 grid of cells, numbered 1..9 row by row
+
+Direction = Literal["left", "right", "up", "down"]
+
+
+def _even(side: float) -> int:
+    return max(MULTIPLE, round(side / MULTIPLE) * MULTIPLE)
+
+
+def feathered(hard: Image.Image, radius: int = FEATHER) -> Image.Image:
+    """``hard`` with an edge that fades out over ``radius`` pixels into the kept part:
+    255 wherever ``hard`` is, 0 from ``radius`` pixels away (box filters: no long tail)."""
+    if radius <= 1:
+        return hard.copy()
+    half = radius // 2
+    grown = hard.filter(ImageFilter.BoxBlur(half)).point(lambda value: 255 if value else 0)
+    return ImageChops.lighter(grown.filter(ImageFilter.BoxBlur(radius - half)), hard)
+
+
+def _backdrop(source: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The source stretched over ``size`` and blurred: colours that continue the scene."""
+    stretched = source.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+    return stretched.filter(ImageFilter.GaussianBlur(max(size) / 16))
+
+
+def zoom_out(
+    source: Image.Image, size: tuple[int, int], factor: float
+) -> tuple[Image.Image, Image.Image]:
+    """``source`` shrunk by ``factor`` into the middle of a ``size`` canvas (the size of
+    the grid images it came from: zooming out does not grow the output); the border is
+    painted."""
+    if not 1.0 <= factor <= 4.0:
+        raise ValueError(f"zoom factor must be in 1..4 (got {factor})")
+    width, height = size
+    inner = (max(1, round(width / factor)), max(1, round(height / factor)))
+    at = ((width - inner[0]) // 2, (height - inner[1]) // 2)
+    canvas = _backdrop(source, size)
+    canvas.paste(source.convert("RGB").resize(inner, Image.Resampling.LANCZOS), at)
+    hard = Image.new("L", size, 255)
+    hard.paste(0, (*at, at[0] + inner[0], at[1] + inner[1]))
+    return canvas, feathered(hard)
+
+
+def pan_size(base: tuple[int, int], direction: Direction) -> tuple[int, int]:
+    """The canvas of a pan: half of the base side more, in that direction."""
+    width, height = base
+    if direction in ("left", "right"):
+        return _even(width * 1.5), height
+    return width, _even(height * 1.5)
+
+
+def pan(
+    source: Image.Image, base: tuple[int, int], direction: Direction
+) -> tuple[Image.Image, Image.Image]:
+    """``source`` at ``base`` size, on a canvas grown by half a side towards
+    ``direction``; only the new strip is painted, the old pixels stay where they were."""
+    size = pan_size(base, direction)
+    old = source.convert("RGB").resize(base, Image.Resampling.LANCZOS)
+    at = {
+        "left": (size[0] - base[0], 0),
+        "right": (0, 0),
+        "up": (0, size[1] - base[1]),
+        "down": (0, 0),
+    }[direction]
+    canvas = _backdrop(old, size)
+    canvas.paste(old, at)
+    hard = Image.new("L", size, 255)
+    hard.paste(0, (*at, at[0] + base[0], at[1] + base[1]))
+    return canvas, feathered(hard)
+
+
+def region(size: tuple[int, int], cells: list[int]) -> Image.Image:
+    """The mask of the chosen cells (1..9, row by row) of a 3x3 grid over ``size``."""
+    if not cells or any(not 1 <= cell <= REGION_CELLS**2 for cell in cells):
+        raise ValueError(f"cells are 1..{REGION_CELLS**2}, at least one (got {cells})")
+    width, height = size
+    hard = Image.new("L", size, 0)
+    for cell in cells:
+        row, column = divmod(cell - 1, REGION_CELLS)
+        box = (
+            width * column // REGION_CELLS,
+            height * row // REGION_CELLS,
+            width * (column + 1) // REGION_CELLS,
+            height * (row + 1) // REGION_CELLS,
+        )
+        hard.paste(255, box)
+    return feathered(hard)
+
+
+def keep_outside(painted: Image.Image, canvas: Image.Image, mask: Image.Image) -> Image.Image:
+    """``painted`` where ``mask`` paints, blended through its feather, and ``canvas``
+    (the source) exactly where it is 0: the VAE's round trip does not touch kept pixels."""
+    painted = painted.convert("RGB")
+    if painted.size != canvas.size:
+        painted = painted.resize(canvas.size, Image.Resampling.LANCZOS)
+    return Image.composite(painted, canvas.convert("RGB"), mask)
