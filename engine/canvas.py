@@ -9,9 +9,12 @@ heavy blur of the source rather than black, so that the model continues the scen
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from PIL import Image, ImageChops, ImageFilter
+
+if TYPE_CHECKING:
+    from engine.types import JobSpec
 
 FEATHER = 8  # pixels the painted part reaches into the kept part, fading out
 MULTIPLE = 8  # sides the VAE takes
@@ -111,3 +114,29 @@ def keep_outside(painted: Image.Image, canvas: Image.Image, mask: Image.Image) -
     if painted.size != canvas.size:
         painted = painted.resize(canvas.size, Image.Resampling.LANCZOS)
     return Image.composite(painted, canvas.convert("RGB"), mask)
+
+
+def painting(spec: JobSpec) -> tuple[Image.Image, Image.Image]:
+    """The canvas and mask of ``spec.paint`` from its source file, at the job's size."""
+    paint = spec.paint
+    assert paint is not None and spec.source_image is not None
+    with Image.open(spec.source_image) as opened:
+        source = opened.convert("RGB")
+    size = (spec.width, spec.height)
+    if paint.kind == "zoom":
+        return zoom_out(source, size, paint.factor)
+    if paint.kind == "pan":
+        base = _pan_base(size, paint.direction)
+        return pan(source, base, paint.direction)  # type: ignore[arg-type]
+    canvas = source.resize(size, Image.Resampling.LANCZOS)
+    return canvas, region(size, list(paint.cells))
+
+
+def _pan_base(size: tuple[int, int], direction: str) -> tuple[int, int]:
+    """The grid size a pan canvas of ``size`` grew from (``pan_size`` inverted)."""
+    width, height = size
+    sideways = direction in ("left", "right")
+    base = (_even(width / 1.5), height) if sideways else (width, _even(height / 1.5))
+    if pan_size(base, direction) != size:  # type: ignore[arg-type]
+        raise ValueError(f"{size[0]}x{size[1]} is not the canvas of a pan {direction}")
+    return base

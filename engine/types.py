@@ -10,14 +10,45 @@ from typing import Any
 GRID_SIZE = 4  # images in a grid (2x2)
 
 
+PAINT_KINDS = ("zoom", "pan", "region")
+PAN_DIRECTIONS = ("left", "right", "up", "down")
+
+
+@dataclass(frozen=True, slots=True)
+class Paint:
+    """Which part of the source to paint (``engine.canvas``): ``zoom`` out by ``factor``
+    (1..2), ``pan`` towards ``direction``, or repaint the ``cells`` (1..9) of a 3x3 grid.
+    The worker builds the canvas and mask from the source file, so a job needs no file
+    of its own to run again after a restart."""
+
+    kind: str
+    factor: float = 2.0
+    direction: str = ""
+    cells: tuple[int, ...] = ()
+
+    def problems(self) -> list[str]:
+        """What is wrong with it, as sentences (empty when it can run)."""
+        if self.kind not in PAINT_KINDS:
+            return [f"paint kind must be one of {', '.join(PAINT_KINDS)} (got {self.kind!r})"]
+        if self.kind == "zoom" and not 1.0 <= self.factor <= 2.0:
+            return [f"the zoom factor must be from 1.0 to 2.0 (got {self.factor!r})"]
+        if self.kind == "pan" and self.direction not in PAN_DIRECTIONS:
+            return [f"pan direction must be one of {', '.join(PAN_DIRECTIONS)}"]
+        if self.kind == "region" and (not self.cells or not all(1 <= c <= 9 for c in self.cells)):
+            return [f"region cells are 1..9, at least one (got {self.cells!r})"]
+        return []
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     """Everything the engine needs to run one job, and nothing Discord-specific.
 
     Text-to-image when ``source_image`` is None; otherwise image-to-image from that file
     at ``strength``, with the source first resized to ``width`` x ``height``; with a
-    ``mask_image`` too (``L``, 255 paints), inpainting: only the masked part is painted
-    and the source is kept exactly where the mask is 0 (``engine.canvas``).
+    ``mask_image`` too (``L``, 255 paints) or a ``paint`` (zoom, pan, region: the canvas
+    and mask are built from the source), inpainting: only the masked part is painted and
+    the source is kept exactly where the mask is 0 (``engine.canvas``). For a pan,
+    ``width`` x ``height`` is the grown canvas.
     """
 
     job_id: int
@@ -32,6 +63,7 @@ class JobSpec:
     source_image: Path | None = None
     strength: float = 1.0
     mask_image: Path | None = None
+    paint: Paint | None = None  # built on the worker from the source; see ``Paint``
     owner: int = 0  # whose job it is: the scheduler shares the GPU fairly among owners
 
     def __post_init__(self) -> None:
@@ -52,8 +84,10 @@ class JobSpec:
             problems.append(f"num_images must be at least 1 (got {self.num_images!r})")
         if self.source_image is not None and not 0 < self.strength <= 1:
             problems.append(f"strength must be in (0, 1] (got {self.strength!r})")
-        if self.mask_image is not None and self.source_image is None:
+        if (self.mask_image or self.paint) is not None and self.source_image is None:
             problems.append("a mask needs a source image to paint on")
+        if self.paint is not None:
+            problems.extend(self.paint.problems())
         if self.source_image is not None and self.denoising_steps < 1:
             problems.append("steps x strength must be at least 1 (no step would run)")
         if problems:
@@ -69,7 +103,7 @@ class JobSpec:
         image_to_image = self.source_image is not None
         return (
             image_to_image,
-            self.mask_image is not None,
+            self.mask_image is not None or self.paint is not None,
             self.width,
             self.height,
             self.steps,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.canvas import keep_outside
+from engine.canvas import keep_outside, painting
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.model import LoadedModel
 from engine.preview import latents_to_preview
@@ -103,8 +103,11 @@ def _entries(items: list[JobHandle]) -> list[_Entry]:
     for item in items:
         spec = item.spec
         size = (spec.width, spec.height)
-        source = None if spec.source_image is None else _load(spec.source_image, "RGB", size)
-        mask = None if spec.mask_image is None else _load(spec.mask_image, "L", size)
+        if spec.paint is not None:
+            source, mask = painting(spec)
+        else:
+            source = None if spec.source_image is None else _load(spec.source_image, "RGB", size)
+            mask = None if spec.mask_image is None else _load(spec.mask_image, "L", size)
         entries.extend(_Entry(item, seed, source, mask) for seed in spec.seeds)
     return entries
 
@@ -363,7 +366,7 @@ class Worker:
         sources = [entry.source for entry in entries]
         if spec.source_image is None:
             result = self.model.text2img(width=spec.width, height=spec.height, **common)
-        elif spec.mask_image is None:
+        elif entries[0].mask is None:
             result = self.model.img2img(image=sources, strength=spec.strength, **common)
         else:
             masks = [entry.mask for entry in entries]

@@ -91,3 +91,12 @@ def test_keep_outside_takes_the_source_exactly_where_the_mask_is_zero():
     m = np.asarray(mask)
     assert np.array_equal(pixels(result)[m == 0], pixels(source)[m == 0])
     assert np.array_equal(pixels(result)[m == 255], pixels(painted)[m == 255])
+
+
+@pytest.mark.parametrize("direction", ["left", "right", "up", "down"])
+@pytest.mark.parametrize("side", range(64, 1025, 8))
+def test_a_pan_canvas_tells_the_grid_size_it_grew_from(side, direction):
+    from engine.canvas import _pan_base
+
+    base = (side, 96) if direction in ("left", "right") else (96, side)
+    assert _pan_base(pan_size(base, direction), direction) == base

@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine import Engine, JobCancelled, JobStarted
 from engine.scheduler import fair_order
-from engine.types import JobSpec
+from engine.types import JobSpec, Paint
 from tests.gates import StepGate, gated
 
 
@@ -263,39 +263,61 @@ async def _until(condition) -> None:
     raise AssertionError("the condition never held")
 
 
-def _canvas(operation: str, source):
-    from engine.canvas import pan, region, zoom_out
-
-    if operation == "zoom":
-        return zoom_out(source, (128, 128), 2.0)
-    if operation == "pan":
-        return pan(source, (128, 128), "right")
-    return source.resize((128, 128)), region((128, 128), [5])
+PAINTS = {
+    "zoom": (Paint("zoom", factor=2.0), (128, 128)),
+    "custom zoom": (Paint("zoom", factor=1.3), (128, 128)),
+    "pan": (Paint("pan", direction="right"), (192, 128)),
+    "region": (Paint("region", cells=(5,)), (128, 128)),
+}
 
 
-@pytest.mark.parametrize("operation", ["zoom", "pan", "region"])
+@pytest.mark.parametrize("operation", list(PAINTS))
 @pytest.mark.parametrize("family", ["sd", "sdxl"])
-async def test_inpainting_paints_the_mask_keeps_the_rest_and_fuses(
+async def test_painting_paints_the_mask_keeps_the_rest_and_fuses(
     loaded_models, family, operation, tmp_path
 ):
-    upscaled = Image.effect_noise((256, 256), 40).convert("RGB")
-    canvas, mask = _canvas(operation, upscaled)
-    canvas.save(tmp_path / "canvas.png")
-    mask.save(tmp_path / "mask.png")
-    width, height = canvas.size
-    inpaint = {"source_image": tmp_path / "canvas.png", "mask_image": tmp_path / "mask.png"}
+    from engine.canvas import painting
+
+    Image.effect_noise((256, 256), 40).convert("RGB").save(tmp_path / "upscaled.png")
+    paint, (width, height) = PAINTS[operation]
     jobs = [
-        spec(k, owner=k, steps=2, strength=1.0, width=width, height=height, **inpaint)
+        spec(
+            k,
+            owner=k,
+            steps=2,
+            strength=1.0,
+            width=width,
+            height=height,
+            source_image=tmp_path / "upscaled.png",
+            paint=paint,
+        )
         for k in (1, 2)
     ]
+    canvas, mask = painting(jobs[0])  # what the worker paints on
     async with Engine(loaded_models[family], max_batch_images=8) as engine:
         outputs = await submit_together(engine, jobs)
         assert (engine.stats.batches, engine.stats.jobs) == (1, 2), "same-shape jobs fuse"
     m = np.asarray(mask)
     before = np.asarray(canvas, dtype=np.int16)
+    assert (m == 0).any() and (m == 255).any()
     for output in outputs:
         for image in output.images:
-            assert image.size == canvas.size
+            assert image.size == (width, height)
             result = np.asarray(image, dtype=np.int16)
             assert np.array_equal(result[m == 0], before[m == 0]), "outside the mask: the source"
             assert np.abs(result[m == 255] - before[m == 255]).mean() > 5, "the mask is painted"
+
+
+async def test_a_mask_file_paints_like_a_paint(loaded_models, tmp_path):
+    from engine.canvas import region
+
+    source = Image.effect_noise((128, 128), 40).convert("RGB")
+    source.save(tmp_path / "source.png")
+    mask = region((128, 128), [1, 9])
+    mask.save(tmp_path / "mask.png")
+    job = spec(1, steps=2, source_image=tmp_path / "source.png", mask_image=tmp_path / "mask.png")
+    async with Engine(loaded_models["sd"]) as engine:
+        [image, *_] = (await engine.submit(job)).images
+    m = np.asarray(mask)
+    result, before = np.asarray(image, dtype=np.int16), np.asarray(source, dtype=np.int16)
+    assert np.array_equal(result[m == 0], before[m == 0])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.types import JobSpec
+from engine.types import JobSpec, Paint
 
 
 def spec(**overrides) -> JobSpec:
@@ -54,3 +54,26 @@ def test_a_spec_the_pipeline_cannot_run_is_refused(overrides, message):
 def test_every_problem_is_named_at_once():
     with pytest.raises(ValueError, match=r"width must .*; steps must"):
         spec(width=100, steps=0)
+
+
+@pytest.mark.parametrize(
+    ("paint", "message"),
+    [
+        (Paint("spin"), "paint kind"),
+        (Paint("zoom", factor=2.5), "zoom factor must be from 1.0 to 2.0"),
+        (Paint("zoom", factor=0.9), "zoom factor"),
+        (Paint("pan", direction="north"), "pan direction"),
+        (Paint("region"), "region cells"),
+        (Paint("region", cells=(0, 3)), "region cells"),
+    ],
+)
+def test_a_paint_is_checked_with_the_spec(paint, message):
+    with pytest.raises(ValueError, match=message):
+        spec(source_image=Path("s.png"), paint=paint)
+
+
+def test_a_paint_or_mask_needs_a_source():
+    with pytest.raises(ValueError, match="needs a source image"):
+        spec(paint=Paint("zoom"))
+    with pytest.raises(ValueError, match="needs a source image"):
+        spec(mask_image=Path("m.png"))
