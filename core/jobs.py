@@ -14,7 +14,7 @@ from core.model import Action, ImageRow, Job, JobKind, JobParams, JobStatus, New
 from core.prompt import ParsedPrompt, parse_prompt
 from core.runner import Runner
 from core.sizes import size_for_aspect
-from engine import GRID_SIZE, Engine
+from engine import GRID_SIZE, Engine, pan_size
 from storage.db import Storage
 
 STRONG_VARIATION = 0.7
@@ -107,6 +107,10 @@ class Jobs:
         source = await self._source_image(parent, index)
         if wanted in (Action.UPSCALE, Action.UPSCALE_CREATIVE):
             return await self._upscale(who, parent, source, creative=wanted != Action.UPSCALE)
+        if wanted.zoom is not None:
+            return await self._zoom(who, parent, source, wanted.zoom)
+        if wanted.pan is not None:
+            return await self._pan(who, parent, source, wanted.pan)
         strength = STRONG_VARIATION if wanted is Action.VARY_STRONG else SUBTLE_VARIATION
         return await self._vary(who, parent, source, strength)
 
@@ -164,14 +168,24 @@ class Jobs:
         new = self._child(who, parent, JobKind.REROLL, None, secrets.randbelow(2**32))
         return await self.admission.admit(who, new)
 
-    async def _vary(self, who: Requester, parent: Job, source: ImageRow, strength: float) -> Job:
-        # Variations come out at the grid's size, also when made from an upscaled image.
-        width = parent.params.base_width or source.width
-        height = parent.params.base_height or source.height
+    async def _grid_from(
+        self,
+        who: Requester,
+        parent: Job,
+        source: ImageRow,
+        kind: JobKind,
+        size: tuple[int, int] | None = None,
+        **changes: Any,
+    ) -> Job:
+        """A new grid of four from one image, with a new seed; at ``size``, or at the size
+        of the grid the image came from (also for an upscaled image)."""
+        width, height = size or _grid_size(parent, source)
+        # Nothing of how the parent was made carries over but the prompt and its settings.
+        changes = {"strength": 1.0, "mode": None, "factor": None, "direction": None, **changes}
         new = self._child(
             who,
             parent,
-            JobKind.VARIATION,
+            kind,
             source.index,
             secrets.randbelow(2**32),
             width=width,
@@ -179,13 +193,22 @@ class Jobs:
             base_width=width,
             base_height=height,
             num_images=GRID_SIZE,
+            source_job=parent.id,
+            source_index=source.index,
+            **changes,
+        )
+        return await self.admission.admit(who, new)
+
+    async def _vary(self, who: Requester, parent: Job, source: ImageRow, strength: float) -> Job:
+        return await self._grid_from(
+            who,
+            parent,
+            source,
+            JobKind.VARIATION,
             strength=strength,
             steps=_steps_for(parent.params.steps, strength),
             mode="strong" if strength == STRONG_VARIATION else "subtle",
-            source_job=parent.id,
-            source_index=source.index,
         )
-        return await self.admission.admit(who, new)
 
     async def _upscale(
         self, who: Requester, parent: Job, source: ImageRow, *, creative: bool
@@ -216,6 +239,31 @@ class Jobs:
             source_index=source.index,
         )
         return await self.admission.admit(who, new)
+
+    async def _zoom(self, who: Requester, parent: Job, source: ImageRow, factor: float) -> Job:
+        # As Midjourney does: the canvas is the size of the grid images the image came
+        # from; the image shrinks into its middle and the border is painted.
+        return await self._grid_from(who, parent, source, JobKind.ZOOM, factor=factor)
+
+    async def _pan(self, who: Requester, parent: Job, source: ImageRow, direction: str) -> Job:
+        width, height = pan_size(_grid_size(parent, source), direction)  # type: ignore[arg-type]
+        side = self.limits.max_upscale_side
+        if max(width, height) > side:
+            raise UserError(
+                f"Panning {direction} would make this image {width}x{height}, past the "
+                f"largest size I make ({side} px on its longer side)."
+            )
+        return await self._grid_from(
+            who, parent, source, JobKind.PAN, (width, height), direction=direction
+        )
+
+
+def _grid_size(parent: Job, source: ImageRow) -> tuple[int, int]:
+    """The size of the grid images ``source`` descends from."""
+    return (
+        parent.params.base_width or source.width,
+        parent.params.base_height or source.height,
+    )
 
 
 def _refuse_purged(job: Job) -> None:

@@ -23,6 +23,8 @@ class JobKind(enum.StrEnum):
     VARIATION = "variation"
     UPSCALE = "upscale"
     REROLL = "reroll"
+    ZOOM = "zoom"  # zoom out: the image shrunk into the middle, the border painted
+    PAN = "pan"  # the canvas grown by half a side, the new strip painted
 
 
 class JobStatus(enum.StrEnum):
@@ -74,7 +76,7 @@ class JobParams:
     ``base_width``/``base_height``: the size of the grid a job descends from (variations
     of an upscaled image come out at that size). ``source_job``/``source_index``: the
     image an image-to-image job starts from. ``mode``: strong/subtle for variations,
-    standard/creative for upscales.
+    standard/creative for upscales. ``factor``: a zoom out's; ``direction``: a pan's.
     """
 
     width: int
@@ -90,6 +92,8 @@ class JobParams:
     mode: str | None = None
     source_job: int | None = None
     source_index: int | None = None
+    factor: float | None = None  # zoom out
+    direction: str | None = None  # pan
 
     def to_json(self) -> str:
         """The row's text: the set fields only, keys sorted."""
@@ -221,7 +225,28 @@ class Action(enum.StrEnum):
     VARY_SUBTLE = "s"
     UPSCALE_CREATIVE = "c"
     REROLL = "r"
+    ZOOM_OUT_2 = "z"
+    ZOOM_OUT_1_5 = "y"
+    PAN_LEFT = "h"  # h j k l: left, down, up, right, as in vi
+    PAN_DOWN = "j"
+    PAN_UP = "k"
+    PAN_RIGHT = "l"
     CANCEL = "x"
+
+    @property
+    def zoom(self) -> float | None:
+        """The zoom-out factor of a zoom button."""
+        return {Action.ZOOM_OUT_2: 2.0, Action.ZOOM_OUT_1_5: 1.5}.get(self)
+
+    @property
+    def pan(self) -> str | None:
+        """The direction of a pan button."""
+        return {
+            Action.PAN_LEFT: "left",
+            Action.PAN_DOWN: "down",
+            Action.PAN_UP: "up",
+            Action.PAN_RIGHT: "right",
+        }.get(self)
 
     @property
     def starts_a_job(self) -> bool:

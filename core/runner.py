@@ -19,12 +19,14 @@ from core.model import (
     ImageRow,
     Job,
     JobEvent,
+    JobKind,
+    JobParams,
     JobStatus,
     NewJob,
     Requester,
 )
 from core.outputs import write_outputs
-from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted
+from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted, Paint
 from storage.db import Storage
 
 logger = logging.getLogger(__name__)
@@ -157,6 +159,7 @@ class Runner:
             num_images=p.num_images,
             source_image=source,
             strength=p.strength,
+            paint=_paint(job.kind, p),
             owner=job.user_id,
         )
 
@@ -254,3 +257,12 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return "the GPU ran out of memory"
     return "the image generator hit an error"
+
+
+def _paint(kind: JobKind, params: JobParams) -> Paint | None:
+    """What a zoom or a pan paints (built from its source image on the worker)."""
+    if kind == JobKind.ZOOM:
+        return Paint("zoom", factor=params.factor or 2.0)
+    if kind == JobKind.PAN:
+        return Paint("pan", direction=params.direction or "")
+    return None

@@ -4,10 +4,11 @@
 imports nothing of ``core``, ``storage`` or ``bot``.
 """
 
+from engine.canvas import pan_size
 from engine.handle import JobCancelled, JobHandle, JobStarted
 from engine.images import censor, compose_grid, encode_png, fit_png
 from engine.scheduler import Engine, EngineStats, default_batch_images
-from engine.types import GRID_SIZE, JobOutput, JobSpec, Progress
+from engine.types import GRID_SIZE, JobOutput, JobSpec, Paint, Progress
 
 __all__ = [
     "GRID_SIZE",
@@ -18,10 +19,12 @@ __all__ = [
     "JobOutput",
     "JobSpec",
     "JobStarted",
+    "Paint",
     "Progress",
     "censor",
     "compose_grid",
     "default_batch_images",
     "encode_png",
     "fit_png",
+    "pan_size",
 ]

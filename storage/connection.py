@@ -20,6 +20,7 @@ from core.model import EVERYWHERE, Scope
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+FOREIGN_KEYS_OFF = "-- foreign-keys: off"  # the first line of a migration that rebuilds a table
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -124,6 +125,12 @@ class Database:
             row = await cursor.fetchone()
         return int(row[0])
 
+    async def _check_foreign_keys(self) -> None:
+        async with self.db.execute("PRAGMA foreign_key_check") as cursor:
+            broken = await cursor.fetchall()
+        if broken:
+            raise RuntimeError(f"a migration broke foreign keys: {broken[:5]}")
+
     async def migrate(self, migrations: Iterable[Migration] | None = None) -> list[int]:
         """Apply the migrations newer than ``user_version``; returns the versions applied."""
         applied = []
@@ -132,12 +139,24 @@ class Database:
             if migration.version <= current:
                 continue
             # One transaction per file: a failing migration leaves the schema as it was.
-            script = f"BEGIN;\n{migration.sql}\nPRAGMA user_version = {migration.version};\nCOMMIT;"
+            # A file that rebuilds a table says so on its first line: foreign keys are
+            # off around its transaction (a pragma a transaction cannot change), and
+            # checked before its commit.
+            rebuild = migration.sql.startswith(FOREIGN_KEYS_OFF)
+            script = f"BEGIN;\n{migration.sql}\nPRAGMA user_version = {migration.version};"
+            if rebuild:
+                await self.db.execute("PRAGMA foreign_keys=OFF")
             try:
                 await self.db.executescript(script)
+                if rebuild:
+                    await self._check_foreign_keys()
+                await self.db.commit()
             except Exception:
                 await self.db.rollback()
                 raise
+            finally:
+                if rebuild:
+                    await self.db.execute("PRAGMA foreign_keys=ON")
             logger.info("applied migration %s", migration.name)
             applied.append(migration.version)
             current = migration.version

@@ -23,7 +23,7 @@ MAX_CUSTOM_ID = 100
 
 class JobButton(
     GuardedButton,
-    template=r"^(?P<action>[uvscrx]):(?P<job>[0-9]{1,19}):(?P<index>[0-4])$",
+    template=r"^(?P<action>[uvscrxzyhjkl]):(?P<job>[0-9]{1,19}):(?P<index>[0-4])$",
 ):
     """One button on a job's message: upscale, vary or reroll."""
 
@@ -96,10 +96,26 @@ def cancel_view(job_id: int) -> discord.ui.View:
     return view
 
 
+UPSCALE_ROWS = (
+    ((Action.VARY_STRONG, "Vary (Strong)"), (Action.VARY_SUBTLE, "Vary (Subtle)")),
+    (
+        (Action.UPSCALE_CREATIVE, "Upscale (Creative)"),
+        (Action.ZOOM_OUT_2, "Zoom Out 2x"),
+        (Action.ZOOM_OUT_1_5, "Zoom Out 1.5x"),
+    ),
+    (
+        (Action.PAN_LEFT, "⬅️"),
+        (Action.PAN_RIGHT, "➡️"),
+        (Action.PAN_UP, "⬆️"),
+        (Action.PAN_DOWN, "⬇️"),
+    ),
+)
+
+
 def upscale_view(job_id: int) -> discord.ui.View:
-    """``Vary (Strong)`` ``Vary (Subtle)`` ``Upscale (Creative)`` on an upscaled image."""
+    """The rows on an upscaled image: vary / upscale again, zoom out / pan."""
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton(Action.VARY_STRONG, job_id, 1, label="Vary (Strong)", row=0))
-    view.add_item(JobButton(Action.VARY_SUBTLE, job_id, 1, label="Vary (Subtle)", row=0))
-    view.add_item(JobButton(Action.UPSCALE_CREATIVE, job_id, 1, label="Upscale (Creative)", row=0))
+    for row, buttons in enumerate(UPSCALE_ROWS):
+        for action, label in buttons:
+            view.add_item(JobButton(action, job_id, 1, label=label, row=row))
     return view

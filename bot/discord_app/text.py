@@ -87,6 +87,10 @@ def _what(job: Job) -> str:
         return f"Image #{job.parent_index} upscaled{mode}"
     if job.kind == JobKind.REROLL:
         return "Rerolled"
+    if job.kind == JobKind.ZOOM:
+        return f"Image #{job.parent_index} zoomed out {p.factor or 2.0:g}x"
+    if job.kind == JobKind.PAN:
+        return f"Image #{job.parent_index} panned {p.direction}"
     return ""
 
 

@@ -89,6 +89,42 @@ async def test_bad_parameters_start_no_job(service):
     assert await service.storage.count_jobs() == 0
 
 
+async def test_zoom_out_and_pan_make_grids_from_an_upscaled_image(service):
+    parent = await finished(
+        service, (await service.jobs.imagine(ALICE, "a fox --ar 3:2 --seed 7 --steps 2")).id
+    )
+    upscale = await finished(
+        service, (await service.jobs.press(BOB, Action.UPSCALE, parent.id, 2)).id
+    )
+    [upscaled] = await service.runner.images(upscale.id)
+    assert (upscaled.width, upscaled.height) == (384, 256)
+    # Zoom out: a new grid at the size of the grid it came from (not the upscaled size).
+    for action, factor in ((Action.ZOOM_OUT_2, 2.0), (Action.ZOOM_OUT_1_5, 1.5)):
+        zoom = await finished(service, (await service.jobs.press(BOB, action, upscale.id, 1)).id)
+        assert (zoom.kind, zoom.parent_id, zoom.user_id) == ("zoom", upscale.id, BOB.user_id)
+        assert (zoom.params.factor, zoom.params.strength, zoom.params.mode) == (factor, 1.0, None)
+        assert [(r.width, r.height) for r in await service.runner.images(zoom.id)] == [
+            (192, 128)
+        ] * 4
+    # Pan: half a side more in that direction.
+    for action, size in ((Action.PAN_RIGHT, (288, 128)), (Action.PAN_UP, (192, 192))):
+        panned = await finished(service, (await service.jobs.press(BOB, action, upscale.id, 1)).id)
+        assert panned.kind == "pan" and panned.params.direction == action.pan
+        assert [(r.width, r.height) for r in await service.runner.images(panned.id)] == [size] * 4
+        assert service.runner.spec_for(panned).paint.direction == action.pan
+    # A pan that would pass MAX_UPSCALE_SIDE (512 here) is refused before any row.
+    wide = await finished(
+        service, (await service.jobs.press(BOB, Action.PAN_RIGHT, upscale.id, 1)).id
+    )
+    wider = await finished(
+        service, (await service.jobs.press(BOB, Action.PAN_RIGHT, wide.id, 1)).id
+    )
+    before = await service.storage.count_jobs()
+    with pytest.raises(UserError, match="past the largest size I make"):
+        await service.jobs.press(BOB, Action.PAN_RIGHT, wider.id, 1)
+    assert await service.storage.count_jobs() == before
+
+
 async def test_buttons_make_children_owned_by_who_pressed(service):
     parent = await finished(
         service, (await service.jobs.imagine(ALICE, "a fox --ar 3:2 --seed 7 --steps 4")).id
@@ -146,7 +182,7 @@ async def test_buttons_on_unknown_or_unfinished_jobs_are_refused(service):
     with pytest.raises(UnknownJob, match="no image 5"):
         await service.jobs.press(ALICE, Action.UPSCALE, job.id, 5)
     with pytest.raises(UnknownJob):
-        await service.jobs.press(ALICE, "z", job.id, 1)
+        await service.jobs.press(ALICE, "q", job.id, 1)
     before = await service.storage.count_jobs()
     for row in await service.runner.images(job.id):
         service.storage.absolute(row.path).unlink()

@@ -13,7 +13,11 @@ import pytest
 from tests.e2e.expect import GRID_ROWS, assert_grid, eventually, job_id, wait_result
 from tests.e2e.fake_discord import FakeDiscord, FakeMember, Interaction, StoredMessage
 
-UPSCALE_ROWS = [["Vary (Strong)", "Vary (Subtle)", "Upscale (Creative)"]]
+UPSCALE_ROWS = [
+    ["Vary (Strong)", "Vary (Subtle)"],
+    ["Upscale (Creative)", "Zoom Out 2x", "Zoom Out 1.5x"],
+    ["⬅️", "➡️", "⬆️", "⬇️"],
+]
 FOX_PROMPT = "a fox in snow --ar 3:2 --seed 7"
 MAX_UPSCALE_SIDE = 512  # as the e2e bots are configured (conftest)
 _SEED = re.compile(r"\bseed (\d+)\b")
@@ -137,6 +141,16 @@ def test_grid_buttons_make_new_messages(fake_discord: FakeDiscord, bot_process, 
     assert width > up_width and height > up_height
     assert max(width, height) <= MAX_UPSCALE_SIDE
     assert width * up_height == height * up_width, "the creative upscale keeps the aspect"
+
+    # Zoom out and pan: new grids, at the grid's size and half a side wider.
+    zoom = press(fake_discord, upscaled, "Zoom Out 2x", bob)
+    pan = press(fake_discord, upscaled, "➡️", bob)
+    zoomed = new_message(fake_discord, zoom, upscaled)
+    assert_grid(zoomed, cell)
+    assert "zoomed out 2x" in zoomed.content
+    panned = new_message(fake_discord, pan, upscaled)
+    assert_grid(panned, (cell[0] * 3 // 2, cell[1]))
+    assert "panned right" in panned.content
 
 
 def test_two_members_at_once(fake_discord: FakeDiscord, bot_process) -> None:
