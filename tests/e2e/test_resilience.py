@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 from tests.e2e.expect import (
     GRID_ROWS,
@@ -125,18 +126,28 @@ def test_a_result_on_its_way_at_shutdown_still_lands(
     fake_discord: FakeDiscord, bot_process
 ) -> None:
     alice = fake_discord.member("alice")
+    # Discord is slow to take the job's message edits: the fake holds them until the test
+    # lets them through, once the bot is stopping.
+    held = fake_discord.hold_next("PATCH", r"/messages/@original$", times=1000)
     handle = fake_discord.invoke("imagine", alice, prompt="a hurried hare --steps 4 --seed 8")
     number = job_id(handle.wait_original(_shown, 10))
-    # Discord is slow to take the result: the job is done before its message shows it.
-    fake_discord.delay_next("PATCH", r"/messages/@original$", 3.0, times=1000)
     eventually(
         lambda: bot_process.query("SELECT status FROM jobs WHERE id = ?", number),
         [("done",)],
         timeout=60,
     )
-    # Not delivered yet (the fake holds the PATCH 3 s): the stop below meets it on its way.
+    held.wait_reached()
     assert bot_process.query("SELECT delivered_at IS NULL FROM jobs WHERE id = ?", number) == [(1,)]
+    offset = bot_process.log_size()
+
+    def open_once_stopping() -> None:
+        eventually(lambda: "on their way to Discord" in bot_process.log_since(offset), True)
+        held.open()
+
+    opener = threading.Thread(target=open_once_stopping, daemon=True)
+    opener.start()
     assert bot_process.stop(quiet=False) == 0  # SIGTERM while the result is on its way
+    opener.join(10)
     fake_discord.clear_faults()
     # The shutdown waited for it: the interaction's own message has the grid.
     assert handle.original().attachments

@@ -57,6 +57,11 @@ class MessagesBase:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._refresher = None
         if self._deliveries:
+            logger.info(
+                "stopping: up to %g s for %d result(s) on their way to Discord",
+                grace,
+                len(self._deliveries),
+            )
             await asyncio.wait(list(self._deliveries), timeout=grace)
 
     async def _channel(self, channel_id: int) -> Any:

@@ -1,10 +1,12 @@
 """The fake's data: errors, ids, the people and places of its two servers, and the records
 it keeps (messages, attachments, interactions, calls, rejections, faults, gateway sessions).
 
-Plain data: nothing here touches the lock or the event loop (``FakeDiscord`` does)."""
+Plain data: nothing here touches the lock or the event loop (``FakeDiscord`` does), but
+``Hold``, the gate a test opens to let held requests through."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -399,6 +401,29 @@ class _Fault:
     body: dict[str, Any]
     times: int
     delay: float = 0.0
+    hold: Hold | None = None  # served as usual once the test opens it
+
+
+class Hold:
+    """Requests held by the fake until the test opens the hold (``FakeDiscord.hold_next``):
+    a slow Discord whose pace the test decides, not a clock."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self._opened = threading.Event()
+
+    def wait_reached(self, timeout: float = 60) -> None:
+        """Until a request is held."""
+        assert self.reached.wait(timeout), "no request reached the hold"
+
+    def open(self) -> None:
+        """Serve the held requests, and the later ones at once."""
+        self._opened.set()
+
+    async def pass_through(self) -> None:
+        """(In the fake) hold a request until the hold is open (60 s at most)."""
+        self.reached.set()
+        await asyncio.to_thread(self._opened.wait, 60)
 
 
 @dataclass

@@ -64,6 +64,8 @@ class _RestServer(_State):
         fault = self._take_fault(request.method, route)
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault is not None and fault.hold is not None:
+            await fault.hold.pass_through()
         if fault is not None and fault.status is not None:
             await request.read()
             call = Call(time.time(), request.method, path, request.query_string, fault.status)

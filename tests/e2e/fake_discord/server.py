@@ -16,7 +16,7 @@ from .commands import _SlashCommands
 from .constants import ACK_DEADLINE_S, DEFAULT_ATTACHMENT_LIMIT, TOKEN_LIFETIME_S
 from .interactions import _Buttons
 from .messages import _ChannelRoutes, _MessageReads
-from .model import Snowflakes, _Fault
+from .model import Hold, Snowflakes, _Fault
 from .responses import _ResponseRoutes
 from .rest import _RestServer
 from .state import _State
@@ -101,6 +101,16 @@ class _Faults(_State):
         """Serve the next ``times`` matching calls only after ``seconds`` (a slow Discord)."""
         with self._cond:
             self._faults.append(_Fault(method.upper(), re.compile(path), None, {}, times, seconds))
+
+    def hold_next(self, method: str, path: str, *, times: int = 1) -> Hold:
+        """Hold the next ``times`` matching calls until the test opens the returned
+        ``Hold`` (then serve them as usual)."""
+        hold = Hold()
+        with self._cond:
+            self._faults.append(
+                _Fault(method.upper(), re.compile(path), None, {}, times, hold=hold)
+            )
+        return hold
 
     def clear_faults(self) -> None:
         """Forget the failures and delays not used up yet."""
