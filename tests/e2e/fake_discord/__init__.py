@@ -131,7 +131,8 @@ client went away mid-request), ``problems()``, ``mark()`` / ``problems(since=mar
 
 Faults: ``fail_next("PATCH", r"/messages/@original$", status=500, times=1)`` answers the
 next matching calls with an error instead (``injected`` lists them);
-``delay_next("PATCH", r"/messages/@original$", 2.0)`` serves them late;
+``hold_next("PATCH", r"/messages/@original$", times=n)`` holds them until the test calls
+``open()`` on the ``Hold`` it returns (``wait_reached()``: one is held);
 ``clear_faults()``; ``expire(handle)`` makes an interaction's token invalid as if 15
 minutes had passed; ``delete_message(m)`` deletes a message as a moderator would
 (MESSAGE_DELETE carries the message's own guild).

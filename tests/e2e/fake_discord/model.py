@@ -397,10 +397,9 @@ class Rejection:
 class _Fault:
     method: str
     pattern: re.Pattern[str]
-    status: int | None  # None: served as usual, after the delay
+    status: int | None  # None: served as usual, once the hold is open
     body: dict[str, Any]
     times: int
-    delay: float = 0.0
     hold: Hold | None = None  # served as usual once the test opens it
 
 

@@ -6,7 +6,6 @@ attachment downloads and the body reader (JSON or multipart with files) the rout
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -62,8 +61,6 @@ class _RestServer(_State):
             return self._not_found(request)
         route = path[len(API_PREFIX) :]
         fault = self._take_fault(request.method, route)
-        if fault is not None and fault.delay:
-            await asyncio.sleep(fault.delay)
         if fault is not None and fault.hold is not None:
             await fault.hold.pass_through()
         if fault is not None and fault.status is not None:

@@ -76,7 +76,7 @@ class _Bookkeeping(_State):
 
 
 class _Faults(_State):
-    """Injected failures and delays (``_RestServer._take_fault`` uses them up).
+    """Injected failures and holds (``_RestServer._take_fault`` uses them up).
 
     Writes: ``_faults``."""
 
@@ -97,23 +97,16 @@ class _Faults(_State):
         with self._cond:
             self._faults.append(_Fault(method.upper(), re.compile(path), status, body, times))
 
-    def delay_next(self, method: str, path: str, seconds: float, *, times: int = 1) -> None:
-        """Serve the next ``times`` matching calls only after ``seconds`` (a slow Discord)."""
-        with self._cond:
-            self._faults.append(_Fault(method.upper(), re.compile(path), None, {}, times, seconds))
-
     def hold_next(self, method: str, path: str, *, times: int = 1) -> Hold:
         """Hold the next ``times`` matching calls until the test opens the returned
         ``Hold`` (then serve them as usual)."""
         hold = Hold()
         with self._cond:
-            self._faults.append(
-                _Fault(method.upper(), re.compile(path), None, {}, times, hold=hold)
-            )
+            self._faults.append(_Fault(method.upper(), re.compile(path), None, {}, times, hold))
         return hold
 
     def clear_faults(self) -> None:
-        """Forget the failures and delays not used up yet."""
+        """Forget the failures and holds not used up yet."""
         with self._cond:
             self._faults.clear()
 
