@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from core.admission import Admission, Text
-from core.errors import NotAllowed, UnknownJob, UserError
+from core.admission import PARENT_TEXTS, Admission, Text
+from core.errors import BadParameter, NotAllowed, UnknownJob, UserError
 from core.limits import Limits
 from core.model import Action, ImageRow, Job, JobKind, JobParams, JobStatus, NewJob, Requester
-from core.prompt import ParsedPrompt, parse_prompt
+from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt
 from core.runner import Runner
 from core.sizes import size_for_aspect
 from engine import GRID_SIZE, Engine, pan_size
@@ -22,6 +24,21 @@ SUBTLE_VARIATION = 0.35
 UPSCALE_STRENGTH = 0.3
 CREATIVE_UPSCALE_STRENGTH = 0.4
 UPSCALE_FACTOR = 2
+MIN_ZOOM, MAX_ZOOM = 1.0, 2.0  # Custom Zoom's factor
+REGION_CELLS = 9  # Vary (Region): a 3x3 grid, cells 1..9 row by row
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A prompt edited in a form (remix, Custom Zoom, Vary (Region)), parsed and bounded
+    like a new /imagine: what replaces the parent's text and settings in the child."""
+
+    prompt: str
+    negative: str
+    steps: int
+    guidance: float
+    seed: int | None
+    aspect: tuple[int, int] | None
 
 
 class Jobs:
@@ -92,27 +109,116 @@ class Jobs:
             who, new, sources=(Text.PROMPT, negative_from), checked=True
         )
 
-    async def press(self, who: Requester, action: str, job_id: int, index: int | None) -> Job:
-        """Start the child job a button asks for; it belongs to whoever pressed."""
+    async def press(
+        self,
+        who: Requester,
+        action: str,
+        job_id: int,
+        index: int | None,
+        *,
+        remix: str | None = None,
+    ) -> Job:
+        """Start the child job a button asks for; it belongs to whoever pressed.
+
+        ``remix``: the prompt (with parameters) the user submitted in the remix form,
+        checked like a new /imagine; it replaces the parent's (``--ar`` may change only
+        for 🔄, which makes new images from the text alone)."""
         try:
             wanted = Action(action)
         except ValueError:
             wanted = Action.CANCEL
-        if not wanted.starts_a_job:
+        if not wanted.starts_a_job or (remix is not None and not wanted.remixable):
             raise UnknownJob(f"This button ({action}) is not one I know.")
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
+        edit = None if remix is None else self.edit(parent, remix)
         if wanted is Action.REROLL:
-            return await self._reroll(who, parent)
+            return await self._reroll(who, parent, edit)
         source = await self._source_image(parent, index)
+        if edit is not None:
+            _refuse_new_aspect(parent, source, edit, "with 🔄 and Custom Zoom")
         if wanted in (Action.UPSCALE, Action.UPSCALE_CREATIVE):
             return await self._upscale(who, parent, source, creative=wanted != Action.UPSCALE)
         if wanted.zoom is not None:
-            return await self._zoom(who, parent, source, wanted.zoom)
+            return await self._zoom(who, parent, source, wanted.zoom, edit)
         if wanted.pan is not None:
-            return await self._pan(who, parent, source, wanted.pan)
+            return await self._pan(who, parent, source, wanted.pan, edit)
         strength = STRONG_VARIATION if wanted is Action.VARY_STRONG else SUBTLE_VARIATION
-        return await self._vary(who, parent, source, strength)
+        return await self._vary(who, parent, source, strength, edit)
+
+    async def form_text(self, who: Requester, job_id: int) -> str:
+        """The job's prompt with its parameters, as a form (remix, Custom Zoom, Vary
+        (Region)) starts from; refused as a button press would be (banned, another
+        server's job, images removed)."""
+        await self.admission.check_not_banned(who)
+        job = await self.get_job(job_id, who)
+        _refuse_purged(job)
+        p = job.params
+        return format_prompt(
+            job.prompt, negative=job.negative, aspect=p.aspect, steps=p.steps, cfg=p.guidance
+        )
+
+    def edit(self, parent: Job, text: str) -> Edit:
+        """``text`` from a form, parsed and bounded like a new /imagine (``BadParameter``
+        as for /imagine); what it leaves out is the parent's, but for the negative: a
+        ``--no`` removed from the form is no negative."""
+        parsed = self.check_prompt(text)
+        steps = parsed.steps if parsed.steps is not None else parent.params.steps
+        cfg = parsed.cfg if parsed.cfg is not None else parent.params.guidance
+        return Edit(
+            prompt=parsed.prompt,
+            negative=parsed.negative or "",
+            steps=min(int(steps), self.limits.max_steps),
+            guidance=float(cfg),
+            seed=parsed.seed,
+            aspect=parsed.aspect,
+        )
+
+    async def custom_zoom(
+        self, who: Requester, job_id: int, index: int | None, text: str, factor: str
+    ) -> Job:
+        """Custom Zoom: zoom out by ``factor`` (1.0 to 2.0) with the edited prompt; an
+        ``--ar`` in it changes the canvas's aspect ratio (the image is fitted inside)."""
+        value = parse_float(factor.strip().removesuffix("x"), "zoom", MIN_ZOOM, MAX_ZOOM)
+        await self.admission.check_not_banned(who)
+        parent = await self.get_job(job_id, who)
+        edit = self.edit(parent, text)
+        source = await self._source_image(parent, index)
+        size = _grid_size(parent, source)
+        aspect = None
+        if edit.aspect is not None and edit.aspect not in _own_aspects(parent, size):
+            aspect = edit.aspect
+            size = size_for_aspect(*aspect, self.engine.model.defaults.native_size)
+        elif value == MIN_ZOOM:
+            raise BadParameter(
+                "zoom",
+                "A zoom of 1.0 at the same aspect ratio would change nothing: choose a "
+                "factor above 1.0, or another `--ar`.",
+            )
+        return await self._zoom(who, parent, source, value, edit, size=size, aspect=aspect)
+
+    async def vary_region(
+        self,
+        who: Requester,
+        job_id: int,
+        index: int | None,
+        cells: Iterable[int],
+        text: str | None = None,
+    ) -> Job:
+        """Vary (Region): a new grid where only ``cells`` (1..9 of a 3x3 grid, row by
+        row) are repainted, with ``text`` as the prompt when given."""
+        chosen = tuple(sorted(set(cells)))
+        if not chosen:
+            raise UserError("Choose at least one part of the image to redraw.")
+        if not all(1 <= cell <= REGION_CELLS for cell in chosen):
+            raise UserError(f"The parts of the image are numbered 1 to {REGION_CELLS}.")
+        await self.admission.check_not_banned(who)
+        parent = await self.get_job(job_id, who)
+        edit = None if text is None else self.edit(parent, text)
+        source = await self._source_image(parent, index)
+        if edit is not None:
+            _refuse_new_aspect(parent, source, edit, "with 🔄 and Custom Zoom")
+        return await self._grid_from(who, parent, source, JobKind.REGION, edit=edit, cells=chosen)
 
     async def cancel(self, job_id: int, who: Requester) -> Job:
         """Cancel a queued or running job (its owner or an admin); returns the final row."""
@@ -148,25 +254,60 @@ class Jobs:
         kind: JobKind,
         index: int | None,
         seed: int,
+        edit: Edit | None = None,
         **changes: Any,
     ) -> NewJob:
+        params = parent.params
+        prompt, negative = parent.prompt, parent.negative
+        if edit is not None:
+            prompt, negative = edit.prompt, edit.negative
+            params = params.but(steps=edit.steps, guidance=edit.guidance)
+            seed = seed if edit.seed is None else edit.seed
         return NewJob(
             kind=kind,
             user_id=who.user_id,
             guild_id=who.guild_id,
             channel_id=who.channel_id,
-            prompt=parent.prompt,
-            negative=parent.negative,
+            prompt=prompt,
+            negative=negative,
             seed=seed,
-            params=parent.params.but(model=self.runner.model_name, **changes),
+            params=params.but(model=self.runner.model_name, **changes),
             parent_id=parent.id,
             parent_index=index,
         )
 
-    async def _reroll(self, who: Requester, parent: Job) -> Job:
+    async def _admit(self, who: Requester, new: NewJob, edit: Edit | None) -> Job:
+        # An edited text is the user's own, and a blocked word in it is pointed out as such.
+        sources = PARENT_TEXTS if edit is None else (Text.PROMPT, Text.NEGATIVE)
+        return await self.admission.admit(who, new, sources=sources)
+
+    async def _reroll(self, who: Requester, parent: Job, edit: Edit | None = None) -> Job:
         _refuse_purged(parent)
-        new = self._child(who, parent, JobKind.REROLL, None, secrets.randbelow(2**32))
-        return await self.admission.admit(who, new)
+        changes: dict[str, Any] = {}
+        p = parent.params
+        size = (p.base_width or p.width, p.base_height or p.height)
+        if edit is not None and parent.params.source_job is not None:
+            # A reroll of a job made from an image keeps the image's shape.
+            if edit.aspect is not None and edit.aspect not in _own_aspects(parent, size):
+                raise BadParameter(
+                    "--ar",
+                    f"`--ar {edit.aspect[0]}:{edit.aspect[1]}` would change the shape of "
+                    f"job {parent.id}'s images, which start from an image; remove `--ar` or "
+                    "keep the job's own.",
+                )
+        elif edit is not None and edit.aspect is not None:
+            # New images from the text alone: the shape may change too.
+            width, height = size_for_aspect(*edit.aspect, self.engine.model.defaults.native_size)
+            changes = {
+                "aspect": f"{edit.aspect[0]}:{edit.aspect[1]}",
+                "width": width,
+                "height": height,
+                "base_width": width,
+                "base_height": height,
+            }
+        seed = secrets.randbelow(2**32)
+        new = self._child(who, parent, JobKind.REROLL, None, seed, edit, **changes)
+        return await self._admit(who, new, edit)
 
     async def _grid_from(
         self,
@@ -175,19 +316,29 @@ class Jobs:
         source: ImageRow,
         kind: JobKind,
         size: tuple[int, int] | None = None,
+        *,
+        edit: Edit | None = None,
         **changes: Any,
     ) -> Job:
         """A new grid of four from one image, with a new seed; at ``size``, or at the size
         of the grid the image came from (also for an upscaled image)."""
         width, height = size or _grid_size(parent, source)
         # Nothing of how the parent was made carries over but the prompt and its settings.
-        changes = {"strength": 1.0, "mode": None, "factor": None, "direction": None, **changes}
+        changes = {
+            "strength": 1.0,
+            "mode": None,
+            "factor": None,
+            "direction": None,
+            "cells": None,
+            **changes,
+        }
         new = self._child(
             who,
             parent,
             kind,
             source.index,
             secrets.randbelow(2**32),
+            edit,
             width=width,
             height=height,
             base_width=width,
@@ -197,16 +348,25 @@ class Jobs:
             source_index=source.index,
             **changes,
         )
-        return await self.admission.admit(who, new)
+        return await self._admit(who, new, edit)
 
-    async def _vary(self, who: Requester, parent: Job, source: ImageRow, strength: float) -> Job:
+    async def _vary(
+        self,
+        who: Requester,
+        parent: Job,
+        source: ImageRow,
+        strength: float,
+        edit: Edit | None = None,
+    ) -> Job:
+        steps = parent.params.steps if edit is None else edit.steps
         return await self._grid_from(
             who,
             parent,
             source,
             JobKind.VARIATION,
+            edit=edit,
             strength=strength,
-            steps=_steps_for(parent.params.steps, strength),
+            steps=_steps_for(steps, strength),
             mode="strong" if strength == STRONG_VARIATION else "subtle",
         )
 
@@ -235,17 +395,41 @@ class Jobs:
             strength=strength,
             steps=_steps_for(parent.params.steps, strength),
             mode="creative" if creative else "standard",
+            factor=None,
+            direction=None,
+            cells=None,
             source_job=parent.id,
             source_index=source.index,
         )
         return await self.admission.admit(who, new)
 
-    async def _zoom(self, who: Requester, parent: Job, source: ImageRow, factor: float) -> Job:
+    async def _zoom(
+        self,
+        who: Requester,
+        parent: Job,
+        source: ImageRow,
+        factor: float,
+        edit: Edit | None = None,
+        *,
+        size: tuple[int, int] | None = None,
+        aspect: tuple[int, int] | None = None,
+    ) -> Job:
         # As Midjourney does: the canvas is the size of the grid images the image came
-        # from; the image shrinks into its middle and the border is painted.
-        return await self._grid_from(who, parent, source, JobKind.ZOOM, factor=factor)
+        # from (or, for Custom Zoom with another --ar, of that aspect); the image shrinks
+        # into its middle and the border is painted.
+        changes: dict[str, Any] = {"factor": factor}
+        if aspect is not None:
+            changes["aspect"] = f"{aspect[0]}:{aspect[1]}"
+        return await self._grid_from(who, parent, source, JobKind.ZOOM, size, edit=edit, **changes)
 
-    async def _pan(self, who: Requester, parent: Job, source: ImageRow, direction: str) -> Job:
+    async def _pan(
+        self,
+        who: Requester,
+        parent: Job,
+        source: ImageRow,
+        direction: str,
+        edit: Edit | None = None,
+    ) -> Job:
         width, height = pan_size(_grid_size(parent, source), direction)  # type: ignore[arg-type]
         side = self.limits.max_upscale_side
         if max(width, height) > side:
@@ -254,7 +438,7 @@ class Jobs:
                 f"largest size I make ({side} px on its longer side)."
             )
         return await self._grid_from(
-            who, parent, source, JobKind.PAN, (width, height), direction=direction
+            who, parent, source, JobKind.PAN, (width, height), edit=edit, direction=direction
         )
 
 
@@ -263,6 +447,32 @@ def _grid_size(parent: Job, source: ImageRow) -> tuple[int, int]:
     return (
         parent.params.base_width or source.width,
         parent.params.base_height or source.height,
+    )
+
+
+def _ratio(width: int, height: int) -> tuple[int, int]:
+    divisor = math.gcd(width, height)
+    return width // divisor, height // divisor
+
+
+def _own_aspects(parent: Job, size: tuple[int, int]) -> set[tuple[int, int]]:
+    """The ``--ar`` values that keep a job's shape: the one it was asked with (16:9 is
+    made 1344x768 on SDXL) and its size's exact ratio."""
+    own = {_ratio(*size)}
+    asked = _aspect(parent.params.aspect)
+    if asked is not None:
+        own.add(asked)
+    return own
+
+
+def _refuse_new_aspect(parent: Job, source: ImageRow, edit: Edit, where: str) -> None:
+    """An edited ``--ar`` that is not the image's own: the image cannot change shape here."""
+    if edit.aspect is None or edit.aspect in _own_aspects(parent, _grid_size(parent, source)):
+        return
+    raise BadParameter(
+        "--ar",
+        f"`--ar {edit.aspect[0]}:{edit.aspect[1]}` would change the shape of this image; "
+        f"the aspect ratio can change only {where}. Remove `--ar` or keep the image's own.",
     )
 
 

@@ -25,6 +25,7 @@ class JobKind(enum.StrEnum):
     REROLL = "reroll"
     ZOOM = "zoom"  # zoom out: the image shrunk into the middle, the border painted
     PAN = "pan"  # the canvas grown by half a side, the new strip painted
+    REGION = "region"  # Vary (Region): the chosen cells of a 3x3 grid repainted
 
 
 class JobStatus(enum.StrEnum):
@@ -76,7 +77,8 @@ class JobParams:
     ``base_width``/``base_height``: the size of the grid a job descends from (variations
     of an upscaled image come out at that size). ``source_job``/``source_index``: the
     image an image-to-image job starts from. ``mode``: strong/subtle for variations,
-    standard/creative for upscales. ``factor``: a zoom out's; ``direction``: a pan's.
+    standard/creative for upscales. ``factor``: a zoom out's; ``direction``: a pan's;
+    ``cells``: the cells (1..9, row by row) a Vary (Region) repaints.
     """
 
     width: int
@@ -94,6 +96,7 @@ class JobParams:
     source_index: int | None = None
     factor: float | None = None  # zoom out
     direction: str | None = None  # pan
+    cells: tuple[int, ...] | None = None  # region
 
     def to_json(self) -> str:
         """The row's text: the set fields only, keys sorted."""
@@ -105,7 +108,10 @@ class JobParams:
         """Read a row's text back (keys this version does not know are left out)."""
         values: dict[str, Any] = json.loads(text)
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        kept = {k: v for k, v in values.items() if k in known}
+        if kept.get("cells") is not None:
+            kept["cells"] = tuple(kept["cells"])  # JSON has lists
+        return cls(**kept)
 
     def but(self, **changes: Any) -> JobParams:
         """A copy with ``changes``."""
@@ -231,6 +237,8 @@ class Action(enum.StrEnum):
     PAN_DOWN = "j"
     PAN_UP = "k"
     PAN_RIGHT = "l"
+    VARY_REGION = "g"  # opens the region picker
+    CUSTOM_ZOOM = "m"  # opens the Custom Zoom form
     CANCEL = "x"
 
     @property
@@ -250,8 +258,15 @@ class Action(enum.StrEnum):
 
     @property
     def starts_a_job(self) -> bool:
-        """Every action but Cancel starts a child job."""
-        return self is not Action.CANCEL
+        """Pressing it starts a child job at once (with remix off): all but Cancel and
+        the two that open a form first (Vary (Region), Custom Zoom)."""
+        return self not in (Action.CANCEL, Action.VARY_REGION, Action.CUSTOM_ZOOM)
+
+    @property
+    def remixable(self) -> bool:
+        """With remix on, it first opens a form to edit the prompt: the buttons that make
+        new images from the prompt (not the upscales, which keep the image)."""
+        return self.starts_a_job and self not in (Action.UPSCALE, Action.UPSCALE_CREATIVE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,3 +164,25 @@ def _rule(name: str, max_steps: int) -> str:
 
 def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_prompt(
+    prompt: str,
+    *,
+    negative: str = "",
+    aspect: str | None = None,
+    steps: int | None = None,
+    cfg: float | None = None,
+) -> str:
+    """The text a user would type for these settings (``parse_prompt`` reads it back the
+    same): what remix and Custom Zoom forms start from."""
+    parts = [prompt]
+    if aspect:
+        parts.append(f"--ar {aspect}")
+    if steps is not None:
+        parts.append(f"--steps {steps}")
+    if cfg is not None:
+        parts.append(f"--cfg {cfg:.10g}")
+    if negative:
+        parts.append(f"--no {negative}")
+    return " ".join(parts)

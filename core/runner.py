@@ -260,9 +260,19 @@ def failure_reason(exc: BaseException) -> str:
 
 
 def _paint(kind: JobKind, params: JobParams) -> Paint | None:
-    """What a zoom or a pan paints (built from its source image on the worker)."""
+    """What a zoom, a pan or a Vary (Region) paints (built from its source image on the
+    worker); a reroll paints what the job it reruns painted."""
+    if kind == JobKind.REROLL:
+        if params.factor is not None:
+            kind = JobKind.ZOOM
+        elif params.direction is not None:
+            kind = JobKind.PAN
+        elif params.cells is not None:
+            kind = JobKind.REGION
     if kind == JobKind.ZOOM:
         return Paint("zoom", factor=params.factor or 2.0)
     if kind == JobKind.PAN:
         return Paint("pan", direction=params.direction or "")
+    if kind == JobKind.REGION:
+        return Paint("region", cells=tuple(params.cells or ()))
     return None

@@ -30,7 +30,8 @@ class Users:
         return await self.admission.quota(who)
 
     async def user_settings(self, who: Requester) -> dict[str, Any]:
-        """The user's defaults: any of ``aspect``, ``steps``, ``cfg``, ``negative``."""
+        """The user's defaults: any of ``aspect``, ``steps``, ``cfg``, ``negative``,
+        ``remix``."""
         await self.admission.check_not_banned(who)
         return await self.storage.user_settings(who.user_id)
 
@@ -42,6 +43,7 @@ class Users:
         steps: int | None = None,
         cfg: float | None = None,
         negative: str | None = None,
+        remix: bool | None = None,
         reset: bool = False,
     ) -> dict[str, Any]:
         """Check and store the user's defaults (``reset`` clears them first)."""
@@ -57,10 +59,17 @@ class Users:
             changes["cfg"] = parse_float(str(cfg), "cfg", MIN_CFG, MAX_CFG)
         if negative is not None:
             changes["negative"] = check_negative(negative, "negative")
+        if remix is not None:
+            changes["remix"] = bool(remix)
         current = {} if reset else await self.storage.user_settings(who.user_id)
         updated = {**current, **changes}
         await self.storage.set_user_settings(who.user_id, updated)
         return updated
+
+    async def remix(self, who: Requester) -> bool:
+        """Whether the user turned remix on: buttons that make new images first open a
+        form to edit the prompt."""
+        return bool((await self.storage.user_settings(who.user_id)).get("remix"))
 
     async def info(self, who: Requester) -> UserInfo:
         """What /info shows: quota, the caller's jobs in the queue, the queue, the model."""

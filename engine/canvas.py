@@ -48,11 +48,16 @@ def zoom_out(
 ) -> tuple[Image.Image, Image.Image]:
     """``source`` shrunk by ``factor`` into the middle of a ``size`` canvas (the size of
     the grid images it came from: zooming out does not grow the output); the border is
-    painted."""
+    painted. A canvas of another shape (Custom Zoom with ``--ar``) takes the source
+    whole, its shape kept, fitted and then shrunk by ``factor``."""
     if not 1.0 <= factor <= 4.0:
         raise ValueError(f"zoom factor must be in 1..4 (got {factor})")
     width, height = size
-    inner = (max(1, round(width / factor)), max(1, round(height / factor)))
+    scale = min(width / source.width, height / source.height) / factor
+    inner = (
+        min(width, max(1, round(source.width * scale))),
+        min(height, max(1, round(source.height * scale))),
+    )
     at = ((width - inner[0]) // 2, (height - inner[1]) // 2)
     canvas = _backdrop(source, size)
     canvas.paste(source.convert("RGB").resize(inner, Image.Resampling.LANCZOS), at)

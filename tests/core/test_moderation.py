@@ -88,10 +88,15 @@ async def test_blocked_words_stop_prompts_negatives_and_buttons(service):
         assert "gore" not in caught.value.message.lower()
     with pytest.raises(BlockedPrompt):  # a button reuses the parent's prompt: checked too
         await service.jobs.press(BOB, Action.REROLL, parent.id, None)
+    # A remix form's text is the user's own, checked like a new prompt, and said so.
+    with pytest.raises(BlockedPrompt, match="Your prompt contains"):
+        await service.jobs.press(BOB, Action.REROLL, parent.id, None, remix="a gore fox")
+    with pytest.raises(BlockedPrompt, match="Your `--no` text"):
+        await service.jobs.press(BOB, Action.REROLL, parent.id, None, remix="a cat --no gore")
     assert await service.storage.count_jobs() == before
     actions = await audit_actions(service)
     assert actions.count(("blocked_prompt", str(ALICE.user_id))) == 3
-    assert ("blocked_prompt", str(BOB.user_id)) in actions
+    assert actions.count(("blocked_prompt", str(BOB.user_id))) == 3
     assert await service.moderation.banword(ADMIN, "remove", "red fox")
     await service.jobs.press(BOB, Action.REROLL, parent.id, None)
     with pytest.raises(BadParameter, match="needs a `word`"):

@@ -125,6 +125,83 @@ async def test_zoom_out_and_pan_make_grids_from_an_upscaled_image(service):
     assert await service.storage.count_jobs() == before
 
 
+async def test_remix_custom_zoom_and_region_edit_the_prompt_and_check_it(service):
+    parent = await finished(
+        service,
+        (await service.jobs.imagine(ALICE, "a fox --ar 3:2 --seed 7 --steps 2 --no rain")).id,
+    )
+    # The forms start from the job's prompt with its parameters, which parse back the same.
+    text = await service.jobs.form_text(BOB, parent.id)
+    assert text == f"a fox --ar 3:2 --steps 2 --cfg {parent.params.guidance:.10g} --no rain"
+    again = service.jobs.check_prompt(text)
+    assert (again.prompt, again.negative, again.aspect, again.steps) == ("a fox", "rain", (3, 2), 2)
+    with pytest.raises(UnknownJob):  # another server's job: as if there were none
+        await service.jobs.form_text(Requester(user_id=BOB.user_id, guild_id=2), parent.id)
+
+    # Remix: the submitted text replaces the prompt, --no and the settings it gives.
+    remixed = await finished(
+        service,
+        (
+            await service.jobs.press(
+                BOB, Action.VARY_STRONG, parent.id, 1, remix="a wolf --steps 3 --seed 5"
+            )
+        ).id,
+    )
+    assert (remixed.prompt, remixed.negative, remixed.seed) == ("a wolf", "", 5)
+    assert (remixed.kind, remixed.params.steps, remixed.params.strength) == ("variation", 3, 0.7)
+    assert remixed.params.width == 192 and remixed.parent_id == parent.id
+    # 🔄 makes new images from the text alone: its shape may change; a variation's not.
+    square = await service.jobs.press(BOB, Action.REROLL, parent.id, None, remix="a fox --ar 1:1")
+    assert square.params.aspect == "1:1" and square.params.width == square.params.height
+    before = await service.storage.count_jobs()
+    with pytest.raises(BadParameter, match="would change the shape"):
+        await service.jobs.press(BOB, Action.VARY_SUBTLE, parent.id, 1, remix="a fox --ar 1:1")
+    with pytest.raises(BadParameter, match="--steps"):  # checked like a new /imagine
+        await service.jobs.press(BOB, Action.VARY_SUBTLE, parent.id, 1, remix="a fox --steps 999")
+    with pytest.raises(BadParameter, match="prompt is empty"):
+        await service.jobs.press(BOB, Action.REROLL, parent.id, None, remix="  --ar 1:1")
+    with pytest.raises(UnknownJob):  # an upscale keeps the image: no remix
+        await service.jobs.press(BOB, Action.UPSCALE, parent.id, 1, remix="a cat")
+    assert await service.storage.count_jobs() == before
+
+    upscale = await finished(
+        service, (await service.jobs.press(BOB, Action.UPSCALE, parent.id, 2)).id
+    )
+    # Custom Zoom: a factor from 1.0 to 2.0; --ar gives the canvas another shape.
+    for factor, message in (("2.5", "out of range"), ("big", "not a number"), ("1", "nothing")):
+        with pytest.raises(BadParameter, match=message):
+            await service.jobs.custom_zoom(BOB, upscale.id, 1, text, factor)
+    zoom = await finished(
+        service, (await service.jobs.custom_zoom(BOB, upscale.id, 1, "a fox in a den", "1.25")).id
+    )
+    assert (zoom.kind, zoom.params.factor, zoom.prompt) == ("zoom", 1.25, "a fox in a den")
+    assert [(r.width, r.height) for r in await service.runner.images(zoom.id)] == [(192, 128)] * 4
+    square_zoom = await finished(
+        service, (await service.jobs.custom_zoom(BOB, upscale.id, 1, "a fox --ar 1:1", "1.0")).id
+    )
+    [image, *_] = await service.runner.images(square_zoom.id)
+    assert image.width == image.height and square_zoom.params.aspect == "1:1"
+    assert service.runner.spec_for(square_zoom).paint.factor == 1.0
+
+    # Vary (Region): only the chosen cells; an optional prompt.
+    for cells in ((), (0,), (10,)):
+        with pytest.raises(UserError, match="Choose at least one|numbered 1 to 9"):
+            await service.jobs.vary_region(BOB, upscale.id, 1, cells)
+    region = await finished(
+        service, (await service.jobs.vary_region(BOB, upscale.id, 1, [5, 1, 5])).id
+    )
+    assert (region.kind, region.params.cells, region.prompt) == ("region", (1, 5), "a fox")
+    assert service.runner.spec_for(region).paint.cells == (1, 5)
+    assert [(r.width, r.height) for r in await service.runner.images(region.id)] == [(192, 128)] * 4
+    cat = await service.jobs.vary_region(BOB, upscale.id, 1, [9], "a cat --no dogs")
+    assert (cat.prompt, cat.negative, cat.params.cells) == ("a cat", "dogs", (9,))
+    # 🔄 on a painted grid paints the same part again.
+    again = await service.jobs.press(BOB, Action.REROLL, region.id, None)
+    assert service.runner.spec_for(again).paint.cells == (1, 5)
+    assert (await service.runner.wait(cat.id)).status == "done"
+    assert (await service.runner.wait(again.id)).status == "done"
+
+
 async def test_buttons_make_children_owned_by_who_pressed(service):
     parent = await finished(
         service, (await service.jobs.imagine(ALICE, "a fox --ar 3:2 --seed 7 --steps 4")).id

@@ -180,6 +180,8 @@ async def test_the_paint_kinds_migration_rebuilds_jobs_and_keeps_every_row(tmp_p
         assert [tuple(row) for row in images] == images_before and len(images) == 4
         zoom = await storage.create_job(new_job(kind=JobKind.ZOOM))
         assert zoom.kind is JobKind.ZOOM and zoom.id == 6
+        region = await storage.create_job(new_job(kind=JobKind.REGION))  # 0008's kind
+        assert region.kind is JobKind.REGION and region.id == 7
         with pytest.raises(sqlite3.IntegrityError):  # foreign keys are on again
             await storage.db.execute(
                 "INSERT INTO images (job_id, idx, path, width, height, seed)"
