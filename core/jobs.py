@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
+
 from core.admission import PARENT_TEXTS, Admission, Text
 from core.errors import BadParameter, NotAllowed, UnknownJob, UserError
 from core.limits import Limits
@@ -16,7 +18,7 @@ from core.model import Action, ImageRow, Job, JobKind, JobParams, JobStatus, New
 from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt
 from core.runner import Runner
 from core.sizes import size_for_aspect
-from engine import GRID_SIZE, Engine, pan_size
+from engine import GRID_SIZE, Engine, encode_png, pan_size, region_preview
 from storage.db import Storage
 
 STRONG_VARIATION = 0.7
@@ -157,6 +159,20 @@ class Jobs:
         return format_prompt(
             job.prompt, negative=job.negative, aspect=p.aspect, steps=p.steps, cfg=p.guidance
         )
+
+    async def region_picture(self, who: Requester, job_id: int, index: int | None) -> bytes:
+        """The image with the 3x3 cells of Vary (Region) drawn and numbered over it (PNG),
+        refused as the button would be (banned, another server's job, no such image)."""
+        await self.admission.check_not_banned(who)
+        parent = await self.get_job(job_id, who)
+        source = await self._source_image(parent, index)
+        path = self.storage.absolute(source.path)
+
+        def draw() -> bytes:
+            with Image.open(path) as image:
+                return encode_png(region_preview(image))
+
+        return await asyncio.to_thread(draw)
 
     def edit(self, parent: Job, text: str) -> Edit:
         """``text`` from a form, parsed and bounded like a new /imagine (``BadParameter``

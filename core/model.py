@@ -233,7 +233,8 @@ class Action(enum.StrEnum):
     REROLL = "r"
     ZOOM_OUT_2 = "z"
     ZOOM_OUT_1_5 = "y"
-    PAN_LEFT = "h"  # h j k l: left, down, up, right, as in vi
+    PAN_LEFT = "a"  # not vi's h: "h:..." is /history's
+    # j k l: down, up, right, as in vi
     PAN_DOWN = "j"
     PAN_UP = "k"
     PAN_RIGHT = "l"

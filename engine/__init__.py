@@ -4,7 +4,7 @@
 imports nothing of ``core``, ``storage`` or ``bot``.
 """
 
-from engine.canvas import pan_size
+from engine.canvas import pan_size, region_preview
 from engine.handle import JobCancelled, JobHandle, JobStarted
 from engine.images import censor, compose_grid, encode_png, fit_png
 from engine.scheduler import Engine, EngineStats, default_batch_images
@@ -27,4 +27,5 @@ __all__ = [
     "encode_png",
     "fit_png",
     "pan_size",
+    "region_preview",
 ]

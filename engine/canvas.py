@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from PIL import Image, ImageChops, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 if TYPE_CHECKING:
     from engine.types import JobSpec
@@ -145,3 +145,36 @@ def _pan_base(size: tuple[int, int], direction: str) -> tuple[int, int]:
     if pan_size(base, direction) != size:  # type: ignore[arg-type]
         raise ValueError(f"{size[0]}x{size[1]} is not the canvas of a pan {direction}")
     return base
+
+
+def region_preview(source: Image.Image, longest: int = 384) -> Image.Image:
+    """``source`` (at most ``longest`` px a side) with the 3x3 grid of Vary (Region) drawn
+    over it and each cell numbered, as the picker shows it."""
+
+    image = source.convert("RGB")
+    image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
+    width, height = image.size
+    draw = ImageDraw.Draw(image)
+    line = max(1, min(width, height) // 128)
+    for k in range(1, REGION_CELLS):
+        for shade, grow in (("black", line + 1), ("white", 0)):
+            x, y = width * k // REGION_CELLS, height * k // REGION_CELLS
+            draw.line([(x, 0), (x, height)], fill=shade, width=line + grow)
+            draw.line([(0, y), (width, y)], fill=shade, width=line + grow)
+    font = ImageFont.load_default(size=max(10, min(width, height) // 8))
+    for cell in range(1, REGION_CELLS**2 + 1):
+        row, column = divmod(cell - 1, REGION_CELLS)
+        middle = (
+            width * (2 * column + 1) // (2 * REGION_CELLS),
+            height * (2 * row + 1) // (2 * REGION_CELLS),
+        )
+        draw.text(
+            middle,
+            str(cell),
+            fill="white",
+            font=font,
+            anchor="mm",
+            stroke_width=max(1, line),
+            stroke_fill="black",
+        )
+    return image

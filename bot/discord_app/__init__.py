@@ -15,9 +15,10 @@ if TYPE_CHECKING:
 
 
 def create_bot(settings: Settings, services: Services) -> ImagineBot:
-    """The client with every feature: /imagine, /settings and /info, /history, /admin."""
-    from bot.discord_app import admin, history, imagine, members
+    """The client with every feature: /imagine, the forms (remix, Custom Zoom, Vary
+    (Region)), /settings and /info, /history, /admin."""
+    from bot.discord_app import admin, forms, history, imagine, members
     from bot.discord_app.client import ImagineBot
 
-    features = (imagine.setup, members.setup, history.setup, admin.setup)
+    features = (imagine.setup, forms.setup, members.setup, history.setup, admin.setup)
     return ImagineBot(settings, services, features)

@@ -13,6 +13,7 @@ import discord
 from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.context import requester
 from bot.discord_app.errors import GuardedButton
+from bot.discord_app.forms import open_custom_zoom, open_region_picker, open_remix
 from core.model import Action
 
 if TYPE_CHECKING:
@@ -23,9 +24,10 @@ MAX_CUSTOM_ID = 100
 
 class JobButton(
     GuardedButton,
-    template=r"^(?P<action>[uvscrxzyhjkl]):(?P<job>[0-9]{1,19}):(?P<index>[0-4])$",
+    template=r"^(?P<action>[uvscrxzyajklgm]):(?P<job>[0-9]{1,19}):(?P<index>[0-4])$",
 ):
-    """One button on a job's message: upscale, vary or reroll."""
+    """One button on a job's message: upscale, vary, reroll, zoom, pan, cancel, or the
+    two that open a form (Vary (Region), Custom Zoom)."""
 
     def __init__(
         self,
@@ -61,9 +63,21 @@ class JobButton(
         )
 
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
-        """Start the child job (it belongs to whoever pressed), or cancel the job."""
+        """Start the child job (it belongs to whoever pressed), open its form (Vary
+        (Region), Custom Zoom; with remix on, every button that makes new images from
+        the prompt), or cancel the job."""
         jobs, who = interaction.client.services.jobs, requester(interaction)
-        if self.action == Action.CANCEL:
+        action = Action(self.action)
+        if action is Action.VARY_REGION:
+            await open_region_picker(interaction, self.job_id, self.index)
+            return
+        if action is Action.CUSTOM_ZOOM:
+            await open_custom_zoom(interaction, self.job_id, self.index)
+            return
+        if action.remixable and await interaction.client.services.users.remix(who):
+            await open_remix(interaction, action, self.job_id, self.index)
+            return
+        if action is Action.CANCEL:
             await interaction.response.defer(ephemeral=True, thinking=True)
             job = await jobs.cancel(self.job_id, who)
             await interaction.followup.send(f"Job {job.id} is {job.status}.", ephemeral=True)
@@ -97,11 +111,16 @@ def cancel_view(job_id: int) -> discord.ui.View:
 
 
 UPSCALE_ROWS = (
-    ((Action.VARY_STRONG, "Vary (Strong)"), (Action.VARY_SUBTLE, "Vary (Subtle)")),
+    (
+        (Action.VARY_STRONG, "Vary (Strong)"),
+        (Action.VARY_SUBTLE, "Vary (Subtle)"),
+        (Action.VARY_REGION, "Vary (Region)"),
+    ),
     (
         (Action.UPSCALE_CREATIVE, "Upscale (Creative)"),
         (Action.ZOOM_OUT_2, "Zoom Out 2x"),
         (Action.ZOOM_OUT_1_5, "Zoom Out 1.5x"),
+        (Action.CUSTOM_ZOOM, "Custom Zoom"),
     ),
     (
         (Action.PAN_LEFT, "⬅️"),

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Sequence
 
 import discord
 from discord import app_commands
@@ -16,6 +17,10 @@ from bot.settings import Settings
 from core.services import Services
 
 logger = logging.getLogger(__name__)
+
+# A modal submit's handler: the interaction and its custom id matched.
+FormHandler = Callable[[discord.Interaction, re.Match[str]], Awaitable[None]]
+EXPIRED_FORM = "This form has expired. Press the button again to open a new one."
 
 
 class ImagineTree(app_commands.CommandTree):
@@ -49,6 +54,28 @@ class ImagineBot(discord.Client):
         self.job_messages = JobMessages(self)
         self.answer_deadline = ANSWER_DEADLINE  # seconds before a slow admission is held
         self._features = tuple(features)  # each feature's setup(bot)
+        self._forms: list[tuple[re.Pattern[str], FormHandler]] = []
+
+    def add_form(self, custom_id: re.Pattern[str], handler: FormHandler) -> None:
+        """Route the submits of the modals whose custom id matches to ``handler``: by id,
+        so that a form opened before a restart is answered after it."""
+        self._forms.append((custom_id, handler))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Answer modal submits (the forms); everything else has its own handler."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        try:
+            for pattern, handler in self._forms:
+                match = pattern.fullmatch(custom_id)
+                if match is not None:
+                    await handler(interaction, match)
+                    return
+            logger.info("interaction %s: a form this version does not know", interaction.id)
+            await interaction.response.send_message(EXPIRED_FORM, ephemeral=True)
+        except Exception as error:
+            await reply_error(interaction, error)
 
     async def setup_hook(self) -> None:
         """Let each feature add its commands and persistent buttons, listen to the

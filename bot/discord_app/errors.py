@@ -13,20 +13,28 @@ from core.errors import QuotaExceeded, UserError
 logger = logging.getLogger(__name__)
 
 
-class GuardedButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?!)"):
-    """A persistent button whose errors become replies here, like the commands' (the
-    template of this base matches nothing; each button gives its own)."""
+class _Guarded:
+    """A persistent item's callback whose errors become replies here, like the commands'."""
 
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        """Run the button; any error is answered by ``reply_error``."""
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Run the item; any error is answered by ``reply_error``."""
         try:
             await self.run(interaction)
         except Exception as error:
             await reply_error(interaction, error)
 
     async def run(self, interaction: discord.Interaction) -> None:
-        """What the button does."""
+        """What the item does."""
         raise NotImplementedError
+
+
+class GuardedButton(_Guarded, discord.ui.DynamicItem[discord.ui.Button], template=r"(?!)"):
+    """A persistent button (the template of this base matches nothing; each button gives
+    its own)."""
+
+
+class GuardedSelect(_Guarded, discord.ui.DynamicItem[discord.ui.Select], template=r"(?!)"):
+    """A persistent select menu."""
 
 
 async def reply_error(interaction: discord.Interaction, error: BaseException) -> None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     steps="Default sampler steps",
     cfg="Default guidance scale (0 to 20)",
     negative="Default negative prompt (what to leave out)",
+    remix="Buttons that make new images first open a form to edit the prompt",
     reset="Clear your defaults",
 )
 @app_commands.guild_only()
@@ -29,11 +30,12 @@ async def settings(
     steps: int | None = None,
     cfg: float | None = None,
     negative: str | None = None,
+    remix: bool | None = None,
     reset: bool = False,
 ) -> None:
     """Show or set your defaults for /imagine (a prompt's own parameters win)."""
     service = interaction.client.services
-    changing = reset or any(v is not None for v in (aspect, steps, cfg, negative))
+    changing = reset or any(v is not None for v in (aspect, steps, cfg, negative, remix))
     if changing:
         mine = await service.users.update_settings(
             requester(interaction),
@@ -41,6 +43,7 @@ async def settings(
             steps=steps,
             cfg=cfg,
             negative=negative,
+            remix=remix,
             reset=reset,
         )
     else:
@@ -59,6 +62,8 @@ def render_settings(mine: dict) -> str:
             # Only the negative is free text; the others were checked (3:2, 30, 7.5).
             value = safe_prompt(str(mine[key]), 200) if key == "negative" else f"`{mine[key]}`"
             lines.append(f"- {key}: {value}")
+    if "remix" in mine:
+        lines.append(f"- remix: {'on' if mine['remix'] else 'off'}")
     return "\n".join(lines)
 
 

@@ -91,6 +91,9 @@ def _what(job: Job) -> str:
         return f"Image #{job.parent_index} zoomed out {p.factor or 2.0:g}x"
     if job.kind == JobKind.PAN:
         return f"Image #{job.parent_index} panned {p.direction}"
+    if job.kind == JobKind.REGION:
+        cells = ", ".join(str(cell) for cell in p.cells or ())
+        return f"Image #{job.parent_index} varied in parts {cells}"
     return ""
 
 

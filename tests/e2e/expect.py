@@ -7,9 +7,14 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
+from tests.e2e.fake_discord import FakeDiscord, FakeMember, Interaction, StoredMessage
 
 GRID_ROWS = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]
+UPSCALE_ROWS = [
+    ["Vary (Strong)", "Vary (Subtle)", "Vary (Region)"],
+    ["Upscale (Creative)", "Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom"],
+    ["⬅️", "➡️", "⬆️", "⬇️"],
+]
 JOB_TIMEOUT = 180.0  # generous: the creative upscale is slow on a busy CPU
 _JOB = re.compile(r"\bjob (\d+)\b")
 T = TypeVar("T")
@@ -83,3 +88,33 @@ def posted_result(fake: FakeDiscord, number: int, prompt: str) -> StoredMessage:
         ),
         timeout=JOB_TIMEOUT,
     )
+
+
+def assert_single(message: StoredMessage) -> tuple[int, int]:
+    """One upscaled image with the upscale buttons; returns its size."""
+    assert len(message.attachments) == 1
+    image = message.image()
+    assert image.format == "PNG"
+    assert message.rows == UPSCALE_ROWS
+    job_id(message)
+    return image.size
+
+
+def press(fake: FakeDiscord, message: StoredMessage, label: str, member: FakeMember) -> Interaction:
+    handle = fake.press(message, label, member)
+    ack = handle.wait_ack()
+    assert ack.type == 4, f"{label}: expected the new job's message, got type {ack.type}"
+    assert not ack.ephemeral
+    return handle
+
+
+def new_message(fake: FakeDiscord, handle: Interaction, pressed: StoredMessage) -> StoredMessage:
+    """The result of a button: a new message, the pressed one left as it was."""
+    result = wait_result(handle)
+    assert result.id != pressed.id, "the result must be a new message, not an edit"
+    after = fake.message(pressed.id)
+    assert not after.deleted
+    assert [e.content for e in after.edits] == [e.content for e in pressed.edits]
+    assert [a.id for a in after.attachments] == [a.id for a in pressed.attachments]
+    assert after.rows == pressed.rows
+    return result

@@ -38,6 +38,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "steps": Opt(INTEGER),
         "cfg": Opt(NUMBER),
         "negative": Opt(STRING),
+        "remix": Opt(BOOLEAN),
         "reset": Opt(BOOLEAN),
     },
     "admin": {

@@ -10,47 +10,21 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.expect import GRID_ROWS, assert_grid, eventually, job_id, wait_result
-from tests.e2e.fake_discord import FakeDiscord, FakeMember, Interaction, StoredMessage
+from tests.e2e.expect import (
+    GRID_ROWS,
+    assert_grid,
+    assert_single,
+    eventually,
+    job_id,
+    new_message,
+    press,
+    wait_result,
+)
+from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
 
-UPSCALE_ROWS = [
-    ["Vary (Strong)", "Vary (Subtle)"],
-    ["Upscale (Creative)", "Zoom Out 2x", "Zoom Out 1.5x"],
-    ["⬅️", "➡️", "⬆️", "⬇️"],
-]
 FOX_PROMPT = "a fox in snow --ar 3:2 --seed 7"
 MAX_UPSCALE_SIDE = 512  # as the e2e bots are configured (conftest)
 _SEED = re.compile(r"\bseed (\d+)\b")
-
-
-def assert_single(message: StoredMessage) -> tuple[int, int]:
-    """One upscaled image with the upscale buttons; returns its size."""
-    assert len(message.attachments) == 1
-    image = message.image()
-    assert image.format == "PNG"
-    assert message.rows == UPSCALE_ROWS
-    job_id(message)
-    return image.size
-
-
-def press(fake: FakeDiscord, message: StoredMessage, label: str, member: FakeMember) -> Interaction:
-    handle = fake.press(message, label, member)
-    ack = handle.wait_ack()
-    assert ack.type == 4, f"{label}: expected the new job's message, got type {ack.type}"
-    assert not ack.ephemeral
-    return handle
-
-
-def new_message(fake: FakeDiscord, handle: Interaction, pressed: StoredMessage) -> StoredMessage:
-    """The result of a button: a new message, the pressed one left as it was."""
-    result = wait_result(handle)
-    assert result.id != pressed.id, "the result must be a new message, not an edit"
-    after = fake.message(pressed.id)
-    assert not after.deleted
-    assert [e.content for e in after.edits] == [e.content for e in pressed.edits]
-    assert [a.id for a in after.attachments] == [a.id for a in pressed.attachments]
-    assert after.rows == pressed.rows
-    return result
 
 
 _FOX: dict[str, Any] = {}
@@ -145,12 +119,14 @@ def test_grid_buttons_make_new_messages(fake_discord: FakeDiscord, bot_process, 
     # Zoom out and pan: new grids, at the grid's size and half a side wider.
     zoom = press(fake_discord, upscaled, "Zoom Out 2x", bob)
     pan = press(fake_discord, upscaled, "➡️", bob)
+    left = press(fake_discord, upscaled, "⬅️", bob)
     zoomed = new_message(fake_discord, zoom, upscaled)
     assert_grid(zoomed, cell)
     assert "zoomed out 2x" in zoomed.content
     panned = new_message(fake_discord, pan, upscaled)
     assert_grid(panned, (cell[0] * 3 // 2, cell[1]))
     assert "panned right" in panned.content
+    assert "panned left" in new_message(fake_discord, left, upscaled).content
 
 
 def test_two_members_at_once(fake_discord: FakeDiscord, bot_process) -> None:

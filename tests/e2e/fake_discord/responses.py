@@ -17,7 +17,7 @@ from .constants import EPHEMERAL, LOADING
 from .messages import _MessageStore
 from .model import Callback, DiscordError, StoredMessage, _field_error, _InteractionRecord
 from .rest import _read_body
-from .validation import _validate_message
+from .validation import _validate_message, _validate_modal
 
 
 class _ResponseRoutes(_MessageStore):
@@ -49,7 +49,14 @@ class _ResponseRoutes(_MessageStore):
             )
         kind = payload["type"]
         data = payload.get("data") or {}
-        allowed = {4, 5, 9} if record.type == 2 else {4, 5, 6, 7, 9}
+        if record.type == 2:
+            allowed = {4, 5, 9}
+        elif record.type == 5:
+            # A modal submit: no modal in answer; an update only of the message whose
+            # component opened the modal.
+            allowed = {4, 5, 6, 7} if record.source_message_id is not None else {4, 5}
+        else:
+            allowed = {4, 5, 6, 7, 9}
         if kind not in allowed:
             raise DiscordError(
                 400,
@@ -73,14 +80,9 @@ class _ResponseRoutes(_MessageStore):
                 data, files, record.attachment_size_limit, self._attachments, creating=False
             )
         elif kind == 9:
-            for key in ("custom_id", "title", "components"):
-                if key not in data:
-                    raise DiscordError(
-                        400,
-                        50035,
-                        "Invalid Form Body",
-                        {key: _field_error("BASE_TYPE_REQUIRED", "This field is required")},
-                    )
+            errors = _validate_modal(data)
+            if errors:
+                raise DiscordError(400, 50035, "Invalid Form Body", {"data": errors})
         with self._cond:
             if record.ack is not None:
                 raise DiscordError(400, 40060, "Interaction has already been acknowledged.")

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from .commands import _SlashCommands
 from .constants import ACK_DEADLINE_S, DEFAULT_ATTACHMENT_LIMIT, TOKEN_LIFETIME_S
-from .interactions import _Buttons
+from .forms import _Forms
 from .messages import _ChannelRoutes, _MessageReads
 from .model import Hold, Snowflakes, _Fault
 from .responses import _ResponseRoutes
@@ -113,7 +113,7 @@ class _Faults(_State):
 
 class FakeDiscord(
     _SlashCommands,
-    _Buttons,
+    _Forms,
     _MessageReads,
     _ResponseRoutes,
     _ChannelRoutes,

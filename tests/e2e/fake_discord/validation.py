@@ -121,6 +121,8 @@ def _validate_components(components: Any) -> dict[str, Any]:
                             "Component custom id cannot be duplicated",
                         )
                     seen.add(custom_id)
+                    if item.get("type") == 3:
+                        item_errors.update(_select_problems(item))
                 else:
                     item_errors["type"] = _field_error(
                         "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
@@ -250,3 +252,140 @@ def _sniff(data: bytes) -> tuple[str, int | None, int | None] | None:
             return mime, image.width, image.height
     except Exception:
         return None
+
+
+MAX_MODAL_TITLE = 45
+MAX_MODAL_ITEMS = 5
+MAX_TEXT_INPUT = 4000
+MAX_PLACEHOLDER = 100
+MAX_LABEL_TEXT = 45
+MAX_LABEL_DESCRIPTION = 100
+MAX_SELECT_OPTIONS = 25
+
+
+def modal_inputs(components: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """The text inputs of a modal, each with its label: in ``Label`` components (type 18)
+    or, the older way, alone in an action row (type 1) with their own ``label``."""
+    found = []
+    for item in components:
+        if item.get("type") == 18 and isinstance(item.get("component"), dict):
+            found.append((item["component"], str(item.get("label") or "")))
+        elif item.get("type") == 1:
+            for child in item.get("components") or []:
+                found.append((child, str(child.get("label") or "")))
+    return found
+
+
+def _validate_modal(data: dict[str, Any]) -> dict[str, Any]:
+    """Discord's checks on a modal (interaction response type 9); an ``errors`` object."""
+    errors: dict[str, Any] = {}
+    for key in ("custom_id", "title", "components"):
+        if key not in data:
+            errors[key] = _field_error("BASE_TYPE_REQUIRED", "This field is required")
+    if errors:
+        return errors
+    custom_id, title, components = data["custom_id"], data["title"], data["components"]
+    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
+        errors["custom_id"] = _field_error(
+            "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_CUSTOM_ID} in length."
+        )
+    if not isinstance(title, str) or not 1 <= len(title) <= MAX_MODAL_TITLE:
+        errors["title"] = _field_error(
+            "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_MODAL_TITLE} in length."
+        )
+    if not isinstance(components, list) or not 1 <= len(components) <= MAX_MODAL_ITEMS:
+        errors["components"] = _field_error(
+            "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_MODAL_ITEMS} in length."
+        )
+        return errors
+    seen: set[str] = set()
+    for position, item in enumerate(components):
+        item_errors: dict[str, Any] = {}
+        if item.get("type") == 18:
+            if not 1 <= len(str(item.get("label") or "")) <= MAX_LABEL_TEXT:
+                item_errors["label"] = _field_error(
+                    "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_LABEL_TEXT} in length."
+                )
+            if len(str(item.get("description") or "")) > MAX_LABEL_DESCRIPTION:
+                item_errors["description"] = _field_error(
+                    "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_LABEL_DESCRIPTION} or fewer in length."
+                )
+            inner = [item.get("component")]
+        elif item.get("type") == 1:
+            inner = item.get("components") or []
+            if len(inner) != 1:
+                item_errors["components"] = _field_error(
+                    "BASE_TYPE_BAD_LENGTH", "An action row in a modal holds one text input."
+                )
+        else:
+            item_errors["type"] = _field_error(
+                "UNION_TYPE_CHOICES", "A modal holds labels (or action rows of text inputs)."
+            )
+            inner = []
+        for child in inner:
+            problems = _text_input_problems(child, labelled=item.get("type") == 18)
+            custom = child.get("custom_id") if isinstance(child, dict) else None
+            if custom in seen:
+                problems["custom_id"] = _field_error(
+                    "COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id cannot be duplicated"
+                )
+            seen.add(custom)  # type: ignore[arg-type]
+            if problems:
+                item_errors["component"] = problems
+        if item_errors:
+            errors[f"components.{position}"] = item_errors
+    return errors
+
+
+def _text_input_problems(child: Any, *, labelled: bool) -> dict[str, Any]:
+    if not isinstance(child, dict) or child.get("type") != 4:
+        return _field_error("UNION_TYPE_CHOICES", "Expected a text input (type 4).")
+    problems: dict[str, Any] = {}
+    custom_id = child.get("custom_id")
+    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
+        problems["custom_id"] = _field_error(
+            "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_CUSTOM_ID} in length."
+        )
+    if child.get("style") not in (1, 2):
+        problems["style"] = _field_error("BASE_TYPE_CHOICES", "Style is 1 (short) or 2.")
+    if not labelled and not 1 <= len(str(child.get("label") or "")) <= MAX_LABEL_TEXT:
+        problems["label"] = _field_error("BASE_TYPE_REQUIRED", "A text input needs a label.")
+    low, high = child.get("min_length", 0), child.get("max_length", MAX_TEXT_INPUT)
+    if not (0 <= low <= MAX_TEXT_INPUT and 1 <= high <= MAX_TEXT_INPUT and low <= high):
+        problems["max_length"] = _field_error(
+            "BASE_TYPE_BAD_LENGTH", f"Lengths are 0..{MAX_TEXT_INPUT}, min <= max."
+        )
+    if len(str(child.get("value") or "")) > high:
+        problems["value"] = _field_error(
+            "BASE_TYPE_MAX_LENGTH", f"Must be {high} or fewer in length."
+        )
+    if len(str(child.get("placeholder") or "")) > MAX_PLACEHOLDER:
+        problems["placeholder"] = _field_error(
+            "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_PLACEHOLDER} or fewer in length."
+        )
+    return problems
+
+
+def _select_problems(item: dict[str, Any]) -> dict[str, Any]:
+    """Discord's checks on a string select's options and value counts."""
+    problems: dict[str, Any] = {}
+    options = item.get("options") or []
+    if not 1 <= len(options) <= MAX_SELECT_OPTIONS:
+        problems["options"] = _field_error(
+            "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_SELECT_OPTIONS} in length."
+        )
+    values = [option.get("value") for option in options]
+    if len(set(values)) != len(values) or not all(
+        isinstance(v, str) and 1 <= len(v) <= 100 for v in values
+    ):
+        problems["options.value"] = _field_error(
+            "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED", "Option values are unique, 1..100."
+        )
+    if not all(1 <= len(str(option.get("label") or "")) <= 100 for option in options):
+        problems["options.label"] = _field_error("BASE_TYPE_BAD_LENGTH", "Labels are 1..100.")
+    low, high = item.get("min_values", 1), item.get("max_values", 1)
+    if not (0 <= low <= high <= max(1, len(options)) and high >= 1):
+        problems["max_values"] = _field_error(
+            "BASE_TYPE_BAD_LENGTH", "0 <= min_values <= max_values <= the number of options."
+        )
+    return problems
