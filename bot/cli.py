@@ -7,12 +7,22 @@ import asyncio
 import os
 import shutil
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bot import canvas_cli
 from bot.settings import Settings, SettingsError, load_settings
 from core.errors import UserError
 from core.limits import Limits
 from core.prompt import parse_prompt
+
+if TYPE_CHECKING:
+    from core.model import Job, Requester
+    from core.services import Services
+
+# Admits one job for the CLI: the services and the operator in, the queued job out.
+Admit = Callable[["Services", "Requester"], Awaitable["Job"]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("directory", type=Path)
     tiny.add_argument("--family", choices=["sd", "sdxl"], default="sd")
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    tiny.add_argument(
+        "--inpainting",
+        action="store_true",
+        help="a dedicated inpainting checkpoint (9-channel UNet; sd only)",
+    )
+
+    canvas_cli.add_commands(commands)
 
     bench = commands.add_parser(
         "bench", help="measure the job path against the bare pipeline (see README)"
@@ -71,17 +88,20 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_main()
     if args.command == "tiny-model":
-        return _tiny_model(args.directory, args.family, args.seed)
+        return _tiny_model(args.directory, args.family, args.seed, args.inpainting)
     try:
         settings = load_settings()
-        # Bad parameters are refused before the model loads (seconds, on any machine).
-        parse_prompt(args.prompt, max_steps=Limits.from_settings(settings).max_steps)
+        if args.command == "imagine":
+            # Bad parameters are refused before the model loads (seconds, on any machine).
+            parse_prompt(args.prompt, max_steps=Limits.from_settings(settings).max_steps)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except UserError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    if args.command != "imagine":
+        return canvas_cli.run(settings, args)
     return asyncio.run(_imagine(settings, args.prompt, args.output))
 
 
@@ -149,17 +169,26 @@ def _filter_bench(as_json: bool) -> int:
     return 0
 
 
-def _tiny_model(directory: Path, family: str, seed: int) -> int:
+def _tiny_model(directory: Path, family: str, seed: int, inpainting: bool = False) -> int:
     from bot.logs import configure_logging
     from devtools.tiny import write_tiny_model
 
     configure_logging("WARNING")
-    write_tiny_model(directory, family, seed=seed)  # type: ignore[arg-type]
+    if inpainting and family != "sd":
+        print("error: --inpainting makes an sd model only", file=sys.stderr)
+        return 2
+    write_tiny_model(directory, family, seed=seed, inpainting=inpainting)  # type: ignore[arg-type]
     print(f"wrote a tiny {family} pipeline to {directory} (use MODEL_ID={directory})")
     return 0
 
 
 async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
+    return await run_job(settings, lambda services, who: services.jobs.imagine(who, prompt), output)
+
+
+async def run_job(settings: Settings, admit: Admit, output: Path) -> int:
+    """Admit one job with ``admit`` (as the machine's own operator), show its progress,
+    wait for it and copy its grid to ``output`` and its images beside it."""
     from tqdm import tqdm
 
     from bot.app import open_app
@@ -184,7 +213,7 @@ async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
         try:
             # The machine's own operator: no quota, no server.
             operator = Requester(user_id=0, is_admin=True, is_owner=True)
-            job = await services.jobs.imagine(operator, prompt)
+            job = await admit(services, operator)
         except UserError as exc:
             bar.close()
             print(f"error: {exc.message}", file=sys.stderr)
@@ -195,21 +224,37 @@ async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
         if final.status != JobStatus.DONE:
             print(f"error: job {final.id} {final.status}: {final.error}", file=sys.stderr)
             return 1
-        output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(storage.grid_path(final.id), output)
-        written = [output]
-        for row in await services.runner.images(final.id):
-            target = output.with_name(f"{output.stem}_{row.index}{output.suffix or '.png'}")
-            shutil.copyfile(storage.absolute(row.path), target)
-            written.append(target)
+        rows = await services.runner.images(final.id)
+        grid = storage.grid_path(final.id) if len(rows) > 1 else None
+        images = [storage.absolute(row.path) for row in rows]
+        written = copy_outputs(grid, images, output)
         p = final.params
         print(
-            f"job {final.id}: {p.width}x{p.height} x4, seed {final.seed}, "
+            f"job {final.id}: {p.width}x{p.height} x{len(rows)}, seed {final.seed}, "
             f"{p.steps} steps, cfg {p.guidance:g}, model {services.runner.model_name}"
         )
         for path in written:
             print(path)
     return 0
+
+
+def image_paths(output: Path, count: int) -> list[Path]:
+    """Where the images of a grid written to ``output`` go: ``grid_1.png`` ... beside it."""
+    suffix = output.suffix or ".png"
+    return [output.with_name(f"{output.stem}_{k}{suffix}") for k in range(1, count + 1)]
+
+
+def copy_outputs(grid: Path | None, images: list[Path], output: Path) -> list[Path]:
+    """The grid to ``output`` and each image beside it."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    if grid is not None:
+        shutil.copyfile(grid, output)
+        written.append(output)
+    for image, target in zip(images, image_paths(output, len(images)), strict=True):
+        shutil.copyfile(image, target)
+        written.append(target)
+    return written
 
 
 if __name__ == "__main__":

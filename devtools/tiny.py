@@ -141,13 +141,22 @@ def _vae():
     )
 
 
-def build_tiny_pipeline(family: Family = "sd", *, seed: int = 0, workdir: Path | None = None):
-    """Build a tiny random-weight text-to-image pipeline of the given family (in memory)."""
+def build_tiny_pipeline(
+    family: Family = "sd",
+    *,
+    seed: int = 0,
+    workdir: Path | None = None,
+    inpainting: bool = False,
+):
+    """Build a tiny random-weight text-to-image pipeline of the given family (in memory);
+    ``inpainting`` (SD only): a dedicated inpainting checkpoint instead, whose UNet takes
+    9 channels (latents, mask, masked image), saved as an inpainting pipeline."""
     import tempfile
 
     import torch
     from diffusers import (
         EulerDiscreteScheduler,
+        StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
@@ -165,12 +174,14 @@ def build_tiny_pipeline(family: Family = "sd", *, seed: int = 0, workdir: Path |
         timestep_spacing="leading",
         steps_offset=1,
     )
+    if inpainting and family != "sd":
+        raise ValueError("a tiny inpainting checkpoint is SD only")
     if family == "sd":
         unet = UNet2DConditionModel(
             block_out_channels=(16, 32),
             layers_per_block=1,
             sample_size=TINY_SAMPLE_SIZE,
-            in_channels=4,
+            in_channels=9 if inpainting else 4,
             out_channels=4,
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -179,7 +190,8 @@ def build_tiny_pipeline(family: Family = "sd", *, seed: int = 0, workdir: Path |
             attention_head_dim=8,
         )
         text_encoder = CLIPTextModel(_text_config(tokenizer))
-        return StableDiffusionPipeline(
+        pipeline_class = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
+        return pipeline_class(
             unet=unet,
             scheduler=scheduler,
             vae=_vae(),
@@ -227,11 +239,13 @@ def build_tiny_pipeline(family: Family = "sd", *, seed: int = 0, workdir: Path |
     raise ValueError(f"unknown family {family!r}: use 'sd' or 'sdxl'")
 
 
-def write_tiny_model(directory: Path | str, family: Family = "sd", *, seed: int = 0) -> Path:
+def write_tiny_model(
+    directory: Path | str, family: Family = "sd", *, seed: int = 0, inpainting: bool = False
+) -> Path:
     """Write a tiny random-weight pipeline to ``directory`` with ``save_pretrained``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    pipe = build_tiny_pipeline(family, seed=seed, workdir=directory)
+    pipe = build_tiny_pipeline(family, seed=seed, workdir=directory, inpainting=inpainting)
     pipe.save_pretrained(str(directory), safe_serialization=True)
     return directory
 

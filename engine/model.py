@@ -40,6 +40,14 @@ class LoadedModel:
     defaults: FamilyDefaults
     inpaint: Any = None  # the inpainting twin (zoom, pan, vary a region), same components
 
+    @property
+    def masked_input(self) -> bool:
+        """A dedicated inpainting checkpoint (a 9-channel UNet: latents, mask and masked
+        image): every job runs through ``inpaint``, text-to-image and image-to-image as a
+        mask over the whole image."""
+        unet = getattr(self.text2img, "unet", None)
+        return getattr(getattr(unet, "config", None), "in_channels", 4) == 9
+
 
 def pick_device(setting: str = "auto") -> str:
     """``auto`` means CUDA, then MPS, then CPU; anything else is used as given."""

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
+
 from engine.canvas import keep_outside, painting
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.model import LoadedModel
@@ -364,18 +366,26 @@ class Worker:
             "output_type": "pil",
         }
         sources = [entry.source for entry in entries]
-        if spec.source_image is None:
+        masks = [entry.mask for entry in entries]
+        strength = spec.strength
+        if self.model.masked_input and masks[0] is None:
+            # A 9-channel inpainting checkpoint takes a mask with every call: the whole
+            # image, over a plain grey canvas for text-to-image.
+            size = (spec.width, spec.height)
+            masks = [Image.new("L", size, 255)] * len(entries)
+            if spec.source_image is None:
+                sources, strength = [Image.new("RGB", size, (127, 127, 127))] * len(entries), 1.0
+        if masks[0] is None and spec.source_image is None:
             result = self.model.text2img(width=spec.width, height=spec.height, **common)
-        elif entries[0].mask is None:
-            result = self.model.img2img(image=sources, strength=spec.strength, **common)
+        elif masks[0] is None:
+            result = self.model.img2img(image=sources, strength=strength, **common)
         else:
-            masks = [entry.mask for entry in entries]
             result = self.model.inpaint(
                 image=sources,
                 mask_image=masks,
                 width=spec.width,
                 height=spec.height,
-                strength=spec.strength,
+                strength=strength,
                 **common,
             )
             return [

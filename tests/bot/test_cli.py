@@ -43,3 +43,40 @@ def test_cli_tiny_model_writes_a_loadable_pipeline(tmp_path):
     assert (tmp_path / "m" / "tokenizer" / "vocab.json").exists() or (
         tmp_path / "m" / "tokenizer" / "tokenizer.json"
     ).exists()
+
+
+def test_cli_zoom_pan_and_vary_region_on_a_saved_job_and_a_file(tmp_path, tiny_model_dirs):
+    env = {
+        "MODEL_ID": str(tiny_model_dirs["sd"]),
+        "DATA_DIR": str(tmp_path / "data"),
+        "DAILY_QUOTA": "0",
+    }
+    made = run(
+        ["-m", "bot.cli", "imagine", "a fox --ar 3:2 --steps 2", "-o", "g.png"], tmp_path, **env
+    )
+    assert made.returncode == 0, made.stderr
+    # A saved job's image: the child job runs as its button would, stored with its recipe.
+    zoom = run(["-m", "bot.cli", "zoom", "1:2", "--factor", "1.5", "-o", "z.png"], tmp_path, **env)
+    assert zoom.returncode == 0, zoom.stderr
+    with Image.open(tmp_path / "z_1.png") as image:
+        assert image.size == (192, 128) and image.text["kind"] == "zoom"
+        assert image.text["prompt"] == "a fox"
+    # An image file: painted through the engine with the prompt given; the canvas grows.
+    pan = run(
+        ["-m", "bot.cli", "pan", "g_1.png", "up", "--prompt", "a fox --steps 2", "-o", "p.png"],
+        tmp_path,
+        **env,
+    )
+    assert pan.returncode == 0, pan.stderr
+    with Image.open(tmp_path / "p_4.png") as image:
+        assert image.size == (192, 192) and image.text["kind"] == "pan"
+    with Image.open(tmp_path / "p.png") as grid:
+        assert grid.size == (384, 384)
+    # Refused with the rule, before any model loads.
+    for argv, words in (
+        (["vary-region", "1", "0"], "cells are numbers 1 to 9"),
+        (["vary-region", "g_1.png", "5"], "--prompt is needed"),
+        (["zoom", "nothing-here"], "neither an image file nor JOB"),
+    ):
+        refused = run(["-m", "bot.cli", *argv, "-o", "x.png"], tmp_path, **env)
+        assert refused.returncode == 2 and words in refused.stderr, refused.stderr

@@ -42,6 +42,21 @@ def test_zoom_out_keeps_the_size_and_puts_the_shrunk_source_in_the_middle(factor
     assert 0 < feather.max() < 255, "the edge fades into the kept part"
 
 
+@pytest.mark.parametrize("factor", [1.0, 1.5])
+def test_a_zoom_to_another_shape_fits_the_whole_source_and_keeps_its_shape(factor):
+    """Custom Zoom with another --ar: a 4:3 image on a square canvas."""
+    upscaled = drawing((256, 192))
+    canvas, mask = zoom_out(upscaled, (128, 128), factor)
+    assert canvas.size == mask.size == (128, 128)
+    inner = (round(128 / factor), round(96 / factor))  # fitted by width, then shrunk
+    left, top = (128 - inner[0]) // 2, (128 - inner[1]) // 2
+    middle = canvas.crop((left, top, left + inner[0], top + inner[1]))
+    assert np.array_equal(pixels(middle), pixels(upscaled.resize(inner, Image.Resampling.LANCZOS)))
+    m = np.asarray(mask)
+    assert (m[0, :] == 255).all() and (m[-1, :] == 255).all(), "the new top and bottom"
+    assert (m[64, left + FEATHER : left + inner[0] - FEATHER] == 0).all(), "the image is kept"
+
+
 def test_zoom_out_refuses_a_factor_out_of_range():
     with pytest.raises(ValueError, match="zoom factor"):
         zoom_out(drawing(), (128, 96), 0.5)

@@ -321,3 +321,29 @@ async def test_a_mask_file_paints_like_a_paint(loaded_models, tmp_path):
     m = np.asarray(mask)
     result, before = np.asarray(image, dtype=np.int16), np.asarray(source, dtype=np.int16)
     assert np.array_equal(result[m == 0], before[m == 0])
+
+
+async def test_a_dedicated_inpainting_checkpoint_runs_every_kind_of_job(tmp_path):
+    """A 9-channel inpainting checkpoint as MODEL_ID (loaded through the real path):
+    text-to-image and variations through its inpainting pipeline with a mask over the
+    whole image; zoom, pan and region as for any model."""
+    from devtools.tiny import write_tiny_model
+    from engine.canvas import painting
+    from engine.model import load_model
+
+    model = load_model(str(write_tiny_model(tmp_path / "inpaint", inpainting=True)), "cpu")
+    assert model.masked_input and model.inpaint.unet.config.in_channels == 9
+    assert type(model.inpaint).__name__ == "StableDiffusionInpaintPipeline"
+    Image.effect_noise((256, 256), 40).convert("RGB").save(tmp_path / "source.png")
+    source = tmp_path / "source.png"
+    zoom = spec(3, source_image=source, strength=1.0, paint=Paint("zoom", factor=2.0))
+    jobs = [spec(1), spec(2, source_image=source, strength=0.7), zoom]
+    async with Engine(model) as engine:
+        outputs = [await engine.submit(job) for job in jobs]
+    for output in outputs:
+        assert [image.size for image in output.images] == [(128, 128)] * 4
+        assert len({image.tobytes() for image in output.images}) == 4, "four seeds, four images"
+    canvas, mask = painting(zoom)
+    m = np.asarray(mask)
+    result = np.asarray(outputs[2].images[0], dtype=np.int16)
+    assert np.array_equal(result[m == 0], np.asarray(canvas, dtype=np.int16)[m == 0])
