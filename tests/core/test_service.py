@@ -185,7 +185,7 @@ async def test_remix_custom_zoom_and_region_edit_the_prompt_and_check_it(service
 
     # Vary (Region): only the chosen cells; an optional prompt.
     for cells in ((), (0,), (10,)):
-        with pytest.raises(UserError, match="Choose at least one|numbered 1 to 9"):
+        with pytest.raises(UserError, match=r"Choose at least one|numbered 1 to 9"):
             await service.jobs.vary_region(BOB, upscale.id, 1, cells)
     region = await finished(
         service, (await service.jobs.vary_region(BOB, upscale.id, 1, [5, 1, 5])).id

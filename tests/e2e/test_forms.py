@@ -58,8 +58,7 @@ def open_picker(fake: FakeDiscord, upscaled: StoredMessage, member: FakeMember) 
     handle = fake.press(upscaled, "Vary (Region)", member)
     ack = handle.wait_ack()
     assert ack.type == 4 and ack.ephemeral, "the picker is the presser's own"
-    picker = handle.wait_original()
-    return picker
+    return handle.wait_original()
 
 
 def test_vary_region_redraws_the_chosen_cells(

@@ -94,6 +94,18 @@ are that server's.
   (a ``StoredMessage`` or id; default: the newest live bot message the member can see
   in ``channel``, default its server's ``general``) is sent as the interaction's
   ``message``; it must be in the member's server (else ``CommandUsageError``).
+- Forms (``forms.py``): ``modal_of(handle)`` waits for the modal the bot answered with
+  (type 9; checked as Discord does: custom id 1..100, title 1..45, 1..5 ``Label``
+  components (type 18) or action rows of one text input, text inputs' lengths and
+  prefilled values: else 400 / 50035); ``submit_modal(handle, {"prompt": "..."},
+  member=None, custom_id=None)`` sends the submit (type 5) as a client does: each input
+  keeps its prefilled value unless given, a required one left empty raises
+  ``CommandUsageError``; a modal opened from a message component carries that message,
+  and its submit may be answered with an update of it (types 6, 7), never with another
+  modal. ``choose(message, ["1", "5"], member)`` picks options in the message's select
+  (type 3, component_type 3, ``values``): options it does not offer or a count outside
+  ``min_values``..``max_values`` raise ``CommandUsageError``. Selects the bot sends are
+  checked too (1..25 options, unique values, sane value counts).
 
 ``Interaction`` handle: ``id``, ``token``, ``member``, ``guild_id``, ``channel_id``,
 ``ack`` (the accepted first callback: ``Callback(type, latency, ephemeral)`` or None),
