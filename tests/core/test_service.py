@@ -12,9 +12,11 @@ from PIL import Image
 
 from core.errors import BadParameter, NotAllowed, QueueFull, UnknownJob, UserError
 from core.jobs import _steps_for, scaled_size
+from core.limits import Limits
 from core.model import EVERYWHERE, Action, JobEvent, JobKind, JobParams, NewJob, Requester
 from core.runner import failure_reason
 from core.services import Services, open_services
+from core.sizes import size_for_aspect
 from engine.scheduler import Engine
 from engine.types import JobSpec
 from storage.db import Storage
@@ -342,6 +344,44 @@ async def test_restart_resumes_queued_and_retries_running_once(sd_model, tmp_pat
         assert (await service.runner.wait(running.id)).attempts == 2
         crashed = await storage.get_job(twice.id, scope=EVERYWHERE)
         assert crashed.status == "failed" and "interrupted twice" in crashed.error
+
+
+async def test_zoom_pan_and_region_jobs_resume_after_a_restart(sd_model, tmp_path):
+    """A painting job's canvas and mask come from its row and its source file, so a job
+    queued before a stop runs after the start like any other."""
+    limits = Limits(max_upscale_side=512)
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(sd_model) as engine,
+        open_services(storage, engine, limits) as service,
+    ):
+        parent = await finished(service, (await service.jobs.imagine(ALICE, "a fox --steps 2")).id)
+        upscale = await finished(
+            service, (await service.jobs.press(ALICE, Action.UPSCALE, parent.id, 1)).id
+        )
+    async with Storage(tmp_path) as storage:
+        engine = Engine(sd_model)  # never started: the jobs stay queued, as at a stop
+        async with open_services(storage, engine, limits) as service:
+            queued = [
+                await service.jobs.vary_region(ALICE, upscale.id, 1, [2, 4]),
+                await service.jobs.press(ALICE, Action.PAN_UP, upscale.id, 1),
+                await service.jobs.custom_zoom(ALICE, upscale.id, 1, "a fox --ar 2:1", "1.5"),
+            ]
+        await engine.stop()
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(sd_model) as engine,
+        open_services(storage, engine, limits) as service,
+    ):
+        sizes = []
+        for job in queued:
+            final = await finished(service, job.id)
+            assert final.attempts == 1 and service.runner.spec_for(final).paint is not None
+            sizes.append({(r.width, r.height) for r in await service.runner.images(job.id)})
+        cell = (parent.params.width, parent.params.height)
+        assert sizes[:2] == [{cell}, {(cell[0], cell[1] * 3 // 2)}]
+        native = engine.model.defaults.native_size  # 2:1 near the tiny model's 128² pixels
+        assert sizes[2] == {size_for_aspect(2, 1, native)} and queued[2].params.aspect == "2:1"
 
 
 async def test_a_stored_job_the_engine_cannot_run_fails_alone_at_start(sd_model, tmp_path):

@@ -58,3 +58,5 @@ def test_form_ids_are_told_apart_and_fit() -> None:
             assert _claims(custom_id) == []
     assert not any(p.fullmatch(f"fr:u:{BIG}:4") for p in FORMS), "upscales have no remix"
     assert re.fullmatch(forms.REMIX_FORM, f"fr:x:{BIG}:4") is None
+    # Every remixable button has a form title.
+    assert set(forms.ACTION_NAMES) == {action for action in Action if action.remixable}
