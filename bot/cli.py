@@ -15,14 +15,14 @@ from bot import canvas_cli
 from bot.settings import Settings, SettingsError, load_settings
 from core.errors import UserError
 from core.limits import Limits
-from core.prompt import parse_prompt
+from core.prompt import parse_prompts
 
 if TYPE_CHECKING:
     from core.model import Job, Requester
     from core.services import Services
 
 # Admits one job for the CLI: the services and the operator in, the queued job out.
-Admit = Callable[["Services", "Requester"], Awaitable["Job"]]
+Admit = Callable[["Services", "Requester"], Awaitable["Job | list[Job]"]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "imagine":
             # Bad parameters are refused before the model loads (seconds, on any machine).
-            parse_prompt(args.prompt, max_steps=Limits.from_settings(settings).max_steps)
+            parse_prompts(args.prompt, max_steps=Limits.from_settings(settings).max_steps)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -183,12 +183,16 @@ def _tiny_model(directory: Path, family: str, seed: int, inpainting: bool = Fals
 
 
 async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
-    return await run_job(settings, lambda services, who: services.jobs.imagine(who, prompt), output)
+    async def admit(services: Services, who: Requester) -> list[Job]:
+        return await services.jobs.imagine_all(who, prompt)
+
+    return await run_job(settings, admit, output)
 
 
 async def run_job(settings: Settings, admit: Admit, output: Path) -> int:
-    """Admit one job with ``admit`` (as the machine's own operator), show its progress,
-    wait for it and copy its grid to ``output`` and its images beside it."""
+    """Admit the job(s) with ``admit`` (as the machine's own operator), show the
+    progress, wait for them and copy the grid to ``output`` and the images beside it
+    (several jobs, from ``--repeat`` or ``{}``: ``grid-1.png``, ``grid-2.png`` ...)."""
     from tqdm import tqdm
 
     from bot.app import open_app
@@ -200,10 +204,10 @@ async def run_job(settings: Settings, admit: Admit, output: Path) -> int:
     async with open_app(settings, nsfw_filter=False) as app:
         services, storage = app.services, app.storage
         bar = tqdm(total=1, unit="step", desc="queued")
-        job_id: list[int] = []
+        job_ids: set[int] = set()
 
         async def show(event: JobEvent) -> None:
-            if event.kind == EventKind.PROGRESS and event.progress and event.job.id in job_id:
+            if event.kind == EventKind.PROGRESS and event.progress and event.job.id in job_ids:
                 bar.desc = f"job {event.job.id}"
                 bar.total = event.progress.total
                 bar.n = event.progress.step
@@ -213,28 +217,34 @@ async def run_job(settings: Settings, admit: Admit, output: Path) -> int:
         try:
             # The machine's own operator: no quota, no server.
             operator = Requester(user_id=0, is_admin=True, is_owner=True)
-            job = await admit(services, operator)
+            admitted = await admit(services, operator)
         except UserError as exc:
             bar.close()
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
-        job_id.append(job.id)
-        final = await services.runner.wait(job.id)
+        jobs = admitted if isinstance(admitted, list) else [admitted]
+        job_ids.update(job.id for job in jobs)
+        finals = [await services.runner.wait(job.id) for job in jobs]
         bar.close()
-        if final.status != JobStatus.DONE:
-            print(f"error: job {final.id} {final.status}: {final.error}", file=sys.stderr)
-            return 1
-        rows = await services.runner.images(final.id)
-        grid = storage.grid_path(final.id) if len(rows) > 1 else None
-        images = [storage.absolute(row.path) for row in rows]
-        written = copy_outputs(grid, images, output)
-        p = final.params
-        print(
-            f"job {final.id}: {p.width}x{p.height} x{len(rows)}, seed {final.seed}, "
-            f"{p.steps} steps, cfg {p.guidance:g}, model {services.runner.model_name}"
-        )
-        for path in written:
-            print(path)
+        for number, final in enumerate(finals, start=1):
+            if final.status != JobStatus.DONE:
+                print(f"error: job {final.id} {final.status}: {final.error}", file=sys.stderr)
+                return 1
+            target = output
+            if len(finals) > 1:
+                target = output.with_name(f"{output.stem}-{number}{output.suffix or '.png'}")
+            rows = await services.runner.images(final.id)
+            grid = storage.grid_path(final.id) if len(rows) > 1 else None
+            images = [storage.absolute(row.path) for row in rows]
+            written = copy_outputs(grid, images, target)
+            p = final.params
+            print(
+                f"job {final.id}: {final.prompt[:60]!r} {p.width}x{p.height} x{len(rows)}, "
+                f"seed {final.seed}, {p.steps} steps, cfg {p.guidance:g}, "
+                f"model {services.runner.model_name}"
+            )
+            for path in written:
+                print(path)
     return 0
 
 

@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from core.errors import Banned, BlockedPrompt, QueueFull, QuotaExceeded, UserError
+from core.errors import Banned, BlockedPrompt, GroupRefused, QueueFull, QuotaExceeded, UserError
 from core.limits import Limits
 from core.model import (
     AdmissionCounts,
@@ -59,8 +59,9 @@ _BLOCKED_MESSAGES = {
 }
 _CHILD_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
 PARENT_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
-# A job past its first checks, waiting for the batch that commits it.
-_Waiting = tuple[Requester, NewJob, "asyncio.Future[Job]"]
+# Jobs past their first checks, waiting for the batch that commits them: one request's
+# jobs (several for ``--repeat`` and ``{}``), admitted all together or not at all.
+_Waiting = tuple[Requester, list[NewJob], "asyncio.Future[list[Job]]"]
 # Jobs committed per transaction at most (the insert's parameters stay well under
 # SQLite's limit).
 _BATCH = 100
@@ -98,12 +99,16 @@ class Admission:
         counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
         return self._quota_status(who, counts, day_start)
 
-    async def check(self, who: Requester) -> AdmissionCounts:
-        """The checks of ``_refuse`` on a fresh read; returns the counts (with the
-        user's /settings) for the caller to use."""
+    async def check(self, who: Requester, jobs: int = 1) -> AdmissionCounts:
+        """The checks of ``_refuse`` on a fresh read, for the first of ``jobs`` jobs of
+        one request (the commit checks them all); returns the counts (with the user's
+        /settings) for the caller to use."""
         day_start = self._day_start()
         counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
-        self._refuse(who, counts, day_start)
+        try:
+            self._refuse(who, counts, day_start)
+        except UserError as refusal:
+            raise _for_the_group(refusal, jobs, 0) from None
         return counts
 
     async def check_not_banned(self, who: Requester) -> None:
@@ -167,12 +172,28 @@ class Admission:
         """Admit a job: the cheap checks first (ban, quota, limits; ``checked``: the
         caller made them), then the blocked words (off the loop), then the counts again
         and the insert, together with the jobs admitted at the same moment."""
-        self.runner.spec_for(new)  # a job the engine could not run is a bug: not committed
+        [job] = await self.admit_all(who, [new], sources=sources, checked=checked)
+        return job
+
+    async def admit_all(
+        self,
+        who: Requester,
+        news: list[NewJob],
+        *,
+        sources: tuple[Text, Text] = PARENT_TEXTS,
+        checked: bool = False,
+    ) -> list[Job]:
+        """Admit one request's jobs all together or none: each counts as one job against
+        the quotas and limits, and if they do not all fit, ``GroupRefused`` says how many
+        would."""
+        for new in news:
+            self.runner.spec_for(new)  # a job the engine could not run is a bug
         if not checked:
             await self.check(who)
-        await self.check_words(who, new, sources)
-        waiter: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
-        self._waiting.append((who, new, waiter))
+        for new in news:
+            await self.check_words(who, new, sources)
+        waiter: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((who, list(news), waiter))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_waiting(), name="admission")
         return await waiter
@@ -202,9 +223,10 @@ class Admission:
                         raise
 
     async def _commit_batch(self, batch: list[_Waiting]) -> None:
-        """Check each job again on one fresh read (a ban or a job that landed since its
-        first check counts, and so do the jobs before it in the batch), then write those
-        that pass in one transaction, hand them to the engine and answer their callers."""
+        """Check each request again on one fresh read (a ban or a job that landed since
+        its first check counts, and so do the jobs before it in the batch), then write
+        those that pass in one transaction, hand them to the engine and answer their
+        callers. A request's jobs pass together or are refused together."""
         day_start = self._day_start()
         reads = await self.storage.admission_counts_many(
             [(who.user_id, who.guild_id) for who, _, _ in batch], day_start
@@ -212,31 +234,39 @@ class Admission:
         here: Counter[tuple[int, int | None]] = Counter()
         mine: Counter[int] = Counter()
         passed: list[_Waiting] = []
-        for (who, new, waiter), read in zip(batch, reads, strict=True):
-            counts = dataclasses.replace(
-                read,
-                used_here=read.used_here + here[who.user_id, who.guild_id],
-                used_everywhere=read.used_everywhere + mine[who.user_id],
-                active_mine=read.active_mine + mine[who.user_id],
-                queued_all=read.queued_all + len(passed),
-            )
+        admitted = 0  # jobs that passed so far, in the whole batch
+        for (who, news, waiter), read in zip(batch, reads, strict=True):
+            fitted = 0
             try:
-                self._refuse(who, counts, day_start)
+                for _ in news:
+                    counts = dataclasses.replace(
+                        read,
+                        used_here=read.used_here + here[who.user_id, who.guild_id] + fitted,
+                        used_everywhere=read.used_everywhere + mine[who.user_id] + fitted,
+                        active_mine=read.active_mine + mine[who.user_id] + fitted,
+                        queued_all=read.queued_all + admitted + fitted,
+                    )
+                    self._refuse(who, counts, day_start)
+                    fitted += 1
             except UserError as refusal:
                 if not waiter.done():
-                    waiter.set_exception(refusal)
+                    waiter.set_exception(_for_the_group(refusal, len(news), fitted))
                 continue
-            here[who.user_id, who.guild_id] += 1
-            mine[who.user_id] += 1
-            passed.append((who, new, waiter))
-        jobs = await self.storage.create_jobs([new for _, new, _ in passed])
-        for (_, _, waiter), job in zip(passed, jobs, strict=True):
-            # Committed: it runs whether or not its caller is still waiting for it.
-            logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
-            self.runner.launch(job)
-            self.runner.emit(JobEvent(EventKind.QUEUED, job))
+            here[who.user_id, who.guild_id] += fitted
+            mine[who.user_id] += fitted
+            admitted += fitted
+            passed.append((who, news, waiter))
+        jobs = await self.storage.create_jobs([new for _, news, _ in passed for new in news])
+        made = iter(jobs)
+        for _, news, waiter in passed:
+            group = [next(made) for _ in news]
+            for job in group:
+                # Committed: it runs whether or not its caller is still waiting for it.
+                logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
+                self.runner.launch(job)
+                self.runner.emit(JobEvent(EventKind.QUEUED, job))
             if not waiter.done():
-                waiter.set_result(job)
+                waiter.set_result(group)
 
     def _day_start(self) -> datetime:
         now = self.storage.clock().astimezone(UTC)
@@ -299,6 +329,19 @@ class Admission:
                 f"The queue is full ({counts.queued_all} jobs waiting). "
                 "Please try again in a few minutes."
             )
+
+
+def _for_the_group(refusal: UserError, count: int, fitted: int) -> UserError:
+    """A refusal of one of ``count`` jobs of a request: for a single job, itself; for
+    several, none starts and the answer says how many would have fitted (a ban is a ban,
+    however many jobs)."""
+    if count == 1 or isinstance(refusal, Banned):
+        return refusal
+    would = "none would" if fitted == 0 else f"only {fitted} would"
+    return GroupRefused(
+        f"This prompt makes {count} jobs and they do not all fit ({would}), so none "
+        f"started. {refusal.message}"
+    )
 
 
 def _stopping(error: BaseException) -> bool:

@@ -52,3 +52,7 @@ class UnknownJob(UserError):
 
 class NotAllowed(UserError):
     """The caller may not do this (for example cancel someone else's job)."""
+
+
+class GroupRefused(UserError):
+    """Several jobs of one request (``--repeat``, ``{}``) do not all fit; none started."""

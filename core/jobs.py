@@ -15,7 +15,7 @@ from core.admission import PARENT_TEXTS, Admission, Text
 from core.errors import BadParameter, NotAllowed, UnknownJob, UserError
 from core.limits import Limits
 from core.model import Action, ImageRow, Job, JobKind, JobParams, JobStatus, NewJob, Requester
-from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt
+from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt, parse_prompts
 from core.runner import Runner
 from core.sizes import size_for_aspect
 from engine import GRID_SIZE, Engine, encode_png, pan_size, region_preview
@@ -41,6 +41,7 @@ class Edit:
     guidance: float
     seed: int | None
     aspect: tuple[int, int] | None
+    tile: bool = False
 
 
 class Jobs:
@@ -73,42 +74,67 @@ class Jobs:
         return job
 
     async def imagine(self, who: Requester, text: str) -> Job:
-        """Queue a text-to-image job for ``text``; returns the queued job row."""
-        parsed = self.check_prompt(text)
+        """Queue the one text-to-image job of ``text``; returns its row. A prompt that
+        makes several (``--repeat``, ``{}``) is for ``imagine_all``."""
+        count = len(parse_prompts(text, max_steps=self.limits.max_steps))
+        if count != 1:
+            raise ValueError(f"{text!r} makes {count} jobs: use imagine_all")
+        [job] = await self.imagine_all(who, text)
+        return job
+
+    async def imagine_all(self, who: Requester, text: str) -> list[Job]:
+        """Queue every job ``text`` asks for (its ``{}`` permutations, each ``--repeat``
+        times, at most 4), admitted all together or none; returns their rows in order."""
+        prompts = parse_prompts(text, max_steps=self.limits.max_steps)
         defaults = self.engine.model.defaults
         # The cheap refusals first; the same read brings the user's /settings.
-        mine = (await self.admission.check(who)).settings
-        # The prompt's own parameters win; then the user's /settings; then the model's.
-        aspect = parsed.aspect or _aspect(mine.get("aspect")) or (1, 1)
-        width, height = size_for_aspect(*aspect, defaults.native_size)
-        steps = next(v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None)
-        cfg = next(v for v in (parsed.cfg, mine.get("cfg"), defaults.guidance) if v is not None)
-        negative = parsed.negative if parsed.negative is not None else mine.get("negative", "")
-        negative_from = Text.NEGATIVE if parsed.negative is not None else Text.SAVED_NEGATIVE
-        params = JobParams(
-            aspect=f"{aspect[0]}:{aspect[1]}",
-            width=width,
-            height=height,
-            base_width=width,
-            base_height=height,
-            steps=min(int(steps), self.limits.max_steps),
-            guidance=float(cfg),
-            num_images=GRID_SIZE,
-            model=self.runner.model_name,
-        )
-        seed = parsed.seed if parsed.seed is not None else secrets.randbelow(2**32)
-        new = NewJob(
-            kind=JobKind.IMAGINE,
-            user_id=who.user_id,
-            guild_id=who.guild_id,
-            channel_id=who.channel_id,
-            prompt=parsed.prompt,
-            negative=negative,
-            seed=seed,
-            params=params,
-        )
-        return await self.admission.admit(
-            who, new, sources=(Text.PROMPT, negative_from), checked=True
+        mine = (await self.admission.check(who, len(prompts))).settings
+        news = []
+        seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
+        for parsed in prompts:
+            # The prompt's own parameters win; then the user's /settings; then the model's.
+            aspect = parsed.aspect or _aspect(mine.get("aspect")) or (1, 1)
+            width, height = size_for_aspect(*aspect, defaults.native_size)
+            steps = next(
+                v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None
+            )
+            cfg = next(v for v in (parsed.cfg, mine.get("cfg"), defaults.guidance) if v is not None)
+            negative = parsed.negative if parsed.negative is not None else mine.get("negative", "")
+            params = JobParams(
+                aspect=f"{aspect[0]}:{aspect[1]}",
+                width=width,
+                height=height,
+                base_width=width,
+                base_height=height,
+                steps=min(int(steps), self.limits.max_steps),
+                guidance=float(cfg),
+                num_images=GRID_SIZE,
+                model=self.runner.model_name,
+                tile=parsed.tile or None,
+            )
+            if parsed.seed is None:
+                seed = secrets.randbelow(2**32)
+            else:
+                repeat = seeds.get(parsed.seed, 0)
+                seeds[parsed.seed] = repeat + 1
+                seed = (parsed.seed + GRID_SIZE * repeat) % 2**32
+            news.append(
+                NewJob(
+                    kind=JobKind.IMAGINE,
+                    user_id=who.user_id,
+                    guild_id=who.guild_id,
+                    channel_id=who.channel_id,
+                    prompt=parsed.prompt,
+                    negative=negative,
+                    seed=seed,
+                    params=params,
+                )
+            )
+        # Where a blocked word was found: the prompt, or a negative from /settings.
+        saved = all(parsed.negative is None for parsed in prompts)
+        negative_from = Text.SAVED_NEGATIVE if saved else Text.NEGATIVE
+        return await self.admission.admit_all(
+            who, news, sources=(Text.PROMPT, negative_from), checked=True
         )
 
     async def press(
@@ -157,7 +183,12 @@ class Jobs:
         _refuse_purged(job)
         p = job.params
         return format_prompt(
-            job.prompt, negative=job.negative, aspect=p.aspect, steps=p.steps, cfg=p.guidance
+            job.prompt,
+            negative=job.negative,
+            aspect=p.aspect,
+            steps=p.steps,
+            cfg=p.guidance,
+            tile=bool(p.tile),
         )
 
     async def region_picture(self, who: Requester, job_id: int, index: int | None) -> bytes:
@@ -188,6 +219,7 @@ class Jobs:
             guidance=float(cfg),
             seed=parsed.seed,
             aspect=parsed.aspect,
+            tile=parsed.tile,
         )
 
     async def custom_zoom(
@@ -234,7 +266,9 @@ class Jobs:
         source = await self._source_image(parent, index)
         if edit is not None:
             _refuse_new_aspect(parent, source, edit, "with 🔄 and Custom Zoom")
-        return await self._grid_from(who, parent, source, JobKind.REGION, edit=edit, cells=chosen)
+        return await self._grid_from(
+            who, parent, source, JobKind.REGION, edit=edit, cells=chosen, tile=None
+        )
 
     async def cancel(self, job_id: int, who: Requester) -> Job:
         """Cancel a queued or running job (its owner or an admin); returns the final row."""
@@ -277,7 +311,7 @@ class Jobs:
         prompt, negative = parent.prompt, parent.negative
         if edit is not None:
             prompt, negative = edit.prompt, edit.negative
-            params = params.but(steps=edit.steps, guidance=edit.guidance)
+            params = params.but(steps=edit.steps, guidance=edit.guidance, tile=edit.tile or None)
             seed = seed if edit.seed is None else edit.seed
         return NewJob(
             kind=kind,
@@ -433,7 +467,7 @@ class Jobs:
         # As Midjourney does: the canvas is the size of the grid images the image came
         # from (or, for Custom Zoom with another --ar, of that aspect); the image shrinks
         # into its middle and the border is painted.
-        changes: dict[str, Any] = {"factor": factor}
+        changes: dict[str, Any] = {"factor": factor, "tile": None}  # a border breaks a tile
         if aspect is not None:
             changes["aspect"] = f"{aspect[0]}:{aspect[1]}"
         return await self._grid_from(who, parent, source, JobKind.ZOOM, size, edit=edit, **changes)
@@ -454,7 +488,14 @@ class Jobs:
                 f"largest size I make ({side} px on its longer side)."
             )
         return await self._grid_from(
-            who, parent, source, JobKind.PAN, (width, height), edit=edit, direction=direction
+            who,
+            parent,
+            source,
+            JobKind.PAN,
+            (width, height),
+            edit=edit,
+            direction=direction,
+            tile=None,
         )
 
 

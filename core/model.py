@@ -78,7 +78,7 @@ class JobParams:
     of an upscaled image come out at that size). ``source_job``/``source_index``: the
     image an image-to-image job starts from. ``mode``: strong/subtle for variations,
     standard/creative for upscales. ``factor``: a zoom out's; ``direction``: a pan's;
-    ``cells``: the cells (1..9, row by row) a Vary (Region) repaints.
+    ``cells``: the cells (1..9, row by row) a Vary (Region) repaints; ``tile``: seamless.
     """
 
     width: int
@@ -97,6 +97,7 @@ class JobParams:
     factor: float | None = None  # zoom out
     direction: str | None = None  # pan
     cells: tuple[int, ...] | None = None  # region
+    tile: bool | None = None  # --tile: seamless (None: off)
 
     def to_json(self) -> str:
         """The row's text: the set fields only, keys sorted."""

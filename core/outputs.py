@@ -59,6 +59,9 @@ def image_recipe(job: Job, spec: JobSpec, seed: int, index: int, sampler: str) -
     if spec.source_image is not None:
         recipe["strength"] = f"{spec.strength:g}"
         line += f", Denoising strength: {spec.strength:g}"
+    if spec.tile:
+        recipe["tile"] = "on"
+        line += ", Tiling: True"
     negative = f"\nNegative prompt: {job.negative}" if job.negative else ""
     recipe["parameters"] = f"{job.prompt}{negative}\n{line}"
     return recipe

@@ -16,6 +16,9 @@ MAX_NEGATIVE_CHARS = 1500
 MAX_SEED = 2**32 - 1
 MIN_CFG, MAX_CFG = 0.0, 20.0
 MAX_ASPECT = 4.0  # ratios between 1:4 and 4:1
+MAX_JOBS = 4  # jobs one prompt may make, --repeat and {} together
+MAX_IMAGE_WEIGHT = 2.0
+MAX_NESTING = 8  # levels of {} inside {}
 
 # `--name` at the start or after whitespace, followed by a letter. Phones turn `--` into
 # an em or en dash; those are accepted too.
@@ -23,7 +26,8 @@ _PARAM = re.compile(r"(?<!\S)(?:--|—|–)(?P<name>[A-Za-z][A-Za-z0-9_-]*)(?P<e
 _ASPECT = re.compile(r"^(\d{1,5})\s*:\s*(\d{1,5})$")
 _INTEGER = re.compile(r"^[+]?\d+$")
 
-KNOWN_PARAMETERS = ("--ar", "--seed", "--no", "--steps", "--cfg")
+KNOWN_PARAMETERS = ("--ar", "--seed", "--no", "--steps", "--cfg", "--iw", "--tile", "--repeat")
+FLAGS = ("--tile",)  # parameters that take no value
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,9 @@ class ParsedPrompt:
     seed: int | None = None
     steps: int | None = None
     cfg: float | None = None
+    image_weight: float | None = None
+    tile: bool = False
+    repeat: int = 1
 
 
 def parse_aspect(value: str, name: str = "--ar") -> tuple[int, int]:
@@ -111,6 +118,15 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         if name == "--no":
             values[name] = check_negative(raw)
             continue
+        if name in FLAGS:
+            if raw:
+                raise BadParameter(
+                    name,
+                    f"`{name}` takes no value (found `{_clip(raw)}` after it). "
+                    "Write the prompt first and the parameters after it.",
+                )
+            values[name] = True
+            continue
         value, _, rest = raw.partition(" ")
         if not value:
             raise BadParameter(name, f"`{name}` needs a value: {_rule(name, max_steps)}.")
@@ -140,6 +156,9 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         seed=values.get("--seed"),  # type: ignore[arg-type]
         steps=values.get("--steps"),  # type: ignore[arg-type]
         cfg=values.get("--cfg"),  # type: ignore[arg-type]
+        image_weight=values.get("--iw"),  # type: ignore[arg-type]
+        tile=bool(values.get("--tile")),
+        repeat=values.get("--repeat", 1),  # type: ignore[arg-type]
     )
 
 
@@ -150,6 +169,10 @@ def _parse_value(name: str, value: str, max_steps: int) -> object:
         return parse_int(value, name, 0, MAX_SEED)
     if name == "--steps":
         return parse_int(value, name, 1, max_steps)
+    if name == "--repeat":
+        return parse_int(value, name, 1, MAX_JOBS)
+    if name == "--iw":
+        return parse_float(value, name, 0.0, MAX_IMAGE_WEIGHT)
     return parse_float(value, name, MIN_CFG, MAX_CFG)
 
 
@@ -159,6 +182,8 @@ def _rule(name: str, max_steps: int) -> str:
         "--seed": f"a whole number from 0 to {MAX_SEED}",
         "--steps": f"a whole number from 1 to {max_steps}",
         "--cfg": f"a number from {MIN_CFG:g} to {MAX_CFG:g}",
+        "--iw": f"a number from 0 to {MAX_IMAGE_WEIGHT:g}",
+        "--repeat": f"a whole number from 1 to {MAX_JOBS}",
     }[name]
 
 
@@ -173,6 +198,7 @@ def format_prompt(
     aspect: str | None = None,
     steps: int | None = None,
     cfg: float | None = None,
+    tile: bool = False,
 ) -> str:
     """The text a user would type for these settings (``parse_prompt`` reads it back the
     same): what remix and Custom Zoom forms start from."""
@@ -183,6 +209,105 @@ def format_prompt(
         parts.append(f"--steps {steps}")
     if cfg is not None:
         parts.append(f"--cfg {cfg:.10g}")
+    if tile:
+        parts.append("--tile")
     if negative:
         parts.append(f"--no {negative}")
     return " ".join(parts)
+
+
+# Permutations: ``a {red, blue} bird`` is two prompts. A backslash keeps ``{``, ``}``,
+# ``,`` and ``\\`` as text. Parsed into a tree first, counted without expanding (a hostile
+# ``{a,b}{a,b}...`` would make millions), expanded only when the count fits.
+_Seq = list  # of str and alternatives (a list of _Seq)
+
+
+def _brace_tree(text: str) -> _Seq:
+    """``text`` as a sequence of text and alternatives; ``BadParameter`` when the braces
+    do not pair up or nest too deep."""
+    rule = "use `{red, blue}` for one job per option; write `\\{` for a brace as text"
+    root: _Seq = []
+    stack: list[tuple[_Seq, list[_Seq]]] = []  # the enclosing sequence, this group's options
+    current = root
+    buffer: list[str] = []
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char == "\\" and position + 1 < len(text) and text[position + 1] in "{},\\":
+            buffer.append(text[position + 1])
+            position += 2
+            continue
+        if char == "{":
+            if len(stack) >= MAX_NESTING:
+                raise BadParameter("{}", f"Braces nest more than {MAX_NESTING} deep: {rule}.")
+            current.append("".join(buffer))
+            buffer = []
+            options: list[_Seq] = [[]]
+            stack.append((current, options))
+            current = options[0]
+        elif char == "," and stack:
+            current.append("".join(buffer))
+            buffer = []
+            options = stack[-1][1]
+            options.append([])
+            current = options[-1]
+        elif char == "}":
+            if not stack:
+                raise BadParameter("{}", f"A `}}` closes no `{{`: {rule}.")
+            current.append("".join(buffer))
+            buffer = []
+            parent, options = stack.pop()
+            parent.append(options)
+            current = parent
+        else:
+            buffer.append(char)
+        position += 1
+    if stack:
+        raise BadParameter("{}", f"A `{{` is never closed: {rule}.")
+    current.append("".join(buffer))
+    return root
+
+
+def _count(sequence: _Seq) -> int:
+    total = 1
+    for part in sequence:
+        if isinstance(part, list):
+            total *= sum(_count(option) for option in part)
+    return total
+
+
+def _expand(sequence: _Seq) -> list[str]:
+    results = [""]
+    for part in sequence:
+        if isinstance(part, list):
+            options = [text.strip() for option in part for text in _expand(option)]
+            results = [f"{head}{option}" for head in results for option in options]
+        else:
+            results = [f"{head}{part}" for head in results]
+    return results
+
+
+def expand_prompt(text: str) -> list[str]:
+    """The prompts that ``{}`` permutations make of ``text`` (one when it has none)."""
+    tree = _brace_tree(text)
+    count = _count(tree)
+    if count > MAX_JOBS:
+        many = f"{count}" if count < 10**6 else "over a million"
+        raise BadParameter(
+            "{}", f"This prompt makes {many} prompts with `{{}}`; the most is {MAX_JOBS}."
+        )
+    return _expand(tree)
+
+
+def parse_prompts(text: str, *, max_steps: int) -> list[ParsedPrompt]:
+    """Every job a prompt asks for: its ``{}`` permutations, each ``--repeat`` times (at
+    most ``MAX_JOBS`` in all), each parsed and bound-checked like ``parse_prompt``."""
+    parsed = [parse_prompt(variant, max_steps=max_steps) for variant in expand_prompt(text)]
+    count = sum(one.repeat for one in parsed)
+    if count > MAX_JOBS:
+        raise BadParameter(
+            "--repeat",
+            f"This prompt makes {count} jobs (`{{}}` and `--repeat` together); "
+            f"the most is {MAX_JOBS}.",
+        )
+    return [one for one in parsed for _ in range(one.repeat)]

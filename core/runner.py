@@ -160,6 +160,7 @@ class Runner:
             source_image=source,
             strength=p.strength,
             paint=_paint(job.kind, p),
+            tile=bool(p.tile),
             owner=job.user_id,
         )
 

@@ -64,6 +64,7 @@ class JobSpec:
     strength: float = 1.0
     mask_image: Path | None = None
     paint: Paint | None = None  # built on the worker from the source; see ``Paint``
+    tile: bool = False  # seamless: circular padding for this call (``engine.tiling``)
     owner: int = 0  # whose job it is: the scheduler shares the GPU fairly among owners
 
     def __post_init__(self) -> None:
@@ -110,6 +111,7 @@ class JobSpec:
             round(self.guidance, 6),
             round(self.strength, 6) if image_to_image else None,
             bool(self.negative),
+            self.tile,  # padding is per call: tiled and untiled jobs never share one
         )
 
     @property

@@ -31,6 +31,7 @@ from engine.canvas import keep_outside, painting
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.model import LoadedModel
 from engine.preview import latents_to_preview
+from engine.tiling import tiling
 from engine.types import JobOutput, Progress
 
 logger = logging.getLogger(__name__)
@@ -305,8 +306,10 @@ class Worker:
         images: list = []
         started = time.perf_counter()
         try:
-            for start in range(0, len(entries), size):
-                images.extend(self._call(entries[start : start + size]))
+            # --tile: circular padding for these calls only (same shape: all or none).
+            with tiling(self.model.text2img, items[0].spec.tile):
+                for start in range(0, len(entries), size):
+                    images.extend(self._call(entries[start : start + size]))
         finally:
             self.call_seconds += time.perf_counter() - started
         results: dict[JobHandle, list] = {item: [] for item in items}

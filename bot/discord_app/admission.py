@@ -40,13 +40,15 @@ MIN_DEADLINE = 0.5
 
 
 async def admit_and_answer(
-    interaction: discord.Interaction[ImagineBot], admit: Callable[[], Awaitable[Job]]
+    interaction: discord.Interaction[ImagineBot],
+    admit: Callable[[], Awaitable[Job | list[Job]]],
 ) -> None:
-    """Run ``admit`` (checks and the committed row), then answer ``interaction`` once.
+    """Run ``admit`` (checks and the committed rows), then answer ``interaction`` once.
 
     A refusal is raised, for the one error path (``errors.reply_error``) to answer
     privately: before any answer, or after the private deferral, whose visibility the
-    first followup takes."""
+    first followup takes. Several jobs (``--repeat``, ``{}``): the first is the answer,
+    each other one gets its own message in the channel, right below it."""
     bot = interaction.client
     # A task of its own: if the interaction's handler is cut off, the admission is not.
     task = asyncio.ensure_future(admit())
@@ -55,7 +57,10 @@ async def admit_and_answer(
     deadline = min(bot.answer_deadline, max(MIN_DEADLINE, bot.answer_deadline - max(0.0, age)))
     done, _ = await asyncio.wait({task}, timeout=deadline)
     if task in done:
-        await interaction.client.job_messages.track(task.result(), interaction)
+        first, *others = _jobs(task.result())
+        await interaction.client.job_messages.track(first, interaction)
+        for job in others:
+            await bot.job_messages.post_waiting(job)
         return
     logger.warning(
         "interaction %s: admission is taking over %.1f s; holding it privately",
@@ -66,13 +71,19 @@ async def admit_and_answer(
         await interaction.response.defer(ephemeral=True, thinking=True)
     except SEND_ERRORS as exc:
         logger.warning("interaction %s: could not hold it: %s", interaction.id, exc)
-    job = await task
-    message = await bot.job_messages.post_waiting(job)
-    if message is not None:
-        note = f"Job {job.id} is queued: {message.jump_url}"
-    else:
-        note = f"Job {job.id} is queued; its result will be posted in this channel."
+    notes = []
+    for job in _jobs(await task):
+        message = await bot.job_messages.post_waiting(job)
+        if message is not None:
+            notes.append(f"Job {job.id} is queued: {message.jump_url}")
+        else:
+            notes.append(f"Job {job.id} is queued; its result will be posted in this channel.")
+    note = "\n".join(notes)
     try:
         await interaction.followup.send(note, ephemeral=True)
     except SEND_ERRORS as exc:
         logger.info("interaction %s: could not send the private note: %s", interaction.id, exc)
+
+
+def _jobs(admitted: Job | list[Job]) -> list[Job]:
+    return admitted if isinstance(admitted, list) else [admitted]

@@ -14,7 +14,7 @@ from bot.discord_app.context import requester
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
 
-PROMPT_HELP = "What to draw, then parameters: --ar 3:2 --seed 7 --no people --steps 30 --cfg 7"
+PROMPT_HELP = "What to draw, then parameters: --ar 3:2 --seed 7 --no people --tile --repeat 2"
 
 
 @app_commands.command(name="imagine")
@@ -26,7 +26,7 @@ async def imagine(interaction: discord.Interaction[ImagineBot], prompt: str) -> 
     # or an ephemeral refusal that nobody else sees.
     who = requester(interaction)
     await admit_and_answer(
-        interaction, lambda: interaction.client.services.jobs.imagine(who, prompt)
+        interaction, lambda: interaction.client.services.jobs.imagine_all(who, prompt)
     )
 
 

@@ -126,6 +126,8 @@ def result_text(job: Job) -> str:
     if job.status == JobStatus.DONE:
         size = f"{p.width}x{p.height}"
         tail = f"job {job.id} · seed {job.seed} · {size} · {p.steps} steps"
+        if p.tile:
+            tail += " · tile"
         return _fit(f"{head}\n{detail}{tail}")
     if job.status == JobStatus.CANCELLED:
         return _fit(f"{head}\n{detail}job {job.id} · cancelled")

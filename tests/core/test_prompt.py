@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from core.errors import BadParameter
@@ -113,3 +115,89 @@ def test_prompt_length_is_counted_without_parameters():
 def test_double_dash_inside_words_is_prompt_text():
     assert parse("a well--lit room --seed 2").prompt == "a well--lit room"
     assert parse("a -- b").prompt == "a -- b"
+
+
+# --tile, --iw, --repeat and {} permutations
+
+
+def prompts(text: str) -> list[tuple[str, int, bool]]:
+    from core.prompt import parse_prompts
+
+    return [(p.prompt, p.repeat, p.tile) for p in parse_prompts(text, max_steps=50)]
+
+
+def test_tile_is_a_flag_and_iw_a_number():
+    assert parse("a leaf pattern --tile").tile is True
+    assert parse("a leaf pattern --tile --ar 2:1").aspect == (2, 1)
+    assert parse("a fox").tile is False
+    assert parse("a fox --iw 0.5").image_weight == 0.5
+    assert parse("a fox --iw 0").image_weight == 0.0
+    for text, fragment in (
+        ("a fox --tile yes", "takes no value"),
+        ("a fox --iw 2.5", "from 0 to 2"),
+        ("a fox --iw", "needs a value"),
+        ("a fox --repeat 0", "from 1 to 4"),
+        ("a fox --repeat 1.5", "whole number"),
+    ):
+        with pytest.raises(BadParameter, match=fragment):
+            parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a fox", [("a fox", 1, False)]),
+        ("a fox --repeat 3", [("a fox", 3, False)] * 3),
+        ("a {red, blue} bird", [("a red bird", 1, False), ("a blue bird", 1, False)]),
+        (
+            "a {red, blue} bird --repeat 2",
+            [("a red bird", 2, False)] * 2 + [("a blue bird", 2, False)] * 2,
+        ),
+        (
+            "a {big {red, blue}, small} bird",
+            [
+                ("a big red bird", 1, False),
+                ("a big blue bird", 1, False),
+                ("a small bird", 1, False),
+            ],
+        ),
+        (
+            "{a, b} and {c, d}",
+            [
+                ("a and c", 1, False),
+                ("a and d", 1, False),
+                ("b and c", 1, False),
+                ("b and d", 1, False),
+            ],
+        ),
+        (r"a \{literal\} brace", [("a {literal} brace", 1, False)]),
+        (r"a {x\, y, z}", [("a x, y", 1, False), ("a z", 1, False)]),
+        ("a {single} option", [("a single option", 1, False)]),
+        ("tiles {--tile, --ar 2:1}", [("tiles", 1, True), ("tiles", 1, False)]),
+    ],
+)
+def test_permutations_and_repeats_expand_into_jobs(text, expected):
+    assert prompts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("a {red, blue, green, pink, grey} bird", "makes 5 prompts"),
+        ("{a,b}" * 19, "makes 524288 prompts"),
+        ("{a,b}" * 40, "makes over a million prompts"),
+        ("a {red, blue} bird --repeat 3", "makes 6 jobs"),
+        ("a {red, blue bird", "never closed"),
+        ("a red} bird", "closes no"),
+        ("{" * 9 + "x" + "}" * 9, "nest more than 8"),
+        ("a {red, blue --repeat 9} bird", "--repeat"),
+    ],
+)
+def test_expansions_past_the_limit_or_malformed_are_refused(text, fragment):
+    with pytest.raises(BadParameter, match=re.escape(fragment)):
+        prompts(text)
+
+
+def test_a_huge_hostile_expansion_is_counted_not_expanded():
+    with pytest.raises(BadParameter, match="makes over a million prompts"):
+        prompts("{a,b,c}" * 500)  # expanding it would never end

@@ -112,3 +112,40 @@ async def test_the_day_is_counted_in_utc(service, clock):
         await imagine(service)
     clock.now += timedelta(minutes=2)
     await imagine(service)
+
+
+async def test_a_prompt_of_several_jobs_is_admitted_whole_or_not_at_all(service):
+    """--repeat and {}: each job counts; if they do not all fit, none starts and the
+    answer says how many would."""
+    from core.errors import GroupRefused
+
+    await imagine(service)  # 1 of 3 used
+    with pytest.raises(GroupRefused, match=r"makes 3 jobs .* \(only 2 would\), so none"):
+        await service.jobs.imagine_all(ALICE, "a {red, blue, green} fox --steps 2")
+    assert await service.storage.count_jobs() == 1
+    jobs = await service.jobs.imagine_all(ALICE, "a {red, blue} fox --steps 2")
+    assert [job.prompt for job in jobs] == ["a red fox", "a blue fox"]
+    assert len({job.id for job in jobs}) == 2
+    with pytest.raises(GroupRefused, match=r"\(none would\)"):
+        await service.jobs.imagine_all(ALICE, "a fox --repeat 2 --steps 2")
+    with pytest.raises(QuotaExceeded):  # one job: the plain refusal
+        await imagine(service)
+    assert await service.storage.count_jobs() == 3
+    assert (await service.users.quota(ALICE)).used == 3
+
+
+async def test_groups_arriving_together_are_each_whole(service):
+    """Two requests of three jobs each in one commit, two places left in the quota for
+    the second: the first passes whole, the second is refused whole."""
+    from core.errors import GroupRefused
+
+    results = await asyncio.gather(
+        service.jobs.imagine_all(ALICE, "first {a, b} --steps 2"),
+        service.jobs.imagine_all(ALICE, "second {a, b} --steps 2"),
+        return_exceptions=True,
+    )
+    passed = [r for r in results if isinstance(r, list)]
+    refused = [r for r in results if isinstance(r, GroupRefused)]
+    assert len(passed) == 1 and len(passed[0]) == 2 and len(refused) == 1
+    assert "only 1 would" in refused[0].message
+    assert await service.storage.count_jobs() == 2

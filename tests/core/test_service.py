@@ -554,6 +554,43 @@ async def test_positions_are_each_jobs_position_in_one_fair_order(small_service)
     }
 
 
+async def test_repeats_get_their_own_jobs_seeds_and_places_in_the_fair_order(small_service):
+    service = small_service
+    repeats = await service.jobs.imagine_all(ALICE, "a fox --seed 10 --repeat 2 --steps 2")
+    assert [job.seed for job in repeats] == [10, 14], "a given seed: the repeats go on from it"
+    assert [job.prompt for job in repeats] == ["a fox", "a fox"]
+    bob = await service.jobs.imagine(BOB, "bob --steps 2")
+    # Interleaved with other users' jobs like any of alice's.
+    assert service.runner.positions() == {repeats[0].id: 1, bob.id: 2, repeats[1].id: 3}
+    with pytest.raises(ValueError, match="imagine_all"):
+        await service.jobs.imagine(BOB, "two {a, b} --steps 2")
+
+
+async def test_tile_goes_to_the_engine_and_stays_with_variations_not_with_zooms(service):
+    grid = await finished(
+        service, (await service.jobs.imagine(ALICE, "leaves --tile --steps 2")).id
+    )
+    assert grid.params.tile is True and service.runner.spec_for(grid).tile
+    with Image.open(
+        service.storage.absolute((await service.runner.images(grid.id))[0].path)
+    ) as png:
+        assert png.text["tile"] == "on" and "Tiling: True" in png.text["parameters"]
+    assert (await service.jobs.form_text(ALICE, grid.id)).endswith("--tile")
+    variation = await service.jobs.press(ALICE, Action.VARY_SUBTLE, grid.id, 1)
+    assert service.runner.spec_for(variation).tile, "a variation of a tile is a tile"
+    upscale = await finished(
+        service, (await service.jobs.press(ALICE, Action.UPSCALE, grid.id, 1)).id
+    )
+    zoom = await service.jobs.press(ALICE, Action.ZOOM_OUT_2, upscale.id, 1)
+    assert not service.runner.spec_for(zoom).tile, "a painted border is no tile"
+    untiled = await service.jobs.press(
+        ALICE, Action.REROLL, grid.id, None, remix="leaves --steps 2"
+    )
+    assert not service.runner.spec_for(untiled).tile, "remix: the form's text decides"
+    for job in (variation, zoom, untiled):
+        await finished(service, job.id)
+
+
 async def test_cancel_a_queued_job(small_service):
     service = small_service
     job = await service.jobs.imagine(ALICE, "wait for me --steps 2")
