@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from bot import canvas_cli
 from bot.settings import Settings, SettingsError, load_settings
-from core.errors import UserError
+from core.errors import BadImage, UserError
+from core.image_prompt import MAX_IMAGE_BYTES, load_image_prompt, too_big
 from core.limits import Limits
 from core.prompt import parse_prompts
 
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     imagine.add_argument("prompt", help='the prompt with its parameters, e.g. "a fox --ar 3:2"')
     imagine.add_argument("-o", "--output", type=Path, default=Path("grid.png"))
+    imagine.add_argument(
+        "--image", type=Path, help="an image prompt: a PNG, JPEG or WebP file (10 MB at most)"
+    )
 
     tiny = commands.add_parser(
         "tiny-model", help="write a tiny random-weight diffusers pipeline to DIR"
@@ -93,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "imagine":
             # Bad parameters are refused before the model loads (seconds, on any machine).
-            parse_prompts(args.prompt, max_steps=Limits.from_settings(settings).max_steps)
+            prompts = parse_prompts(args.prompt, max_steps=Limits.from_settings(settings).max_steps)
+            image = None if args.image is None else _read_image(args.image)
+            if image is not None:
+                load_image_prompt(image)  # a bad file is refused before the model loads
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -102,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command != "imagine":
         return canvas_cli.run(settings, args)
-    return asyncio.run(_imagine(settings, args.prompt, args.output))
+    if image is None and any(p.image_weight is not None for p in prompts):
+        print("error: --iw needs an image: give one with --image PATH", file=sys.stderr)
+        return 2
+    return asyncio.run(_imagine(settings, args.prompt, args.output, image))
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -182,9 +192,21 @@ def _tiny_model(directory: Path, family: str, seed: int, inpainting: bool = Fals
     return 0
 
 
-async def _imagine(settings: Settings, prompt: str, output: Path) -> int:
+def _read_image(path: Path) -> bytes:
+    """An image prompt's bytes (``UserError`` when it is not a readable file or too big)."""
+    try:
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            raise BadImage(too_big(path.stat().st_size))
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+
+
+async def _imagine(
+    settings: Settings, prompt: str, output: Path, image: bytes | None = None
+) -> int:
     async def admit(services: Services, who: Requester) -> list[Job]:
-        return await services.jobs.imagine_all(who, prompt)
+        return await services.jobs.imagine_all(who, prompt, image)
 
     return await run_job(settings, admit, output)
 

@@ -260,6 +260,7 @@ class Admission:
         made = iter(jobs)
         for _, news, waiter in passed:
             group = [next(made) for _ in news]
+            await self._write_sources(news, group)
             for job in group:
                 # Committed: it runs whether or not its caller is still waiting for it.
                 logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
@@ -267,6 +268,18 @@ class Admission:
                 self.runner.emit(JobEvent(EventKind.QUEUED, job))
             if not waiter.done():
                 waiter.set_result(group)
+
+    async def _write_sources(self, news: list[NewJob], jobs: list[Job]) -> None:
+        """Image prompts: each job's source into its own folder, before it can run. A
+        write that fails (a full disk) leaves the job to fail alone with that reason."""
+        for new, job in zip(news, jobs, strict=True):
+            if new.source_png is None:
+                continue
+            try:
+                path = self.storage.source_path(job.id)
+                await asyncio.to_thread(self.storage.write_file, path, new.source_png)
+            except OSError as exc:
+                logger.error("job %s: could not store its image prompt: %s", job.id, exc)
 
     def _day_start(self) -> datetime:
         now = self.storage.clock().astimezone(UTC)

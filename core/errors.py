@@ -56,3 +56,7 @@ class NotAllowed(UserError):
 
 class GroupRefused(UserError):
     """Several jobs of one request (``--repeat``, ``{}``) do not all fit; none started."""
+
+
+class BadImage(UserError):
+    """An image prompt that is too big, not an image, or not one of the formats taken."""

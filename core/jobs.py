@@ -13,6 +13,13 @@ from PIL import Image
 
 from core.admission import PARENT_TEXTS, Admission, Text
 from core.errors import BadParameter, NotAllowed, UnknownJob, UserError
+from core.image_prompt import (
+    DEFAULT_IMAGE_WEIGHT,
+    fitted,
+    image_strength,
+    load_image_prompt,
+    own_aspect,
+)
 from core.limits import Limits
 from core.model import Action, ImageRow, Job, JobKind, JobParams, JobStatus, NewJob, Requester
 from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt, parse_prompts
@@ -82,10 +89,22 @@ class Jobs:
         [job] = await self.imagine_all(who, text)
         return job
 
-    async def imagine_all(self, who: Requester, text: str) -> list[Job]:
+    async def imagine_all(self, who: Requester, text: str, image: bytes | None = None) -> list[Job]:
         """Queue every job ``text`` asks for (its ``{}`` permutations, each ``--repeat``
-        times, at most 4), admitted all together or none; returns their rows in order."""
+        times, at most 4), admitted all together or none; returns their rows in order.
+
+        ``image``: an image prompt (the file's bytes): each job is image-to-image from it,
+        cover-cropped to the job's ``--ar`` (or at the image's own aspect), following it
+        as closely as ``--iw`` says (``image_strength``). ``BadImage`` says what is wrong
+        with a file, before any job exists."""
         prompts = parse_prompts(text, max_steps=self.limits.max_steps)
+        if image is None and any(p.image_weight is not None for p in prompts):
+            raise BadParameter(
+                "--iw",
+                "`--iw` sets how closely the result follows an image prompt: attach an "
+                "image in the `image` option, or remove `--iw`.",
+            )
+        picture = None if image is None else await asyncio.to_thread(load_image_prompt, image)
         defaults = self.engine.model.defaults
         # The cheap refusals first; the same read brings the user's /settings.
         mine = (await self.admission.check(who, len(prompts))).settings
@@ -93,7 +112,10 @@ class Jobs:
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
         for parsed in prompts:
             # The prompt's own parameters win; then the user's /settings; then the model's.
-            aspect = parsed.aspect or _aspect(mine.get("aspect")) or (1, 1)
+            if picture is not None:  # the image's own shape, unless --ar says another
+                aspect = parsed.aspect or own_aspect(picture)
+            else:
+                aspect = parsed.aspect or _aspect(mine.get("aspect")) or (1, 1)
             width, height = size_for_aspect(*aspect, defaults.native_size)
             steps = next(
                 v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None
@@ -112,6 +134,17 @@ class Jobs:
                 model=self.runner.model_name,
                 tile=parsed.tile or None,
             )
+            source = None
+            if picture is not None:
+                strength = image_strength(parsed.image_weight)
+                params = params.but(
+                    image_weight=parsed.image_weight
+                    if parsed.image_weight is not None
+                    else DEFAULT_IMAGE_WEIGHT,
+                    strength=strength,
+                    steps=_steps_for(params.steps, strength),
+                )
+                source = await asyncio.to_thread(_source_png, picture, (width, height))
             if parsed.seed is None:
                 seed = secrets.randbelow(2**32)
             else:
@@ -128,6 +161,7 @@ class Jobs:
                     negative=negative,
                     seed=seed,
                     params=params,
+                    source_png=source,
                 )
             )
         # Where a blocked word was found: the prompt, or a negative from /settings.
@@ -336,7 +370,8 @@ class Jobs:
         changes: dict[str, Any] = {}
         p = parent.params
         size = (p.base_width or p.width, p.base_height or p.height)
-        if edit is not None and parent.params.source_job is not None:
+        from_image = p.source_job is not None or p.image_weight is not None
+        if edit is not None and from_image:
             # A reroll of a job made from an image keeps the image's shape.
             if edit.aspect is not None and edit.aspect not in _own_aspects(parent, size):
                 raise BadParameter(
@@ -355,6 +390,8 @@ class Jobs:
                 "base_width": width,
                 "base_height": height,
             }
+        if p.image_weight is not None:  # the same image prompt, from the parent's folder
+            changes["image_from"] = p.image_from or parent.id
         seed = secrets.randbelow(2**32)
         new = self._child(who, parent, JobKind.REROLL, None, seed, edit, **changes)
         return await self._admit(who, new, edit)
@@ -380,6 +417,8 @@ class Jobs:
             "factor": None,
             "direction": None,
             "cells": None,
+            "image_weight": None,
+            "image_from": None,
             **changes,
         }
         new = self._child(
@@ -448,6 +487,8 @@ class Jobs:
             factor=None,
             direction=None,
             cells=None,
+            image_weight=None,
+            image_from=None,
             source_job=parent.id,
             source_index=source.index,
         )
@@ -505,6 +546,11 @@ def _grid_size(parent: Job, source: ImageRow) -> tuple[int, int]:
         parent.params.base_width or source.width,
         parent.params.base_height or source.height,
     )
+
+
+def _source_png(picture: Image.Image, size: tuple[int, int]) -> bytes:
+    """The image prompt cover-cropped to the job's size, as the job keeps it."""
+    return encode_png(fitted(picture, size), {"Software": "imaginebot"})
 
 
 def _ratio(width: int, height: int) -> tuple[int, int]:

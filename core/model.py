@@ -98,6 +98,9 @@ class JobParams:
     direction: str | None = None  # pan
     cells: tuple[int, ...] | None = None  # region
     tile: bool | None = None  # --tile: seamless (None: off)
+    # An image prompt: --iw, and the job whose folder holds source.png (None: this one).
+    image_weight: float | None = None
+    image_from: int | None = None
 
     def to_json(self) -> str:
         """The row's text: the set fields only, keys sorted."""
@@ -133,6 +136,9 @@ class NewJob:
     channel_id: int | None = None
     parent_id: int | None = None
     parent_index: int | None = None
+    # An image prompt's source (PNG, fitted to the job's size), written to the job's
+    # folder when the row is committed; not a column.
+    source_png: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

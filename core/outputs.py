@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.model import ImageRow, Job
 from engine import GRID_SIZE, JobOutput, JobSpec, compose_grid, encode_png
 from storage.db import Storage
@@ -16,7 +18,7 @@ def write_outputs(
     flags = output.nsfw or [False] * len(images)
     rows = []
     for index, (image, seed) in enumerate(zip(images, spec.seeds, strict=True), start=1):
-        recipe = image_recipe(job, spec, seed, index, sampler)
+        recipe = image_recipe(job, spec, seed, index, sampler, data_dir=storage.data_dir)
         path = storage.image_path(job.id, index)
         storage.write_file(path, encode_png(image, recipe))
         rows.append(
@@ -36,7 +38,15 @@ def write_outputs(
     return rows
 
 
-def image_recipe(job: Job, spec: JobSpec, seed: int, index: int, sampler: str) -> dict[str, str]:
+def image_recipe(
+    job: Job,
+    spec: JobSpec,
+    seed: int,
+    index: int,
+    sampler: str,
+    *,
+    data_dir: Path | None = None,
+) -> dict[str, str]:
     """PNG text metadata: the fields one by one, and A1111's ``parameters`` chunk."""
     model = job.params.model
     recipe = {
@@ -59,6 +69,12 @@ def image_recipe(job: Job, spec: JobSpec, seed: int, index: int, sampler: str) -
     if spec.source_image is not None:
         recipe["strength"] = f"{spec.strength:g}"
         line += f", Denoising strength: {spec.strength:g}"
+    if job.params.image_weight is not None and spec.source_image is not None:
+        # The image prompt it started from, where it is kept under DATA_DIR.
+        source = Path(spec.source_image)
+        recipe["image"] = (source.relative_to(data_dir) if data_dir else source).as_posix()
+        recipe["image weight"] = f"{job.params.image_weight:g}"
+        line += f", Image weight: {job.params.image_weight:g}"
     if spec.tile:
         recipe["tile"] = "on"
         line += ", Tiling: True"

@@ -145,10 +145,13 @@ class Runner:
         job not yet written has id 0."""
         p = job.params
         source = None
+        job_id = job.id if isinstance(job, Job) else 0
         if p.source_job is not None and p.source_index is not None:
             source = self.storage.image_path(p.source_job, p.source_index)
+        elif p.image_weight is not None:  # an image prompt: its own source.png
+            source = self.storage.source_path(p.image_from or job_id)
         return JobSpec(
-            job_id=job.id if isinstance(job, Job) else 0,
+            job_id=job_id,
             prompt=job.prompt,
             negative=job.negative,
             width=p.width,

@@ -22,6 +22,10 @@ class ImageFiles(Database):
         """Where image ``index`` (1-based) of a job lives."""
         return self.job_dir(job_id) / f"{int(index)}.png"
 
+    def source_path(self, job_id: int) -> Path:
+        """Where an image-prompt job keeps the image it starts from (as it was fitted)."""
+        return self.job_dir(job_id) / "source.png"
+
     def grid_path(self, job_id: int) -> Path:
         """Where a job's full-size grid lives."""
         return self.job_dir(job_id) / "grid.png"

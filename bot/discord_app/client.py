@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 # A modal submit's handler: the interaction and its custom id matched.
 FormHandler = Callable[[discord.Interaction, re.Match[str]], Awaitable[None]]
+DOWNLOAD_TIMEOUT = 10.0  # seconds for an image prompt's download, all of it
 EXPIRED_FORM = "This form has expired. Press the button again to open a new one."
 
 
@@ -53,6 +55,9 @@ class ImagineBot(discord.Client):
         self.tree = ImagineTree(self)
         self.job_messages = JobMessages(self)
         self.answer_deadline = ANSWER_DEADLINE  # seconds before a slow admission is held
+        self.download_timeout = DOWNLOAD_TIMEOUT  # seconds for an image prompt's download
+        # The bot's own HTTP session for downloads (image prompts), opened in setup_hook.
+        self._http_session: aiohttp.ClientSession | None = None
         self._features = tuple(features)  # each feature's setup(bot)
         self._forms: list[tuple[re.Pattern[str], FormHandler]] = []
 
@@ -77,6 +82,13 @@ class ImagineBot(discord.Client):
         except Exception as error:
             await reply_error(interaction, error)
 
+    @property
+    def http_session(self) -> aiohttp.ClientSession:
+        """The session image prompts are downloaded with (one for the bot's life)."""
+        if self._http_session is None or self._http_session.closed:
+            self._http_session = aiohttp.ClientSession()
+        return self._http_session
+
     async def setup_hook(self) -> None:
         """Let each feature add its commands and persistent buttons, listen to the
         runner, and sync the commands."""
@@ -89,6 +101,8 @@ class ImagineBot(discord.Client):
     async def close(self) -> None:
         """Stop updating job messages, then disconnect."""
         await self.job_messages.close()
+        if self._http_session is not None:
+            await self._http_session.close()
         # A stop within the first seconds would otherwise let discord.py's pending "ready"
         # fire after the loop is gone (it dispatches on a closed client and logs an error).
         ready = getattr(self._connection, "_ready_task", None)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 from discord import app_commands
 
 from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.buttons import JobButton
 from bot.discord_app.context import requester
+from core.errors import BadImage
+from core.image_prompt import MAX_IMAGE_BYTES, too_big
+from core.model import Job
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
@@ -17,17 +21,59 @@ if TYPE_CHECKING:
 PROMPT_HELP = "What to draw, then parameters: --ar 3:2 --seed 7 --no people --tile --repeat 2"
 
 
+IMAGE_HELP = "An image to start from: PNG, JPEG or WebP, up to 10 MB (--iw 0-2: how closely)"
+DOWNLOAD_CHUNK = 64 * 1024
+
+
 @app_commands.command(name="imagine")
-@app_commands.describe(prompt=PROMPT_HELP)
+@app_commands.describe(prompt=PROMPT_HELP, image=IMAGE_HELP)
 @app_commands.guild_only()
-async def imagine(interaction: discord.Interaction[ImagineBot], prompt: str) -> None:
-    """Create four images from a prompt."""
-    # Admitted first (checked, row committed), then answered once: the job's own message,
-    # or an ephemeral refusal that nobody else sees.
+async def imagine(
+    interaction: discord.Interaction[ImagineBot],
+    prompt: str,
+    image: discord.Attachment | None = None,
+) -> None:
+    """Create four images from a prompt (and an image)."""
+    # Admitted first (the image downloaded and checked, rows committed), then answered
+    # once: the job's own message, or an ephemeral refusal that nobody else sees.
     who = requester(interaction)
-    await admit_and_answer(
-        interaction, lambda: interaction.client.services.jobs.imagine_all(who, prompt)
-    )
+    bot = interaction.client
+
+    async def admit() -> list[Job]:
+        data = None if image is None else await download(bot, image)
+        return await bot.services.jobs.imagine_all(who, prompt, data)
+
+    await admit_and_answer(interaction, admit)
+
+
+async def download(bot: ImagineBot, attachment: discord.Attachment) -> bytes:
+    """The attachment's bytes, through the bot's own HTTP session: refused (``BadImage``)
+    past ``MAX_IMAGE_BYTES`` before reading (the size Discord reports, then what
+    arrives), past the bot's ``download_timeout``, or when the CDN does not serve it."""
+    if attachment.size > MAX_IMAGE_BYTES:
+        raise BadImage(too_big(attachment.size))
+    timeout = aiohttp.ClientTimeout(total=bot.download_timeout)
+    try:
+        async with bot.http_session.get(attachment.url, timeout=timeout) as response:
+            if response.status != 200:
+                raise BadImage(
+                    f"I could not download the image (Discord answered {response.status}). "
+                    "Attach it again."
+                )
+            if (response.content_length or 0) > MAX_IMAGE_BYTES:
+                raise BadImage(too_big(response.content_length or 0))
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK):
+                data += chunk
+                if len(data) > MAX_IMAGE_BYTES:
+                    raise BadImage(too_big(len(data)))
+            return bytes(data)
+    except TimeoutError:
+        raise BadImage(
+            "Downloading the image took too long. Try again, or attach a smaller one."
+        ) from None
+    except aiohttp.ClientError:
+        raise BadImage("I could not download the image. Attach it again.") from None
 
 
 def setup(bot: ImagineBot) -> None:

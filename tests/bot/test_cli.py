@@ -72,8 +72,31 @@ def test_cli_zoom_pan_and_vary_region_on_a_saved_job_and_a_file(tmp_path, tiny_m
         assert image.size == (192, 192) and image.text["kind"] == "pan"
     with Image.open(tmp_path / "p.png") as grid:
         assert grid.size == (384, 384)
+    # An image prompt and --repeat: one grid per job, each with its images beside it.
+    pictured = run(
+        [
+            "-m",
+            "bot.cli",
+            "imagine",
+            "a fox --steps 2 --repeat 2",
+            "--image",
+            "g_1.png",
+            "-o",
+            "i.png",
+        ],
+        tmp_path,
+        **env,
+    )
+    assert pictured.returncode == 0, pictured.stderr
+    for k in (1, 2):
+        with Image.open(tmp_path / f"i-{k}_1.png") as image:
+            assert image.text["image"].endswith("/source.png") and image.size == (192, 128)
+    (tmp_path / "notes.png").write_text("not an image")
     # Refused with the rule, before any model loads.
     for argv, words in (
+        (["imagine", "a fox --iw 1"], "--iw needs an image"),
+        (["imagine", "a fox", "--image", "notes.png"], "not a PNG, JPEG or WebP"),
+        (["imagine", "a {b, c, d, e, f}"], "makes 5 prompts"),
         (["vary-region", "1", "0"], "cells are numbers 1 to 9"),
         (["vary-region", "g_1.png", "5"], "--prompt is needed"),
         (["zoom", "nothing-here"], "neither an image file nor JOB"),

@@ -118,3 +118,14 @@ def new_message(fake: FakeDiscord, handle: Interaction, pressed: StoredMessage) 
     assert [a.id for a in after.attachments] == [a.id for a in pressed.attachments]
     assert after.rows == pressed.rows
     return result
+
+
+def refused_privately(handle: Interaction, member: FakeMember) -> StoredMessage:
+    """The refusal of ``handle``: the one answer, ephemeral, within 3 s, for ``member``."""
+    ack = handle.wait_ack()
+    assert ack.type == 4 and ack.ephemeral, f"a refusal is answered privately: {ack}"
+    assert ack.latency < 3.0
+    reply = handle.wait_reply(lambda m: bool(m.content), 10)
+    assert reply.ephemeral and reply.visible_to == member.id
+    assert [m.id for m in handle.messages()] == [reply.id], "one answer"
+    return reply

@@ -20,6 +20,9 @@ GATE_VARIABLE = "E2E_WORKER_GATE"
 # step N (after reporting it) until the file says more, so that a test sees a job's
 # progress one step at a time, at its own pace.
 STEP_GATE_VARIABLE = "E2E_STEP_GATE"
+# Seconds the bot gives an image prompt's download (the product's is 10): a test of a
+# stalled download need not wait that long.
+DOWNLOAD_TIMEOUT_VARIABLE = "E2E_DOWNLOAD_TIMEOUT"
 
 
 def point_discord_at(url: str) -> None:
@@ -97,6 +100,10 @@ def main() -> int:
         hold_worker_while(os.environ[GATE_VARIABLE])
     if os.environ.get(STEP_GATE_VARIABLE):
         hold_steps_by(os.environ[STEP_GATE_VARIABLE])
+    if os.environ.get(DOWNLOAD_TIMEOUT_VARIABLE):
+        import bot.discord_app.client
+
+        bot.discord_app.client.DOWNLOAD_TIMEOUT = float(os.environ[DOWNLOAD_TIMEOUT_VARIABLE])
     from bot.__main__ import main as bot_main
 
     return bot_main()

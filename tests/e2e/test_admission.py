@@ -11,21 +11,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tests.e2e.expect import GRID_ROWS, job_id, wait_result
+from tests.e2e.expect import GRID_ROWS, job_id, refused_privately, wait_result
 from tests.e2e.fake_discord import FakeDiscord, FakeMember, Interaction, StoredMessage
 
 SHORT = "--steps 2"
-
-
-def _refused(fake: FakeDiscord, handle: Interaction, member: FakeMember) -> StoredMessage:
-    """The refusal of ``handle``: the one answer, ephemeral, within 3 s, for ``member``."""
-    ack = handle.wait_ack()
-    assert ack.type == 4 and ack.ephemeral, f"a refusal is answered privately: {ack}"
-    assert ack.latency < 3.0
-    reply = handle.wait_reply(lambda m: bool(m.content), 10)
-    assert reply.ephemeral and reply.visible_to == member.id
-    assert [m.id for m in handle.messages()] == [reply.id], "one answer"
-    return reply
 
 
 def _results(fake: FakeDiscord, number: int, since: int) -> list[StoredMessage]:
@@ -87,7 +76,7 @@ def test_refusals_from_commands_and_buttons_leave_no_public_trace(
             handle = fake.press(args[0], args[1], member)
         else:
             handle = fake.press_custom_id(args[0], member, message=args[1])
-        reply = _refused(fake, handle, member)
+        reply = refused_privately(handle, member)
         assert expected in reply.content, (name, kind, reply.content)
         assert fake.public_messages_since(mark) == [], f"{name} ({kind}) left a public trace"
         assert bot.count_jobs() == jobs, f"{name} ({kind}) created a job row"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.e2e.fake_discord import (
+    ATTACHMENT,
     BOOLEAN,
     INTEGER,
     MANAGE_GUILD,
@@ -30,7 +31,7 @@ Sub = dict[str, Opt]
 
 # PRODUCT.md, "Slash commands": command -> options, or (for groups) subcommand -> options.
 EXPECTED: dict[str, dict[str, Any]] = {
-    "imagine": {"prompt": Opt(STRING, required=True)},
+    "imagine": {"prompt": Opt(STRING, required=True), "image": Opt(ATTACHMENT)},
     "history": {"page": Opt(INTEGER), "user": Opt(USER)},
     "info": {},
     "settings": {
@@ -97,10 +98,13 @@ def test_synced_commands_are_the_public_surface(fake_discord: FakeDiscord, bot_p
             )
 
 
-def test_imagine_option_is_one_required_string(fake_discord: FakeDiscord, bot_process) -> None:
+def test_imagine_takes_a_required_prompt_and_an_optional_image(
+    fake_discord: FakeDiscord, bot_process
+) -> None:
     imagine = fake_discord.command("imagine")
     assert [(o["name"], o["type"], o.get("required")) for o in imagine["options"]] == [
-        ("prompt", STRING, True)
+        ("prompt", STRING, True),
+        ("image", ATTACHMENT, False),
     ]
 
 

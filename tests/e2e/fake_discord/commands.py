@@ -11,6 +11,7 @@ from aiohttp import web
 
 from .constants import (
     ADMINISTRATOR,
+    ATTACHMENT,
     BOOLEAN,
     CHANNEL,
     EVERYONE_PERMISSIONS,
@@ -26,7 +27,15 @@ from .constants import (
     USER,
 )
 from .interactions import Interaction, _Driver
-from .model import CommandUsageError, DiscordError, FakeChannel, FakeMember, _field_error, _Guild
+from .model import (
+    CommandUsageError,
+    DiscordError,
+    FakeChannel,
+    FakeMember,
+    StoredAttachment,
+    _field_error,
+    _Guild,
+)
 from .rest import _read_body
 from .validation import _validate_commands
 from .world import _Lookups
@@ -270,6 +279,12 @@ class _SlashCommands(_Driver, _CommandTrees):
         elif kind == BOOLEAN:
             if not isinstance(value, bool):
                 raise wrong()
+        elif kind == ATTACHMENT:
+            # A file the member uploaded with the command (``FakeDiscord.upload``).
+            if not isinstance(value, StoredAttachment):
+                raise wrong()
+            resolved.setdefault("attachments", {})[str(value.id)] = value.to_json()
+            return str(value.id)
         elif kind in (USER, MENTIONABLE):
             if not isinstance(value, FakeMember):
                 raise wrong()

@@ -10,6 +10,7 @@ a test holds to read what the bot answered.
 from __future__ import annotations
 
 import copy
+import mimetypes
 import secrets
 import time
 from collections.abc import Callable
@@ -23,9 +24,11 @@ from .model import (
     CommandUsageError,
     FakeChannel,
     FakeMember,
+    StoredAttachment,
     StoredMessage,
     _InteractionRecord,
 )
+from .validation import _sniff
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
@@ -243,6 +246,32 @@ class _Driver(_GatewayServer, _MessageStore):
         }
         if not stored.ephemeral and self.connected:
             self._run(self._dispatch("MESSAGE_DELETE", event))
+
+    def upload(self, filename: str, data: bytes, *, size: int | None = None) -> StoredAttachment:
+        """A file a member attaches to a command (pass it as an attachment option): on
+        the CDN at its ``url`` until ``fail_next``/``hold_next("GET", "/attachments/")``
+        say otherwise. Discord reports the ``content_type`` of an image it can read, else
+        one from the name; ``size`` overrides the size it reports."""
+        sniffed = _sniff(data)
+        if sniffed is not None:
+            content_type, width, height = sniffed
+        else:
+            content_type = mimetypes.guess_type(filename)[0]
+            width = height = None
+        with self._cond:
+            attachment_id = self._ids.next()
+            attachment = StoredAttachment(
+                id=attachment_id,
+                filename=filename,
+                size=len(data) if size is None else size,
+                content_type=content_type,
+                width=width,
+                height=height,
+                data=data,
+                url=f"{self.url}/attachments/{attachment_id}/{filename}",
+            )
+            self._attachments[attachment_id] = attachment
+        return attachment
 
     def expire(self, interaction: Interaction) -> None:
         """Make an interaction's token invalid, as after 15 minutes."""

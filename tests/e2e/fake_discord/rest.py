@@ -34,6 +34,17 @@ class _RestServer(_State):
         raise NotImplementedError
 
     async def _attachment_handler(self, request: web.Request) -> web.StreamResponse:
+        """The CDN: a file by its id (uploads, the bot's own attachments). Holds and
+        failures injected for ``GET /attachments/...`` apply here too."""
+        fault = self._take_fault(request.method, request.path)
+        if fault is not None and fault.hold is not None:
+            await fault.hold.pass_through()
+        if fault is not None and fault.status is not None:
+            with self._cond:
+                call = Call(time.time(), request.method, request.path, "", fault.status)
+                self.calls.append(call)
+                self.injected.append(call)
+            return web.Response(status=fault.status)
         with self._cond:
             attachment = self._attachments.get(int(request.match_info["attachment"]))
         if attachment is None:

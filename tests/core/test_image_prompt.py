@@ -1,0 +1,150 @@
+"""Image prompts: the file's checks (by content, before decoding), its preparation, and
+the jobs that start from it."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from core.errors import BadImage, BadParameter
+from core.image_prompt import MAX_IMAGE_BYTES, image_strength, load_image_prompt, own_aspect
+from core.model import Action, Requester
+
+ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
+
+
+def picture(size=(300, 200), mode="RGB") -> Image.Image:
+    image = Image.new(mode, size, (40, 90, 160) + ((255,) if mode == "RGBA" else ()))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 20, 120, 120), fill=(250, 210, 40) + ((255,) if mode == "RGBA" else ()))
+    draw.rectangle((150, 80, 280, 190), fill=(200, 30, 60) + ((255,) if mode == "RGBA" else ()))
+    return image
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width`` x ``height`` (a valid CRC, no such data)."""
+    data = bytearray(encoded(Image.new("L", (4, 4)), "PNG"))
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_png_jpeg_and_webp_are_read(fmt):
+    image = load_image_prompt(encoded(picture(), fmt))
+    assert image.mode == "RGB" and image.size == (300, 200)
+
+
+def test_exif_orientation_is_applied():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90° clockwise: shown upright, it is 200 wide, 300 high
+    image = load_image_prompt(encoded(picture(), "JPEG", exif=exif.tobytes()))
+    assert image.size == (200, 300)
+
+
+def test_alpha_is_flattened_on_white():
+    clear = Image.new("RGBA", (64, 64), (255, 0, 0, 0))
+    image = load_image_prompt(encoded(clear, "PNG"))
+    assert image.mode == "RGB" and image.getpixel((5, 5)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (png_claiming(5000, 10), "5000x10 pixels; the most is 4096x4096"),
+        (png_claiming(60000, 60000), "the most is 4096x4096"),  # a bomb's header
+        (b"\x89PNG" + bytes(MAX_IMAGE_BYTES), "the most is 10 MB"),
+        (b"just some text, named like an image", "not a PNG, JPEG or WebP"),
+        (encoded(picture(), "GIF"), "not a PNG, JPEG or WebP"),
+        (encoded(picture(), "PNG")[:200], "could not be read"),
+    ],
+)
+def test_bad_files_say_what_is_wrong(data, words):
+    with pytest.raises(BadImage, match=words):
+        load_image_prompt(data)
+
+
+def test_own_aspect_is_reduced_and_kept_within_bounds():
+    assert own_aspect(picture((300, 200))) == (3, 2)
+    assert own_aspect(picture((4000, 100))) == (4, 1)
+    assert own_aspect(picture((100, 4000))) == (1, 4)
+
+
+def test_image_weight_maps_to_strength():
+    assert [image_strength(w) for w in (0, 1, 2, None)] == [0.95, 0.55, 0.15, 0.55]
+
+
+async def test_an_image_prompt_makes_image_to_image_jobs_from_a_stored_source(make_services):
+    service = await make_services(max_steps=50)
+    data = encoded(picture(), "PNG")
+    with pytest.raises(BadParameter, match="--iw"):
+        await service.jobs.imagine_all(ALICE, "a fox --iw 1.5")
+    with pytest.raises(BadImage):
+        await service.jobs.imagine_all(ALICE, "a fox", image=b"not an image")
+    assert await service.storage.count_jobs() == 0
+
+    [job] = await service.jobs.imagine_all(ALICE, "a fox --steps 4 --seed 3", image=data)
+    assert job.params.image_weight == 1.0 and job.params.strength == 0.55
+    assert job.params.aspect == "3:2"  # the image's own shape
+    spec = service.runner.spec_for(job)
+    assert spec.source_image == service.storage.source_path(job.id)
+    done = await service.runner.wait(job.id)
+    assert done.status == "done", done.error
+    with Image.open(service.storage.source_path(job.id)) as source:
+        assert source.size == (job.params.width, job.params.height)
+    [row, *_] = await service.runner.images(job.id)
+    with Image.open(service.storage.absolute(row.path)) as png:
+        assert png.text["image"] == f"images/{job.id}/source.png"
+        assert "Image weight: 1" in png.text["parameters"]
+    # --ar: cover-cropped to it. 🔄 starts from the same image; V1 from image 1.
+    [square] = await service.jobs.imagine_all(ALICE, "a fox --ar 1:1 --steps 4", image=data)
+    assert square.params.width == square.params.height
+    reroll = await service.jobs.press(ALICE, Action.REROLL, job.id, None)
+    assert service.runner.spec_for(reroll).source_image == service.storage.source_path(job.id)
+    variation = await service.jobs.press(ALICE, Action.VARY_STRONG, job.id, 1)
+    assert service.runner.spec_for(variation).source_image == service.storage.image_path(job.id, 1)
+    for other in (square, reroll, variation):
+        assert (await service.runner.wait(other.id)).status == "done"
+
+
+def round_trip(model, image: Image.Image) -> np.ndarray:
+    """``image`` through the VAE and back: what image-to-image gives at strength 0 (the
+    tiny model's VAE has random weights, so this is far from the image itself)."""
+    import torch
+
+    pipe = model.text2img
+    with torch.no_grad():
+        tensor = pipe.image_processor.preprocess(image)
+        latents = pipe.vae.encode(tensor).latent_dist.mean
+        decoded = pipe.vae.decode(latents).sample
+    [out] = pipe.image_processor.postprocess(decoded, output_type="pil")
+    return np.asarray(out, dtype=np.float64)
+
+
+async def test_image_weight_orders_results_by_distance_to_the_source(make_services, sd_model):
+    service = await make_services(max_steps=50)
+    data = encoded(picture(), "PNG")
+    distances = []
+    for weight in (0, 1, 2):
+        [job] = await service.jobs.imagine_all(
+            ALICE, f"a fox --iw {weight} --steps 8 --seed 11", image=data
+        )
+        assert (await service.runner.wait(job.id)).status == "done"
+        with Image.open(service.storage.source_path(job.id)) as source:
+            reference = round_trip(sd_model, source.convert("RGB"))
+        rows = await service.runner.images(job.id)
+        with Image.open(service.storage.absolute(rows[0].path)) as result:
+            distances.append(np.abs(np.asarray(result, dtype=np.float64) - reference).mean())
+    assert distances[0] > distances[1] > distances[2], distances

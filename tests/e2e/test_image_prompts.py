@@ -1,0 +1,115 @@
+"""Image prompts end to end: `/imagine` with an `image` attachment, downloaded by the bot
+from the fake's CDN, checked, stored with the job; every bad file answered privately
+before any GPU work."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+
+from PIL import Image, ImageDraw
+
+from tests.e2e.expect import assert_grid, job_id, refused_privately, wait_result
+from tests.e2e.fake_discord import FakeDiscord
+
+SHORT = "--steps 2"
+
+
+def drawing(size: tuple[int, int] = (300, 200)) -> Image.Image:
+    image = Image.new("RGB", size, (40, 90, 160))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 20, 120, 120), fill=(250, 210, 40))
+    draw.rectangle((150, 80, 280, 190), fill=(200, 30, 60))
+    return image
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width`` x ``height``."""
+    data = bytearray(encoded(Image.new("L", (4, 4)), "PNG"))
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(data)
+
+
+def test_png_jpeg_and_webp_prompts_make_grids_from_the_stored_image(
+    fake_discord: FakeDiscord, bot_process
+) -> None:
+    alice = fake_discord.member("alice")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown upright it is portrait: 200 wide, 300 high
+    cases = [
+        ("house.png", encoded(drawing(), "PNG"), "3:2"),
+        ("house.jpg", encoded(drawing(), "JPEG"), "3:2"),
+        ("house.webp", encoded(drawing(), "WEBP"), "3:2"),
+        ("turned.jpg", encoded(drawing(), "JPEG", exif=exif.tobytes()), "2:3"),
+    ]
+    for name, data, aspect in cases:
+        upload = fake_discord.upload(name, data)
+        handle = fake_discord.invoke("imagine", alice, prompt=f"a red house {SHORT}", image=upload)
+        grid = wait_result(handle)
+        width, height = assert_grid(grid)
+        wide, high = (int(side) for side in aspect.split(":"))
+        assert (width > height) == (wide > high), (name, width, height)
+        number = job_id(grid)
+        [(params,)] = bot_process.query("SELECT params FROM jobs WHERE id = ?", number)
+        stored = json.loads(params)
+        assert stored["aspect"] == aspect and stored["image_weight"] == 1.0, name
+        source = bot_process.data_dir / "images" / str(number) / "source.png"
+        with Image.open(source) as kept:
+            assert kept.size == (width, height), "kept as fitted to the job's size"
+    # --ar: cover-cropped to it; --iw: how closely it is followed.
+    upload = fake_discord.upload("house.png", encoded(drawing(), "PNG"))
+    handle = fake_discord.invoke(
+        "imagine", alice, prompt=f"a red house --ar 1:1 --iw 2 {SHORT}", image=upload
+    )
+    width, height = assert_grid(wait_result(handle))
+    assert width == height
+
+
+def test_every_bad_image_is_refused_privately_before_any_job(
+    fake_discord: FakeDiscord, bot_factory
+) -> None:
+    fake = fake_discord
+    bot = bot_factory(E2E_DOWNLOAD_TIMEOUT="1")
+    alice = fake.member("alice")
+    good = encoded(drawing(), "PNG")
+    cases = [
+        ("huge header", fake.upload("big.png", png_claiming(20000, 20000)), "4096x4096"),
+        ("20 MB", fake.upload("big.png", bytes(20 * 1024 * 1024)), "the most is 10 MB"),
+        # Discord's size is a claim: what arrives is counted too.
+        ("lying size", fake.upload("big.png", bytes(11 * 1024 * 1024), size=1000), "10 MB"),
+        ("text named .png", fake.upload("notes.png", b"shopping: eggs, milk\n" * 40), "not a PNG"),
+        ("gif", fake.upload("anim.png", encoded(drawing(), "GIF")), "not a PNG, JPEG or WebP"),
+    ]
+    for name, upload, words in cases:
+        jobs, mark = bot.count_jobs(), fake.message_mark()
+        handle = fake.invoke("imagine", alice, prompt=f"a house {SHORT}", image=upload)
+        assert words in refused_privately(handle, alice).content, name
+        assert fake.public_messages_since(mark) == [] and bot.count_jobs() == jobs, name
+    # A dead URL (the CDN says 404) and a download that stalls past the timeout.
+    fake.fail_next("GET", r"^/attachments/", status=404)
+    upload = fake.upload("a.png", good)
+    dead = fake.invoke("imagine", alice, prompt=f"a house {SHORT}", image=upload)
+    assert "Discord answered 404" in refused_privately(dead, alice).content
+    hold = fake.hold_next("GET", r"^/attachments/")
+    try:
+        slow = fake.invoke(
+            "imagine", alice, prompt=f"a house {SHORT}", image=fake.upload("b.png", good)
+        )
+        hold.wait_reached()
+        assert "took too long" in refused_privately(slow, alice).content
+    finally:
+        hold.open()
+    # --iw needs an image.
+    no_image = fake.invoke("imagine", alice, prompt=f"a house --iw 1 {SHORT}")
+    assert "`--iw`" in refused_privately(no_image, alice).content
+    assert bot.count_jobs() == 0, "no GPU work for any of them"
