@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+from PIL import Image
 
 from core.model import ImageRow, Job
 from engine import GRID_SIZE, JobOutput, JobSpec, compose_grid, encode_png
 from storage.db import Storage
+
+THUMBNAIL_SIDE = 256
+THUMBNAIL_QUALITY = 80
 
 
 def write_outputs(
@@ -34,8 +40,38 @@ def write_outputs(
         )
     if len(images) == GRID_SIZE:
         grid_text = {"prompt": job.prompt, "job": str(job.id), "Software": "imaginebot"}
-        storage.write_file(storage.grid_path(job.id), encode_png(compose_grid(images), grid_text))
+        grid = compose_grid(images)
+        storage.write_file(storage.grid_path(job.id), encode_png(grid, grid_text))
+        storage.write_file(storage.thumbnail_path(job.id), thumbnail(grid))
+    elif images:
+        storage.write_file(storage.thumbnail_path(job.id), thumbnail(images[0]))
     return rows
+
+
+def thumbnail(image: Image.Image) -> bytes:
+    """A small WebP of a grid or an image for /history (at most ``THUMBNAIL_SIDE`` px)."""
+    small = image.convert("RGB")
+    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, "WEBP", quality=THUMBNAIL_QUALITY, method=4)
+    return out.getvalue()
+
+
+def ensure_thumbnail(storage: Storage, job: Job) -> Path | None:
+    """The job's thumbnail, made now from its grid or image if it has none yet (a job
+    from before thumbnails): once per job, never on every page view. None when the job
+    has no images (queued, failed, purged). Blocking: run it off the event loop."""
+    path = storage.thumbnail_path(job.id)
+    if path.is_file():
+        return path
+    if job.purged_at is not None:
+        return None
+    for source in (storage.grid_path(job.id), storage.image_path(job.id, 1)):
+        if source.is_file():
+            with Image.open(source) as image:
+                storage.write_file(path, thumbnail(image))
+            return path
+    return None
 
 
 def image_recipe(

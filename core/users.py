@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 from core.admission import Admission
 from core.errors import NotAllowed
 from core.limits import Limits
 from core.model import HistoryPage, JobStatus, QuotaStatus, Requester, UserInfo
+from core.outputs import ensure_thumbnail
 from core.paging import PAGE_SIZE, page_count, page_offset
 from core.prompt import MAX_CFG, MIN_CFG, check_negative, parse_aspect, parse_float, parse_int
 from engine import Engine
@@ -86,6 +89,16 @@ class Users:
             model=self.engine.model.name,
             device=self.engine.model.device,
         )
+
+    async def thumbnails(self, page: HistoryPage) -> dict[int, Path]:
+        """The thumbnails of a /history page's jobs that have images, by job id (made
+        once per job: at its end, or here for a job from before thumbnails)."""
+
+        def find() -> dict[int, Path]:
+            found = {job.id: ensure_thumbnail(self.storage, job) for job in page.jobs}
+            return {job_id: path for job_id, path in found.items() if path is not None}
+
+        return await asyncio.to_thread(find)
 
     async def history(
         self, who: Requester, page: int = 1, *, user_id: int | None = None

@@ -26,6 +26,10 @@ class ImageFiles(Database):
         """Where an image-prompt job keeps the image it starts from (as it was fitted)."""
         return self.job_dir(job_id) / "source.png"
 
+    def thumbnail_path(self, job_id: int) -> Path:
+        """Where a job's thumbnail for /history lives (made once, WebP)."""
+        return self.job_dir(job_id) / "thumb.webp"
+
     def grid_path(self, job_id: int) -> Path:
         """Where a job's full-size grid lives."""
         return self.job_dir(job_id) / "grid.png"

@@ -1,8 +1,14 @@
-"""/history: a member's jobs, 10 a page, with Previous and Next buttons."""
+"""/history: a member's jobs, 10 a page, each with its thumbnail, Previous and Next.
+
+The page is a Components V2 message (``LayoutView``): a section per job, its line of
+text beside the thumbnail of its grid (``attachment://job-<id>.webp``, one of the
+page's attachments), then the buttons. Thumbnails are made once per job (``core.outputs``),
+never on a page view; a job without images (queued, failed, purged) is a line alone."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -10,8 +16,8 @@ from discord import app_commands
 
 from bot.discord_app.context import requester
 from bot.discord_app.errors import GuardedButton
-from bot.discord_app.text import MAX_CONTENT, safe_prompt
-from core.model import HistoryPage
+from bot.discord_app.text import safe_prompt
+from core.model import HistoryPage, Job
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
@@ -47,43 +53,66 @@ class HistoryButton(
 
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Show that page (the admin check runs again for someone else's history)."""
-        page = await interaction.client.services.users.history(
-            requester(interaction), self.page, user_id=self.user_id
+        users = interaction.client.services.users
+        page = await users.history(requester(interaction), self.page, user_id=self.user_id)
+        thumbnails = await users.thumbnails(page)
+        await interaction.response.edit_message(
+            view=page_view(page, thumbnails), attachments=_files(thumbnails)
         )
-        await interaction.response.edit_message(content=render_page(page), view=page_view(page))
 
 
-def page_view(page: HistoryPage) -> discord.ui.View:
-    """Previous / Next, disabled at the ends."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(
+def _thumbnail_name(job_id: int) -> str:
+    return f"job-{job_id}.webp"
+
+
+def _files(thumbnails: dict[int, Path]) -> list[discord.File]:
+    return [
+        discord.File(path, filename=_thumbnail_name(job_id)) for job_id, path in thumbnails.items()
+    ]
+
+
+def page_view(page: HistoryPage, thumbnails: dict[int, Path]) -> discord.ui.LayoutView:
+    """The page: its heading, a section per job (its line beside its thumbnail), and
+    Previous / Next, disabled at the ends."""
+    view = discord.ui.LayoutView(timeout=None)
+    if not page.jobs:
+        view.add_item(discord.ui.TextDisplay(f"<@{page.user_id}> has no jobs here yet."))
+    else:
+        heading = f"Jobs of <@{page.user_id}>, newest first (page {page.page} of {page.pages}):"
+        view.add_item(discord.ui.TextDisplay(heading))
+    for job in page.jobs:
+        line = discord.ui.TextDisplay(job_line(job))
+        if job.id in thumbnails:
+            picture = discord.ui.Thumbnail(
+                f"attachment://{_thumbnail_name(job.id)}", description=f"job {job.id}"
+            )
+            view.add_item(discord.ui.Section(line, accessory=picture))
+        else:
+            view.add_item(line)
+    buttons = discord.ui.ActionRow()
+    buttons.add_item(
         HistoryButton(page.user_id, page.page - 1, label="Previous", disabled=page.page <= 1)
     )
-    view.add_item(
+    buttons.add_item(
         HistoryButton(page.user_id, page.page + 1, label="Next", disabled=page.page >= page.pages)
     )
+    view.add_item(buttons)
     return view
 
 
-def render_page(page: HistoryPage) -> str:
-    """One line a job: id, kind, prompt, status, seed, when, and a jump link."""
-    if not page.jobs:
-        return f"<@{page.user_id}> has no jobs here yet."
-    lines = [f"Jobs of <@{page.user_id}>, newest first (page {page.page} of {page.pages}):"]
-    for job in page.jobs:
-        when = int(datetime.fromisoformat(job.created_at).timestamp())
-        link = ""
-        if job.message_id and job.channel_id and job.guild_id:
-            link = (
-                f" · [jump](https://discord.com/channels/"
-                f"{job.guild_id}/{job.channel_id}/{job.message_id})"
-            )
-        lines.append(
-            f"`job {job.id}` {job.kind} · {safe_prompt(job.prompt, _PROMPT_IN_LINE)} · "
-            f"{job.status} · seed {job.seed} · <t:{when}:R>{link}"
+def job_line(job: Job) -> str:
+    """A job on a page: id, kind, prompt, status, seed, when, and a jump link."""
+    when = int(datetime.fromisoformat(job.created_at).timestamp())
+    link = ""
+    if job.message_id and job.channel_id and job.guild_id:
+        link = (
+            f" · [jump](https://discord.com/channels/"
+            f"{job.guild_id}/{job.channel_id}/{job.message_id})"
         )
-    text = "\n".join(lines)
-    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
+    return (
+        f"`job {job.id}` {job.kind} · {safe_prompt(job.prompt, _PROMPT_IN_LINE)} · "
+        f"{job.status} · seed {job.seed} · <t:{when}:R>{link}"
+    )
 
 
 @app_commands.command(name="history")
@@ -95,11 +124,11 @@ async def history(
     user: discord.Member | None = None,
 ) -> None:
     """Your recent jobs, newest first, with links to their messages."""
-    result = await interaction.client.services.users.history(
-        requester(interaction), page, user_id=user.id if user else None
-    )
+    users = interaction.client.services.users
+    result = await users.history(requester(interaction), page, user_id=user.id if user else None)
+    thumbnails = await users.thumbnails(result)
     await interaction.response.send_message(
-        render_page(result), view=page_view(result), ephemeral=True
+        view=page_view(result, thumbnails), files=_files(thumbnails), ephemeral=True
     )
 
 

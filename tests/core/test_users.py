@@ -94,3 +94,26 @@ async def test_info_shows_quota_jobs_queue_and_model(service):
     assert details.jobs == [(first.id, 1), (second.id, 3)]  # Bob's job is fairly between
     assert details.queue_length == 3 and details.running == 0
     assert details.model == "tiny-sd" and details.device == "cpu"
+
+
+async def test_history_thumbnails_are_made_once_per_job(make_services):
+    from PIL import Image
+
+    service = await make_services()
+    done = await service.runner.wait((await service.jobs.imagine(ALICE, "a fox --steps 2")).id)
+    path = service.storage.thumbnail_path(done.id)
+    assert path.is_file(), "made when the job ended"
+    with Image.open(path) as thumbnail:
+        assert thumbnail.format == "WEBP" and max(thumbnail.size) <= 256
+    page = await service.users.history(ALICE)
+    assert await service.users.thumbnails(page) == {done.id: path}
+    # A job from before thumbnails gets one at its first view, then keeps it.
+    path.unlink()
+    assert await service.users.thumbnails(page) == {done.id: path}
+    made = path.stat().st_mtime_ns
+    await service.users.thumbnails(page)
+    assert path.stat().st_mtime_ns == made
+    # No images, no thumbnail: a purged job is a line alone.
+    await service.storage.purge_job(done.id)
+    page = await service.users.history(ALICE)
+    assert await service.users.thumbnails(page) == {}

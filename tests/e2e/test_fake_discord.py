@@ -529,3 +529,57 @@ async def test_press_custom_id_sends_any_custom_id(fake: FakeDiscord, raw: RawBo
     with pytest.raises(CommandUsageError, match="custom_id"):
         fake.press_custom_id("x" * 101, "alice")
     assert fake.problems() == []
+
+
+V2 = 1 << 15
+
+
+def _section(text: str, url: str) -> dict[str, Any]:
+    return {
+        "type": 9,
+        "components": [{"type": 10, "content": text}],
+        "accessory": {"type": 11, "media": {"url": url}},
+    }
+
+
+async def test_components_v2_follow_discords_rules(fake: FakeDiscord, raw: RawBot) -> None:
+    """The IS_COMPONENTS_V2 flag: layout components only, no content or embeds, media
+    that exist, at most 40 components, and a flag that cannot be taken back."""
+    art = fake.channel("art").id
+    good = {
+        "flags": V2,
+        "components": [
+            {"type": 10, "content": "# Heading"},
+            _section("a line beside a picture", "https://cdn.example/a.png"),
+            {"type": 12, "items": [{"media": {"url": "https://cdn.example/b.png"}}]},
+            {"type": 1, "components": [{"type": 2, "style": 2, "label": "Go", "custom_id": "g"}]},
+        ],
+    }
+    posted = await raw.post(art, good)
+    assert posted["flags"] & V2
+    stored = fake.message(int(posted["id"]))
+    assert stored.texts == ["# Heading", "a line beside a picture"]
+    assert stored.media == ["https://cdn.example/a.png", "https://cdn.example/b.png"]
+    assert stored.rows == [["Go"]]
+    bad_bodies = [
+        {**good, "content": "text outside the components"},
+        {**good, "embeds": [{"title": "an embed"}]},
+        {"components": good["components"]},  # layout components without the flag
+        {"flags": V2, "components": [_section("x", "attachment://missing.webp")]},
+        {"flags": V2, "components": [{"type": 9, "components": [{"type": 10, "content": "x"}]}]},
+        {"flags": V2, "components": [{"type": 12, "items": []}]},
+        {
+            "flags": V2,
+            "components": [_section(f"{k}", "https://cdn.example/c.png") for k in range(14)],
+        },
+        {"flags": V2, "components": [{"type": 10, "content": "x" * 4001}]},
+    ]
+    fake.allow_rejections(50035)
+    for body in bad_bodies:
+        status, error, _ = await raw.call("POST", f"/channels/{art}/messages", body)
+        assert status == 400 and error["code"] == 50035, body
+    assert [m.id for m in fake.messages(art)] == [int(posted["id"])], "nothing refused is kept"
+    status, error, _ = await raw.call(
+        "PATCH", f"/channels/{art}/messages/{posted['id']}", {"flags": 0, "content": "plain"}
+    )
+    assert status == 400 and "MESSAGE_CANNOT_REMOVE_COMPONENTS_V2_FLAG" in json.dumps(error)

@@ -37,7 +37,7 @@ from .model import (
     _iso,
 )
 from .rest import _read_body
-from .validation import _sniff, _validate_message
+from .validation import _sniff, _validate_message, v2_media_urls
 from .world import _Lookups
 
 _MENTION = re.compile(r"<@!?(\d+)>")
@@ -114,7 +114,37 @@ class _MessageStore(_Lookups):
         *,
         creating: bool,
     ) -> None:
-        """Apply a validated create or edit payload to ``message`` (all or nothing)."""
+        """Apply a validated create or edit payload to ``message`` (all or nothing: a
+        message being created that fails is not kept)."""
+        try:
+            self._apply_checked(message, payload, files, creating=creating)
+        except DiscordError:
+            if creating:
+                self._messages.pop(message.id, None)
+            raise
+
+    def _apply_checked(
+        self,
+        message: StoredMessage,
+        payload: dict[str, Any],
+        files: dict[int, tuple[str, str | None, bytes]],
+        *,
+        creating: bool,
+    ) -> None:
+        asked = payload.get("flags")
+        if message.flags & IS_COMPONENTS_V2 and asked is not None and not asked & IS_COMPONENTS_V2:
+            raise DiscordError(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "flags": _field_error(
+                        "MESSAGE_CANNOT_REMOVE_COMPONENTS_V2_FLAG",
+                        "The IS_COMPONENTS_V2 flag cannot be removed from a message.",
+                    )
+                },
+            )
+        v2 = bool(message.flags & IS_COMPONENTS_V2 or (asked or 0) & IS_COMPONENTS_V2)
         attachments = message.attachments
         if "attachments" in payload:
             own = {a.id: a for a in message.attachments}
@@ -138,7 +168,11 @@ class _MessageStore(_Lookups):
                 *message.attachments,
                 *(self._store_file(message, files[i], None) for i in sorted(files)),
             ]
+        if v2:
+            self._check_v2_layout(message, payload, attachments)
         message.attachments = attachments
+        if v2:
+            message.flags |= IS_COMPONENTS_V2
         if "content" in payload:
             message.content = payload["content"] or ""
         if "embeds" in payload:
@@ -152,6 +186,39 @@ class _MessageStore(_Lookups):
                 message.flags = (message.flags & ~SUPPRESS_EMBEDS) | (flags & SUPPRESS_EMBEDS)
             message.edited_at = time.time()
         message.edits.append(message.snapshot())
+
+    def _check_v2_layout(
+        self,
+        message: StoredMessage,
+        payload: dict[str, Any],
+        attachments: list[StoredAttachment],
+    ) -> None:
+        """A V2 message as it will be: no text outside its components, and every
+        ``attachment://`` its media name is one of its attachments."""
+        content = payload.get("content", message.content)
+        embeds = payload.get("embeds", message.embeds)
+        if content or embeds:
+            raise DiscordError(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "content": _field_error(
+                        "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+                        "A V2 message has no content or embeds.",
+                    )
+                },
+            )
+        components = payload.get("components", message.components)
+        names = {attachment.filename for attachment in attachments}
+        for url in v2_media_urls(components):
+            if url.startswith("attachment://") and url[len("attachment://") :] not in names:
+                raise DiscordError(
+                    400,
+                    50035,
+                    "Invalid Form Body",
+                    {"components": _field_error("ATTACHMENT_NOT_FOUND", f"Unknown {url}")},
+                )
 
     def _store_file(
         self,

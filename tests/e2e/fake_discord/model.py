@@ -288,6 +288,33 @@ class StoredMessage:
         ]
 
     @property
+    def texts(self) -> list[str]:
+        """The text displays of a Components V2 message, in order (nested ones too)."""
+        found: list[str] = []
+
+        def walk(items: Any) -> None:
+            for item in items or ():
+                if isinstance(item, dict):
+                    if item.get("type") == 10:
+                        found.append(str(item.get("content") or ""))
+                    walk(item.get("components"))
+
+        walk(self.components)
+        return found
+
+    @property
+    def text(self) -> str:
+        """What a reader sees as text: the content, or a V2 message's text displays."""
+        return "\n".join([self.content, *self.texts]) if self.texts else self.content
+
+    @property
+    def media(self) -> list[str]:
+        """The media URLs of a Components V2 message (thumbnails, galleries), in order."""
+        from .validation import v2_media_urls
+
+        return v2_media_urls(self.components)
+
+    @property
     def rows(self) -> list[list[str]]:
         """Button labels (or emoji names) per action row."""
         return [

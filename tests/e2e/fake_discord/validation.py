@@ -9,6 +9,7 @@ from collections.abc import Container
 from typing import Any
 
 from .constants import (
+    IS_COMPONENTS_V2,
     MAX_ATTACHMENTS,
     MAX_CONTENT,
     MAX_CUSTOM_ID,
@@ -44,7 +45,19 @@ def _validate_message(
             "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
         )
     components = payload.get("components")
-    if components:
+    if (payload.get("flags") or 0) & IS_COMPONENTS_V2:
+        # Everything is in the components: no content, embeds, stickers or poll.
+        for legacy in ("content", "embeds", "sticker_ids", "poll"):
+            if payload.get(legacy):
+                errors[legacy] = _field_error(
+                    "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+                    f"{legacy} cannot be used with the IS_COMPONENTS_V2 flag.",
+                )
+        if "components" in payload:
+            component_errors = _validate_components_v2(components)
+            if component_errors:
+                errors["components"] = component_errors
+    elif components:
         component_errors = _validate_components(components)
         if component_errors:
             errors["components"] = component_errors
@@ -389,3 +402,131 @@ def _select_problems(item: dict[str, Any]) -> dict[str, Any]:
             "BASE_TYPE_BAD_LENGTH", "0 <= min_values <= max_values <= the number of options."
         )
     return problems
+
+
+# Components V2 (a message with the IS_COMPONENTS_V2 flag): layout and content in
+# components alone. https://discord.com/developers/docs/components/reference
+V2_TOP_LEVEL = {
+    1: "action row",
+    9: "section",
+    10: "text display",
+    12: "media gallery",
+    13: "file",
+    14: "separator",
+    17: "container",
+}
+MAX_V2_COMPONENTS = 40
+MAX_V2_TEXT = 4000
+MAX_GALLERY_ITEMS = 10
+MAX_MEDIA_DESCRIPTION = 1024
+
+
+def v2_media_urls(components: list[dict[str, Any]]) -> list[str]:
+    """Every media URL of a V2 layout (thumbnails, gallery items, files), in order."""
+    urls: list[str] = []
+
+    def walk(items: Any) -> None:
+        for item in items or ():
+            if not isinstance(item, dict):
+                continue
+            media = item.get("media") or item.get("file")
+            if isinstance(media, dict) and isinstance(media.get("url"), str):
+                urls.append(media["url"])
+            for key in ("components", "items"):
+                walk(item.get(key))
+            if isinstance(item.get("accessory"), dict):
+                walk([item["accessory"]])
+
+    walk(components)
+    return urls
+
+
+def _validate_components_v2(components: Any) -> dict[str, Any]:
+    """Discord's checks on a V2 layout; an ``errors`` object or {}."""
+    if not isinstance(components, list) or not components:
+        return _field_error("BASE_TYPE_BAD_LENGTH", "A V2 message needs components.")
+    errors: dict[str, Any] = {}
+    count = 0
+    text = 0
+    seen: set[str] = set()
+
+    def check(item: Any, where: str, allowed: set[int]) -> None:
+        nonlocal count, text
+        count += 1
+        if not isinstance(item, dict) or item.get("type") not in allowed:
+            kind = item.get("type") if isinstance(item, dict) else None
+            errors[where] = _field_error(
+                "UNION_TYPE_CHOICES", f"Component type {kind} is not allowed here."
+            )
+            return
+        kind = item["type"]
+        custom_id = item.get("custom_id")
+        if custom_id is not None:
+            if custom_id in seen:
+                errors[where] = _field_error(
+                    "COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id cannot be duplicated"
+                )
+            seen.add(custom_id)
+        if kind == 1:
+            legacy = _validate_components([item])
+            if legacy:
+                errors[where] = legacy
+            count += len(item.get("components") or [])
+        elif kind == 9:  # section: 1-3 text displays and an accessory
+            parts = item.get("components") or []
+            if not 1 <= len(parts) <= 3:
+                errors[where] = _field_error("BASE_TYPE_BAD_LENGTH", "1 to 3 text displays.")
+            for index, part in enumerate(parts):
+                check(part, f"{where}.components.{index}", {10})
+            accessory = item.get("accessory")
+            if accessory is None:
+                errors[f"{where}.accessory"] = _field_error(
+                    "BASE_TYPE_REQUIRED", "A section needs an accessory."
+                )
+            else:
+                check(accessory, f"{where}.accessory", {2, 11})
+        elif kind == 10:
+            content = item.get("content")
+            if not isinstance(content, str) or not content:
+                errors[where] = _field_error("BASE_TYPE_REQUIRED", "Text display needs content.")
+            else:
+                text += len(content)
+        elif kind in (11, 13):
+            media = item.get("media") if kind == 11 else item.get("file")
+            if not isinstance(media, dict) or not isinstance(media.get("url"), str):
+                errors[where] = _field_error("BASE_TYPE_REQUIRED", "Media needs a url.")
+            if len(str(item.get("description") or "")) > MAX_MEDIA_DESCRIPTION:
+                errors[f"{where}.description"] = _field_error(
+                    "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_MEDIA_DESCRIPTION} or fewer."
+                )
+        elif kind == 12:
+            gallery = item.get("items") or []
+            if not 1 <= len(gallery) <= MAX_GALLERY_ITEMS:
+                errors[where] = _field_error(
+                    "BASE_TYPE_BAD_LENGTH", f"1 to {MAX_GALLERY_ITEMS} items."
+                )
+            for index, entry in enumerate(gallery):
+                media = entry.get("media") if isinstance(entry, dict) else None
+                if not isinstance(media, dict) or not isinstance(media.get("url"), str):
+                    errors[f"{where}.items.{index}"] = _field_error(
+                        "BASE_TYPE_REQUIRED", "Media needs a url."
+                    )
+                elif len(str(entry.get("description") or "")) > MAX_MEDIA_DESCRIPTION:
+                    errors[f"{where}.items.{index}"] = _field_error(
+                        "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_MEDIA_DESCRIPTION} or fewer."
+                    )
+        elif kind == 17:
+            for index, part in enumerate(item.get("components") or []):
+                check(part, f"{where}.components.{index}", set(V2_TOP_LEVEL) - {17})
+
+    for position, item in enumerate(components):
+        check(item, str(position), set(V2_TOP_LEVEL))
+    if count > MAX_V2_COMPONENTS:
+        errors["_count"] = _field_error(
+            "BASE_TYPE_MAX_LENGTH", f"At most {MAX_V2_COMPONENTS} components ({count})."
+        )
+    if text > MAX_V2_TEXT:
+        errors["_text"] = _field_error(
+            "BASE_TYPE_MAX_LENGTH", f"At most {MAX_V2_TEXT} characters of text ({text})."
+        )
+    return errors
