@@ -216,8 +216,9 @@ def format_prompt(
     return " ".join(parts)
 
 
-# Permutations: ``a {red, blue} bird`` is two prompts. A backslash keeps ``{``, ``}``,
-# ``,`` and ``\\`` as text. Parsed into a tree first, counted without expanding (a hostile
+# Permutations: ``a {red, blue} bird`` is two prompts. ``\\{`` and ``\\}`` are braces as
+# text and ``\\,`` is a comma inside an option; any other backslash stays as typed
+# (``\\[x]`` is not touched). Parsed into a tree first, counted without expanding (a hostile
 # ``{a,b}{a,b}...`` would make millions), expanded only when the count fits.
 _Seq = list  # of str and alternatives (a list of _Seq)
 
@@ -233,8 +234,9 @@ def _brace_tree(text: str) -> _Seq:
     position = 0
     while position < len(text):
         char = text[position]
-        if char == "\\" and position + 1 < len(text) and text[position + 1] in "{},\\":
-            buffer.append(text[position + 1])
+        following = text[position + 1] if position + 1 < len(text) else ""
+        if char == "\\" and (following in ("{", "}") or (following == "," and stack)):
+            buffer.append(following)
             position += 2
             continue
         if char == "{":

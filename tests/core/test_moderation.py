@@ -128,7 +128,8 @@ async def test_quota_queue_cancel_and_audit_paging(service):
 async def test_purge_removes_files_and_rows_and_buttons_say_so(service):
     job = await service.runner.wait((await service.jobs.imagine(ALICE, "purge me --steps 2")).id)
     directory = service.storage.job_dir(job.id)
-    assert len(list(directory.iterdir())) == 5  # four images and the grid
+    names = sorted(path.name for path in directory.iterdir())
+    assert names == ["1.png", "2.png", "3.png", "4.png", "grid.png", "thumb.webp"]
     async with held_worker(service.engine):
         running = await service.jobs.imagine(BOB, "still running --steps 2")
         with pytest.raises(NotAllowed):

@@ -50,6 +50,9 @@ def wait_result(handle: Interaction, timeout: float = JOB_TIMEOUT) -> StoredMess
     ack = handle.wait_ack()
     assert ack.type == 4, f"expected the job's message as the response, got type {ack.type}"
     assert ack.latency < 3.0
+    if ack.ephemeral:  # a refusal: say which, rather than wait for a result that never comes
+        refusal = handle.wait_reply(lambda m: bool(m.text), 10)
+        raise AssertionError(f"the job was refused: {refusal.text!r}")
     message = handle.wait_original(_final, timeout)
     assert message.attachments, f"the job did not produce images: {message.content!r}"
     assert not message.ephemeral, "a job's result must be public"
