@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument(
+        "--output-only",
+        action="store_true",
+        help="only the output path: what a finished job costs after the pipeline (no model)",
+    )
+    bench.add_argument(
         "--filter",
         action="store_true",
         help="only the blocked-word check: hostile 1500-character prompts against 500 entries",
@@ -131,6 +136,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.filter:
         return _filter_bench(args.json)
+    if args.output_only:
+        return _output_bench(args.json, args.rounds)
 
     try:
         settings = load_settings()
@@ -157,6 +164,16 @@ def _bench(args: argparse.Namespace) -> int:
     )
     report = asyncio.run(run_bench(options))
     print_report(report, args.json)
+    return 0
+
+
+def _output_bench(as_json: bool, rounds: int) -> int:
+    import json
+
+    from devtools.output_bench import format_output_report, run_output_bench
+
+    report = asyncio.run(run_output_bench(rounds=max(1, rounds)))
+    print(json.dumps(report, indent=2) if as_json else format_output_report(report))
     return 0
 
 

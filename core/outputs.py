@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from core.model import ImageRow, Job
-from engine import GRID_SIZE, JobOutput, JobSpec, compose_grid, encode_png
+from engine import GRID_SIZE, JobOutput, JobSpec, encode_grid, encode_png
 from storage.db import Storage
 
 THUMBNAIL_SIDE = 256
@@ -18,15 +19,29 @@ THUMBNAIL_QUALITY = 80
 def write_outputs(
     storage: Storage, job: Job, spec: JobSpec, output: JobOutput, sampler: str
 ) -> list[ImageRow]:
-    """Encode each image as PNG with its recipe, and the grid; returns the image rows.
-    Blocking (PNG encoding): run it off the event loop."""
+    """Each image as PNG with its recipe, the grid (compressed once for all five files:
+    ``engine.encode_grid``) and the /history thumbnail; returns the image rows.
+    Blocking (encoding, files): run it on an encoder thread (``core.encoders``)."""
     images = output.images
     flags = output.nsfw or [False] * len(images)
+    seeds = spec.seeds
+    recipes = [
+        image_recipe(job, spec, seed, index, sampler, data_dir=storage.data_dir)
+        for index, seed in enumerate(seeds, start=1)
+    ]
+    pixels = [np.asarray(_rgb(image)) for image in images]
+    if len(images) == GRID_SIZE and len({p.shape for p in pixels}) == 1:
+        grid_text = {"prompt": job.prompt, "job": str(job.id), "Software": "imaginebot"}
+        grid, pngs = encode_grid(pixels, grid_text, recipes)
+        storage.write_file(storage.grid_path(job.id), grid)
+        thumb = grid_thumbnail(images)
+    else:
+        pngs = [encode_png(image, recipe) for image, recipe in zip(images, recipes, strict=True)]
+        thumb = thumbnail(images[0]) if images else None
     rows = []
-    for index, (image, seed) in enumerate(zip(images, spec.seeds, strict=True), start=1):
-        recipe = image_recipe(job, spec, seed, index, sampler, data_dir=storage.data_dir)
+    for index, (image, seed, data) in enumerate(zip(images, seeds, pngs, strict=True), start=1):
         path = storage.image_path(job.id, index)
-        storage.write_file(path, encode_png(image, recipe))
+        storage.write_file(path, data)
         rows.append(
             ImageRow(
                 job_id=job.id,
@@ -38,23 +53,42 @@ def write_outputs(
                 nsfw=flags[index - 1],
             )
         )
-    if len(images) == GRID_SIZE:
-        grid_text = {"prompt": job.prompt, "job": str(job.id), "Software": "imaginebot"}
-        grid = compose_grid(images)
-        storage.write_file(storage.grid_path(job.id), encode_png(grid, grid_text))
-        storage.write_file(storage.thumbnail_path(job.id), thumbnail(grid))
-    elif images:
-        storage.write_file(storage.thumbnail_path(job.id), thumbnail(images[0]))
+    if thumb is not None:
+        storage.write_file(storage.thumbnail_path(job.id), thumb)
     return rows
 
 
-def thumbnail(image: Image.Image) -> bytes:
-    """A small WebP of a grid or an image for /history (at most ``THUMBNAIL_SIDE`` px)."""
-    small = image.convert("RGB")
-    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+def _rgb(image: Image.Image) -> Image.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")  # no copy when it is
+
+
+def grid_thumbnail(images: list[Image.Image]) -> bytes:
+    """The grid's thumbnail made from its four images, each reduced on its own (no
+    full-size grid image is built for it)."""
+    width, height = images[0].size
+    factor = -(-2 * max(width, height) // THUMBNAIL_SIDE)  # ceiling
+    cells = [image.reduce(factor) if factor > 1 else image for image in images]
+    cell_w, cell_h = cells[0].size
+    sheet = Image.new("RGB", (2 * cell_w, 2 * cell_h))
+    for index, cell in enumerate(cells):
+        sheet.paste(cell.convert("RGB"), ((index % 2) * cell_w, (index // 2) * cell_h))
+    return _webp(sheet)
+
+
+def _webp(image: Image.Image) -> bytes:
     out = io.BytesIO()
-    small.save(out, "WEBP", quality=THUMBNAIL_QUALITY, method=4)
+    image.save(out, "WEBP", quality=THUMBNAIL_QUALITY, method=0)
     return out.getvalue()
+
+
+def thumbnail(image: Image.Image) -> bytes:
+    """A small WebP of a grid or an image for /history (at most ``THUMBNAIL_SIDE`` px):
+    a box reduction, then the fastest WebP method (a few milliseconds for a grid)."""
+    small = image.convert("RGB")
+    factor = -(-max(small.size) // THUMBNAIL_SIDE)  # ceiling
+    if factor > 1:
+        small = small.reduce(factor)
+    return _webp(small)
 
 
 def ensure_thumbnail(storage: Storage, job: Job) -> Path | None:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.encoders import EncoderPool
 from core.errors import UnknownJob, UserError
 from core.model import (
     EVERYWHERE,
@@ -37,9 +38,13 @@ Listener = Callable[[JobEvent], Awaitable[None]]
 class Runner:
     """Runs committed jobs on the engine and tells listeners what happens to them."""
 
-    def __init__(self, storage: Storage, engine: Engine) -> None:
+    def __init__(self, storage: Storage, engine: Engine, encoders: EncoderPool) -> None:
         self.storage = storage
         self.engine = engine
+        # Finished images become files on the encoder threads, a bounded hand-off; the
+        # engine hands the worker no new batch while that hand-off is full.
+        self.encoders = encoders
+        engine.room = encoders.wait_for_room
         self._listeners: list[Listener] = []
         self._waiters: dict[int, list[asyncio.Future[Job]]] = {}
         self._tasks: dict[int, asyncio.Task] = {}
@@ -211,7 +216,7 @@ class Runner:
                     self.emit(JobEvent(EventKind.PROGRESS, job, update))
             output = await handle
             sampler = type(self.engine.model.text2img.scheduler).__name__
-            rows = await asyncio.to_thread(write_outputs, self.storage, job, spec, output, sampler)
+            rows = await self.encoders.run(write_outputs, self.storage, job, spec, output, sampler)
             await self.storage.add_images(rows)
         except asyncio.CancelledError:
             raise  # the service is stopping: the row stays as it is, for the next start

@@ -3,11 +3,13 @@ in one place."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from core.admission import Admission
+from core.encoders import EncoderPool
 from core.jobs import Jobs
 from core.limits import Limits
 from core.moderation import Moderation
@@ -31,10 +33,16 @@ class Services:
     moderation: Moderation  # /admin
 
     @classmethod
-    def build(cls, storage: Storage, engine: Engine, limits: Limits | None = None) -> Services:
+    def build(
+        cls,
+        storage: Storage,
+        engine: Engine,
+        limits: Limits | None = None,
+        encoders: EncoderPool | None = None,
+    ) -> Services:
         """The services wired together (not started: see ``open_services``)."""
         limits = limits or Limits()
-        runner = Runner(storage, engine)
+        runner = Runner(storage, engine, encoders or EncoderPool())
         admission = Admission(storage, limits, runner)
         jobs = Jobs(storage, engine, limits, admission, runner)
         return cls(
@@ -51,15 +59,21 @@ class Services:
 
 @contextlib.asynccontextmanager
 async def open_services(
-    storage: Storage, engine: Engine, limits: Limits | None = None
+    storage: Storage,
+    engine: Engine,
+    limits: Limits | None = None,
+    encoders: EncoderPool | None = None,
 ) -> AsyncIterator[Services]:
     """Services whose runner has resumed the jobs a stop left (queued ones run, a running
     one is retried once); at the end, admission stops and the runner leaves every
     unfinished job queued for the next start."""
-    services = Services.build(storage, engine, limits)
+    pool = encoders or EncoderPool()
+    services = Services.build(storage, engine, limits, pool)
     await services.runner.start()
     try:
         yield services
     finally:
         await services.admission.stop()
         await services.runner.stop()
+        if encoders is None:  # ours: the encodes in flight finish, off the loop
+            await asyncio.to_thread(pool.close)

@@ -6,7 +6,8 @@ imports nothing of ``core``, ``storage`` or ``bot``.
 
 from engine.canvas import pan_size, region_preview
 from engine.handle import JobCancelled, JobHandle, JobStarted
-from engine.images import censor, compose_grid, encode_png, fit_png
+from engine.images import censor, compose_grid, encode_png, fit_png, fitting_png
+from engine.png import encode_grid
 from engine.scheduler import Engine, EngineStats, default_batch_images
 from engine.types import GRID_SIZE, JobOutput, JobSpec, Paint, Progress
 
@@ -24,8 +25,10 @@ __all__ = [
     "censor",
     "compose_grid",
     "default_batch_images",
+    "encode_grid",
     "encode_png",
     "fit_png",
+    "fitting_png",
     "pan_size",
     "region_preview",
 ]

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -101,6 +101,9 @@ class Engine:
         self._wakeup = asyncio.Event()
         self._scheduler: asyncio.Task | None = None
         self.stats = EngineStats()
+        # Awaited before each batch is handed to the worker: room for its results
+        # downstream (the encoder pool's bound); None: always room.
+        self.room: Callable[[], Awaitable[None]] | None = None
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -206,6 +209,10 @@ class Engine:
             while not self._waiting:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            if self.room is not None:
+                await self.room()  # results still being encoded: do not run ahead of them
+                if not self._waiting:  # cancelled meanwhile
+                    continue
             batch = self.next_batch()
             if len(batch) > 1:
                 logger.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import warnings
@@ -54,7 +55,7 @@ async def make_services(sd_model, tmp_path):
 
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(*, started: bool = True, clock=None, gate=None, **limits):
+        async def make(*, started: bool = True, clock=None, gate=None, encoders=None, **limits):
             storage = await stack.enter_async_context(
                 Storage(tmp_path / "data", clock=clock or utc_now)
             )
@@ -63,6 +64,10 @@ async def make_services(sd_model, tmp_path):
                 await stack.enter_async_context(engine)
             else:
                 stack.push_async_callback(engine.stop)
-            return await stack.enter_async_context(open_services(storage, engine, Limits(**limits)))
+            if encoders is not None:  # the test's own pool: closed after the services
+                stack.push_async_callback(asyncio.to_thread, encoders.close)
+            return await stack.enter_async_context(
+                open_services(storage, engine, Limits(**limits), encoders)
+            )
 
         yield make

@@ -65,3 +65,23 @@ def test_bench_filter_prints_the_matcher_figures_as_json(capsys):
     assert report["prompts"] >= 8 and report["prompts_matching"] == 0
     # A wide bound: the old matcher took about 15 s on one of these prompts.
     assert 0 < report["filter_ms_median"] <= report["filter_ms_max"] < 1000
+
+
+async def test_the_output_bench_reports_its_keys_from_its_runs():
+    """``imaginebot bench --output-only``: the cost per grid and both throughputs, rebuilt
+    here from the runs it reports (a small run: the figures themselves are not asserted)."""
+    import statistics
+
+    from devtools.output_bench import run_output_bench
+
+    report = await run_output_bench(jobs=3, rounds=2)
+    assert report["output_ms_per_grid"] > 0
+    for encoders in (1, 2):
+        runs = report[f"runs_grids_per_s_{encoders}"]
+        assert len(runs) == 2 and all(rate > 0 for rate in runs)
+        rate = report[f"output_grids_per_s_{encoders}"]
+        assert abs(rate - statistics.median(runs)) <= 0.01
+    ratio = report["output_grids_per_s_2"] / report["output_grids_per_s_1"]
+    assert abs(report["encoders_speedup"] - ratio) <= 0.02
+    assert report["targets"]["two encoders >= 1.7x one"] == (report["encoders_speedup"] >= 1.7)
+    assert 0 < report["thumbnail_bytes"] < report["image_png_bytes"] < report["grid_png_bytes"]

@@ -71,3 +71,20 @@ def test_censor_blurs_or_greys_only_the_flagged_images():
     assert censor(noise[:1], [True], "block") is None
     unflagged = censor(noise[:1], [False], "block")
     assert unflagged is not None and np.array_equal(np.asarray(unflagged), np.asarray(noise[0]))
+
+
+def test_the_blur_of_a_full_size_image_looks_like_a_full_resolution_blur():
+    """Blurred small and scaled back (cheap) is what the full-resolution blur shows."""
+    from PIL import ImageDraw, ImageFilter
+
+    image = Image.new("RGB", (512, 512), (30, 60, 120))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((60, 60, 260, 260), fill=(240, 200, 40))
+    draw.rectangle((300, 280, 480, 470), fill=(200, 30, 60))
+    noisy = Image.blend(image, Image.effect_noise((512, 512), 90).convert("RGB"), 0.3)
+    cheap = censor([noisy], [True], "blur")
+    assert cheap is not None
+    full = noisy.filter(ImageFilter.GaussianBlur(512 / 12))
+    difference = np.abs(np.asarray(cheap, np.float32) - np.asarray(full, np.float32))
+    assert cheap.size == noisy.size and difference.mean() < 6
+    assert np.asarray(cheap, np.float32).std(axis=(0, 1)).max() < np.asarray(noisy).std()

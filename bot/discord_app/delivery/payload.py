@@ -14,7 +14,7 @@ import discord
 from bot.discord_app.buttons import grid_view, upscale_view
 from bot.discord_app.text import result_text
 from core.model import ImageRow, Job, JobStatus
-from engine import censor, fit_png
+from engine import censor, fit_png, fitting_png
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
@@ -36,18 +36,6 @@ class Payload:
     def files(self) -> list[discord.File]:
         # A discord.File is consumed by one upload: each try gets fresh ones.
         return [discord.File(io.BytesIO(data), filename=name) for name, data in self.attachments]
-
-
-def fitting_png(path, limit: int) -> bytes:
-    """The file as it is when it fits, else scaled down to fit the attachment limit."""
-    from PIL import Image
-
-    data = path.read_bytes()
-    if len(data) <= limit:
-        return data
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        return fit_png(image, limit, {k: str(v) for k, v in image.text.items()})
 
 
 async def build_payload(bot: ImagineBot, job: Job, limit: int) -> Payload:

@@ -1,0 +1,175 @@
+"""``imaginebot bench --output-only``: what a finished job costs after the pipeline.
+
+No model: synthetic 512x512 outputs, smooth and photo-like (gradients, soft shapes,
+low-frequency colour and a little grain; neither noise, which no encoder compresses, nor
+flat colour, which every encoder does), as float arrays in [0, 1] like the pipeline's.
+Each job then goes through exactly what a finished job does: conversion to 8-bit images,
+the four PNG files with their recipe, the grid and the /history thumbnail
+(``core.outputs.write_outputs``, on the product's ``EncoderPool``), what Discord is sent
+(``engine.fitting_png``, and for one job in ``FLAGGED_EVERY`` an NSFW-flagged image, blurred
+as the filter does), and the image rows in SQLite (aiosqlite, as the runner writes them).
+
+Reported: ``output_ms_per_grid``, the CPU time of one 4-image job on one core (the process's
+CPU time over a run with one encoder, divided by its jobs), and ``output_grids_per_s_1`` /
+``output_grids_per_s_2``, jobs finished per second with one and with two encoders, run
+side by side (1, 2, 1, 2, ...) so that a machine that speeds up or slows down during
+the run does not tilt the ratio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from core.encoders import EncoderPool
+from core.model import ImageRow, Job, JobKind, JobParams, NewJob
+from core.outputs import write_outputs
+from engine import GRID_SIZE, JobOutput, JobSpec, censor, fit_png, fitting_png
+from storage.db import Storage
+
+SIDE = 512
+FLAGGED_EVERY = 8  # one job in 8 has a flagged image, blurred for Discord
+DISCORD_LIMIT = 10 * 1024 * 1024
+SAMPLER = "EulerDiscreteScheduler"
+
+
+def synthetic_outputs(seed: int, count: int = GRID_SIZE, side: int = SIDE) -> list[np.ndarray]:
+    """``count`` photo-like float32 images (``side`` x ``side`` x 3, in [0, 1])."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    images = []
+    for _ in range(count):
+        top, bottom = rng.uniform(0.2, 0.9, 3), rng.uniform(0.05, 0.6, 3)
+        picture = top[None, None, :] * (1 - y[..., None]) + bottom[None, None, :] * y[..., None]
+        for _ in range(3):  # low-frequency colour waves
+            fx, fy, phase = [*rng.uniform(0.5, 3, 2).tolist(), rng.uniform(0, 6.3)]
+            wave = np.sin(2 * np.pi * (fx * x + fy * y) + phase)[..., None]
+            picture += 0.08 * wave * rng.uniform(-1, 1, 3)[None, None, :]
+        shapes = Image.new("RGB", (side, side))
+        draw = ImageDraw.Draw(shapes)
+        for _ in range(6):  # soft shapes: hills, a sun, houses
+            x0, y0 = rng.integers(0, side, 2)
+            size = int(rng.integers(side // 10, side // 3))
+            colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+            draw.ellipse((x0, y0, x0 + size, y0 + size), fill=colour)
+        soft = np.asarray(shapes.filter(ImageFilter.GaussianBlur(6)), dtype=np.float32) / 255
+        mask = soft.max(axis=2, keepdims=True) > 0.02
+        picture = np.where(mask, 0.55 * picture + 0.45 * soft, picture)
+        picture += rng.normal(0, 0.012, picture.shape).astype(np.float32)  # sensor grain
+        images.append(np.clip(picture, 0, 1).astype(np.float32))
+    return images
+
+
+def to_images(arrays: list[np.ndarray]) -> list[Image.Image]:
+    """8-bit images, as the pipeline's ``numpy_to_pil`` makes them."""
+    return [Image.fromarray((array * 255).round().astype(np.uint8)) for array in arrays]
+
+
+def finish(
+    storage: Storage, job: Job, spec: JobSpec, arrays: list[np.ndarray], flagged: bool
+) -> list[ImageRow]:
+    """Everything after the pipeline but the rows: what an encoder thread does."""
+    images = to_images(arrays)
+    flags = [flagged] + [False] * (len(images) - 1)
+    output = JobOutput(job.id, images, 0.0, flags)
+    rows = write_outputs(storage, job, spec, output, SAMPLER)
+    sent = fitting_png(storage.grid_path(job.id), DISCORD_LIMIT)  # what Discord is sent
+    if flagged:
+        picture = censor(images, flags, "blur")
+        assert picture is not None
+        sent = fit_png(picture, DISCORD_LIMIT)
+    assert sent
+    return rows
+
+
+async def _jobs(storage: Storage, count: int) -> list[tuple[Job, JobSpec]]:
+    params = JobParams(width=SIDE, height=SIDE, steps=4, guidance=0.0, model="synthetic")
+    news = [
+        NewJob(JobKind.IMAGINE, 1, f"a synthetic photo {k}", "", 1000 + k, params)
+        for k in range(count)
+    ]
+    made = await storage.create_jobs(news)
+    specs = [JobSpec(job.id, job.prompt, "", SIDE, SIDE, 4, 0.0, job.seed) for job in made]
+    return list(zip(made, specs, strict=True))
+
+
+async def _run(
+    storage: Storage, jobs: list[tuple[Job, JobSpec]], outputs: list, encoders: int
+) -> tuple[float, float]:
+    """All ``jobs`` through a pool of ``encoders``; wall seconds and process CPU seconds."""
+    pool = EncoderPool(encoders)
+
+    async def one(index: int, job: Job, spec: JobSpec) -> None:
+        flagged = index % FLAGGED_EVERY == 0
+        rows = await pool.run(finish, storage, job, spec, outputs[index], flagged)
+        await storage.add_images(rows)
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one(k, job, spec) for k, (job, spec) in enumerate(jobs)))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    await asyncio.to_thread(pool.close)
+    return wall, cpu
+
+
+async def run_output_bench(jobs: int = 16, rounds: int = 3) -> dict[str, Any]:
+    """The output path's cost per grid and its throughput with 1 and 2 encoders."""
+    outputs = [synthetic_outputs(seed) for seed in range(jobs)]
+    runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        async with Storage(Path(tmp)) as storage:
+            await _run(storage, await _jobs(storage, 2), outputs, 1)  # warm-up, discarded
+            for _ in range(rounds):
+                for encoders in (1, 2):
+                    batch = await _jobs(storage, jobs)
+                    runs[encoders].append(await _run(storage, batch, outputs, encoders))
+            sizes = _sizes(storage, batch[0][0])
+    ms_per_grid = statistics.median(cpu / jobs * 1000 for _, cpu in runs[1])
+    rate = {n: [jobs / wall for wall, _ in runs[n]] for n in (1, 2)}
+    one, two = statistics.median(rate[1]), statistics.median(rate[2])
+    return {
+        "jobs": jobs,
+        "rounds": rounds,
+        "side": SIDE,
+        "flagged_every": FLAGGED_EVERY,
+        "output_ms_per_grid": round(ms_per_grid, 1),
+        "output_grids_per_s_1": round(one, 2),
+        "output_grids_per_s_2": round(two, 2),
+        "encoders_speedup": round(two / one, 2),
+        "runs_grids_per_s_1": [round(r, 2) for r in rate[1]],
+        "runs_grids_per_s_2": [round(r, 2) for r in rate[2]],
+        **sizes,
+        "targets": {  # on the figures as reported
+            "output_ms_per_grid <= 60": round(ms_per_grid, 1) <= 60,
+            "two encoders >= 1.7x one": round(two / one, 2) >= 1.7,
+        },
+    }
+
+
+def _sizes(storage: Storage, job: Job) -> dict[str, int]:
+    image = storage.image_path(job.id, 1).stat().st_size
+    grid = storage.grid_path(job.id).stat().st_size
+    thumb = storage.thumbnail_path(job.id).stat().st_size
+    return {"image_png_bytes": image, "grid_png_bytes": grid, "thumbnail_bytes": thumb}
+
+
+def format_output_report(report: dict[str, Any]) -> str:
+    """The report as text."""
+    targets = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in report["targets"].items())
+    return (
+        f"output path: {report['jobs']} jobs of 4 x {report['side']}x{report['side']}, "
+        f"{report['rounds']} rounds (1 job in {report['flagged_every']} NSFW-blurred)\n"
+        f"  CPU per grid (one core): {report['output_ms_per_grid']} ms\n"
+        f"  grids/s: 1 encoder {report['output_grids_per_s_1']}, "
+        f"2 encoders {report['output_grids_per_s_2']} ({report['encoders_speedup']}x)\n"
+        f"  runs: 1 encoder {report['runs_grids_per_s_1']}, 2 {report['runs_grids_per_s_2']}\n"
+        f"  files: image {report['image_png_bytes'] // 1024} KB, grid "
+        f"{report['grid_png_bytes'] // 1024} KB, thumbnail {report['thumbnail_bytes'] // 1024} KB\n"
+        f"  {targets}"
+    )

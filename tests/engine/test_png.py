@@ -1,0 +1,72 @@
+"""The fast PNG encoder: a grid and its four images from one compression pass, read back
+byte for byte, with the recipe's text chunks exactly as Pillow reads them."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from devtools.output_bench import synthetic_outputs, to_images
+from engine import encode_png
+from engine.png import encode_grid, encode_png_array
+
+
+def pixels(seed: int, side: int = 96) -> list[np.ndarray]:
+    return [np.asarray(image) for image in to_images(synthetic_outputs(seed, side=side))]
+
+
+def read(data: bytes) -> tuple[np.ndarray, dict]:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert image.format == "PNG" and image.mode == "RGB"
+        return np.asarray(image), dict(image.text)
+
+
+@pytest.mark.parametrize("side", [8, 96, 200])
+def test_the_grid_and_its_images_read_back_exactly(side):
+    images = pixels(side, side)
+    texts = [{"prompt": "a fox", "seed": str(k), "parameters": "a fox\nSteps: 4"} for k in range(4)]
+    grid, pngs = encode_grid(images, {"prompt": "a fox", "job": "7"}, texts)
+    decoded, text = read(grid)
+    expected = np.vstack((np.hstack(images[:2]), np.hstack(images[2:])))
+    assert np.array_equal(decoded, expected)
+    assert text == {"prompt": "a fox", "job": "7"}
+    for image, data, recipe in zip(images, pngs, texts, strict=True):
+        decoded, text = read(data)
+        assert np.array_equal(decoded, image)
+        assert text == recipe
+
+
+def test_text_outside_latin1_and_single_images():
+    image = pixels(3)[0]
+    recipe = {"prompt": "un renard 🦊 dans la neige", "negative": "flou", "Software": "imaginebot"}
+    decoded, text = read(encode_png_array(image, recipe))
+    assert np.array_equal(decoded, image) and text == recipe
+    # encode_png takes PIL images: RGB through the fast path, other modes through Pillow.
+    for mode in ("RGB", "L", "RGBA"):
+        picture = Image.fromarray(image).convert(mode)
+        with Image.open(io.BytesIO(encode_png(picture, {"k": "v"}))) as back:
+            assert back.mode == mode and back.text == {"k": "v"}
+            assert np.array_equal(np.asarray(back), np.asarray(picture))
+
+
+def test_compressed_files_are_about_the_size_of_pillows_level_6_and_stored_ones_raw():
+    images = pixels(5, 256)
+    out = io.BytesIO()
+    Image.fromarray(images[0]).save(out, "PNG", compress_level=6)
+    assert len(encode_png_array(images[0])) < 1.2 * len(out.getvalue())
+    grid, pngs = encode_grid(images, None, [None] * 4)
+    raw = 256 * (256 * 3 + 1)  # the rows, each led by its filter byte
+    assert all(raw < len(png) < raw + 1024 for png in pngs), "stored: the size it costs"
+    assert len(grid) < 4 * 1.2 * len(out.getvalue())
+
+
+def test_a_grid_needs_four_images_of_one_size():
+    images = pixels(1)
+    with pytest.raises(ValueError, match="four images"):
+        encode_grid(images[:3], None, [None] * 3)
+    with pytest.raises(ValueError, match="one size"):
+        encode_grid([*images[:3], images[3][:50]], None, [None] * 4)
