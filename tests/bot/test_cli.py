@@ -7,34 +7,6 @@ from PIL import Image
 from tests.processes import run_python as run
 
 
-def test_cli_imagine_writes_the_grid_and_images(tmp_path, tiny_model_dirs):
-    result = run(
-        ["-m", "bot.cli", "imagine", "a fox in snow --ar 3:2 --seed 7 --steps 3", "-o", "g.png"],
-        tmp_path,
-        MODEL_ID=str(tiny_model_dirs["sd"]),
-        DATA_DIR=str(tmp_path / "data"),
-        DAILY_QUOTA="0",  # the machine's own operator is not a Discord member with a quota
-    )
-    assert result.returncode == 0, result.stderr
-    with Image.open(tmp_path / "g.png") as grid:
-        assert grid.width * 2 == grid.height * 3
-    for k in range(1, 5):
-        with Image.open(tmp_path / f"g_{k}.png") as image:
-            assert image.text["prompt"] == "a fox in snow"
-            assert image.text["seed"] == str(6 + k)
-
-
-def test_cli_imagine_refuses_a_bad_parameter(tmp_path, tiny_model_dirs):
-    result = run(
-        ["-m", "bot.cli", "imagine", "a fox --ar 9:1", "-o", "g.png"],
-        tmp_path,
-        MODEL_ID=str(tiny_model_dirs["sd"]),
-        DATA_DIR=str(tmp_path / "data"),
-    )
-    assert result.returncode == 2 and "--ar" in result.stderr
-    assert not (tmp_path / "g.png").exists()
-
-
 def test_cli_tiny_model_writes_a_loadable_pipeline(tmp_path):
     result = run(["-m", "bot.cli", "tiny-model", "m", "--family", "sdxl"], tmp_path)
     assert result.returncode == 0, result.stderr
@@ -45,16 +17,25 @@ def test_cli_tiny_model_writes_a_loadable_pipeline(tmp_path):
     ).exists()
 
 
-def test_cli_zoom_pan_and_vary_region_on_a_saved_job_and_a_file(tmp_path, tiny_model_dirs):
+def test_cli_imagine_zoom_pan_and_vary_region(tmp_path, tiny_model_dirs):
+    """One job without Discord, then the canvas operations on its saved image and on a
+    file, an image prompt, and the refusals (one model load per command: kept together)."""
     env = {
         "MODEL_ID": str(tiny_model_dirs["sd"]),
         "DATA_DIR": str(tmp_path / "data"),
-        "DAILY_QUOTA": "0",
+        "DAILY_QUOTA": "0",  # the machine's own operator is not a Discord member with a quota
     }
     made = run(
-        ["-m", "bot.cli", "imagine", "a fox --ar 3:2 --steps 2", "-o", "g.png"], tmp_path, **env
+        ["-m", "bot.cli", "imagine", "a fox --ar 3:2 --seed 7 --steps 2", "-o", "g.png"],
+        tmp_path,
+        **env,
     )
     assert made.returncode == 0, made.stderr
+    with Image.open(tmp_path / "g.png") as grid:
+        assert grid.width * 2 == grid.height * 3
+    for k in range(1, 5):
+        with Image.open(tmp_path / f"g_{k}.png") as image:
+            assert image.text["prompt"] == "a fox" and image.text["seed"] == str(6 + k)
     # A saved job's image: the child job runs as its button would, stored with its recipe.
     zoom = run(["-m", "bot.cli", "zoom", "1:2", "--factor", "1.5", "-o", "z.png"], tmp_path, **env)
     assert zoom.returncode == 0, zoom.stderr
@@ -94,6 +75,7 @@ def test_cli_zoom_pan_and_vary_region_on_a_saved_job_and_a_file(tmp_path, tiny_m
     (tmp_path / "notes.png").write_text("not an image")
     # Refused with the rule, before any model loads.
     for argv, words in (
+        (["imagine", "a fox --ar 9:1"], "--ar"),
         (["imagine", "a fox --iw 1"], "--iw needs an image"),
         (["imagine", "a fox", "--image", "notes.png"], "not a PNG, JPEG or WebP"),
         (["imagine", "a {b, c, d, e, f}"], "makes 5 prompts"),
@@ -103,3 +85,4 @@ def test_cli_zoom_pan_and_vary_region_on_a_saved_job_and_a_file(tmp_path, tiny_m
     ):
         refused = run(["-m", "bot.cli", *argv, "-o", "x.png"], tmp_path, **env)
         assert refused.returncode == 2 and words in refused.stderr, refused.stderr
+        assert not (tmp_path / "x.png").exists()
