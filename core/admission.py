@@ -190,7 +190,9 @@ class Admission:
             self.runner.spec_for(new)  # a job the engine could not run is a bug
         if not checked:
             await self.check(who)
-        for new in news:
+        # The same texts (--repeat) are scanned once.
+        distinct = {(new.prompt, new.negative): new for new in news}
+        for new in distinct.values():
             await self.check_words(who, new, sources)
         waiter: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
         self._waiting.append((who, list(news), waiter))

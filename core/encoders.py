@@ -34,12 +34,18 @@ class EncoderPool:
         self.max_pending = max_pending or 2 * self.workers + 2
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="encoder")
         self._pending = 0
+        self._queued = 0  # finished jobs waiting for room (not yet pending)
         self._room: asyncio.Condition | None = None
 
     @property
     def pending(self) -> int:
         """Jobs being encoded or waiting for an encoder."""
         return self._pending
+
+    @property
+    def queued(self) -> int:
+        """Finished jobs waiting for room in the hand-off (the bound is full)."""
+        return self._queued
 
     def _condition(self) -> asyncio.Condition:
         if self._room is None:
@@ -50,7 +56,11 @@ class EncoderPool:
         """Run ``function(*args)`` on an encoder thread, once there is room for it."""
         room = self._condition()
         async with room:
-            await room.wait_for(lambda: self._pending < self.max_pending)
+            self._queued += 1
+            try:
+                await room.wait_for(lambda: self._pending < self.max_pending)
+            finally:
+                self._queued -= 1
             self._pending += 1
         try:
             loop = asyncio.get_running_loop()

@@ -110,6 +110,7 @@ class Jobs:
         mine = (await self.admission.check(who, len(prompts))).settings
         news = []
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
+        sources: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size
         for parsed in prompts:
             # The prompt's own parameters win; then the user's /settings; then the model's.
             if picture is not None:  # the image's own shape, unless --ar says another
@@ -144,7 +145,10 @@ class Jobs:
                     strength=strength,
                     steps=_steps_for(params.steps, strength),
                 )
-                source = await asyncio.to_thread(_source_png, picture, (width, height))
+                if (width, height) not in sources:  # repeats of one size share it
+                    fit = await asyncio.to_thread(_source_png, picture, (width, height))
+                    sources[width, height] = fit
+                source = sources[width, height]
             if parsed.seed is None:
                 seed = secrets.randbelow(2**32)
             else:
@@ -198,7 +202,7 @@ class Jobs:
             return await self._reroll(who, parent, edit)
         source = await self._source_image(parent, index)
         if edit is not None:
-            _refuse_new_aspect(parent, source, edit, "with 🔄 and Custom Zoom")
+            _refuse_new_aspect(parent, _grid_size(parent, source), edit, _ONLY_REROLL_AND_ZOOM)
         if wanted in (Action.UPSCALE, Action.UPSCALE_CREATIVE):
             return await self._upscale(who, parent, source, creative=wanted != Action.UPSCALE)
         if wanted.zoom is not None:
@@ -299,7 +303,7 @@ class Jobs:
         edit = None if text is None else self.edit(parent, text)
         source = await self._source_image(parent, index)
         if edit is not None:
-            _refuse_new_aspect(parent, source, edit, "with 🔄 and Custom Zoom")
+            _refuse_new_aspect(parent, _grid_size(parent, source), edit, _ONLY_REROLL_AND_ZOOM)
         return await self._grid_from(
             who, parent, source, JobKind.REGION, edit=edit, cells=chosen, tile=None
         )
@@ -373,13 +377,8 @@ class Jobs:
         from_image = p.source_job is not None or p.image_weight is not None
         if edit is not None and from_image:
             # A reroll of a job made from an image keeps the image's shape.
-            if edit.aspect is not None and edit.aspect not in _own_aspects(parent, size):
-                raise BadParameter(
-                    "--ar",
-                    f"`--ar {edit.aspect[0]}:{edit.aspect[1]}` would change the shape of "
-                    f"job {parent.id}'s images, which start from an image; remove `--ar` or "
-                    "keep the job's own.",
-                )
+            why = f"job {parent.id}'s images, which start from an image"
+            _refuse_new_aspect(parent, size, edit, why)
         elif edit is not None and edit.aspect is not None:
             # New images from the text alone: the shape may change too.
             width, height = size_for_aspect(*edit.aspect, self.engine.model.defaults.native_size)
@@ -568,15 +567,20 @@ def _own_aspects(parent: Job, size: tuple[int, int]) -> set[tuple[int, int]]:
     return own
 
 
-def _refuse_new_aspect(parent: Job, source: ImageRow, edit: Edit, where: str) -> None:
-    """An edited ``--ar`` that is not the image's own: the image cannot change shape here."""
-    if edit.aspect is None or edit.aspect in _own_aspects(parent, _grid_size(parent, source)):
+def _refuse_new_aspect(parent: Job, size: tuple[int, int], edit: Edit, why: str) -> None:
+    """An edited ``--ar`` that is not the shape of ``parent``'s images (``size``): they
+    cannot change shape here, ``why`` says so."""
+    if edit.aspect is None or edit.aspect in _own_aspects(parent, size):
         return
     raise BadParameter(
         "--ar",
-        f"`--ar {edit.aspect[0]}:{edit.aspect[1]}` would change the shape of this image; "
-        f"the aspect ratio can change only {where}. Remove `--ar` or keep the image's own.",
+        f"`--ar {edit.aspect[0]}:{edit.aspect[1]}` would change the shape of {why}. "
+        "Remove `--ar` or keep the image's own.",
     )
+
+
+# The refusals of ``_refuse_new_aspect``: where an image keeps its shape, and why.
+_ONLY_REROLL_AND_ZOOM = "this image; the aspect ratio can change only with 🔄 and Custom Zoom"
 
 
 def _refuse_purged(job: Job) -> None:
