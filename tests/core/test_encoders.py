@@ -51,8 +51,8 @@ async def test_the_pool_runs_in_parallel_and_keeps_its_bound():
         return value * 10
 
     tasks = [asyncio.ensure_future(pool.run(encode, k)) for k in range(6)]
-    await until(lambda: pool.pending == 3)
-    await asyncio.sleep(0.05)
+    # Three taken up, the other three wait for room (all six have asked by then).
+    await until(lambda: pool.pending == 3 and pool.queued == 3)
     assert pool.pending == 3, "no more than max_pending at once"
     release.set()
     assert await asyncio.gather(*tasks) == [0, 10, 20, 30, 40, 50]
@@ -77,11 +77,11 @@ async def test_the_worker_never_waits_on_an_encode_and_stops_at_the_bound(make_s
     # for an encode) ...
     await until(lambda: jobs[1].id in done_steps)
     assert pool.pending == 1
-    # ... and then hands out nothing more while the hand-off is full: jobs 3 and 4 wait
-    # (a time without progress, checked twice: no event says "nothing happened").
-    await asyncio.sleep(0.3)
+    # ... and then hands out nothing more while the hand-off is full: job 2's images wait
+    # for room (the scheduler chose at job 2's last step, before they came), jobs 3 and 4
+    # stay queued.
+    await until(lambda: pool.queued == 1)
     assert service.engine.queue_length == 2
-    await asyncio.sleep(0.3)
     assert jobs[2].id not in done_steps and jobs[3].id not in done_steps
     assert service.engine.queue_length == 2 and pool.most_pending == 1
     pool.gate.set()  # encoding catches up: everything finishes, nothing lost

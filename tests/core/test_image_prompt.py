@@ -3,54 +3,28 @@ the jobs that start from it."""
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
-
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from core.errors import BadImage, BadParameter
 from core.image_prompt import MAX_IMAGE_BYTES, image_strength, load_image_prompt, own_aspect
 from core.model import Action, Requester
+from tests.images import drawing, encoded, png_claiming
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
 
 
-def picture(size=(300, 200), mode="RGB") -> Image.Image:
-    image = Image.new(mode, size, (40, 90, 160) + ((255,) if mode == "RGBA" else ()))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((20, 20, 120, 120), fill=(250, 210, 40) + ((255,) if mode == "RGBA" else ()))
-    draw.rectangle((150, 80, 280, 190), fill=(200, 30, 60) + ((255,) if mode == "RGBA" else ()))
-    return image
-
-
-def encoded(image: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims ``width`` x ``height`` (a valid CRC, no such data)."""
-    data = bytearray(encoded(Image.new("L", (4, 4)), "PNG"))
-    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
-    data[16:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return bytes(data)
-
-
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
 def test_png_jpeg_and_webp_are_read(fmt):
-    image = load_image_prompt(encoded(picture(), fmt))
+    image = load_image_prompt(encoded(drawing(), fmt))
     assert image.mode == "RGB" and image.size == (300, 200)
 
 
 def test_exif_orientation_is_applied():
     exif = Image.Exif()
     exif[0x0112] = 6  # rotated 90° clockwise: shown upright, it is 200 wide, 300 high
-    image = load_image_prompt(encoded(picture(), "JPEG", exif=exif.tobytes()))
+    image = load_image_prompt(encoded(drawing(), "JPEG", exif=exif.tobytes()))
     assert image.size == (200, 300)
 
 
@@ -67,8 +41,8 @@ def test_alpha_is_flattened_on_white():
         (png_claiming(60000, 60000), "the most is 4096x4096"),  # a bomb's header
         (b"\x89PNG" + bytes(MAX_IMAGE_BYTES), "the most is 10 MB"),
         (b"just some text, named like an image", "not a PNG, JPEG or WebP"),
-        (encoded(picture(), "GIF"), "not a PNG, JPEG or WebP"),
-        (encoded(picture(), "PNG")[:200], "could not be read"),
+        (encoded(drawing(), "GIF"), "not a PNG, JPEG or WebP"),
+        (encoded(drawing(), "PNG")[:200], "could not be read"),
     ],
 )
 def test_bad_files_say_what_is_wrong(data, words):
@@ -77,9 +51,9 @@ def test_bad_files_say_what_is_wrong(data, words):
 
 
 def test_own_aspect_is_reduced_and_kept_within_bounds():
-    assert own_aspect(picture((300, 200))) == (3, 2)
-    assert own_aspect(picture((4000, 100))) == (4, 1)
-    assert own_aspect(picture((100, 4000))) == (1, 4)
+    assert own_aspect(drawing((300, 200))) == (3, 2)
+    assert own_aspect(drawing((4000, 100))) == (4, 1)
+    assert own_aspect(drawing((100, 4000))) == (1, 4)
 
 
 def test_image_weight_maps_to_strength():
@@ -88,7 +62,7 @@ def test_image_weight_maps_to_strength():
 
 async def test_an_image_prompt_makes_image_to_image_jobs_from_a_stored_source(make_services):
     service = await make_services(max_steps=50)
-    data = encoded(picture(), "PNG")
+    data = encoded(drawing(), "PNG")
     with pytest.raises(BadParameter, match="--iw"):
         await service.jobs.imagine_all(ALICE, "a fox --iw 1.5")
     with pytest.raises(BadImage):
@@ -135,7 +109,7 @@ def round_trip(model, image: Image.Image) -> np.ndarray:
 
 async def test_image_weight_orders_results_by_distance_to_the_source(make_services, sd_model):
     service = await make_services(max_steps=50)
-    data = encoded(picture(), "PNG")
+    data = encoded(drawing(), "PNG")
     distances = []
     for weight in (0, 1, 2):
         [job] = await service.jobs.imagine_all(

@@ -4,40 +4,15 @@ before any GPU work."""
 
 from __future__ import annotations
 
-import io
 import json
-import struct
-import zlib
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from tests.e2e.expect import assert_grid, job_id, refused_privately, wait_result
 from tests.e2e.fake_discord import FakeDiscord
+from tests.images import drawing, encoded, png_claiming
 
 SHORT = "--steps 2"
-
-
-def drawing(size: tuple[int, int] = (300, 200)) -> Image.Image:
-    image = Image.new("RGB", size, (40, 90, 160))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((20, 20, 120, 120), fill=(250, 210, 40))
-    draw.rectangle((150, 80, 280, 190), fill=(200, 30, 60))
-    return image
-
-
-def encoded(image: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims ``width`` x ``height``."""
-    data = bytearray(encoded(Image.new("L", (4, 4)), "PNG"))
-    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
-    data[16:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return bytes(data)
 
 
 def test_png_jpeg_and_webp_prompts_make_grids_from_the_stored_image(
