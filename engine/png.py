@@ -4,11 +4,14 @@ A finished job needs five PNGs: the four images and their 2x2 grid, which holds 
 pixels. Pillow at ``compress_level=6`` spends about ten times what a turbo model spends
 on the GPU for them. Here:
 
-- the grid (what Discord is sent, and /history's source) is filtered with PNG's ``Up``
-  filter (a row minus the row above, one numpy subtraction) and deflated once, with
-  zlib-ng's ``Z_RLE`` strategy at level 1: the runs a filtered photo has are found almost
-  as well as by the default strategy (the file is about the size of Pillow's level 6) in
-  a fraction of its time;
+- the grid (what Discord is sent, and /history's source) is filtered with PNG's ``Sub``
+  filter (each byte minus the same colour's byte one pixel to the left, one numpy
+  subtraction) and deflated once with ISA-L (Intel's deflate, through ``isal``) at its
+  level 1. For a 1024x1024 grid here: 13 ms and 1.73 MB, where zlib-ng's fastest
+  strategy that keeps the size (``Z_RLE``, level 1) takes 22 ms for 1.66 MB and Pillow's
+  level 6 about 280 ms for 1.6 MB: 4 % larger for 40 % less time. Flat backgrounds still
+  shrink to almost nothing. Without ``isal`` (a platform with no wheel), the standard
+  zlib's ``Z_RLE`` writes the same kind of stream, slower;
 - each of the four images is written with its rows stored, not compressed (deflate's
   "stored" blocks: a copy): the whole grid, compressed, already holds their pixels, and
   compressing the same pixels a second time would double the work. An image file is
@@ -28,22 +31,29 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-try:  # zlib-ng: the same deflate format, about twice as fast
-    from zlib_ng import zlib_ng as _deflate
-except ImportError:  # pragma: no cover - the plain zlib writes the same kind of stream
-    _deflate = zlib  # type: ignore[assignment]
+try:  # ISA-L: the same deflate format, several times faster than zlib
+    from isal import isal_zlib
+except ImportError:  # pragma: no cover - the standard zlib writes the same kind of stream
+    isal_zlib = None
+
+# The checksums (CRC-32 of each chunk, Adler-32 of each zlib stream): ISA-L's run several
+# times faster than zlib's (carry-less multiplication); the values are the same.
+_crc32 = isal_zlib.crc32 if isal_zlib is not None else zlib.crc32
+_adler32 = isal_zlib.adler32 if isal_zlib is not None else zlib.adler32
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-UP = 2  # PNG filter type "Up"
-LEVEL = 1
+SUB = 1  # PNG filter type "Sub"
+BYTES_PER_PIXEL = 3
+STORED_BLOCK = 65535  # the most a deflate "stored" block holds
+ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KB window, no dictionary
 
 
 def _chunk(kind: bytes, *data: bytes) -> list[bytes]:
     """A chunk's parts (length, type, data, CRC), joined once with the whole file: the
     compressed data (megabytes) is never copied to build a chunk."""
-    crc = zlib.crc32(kind)
+    crc = _crc32(kind)
     for part in data:
-        crc = zlib.crc32(part, crc)
+        crc = _crc32(part, crc)
     return [struct.pack(">I", sum(len(part) for part in data)), kind, *data, struct.pack(">I", crc)]
 
 
@@ -67,18 +77,28 @@ def _png(width: int, height: int, idat: list[bytes], text: Mapping[str, str] | N
     return b"".join(parts)
 
 
-def _deflate_stream(data: np.ndarray, level: int, strategy: int) -> list[bytes]:
-    """A zlib stream of a C-contiguous array's bytes (read in place), in two parts."""
-    compressor = _deflate.compressobj(level, zlib.DEFLATED, 15, 9, strategy)
+def _compressed(data: np.ndarray) -> list[bytes]:
+    """A zlib stream of a C-contiguous array's bytes (read in place), fast."""
+    if isal_zlib is not None:
+        return [isal_zlib.compress(data, 1)]
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return [compressor.compress(data), compressor.flush()]
+
+
+def _stored(data: np.ndarray) -> list[bytes]:
+    """A zlib stream of ``data`` in stored blocks (no compression: a copy), by zlib."""
+    compressor = zlib.compressobj(0)
     return [compressor.compress(data), compressor.flush()]
 
 
 def _filtered(rows: np.ndarray) -> np.ndarray:
-    """``rows`` (height x bytes) with the Up filter, each row led by its filter byte."""
+    """``rows`` (height x bytes of RGB) with the Sub filter, each row led by its filter
+    byte: a byte minus the byte ``BYTES_PER_PIXEL`` before it in its row (modulo 256)."""
+    step = BYTES_PER_PIXEL
     out = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
-    out[:, 0] = UP
-    out[0, 1:] = rows[0]
-    np.subtract(rows[1:], rows[:-1], out=out[1:, 1:])
+    out[:, 0] = SUB
+    out[:, 1 : 1 + step] = rows[:, :step]
+    np.subtract(rows[:, step:], rows[:, :-step], out=out[:, 1 + step :])
     return out
 
 
@@ -86,16 +106,38 @@ def encode_png_array(pixels: np.ndarray, text: Mapping[str, str] | None = None) 
     """One 8-bit RGB image (height x width x 3) as PNG: filtered and deflated."""
     height, width, _ = pixels.shape
     filtered = _filtered(np.ascontiguousarray(pixels).reshape(height, -1))
-    return _png(width, height, _deflate_stream(filtered, LEVEL, zlib.Z_RLE), text)
+    return _png(width, height, _compressed(filtered), text)
 
 
 def stored_png_array(pixels: np.ndarray, text: Mapping[str, str] | None = None) -> bytes:
-    """One 8-bit RGB image as PNG with its rows stored (no filter, no compression)."""
+    """One 8-bit RGB image as PNG with its rows stored (no filter, no compression). The
+    zlib stream is laid out here, rows copied once straight into its stored blocks."""
     height, width, _ = pixels.shape
-    rows = np.empty((height, width * 3 + 1), dtype=np.uint8)
-    rows[:, 0] = 0  # filter "None"
-    rows[:, 1:] = pixels.reshape(height, -1)
-    return _png(width, height, _deflate_stream(rows, 0, zlib.Z_DEFAULT_STRATEGY), text)
+    row = width * BYTES_PER_PIXEL + 1
+    if row > STORED_BLOCK:  # pragma: no cover - 21,845 px wide and more
+        rows = np.zeros((height, row), dtype=np.uint8)  # filter "None"
+        rows[:, 1:] = pixels.reshape(height, -1)
+        return _png(width, height, _stored(rows), text)
+    per_block = STORED_BLOCK // row
+    source = pixels.reshape(height, -1)
+    blocks = -(-height // per_block)
+    stream = np.empty(len(ZLIB_HEADER) + 5 * blocks + height * row + 4, dtype=np.uint8)
+    stream[:2] = np.frombuffer(ZLIB_HEADER, dtype=np.uint8)
+    position, adler = 2, 1
+    for start in range(0, height, per_block):
+        count = min(per_block, height - start)
+        length = count * row
+        final = int(start + count == height)
+        header = struct.pack("<BHH", final, length, length ^ 0xFFFF)
+        stream[position : position + 5] = np.frombuffer(header, dtype=np.uint8)
+        body = stream[position + 5 : position + 5 + length]
+        rows = body.reshape(count, row)
+        rows[:, 0] = 0  # filter "None"
+        rows[:, 1:] = source[start : start + count]
+        adler = _adler32(body, adler)
+        position += 5 + length
+    stream[position:] = np.frombuffer(struct.pack(">I", adler), dtype=np.uint8)
+    return _png(width, height, [stream], text)
 
 
 def encode_grid(
