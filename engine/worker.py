@@ -29,6 +29,7 @@ from PIL import Image
 
 from engine.canvas import keep_outside, painting
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
+from engine.images import to_pil_images
 from engine.model import LoadedModel
 from engine.preview import latents_to_preview
 from engine.tiling import tiling
@@ -366,7 +367,7 @@ class Worker:
             "generator": generators,
             "callback_on_step_end": on_step_end,
             "callback_on_step_end_tensor_inputs": ["latents"],
-            "output_type": "pil",
+            "output_type": "pt",  # 8-bit on the device: to_pil_images
         }
         sources = [entry.source for entry in entries]
         masks = [entry.mask for entry in entries]
@@ -393,6 +394,8 @@ class Worker:
             )
             return [
                 keep_outside(painted, source, mask)
-                for painted, source, mask in zip(result.images, sources, masks, strict=True)
+                for painted, source, mask in zip(
+                    to_pil_images(result.images), sources, masks, strict=True
+                )
             ]
-        return list(result.images)
+        return to_pil_images(result.images)
