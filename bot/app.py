@@ -42,16 +42,21 @@ async def open_app(settings: Settings, *, nsfw_filter: bool = True) -> AsyncIter
 
 
 def load_engine(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
-    """Load ``MODEL_ID`` (blocking) and build the engine with the batch size for its device,
-    and the NSFW classifier unless ``NSFW_FILTER=off`` (or ``nsfw_filter`` is False)."""
+    """Load ``MODEL_ID`` (blocking) once per device in ``DEVICE`` (one worker each) and
+    build the engine with the batch size for the device, and on each device the NSFW
+    classifier unless ``NSFW_FILTER=off`` (or ``nsfw_filter`` is False)."""
     from engine.model import load_model, pick_device
 
-    classifier = None
+    devices = [pick_device(device) for device in settings.devices()]
+    classifiers = None
     if nsfw_filter and settings.nsfw_filter != "off":
-        classifier = load_classifier(settings, pick_device(settings.device))
-    model = load_model(settings.model_id, settings.device)
+        classifiers = [load_classifier(settings, device) for device in devices]
+    models = [load_model(settings.model_id, device) for device in devices]
     return Engine(
-        model, max_batch_images=settings.batch_images(model.device), classifier=classifier
+        models,
+        max_batch_images=settings.batch_images(models[0].device),
+        classifier=classifiers,
+        worker_options=[{"name": device} for device in devices],
     )
 
 

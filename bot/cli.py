@@ -21,6 +21,7 @@ from core.prompt import parse_prompts
 if TYPE_CHECKING:
     from core.model import Job, Requester
     from core.services import Services
+    from devtools.bench import BenchOptions
 
 # Admits one job for the CLI: the services and the operator in, the queued job out.
 Admit = Callable[["Services", "Requester"], Awaitable["Job | list[Job]"]]
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--max-batch-images", type=int, help="default: MAX_BATCH_IMAGES")
     bench.add_argument(
         "--rounds", type=int, default=5, help="rounds of bare and job-path runs, interleaved (5)"
+    )
+    bench.add_argument(
+        "--workers",
+        type=int,
+        help="throughput with 1 worker and with N (one per GPU, or one per CPU core), side by side",
     )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument(
@@ -147,6 +153,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         print("error: --rounds must be at least 1", file=sys.stderr)
         return 2
+    if args.workers is not None and args.workers < 2:
+        print(
+            "error: --workers must be at least 2 (it compares N workers with one)", file=sys.stderr
+        )
+        return 2
     if args.jobs < 1 or args.users < 1 or args.users > args.jobs:
         print("error: --jobs and --users must be at least 1, users at most jobs", file=sys.stderr)
         return 2
@@ -162,8 +173,24 @@ def _bench(args: argparse.Namespace) -> int:
         max_batch_images=args.max_batch_images or settings.max_batch_images,
         rounds=args.rounds,
     )
+    if args.workers:
+        return _scale_bench(options, args.workers, args.json)
     report = asyncio.run(run_bench(options))
     print_report(report, args.json)
+    return 0
+
+
+def _scale_bench(options: BenchOptions, workers: int, as_json: bool) -> int:
+    import json
+
+    from devtools.scale_bench import format_scale_report, run_scale_bench
+
+    try:
+        report = asyncio.run(run_scale_bench(options, workers))
+    except ValueError as exc:  # more workers than devices or cores
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if as_json else format_scale_report(report))
     return 0
 
 

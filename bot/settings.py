@@ -48,12 +48,18 @@ class Settings(BaseSettings):
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
-        value = value.strip().lower()
-        if value in {"auto", "cpu", "cuda", "mps"} or (
-            value.startswith("cuda:") and value[5:].isdigit()
-        ):
-            return value
-        raise ValueError("must be auto, cuda, cuda:N, mps or cpu")
+        parts = [part.strip() for part in value.strip().lower().split(",")]
+        single = {"auto", "cpu", "cuda", "mps", "cuda:all"}
+        for part in parts:
+            if part not in single and not (part.startswith("cuda:") and part[5:].isdigit()):
+                raise ValueError(
+                    "must be auto, cuda, cuda:N, mps or cpu, a comma list of cuda:N, or cuda:all"
+                )
+        if len(parts) > 1 and not all(p.startswith("cuda:") and p[5:].isdigit() for p in parts):
+            raise ValueError("a list names GPUs: cuda:0,cuda:1 (or use cuda:all)")
+        if len(set(parts)) != len(parts):
+            raise ValueError("names a GPU twice: one worker per GPU")
+        return ",".join(parts)
 
     @field_validator("owner_ids")
     @classmethod
@@ -77,6 +83,18 @@ class Settings(BaseSettings):
     def owner_id_set(self) -> frozenset[int]:
         """``OWNER_IDS`` as ints."""
         return frozenset(int(p) for p in self.owner_ids.split(",") if p.strip())
+
+    def devices(self) -> list[str]:
+        """One device per worker: ``DEVICE`` as a list, ``cuda:all`` as every visible GPU
+        (a ``SettingsError`` when there is none)."""
+        if self.device != "cuda:all":
+            return self.device.split(",")
+        import torch
+
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise SettingsError("DEVICE=cuda:all but no CUDA GPU is visible to the bot")
+        return [f"cuda:{index}" for index in range(count)]
 
     def batch_images(self, device: str) -> int:
         """``MAX_BATCH_IMAGES``, or its default for the device (16 on CUDA, 8 elsewhere)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.types import GRID_SIZE, Progress
+from engine.types import GRID_SIZE, Progress, WorkerState
 
 
 class JobKind(enum.StrEnum):
@@ -309,6 +309,7 @@ class UserInfo:
     running: int
     model: str
     device: str
+    workers: list[WorkerState] = field(default_factory=list)  # for admins; else empty
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,8 @@ class Users:
             running=sum(1 for position in positions.values() if position == 0),
             model=self.engine.model.name,
             device=self.engine.model.device,
+            # The workers (devices, replicas) and why any is down: for admins only.
+            workers=self.engine.workers() if who.is_admin else [],
         )
 
     async def thumbnails(self, page: HistoryPage) -> dict[int, Path]:

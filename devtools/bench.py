@@ -98,7 +98,7 @@ def load_for_bench(options: BenchOptions) -> LoadedModel:
     return load_model(options.model, options.device)
 
 
-def _with_native(model: LoadedModel, size: tuple[int, int] | None) -> LoadedModel:
+def with_native(model: LoadedModel, size: tuple[int, int] | None) -> LoadedModel:
     if size is None:
         return model
     native = round(math.sqrt(size[0] * size[1]))
@@ -235,7 +235,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     One engine serves every phase, and the bare calls run on its worker thread too:
     torch is only ever called from that one thread, as in the bot (several threads
     calling it make OpenMP's thread teams fight over the cores)."""
-    model = _with_native(await asyncio.to_thread(load_for_bench, options), options.size)
+    model = with_native(await asyncio.to_thread(load_for_bench, options), options.size)
     steps = options.steps or model.defaults.steps
     guidance = model.defaults.guidance
     max_batch = options.max_batch_images or default_batch_images(model.device)

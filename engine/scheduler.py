@@ -1,4 +1,4 @@
-"""The asyncio side of the engine: the fair queue and the scheduler that feeds the worker.
+"""The asyncio side of the engine: the fair queue and the scheduler that feeds the workers.
 
 The next job comes from the owner served least recently, so one user with five jobs
 cannot hold back the others. Waiting jobs of the same shape as that job are fused into
@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from engine.faults import Returned, WorkerLost
 from engine.handle import JobCancelled, JobHandle
+from engine.inbox import Handoff
 from engine.model import LoadedModel
-from engine.types import JobSpec
+from engine.types import JobSpec, WorkerState
 from engine.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -70,38 +72,88 @@ class EngineStats:
     images: int = 0
 
 
+class _Slot:
+    """A worker and what it holds: the batch it runs and at most one handed over behind
+    it (taken up as the running one decodes)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.running: list[JobHandle] = []
+        self.running_handoff: Handoff | None = None
+        self.next: list[JobHandle] = []
+        self.next_handoff: Handoff | None = None
+        self.lost: str = ""  # why the worker no longer serves, once it does not
+
+    @property
+    def idle(self) -> bool:
+        return not self.lost and not self.running
+
+    @property
+    def ready_for_next(self) -> bool:
+        """Running a batch that has reached its last step, with none behind it."""
+        handoff = self.running_handoff
+        return (
+            not self.lost
+            and bool(self.running)
+            and not self.next
+            and handoff is not None
+            and handoff.ending.done()
+        )
+
+    def held(self) -> list[JobHandle]:
+        return self.running + self.next
+
+
 class Engine:
-    """Queues jobs on the event loop and runs them, fairly and fused, on the worker thread."""
+    """Queues jobs on the event loop and runs them, fairly and fused, on the workers: one
+    thread per device (``models``: one loaded pipeline per device). The scheduler is the
+    one place that decides what runs next; it hands each batch to the first free worker.
+    A worker whose device is lost is retired and its batches go back to the queue: a job
+    that had started is re-queued once, then fails (``WorkerLost``)."""
 
     def __init__(
         self,
-        model: LoadedModel,
+        model: LoadedModel | Sequence[LoadedModel],
         *,
         max_batch_images: int = 8,
         batching: bool = True,
         preview_interval: float = 2.0,
         progress_interval: float = 0.25,
         classifier: object = None,
+        worker_options: Sequence[dict] | None = None,
     ) -> None:
-        self.model = model
+        models = [model] if isinstance(model, LoadedModel) else list(model)
+        if not models:
+            raise ValueError("an engine needs at least one loaded model")
+        self.model = models[0]  # what every worker runs (the first copy)
         self.max_batch_images = max(1, max_batch_images)
         self.batching = batching
-        self._worker = Worker(
-            model,
-            preview_interval=preview_interval,
-            progress_interval=progress_interval,
-            classifier=classifier,
-        )
+        # One classifier for all, or one per worker (each on its worker's device).
+        classifiers = classifier if isinstance(classifier, list) else [classifier] * len(models)
+        options = list(worker_options or [{}] * len(models))
+        if len(classifiers) != len(models) or len(options) != len(models):
+            raise ValueError("one classifier and one set of worker options per model")
+        self._slots = [
+            _Slot(
+                Worker(
+                    loaded,
+                    preview_interval=preview_interval,
+                    progress_interval=progress_interval,
+                    classifier=classifiers[index],
+                    **options[index],
+                )
+            )
+            for index, loaded in enumerate(models)
+        ]
         self._waiting: list[JobHandle] = []
-        self._running: list[JobHandle] = []  # the batch on the worker
-        self._next: list[JobHandle] = []  # the batch handed over behind it, if any
+        self._requeued: set[JobHandle] = set()  # started once on a worker that was lost
         self._last_served: dict[int, int] = {}
         self._serve_clock = itertools.count(1)
         self._submitted = itertools.count()
         self._wakeup = asyncio.Event()
         self._scheduler: asyncio.Task | None = None
         self.stats = EngineStats()
-        # Awaited before each batch is handed to the worker: room for its results
+        # Awaited before each batch is handed to a worker: room for its results
         # downstream (the encoder pool's bound); None: always room.
         self.room: Callable[[], Awaitable[None]] | None = None
 
@@ -113,13 +165,14 @@ class Engine:
         await self.stop()
 
     async def start(self) -> None:
-        """Start the worker thread and the scheduler task."""
-        self._worker.start()
+        """Start the worker threads and the scheduler task."""
+        for slot in self._slots:
+            slot.worker.start()
         if self._scheduler is None:
             self._scheduler = asyncio.create_task(self._schedule(), name="engine-scheduler")
 
     async def stop(self) -> None:
-        """Stop taking work; the batch on the worker finishes, waiting jobs are dropped
+        """Stop taking work; the batches on the workers finish, waiting jobs are dropped
         (their rows stay queued for the next start)."""
         if self._scheduler is not None:
             self._scheduler.cancel()
@@ -129,7 +182,7 @@ class Engine:
         for handle in self._waiting:
             handle.abandon()
         self._waiting.clear()
-        await self._worker.stop()
+        await asyncio.gather(*(slot.worker.stop() for slot in self._slots))
 
     def submit(self, spec: JobSpec) -> JobHandle:
         """Queue a job. Await the handle for its ``JobOutput`` (or its error); its
@@ -144,22 +197,27 @@ class Engine:
         return self.positions().get(job_id)
 
     def positions(self) -> dict[int, int]:
-        """Every held job's position (0 running, 1 handed to the worker next, 1.. waiting)."""
-        result = {p.spec.job_id: 0 for p in self._running}
-        result.update({p.spec.job_id: 1 for p in self._next})
-        first = 2 if self._next else 1
+        """Every held job's position (0 running, 1 handed to a worker next, 1.. waiting)."""
+        result = {p.spec.job_id: 0 for slot in self._slots for p in slot.running}
+        handed = [p for slot in self._slots for p in slot.next]
+        result.update({p.spec.job_id: 1 for p in handed})
+        first = 2 if handed else 1
         for index, pending in enumerate(fair_order(self._waiting, self._last_served), first):
             result[pending.spec.job_id] = index
         return result
 
+    def workers(self) -> list[WorkerState]:
+        """Each worker: its device, whether it serves, and why not."""
+        return [WorkerState(slot.worker.name, not slot.lost, slot.lost) for slot in self._slots]
+
     @property
     def call_seconds(self) -> float:
-        """Seconds the worker has spent in pipeline calls for jobs since it started."""
-        return self._worker.call_seconds
+        """Seconds the workers have spent in pipeline calls for jobs since they started."""
+        return sum(slot.worker.call_seconds for slot in self._slots)
 
-    def run_on_worker(self, function: Callable[[], object]) -> asyncio.Future:
-        """Run ``function`` on the worker thread (the only one that touches torch)."""
-        return self._worker.call(function)
+    def run_on_worker(self, function: Callable[[], object], index: int = 0) -> asyncio.Future:
+        """Run ``function`` on a worker's thread (the only one that touches its torch)."""
+        return self._slots[index].worker.call(function)
 
     @property
     def queue_length(self) -> int:
@@ -173,7 +231,7 @@ class Engine:
                 self._waiting.remove(handle)
                 handle.finish(None, JobCancelled(f"job {job_id} cancelled"))
                 return True
-        for handle in self._running + self._next:
+        for handle in (p for slot in self._slots for p in slot.held()):
             if handle.spec.job_id == job_id:
                 # The worker drops it from the fused call, or interrupts the call at its
                 # next step when no job in it is left.
@@ -204,40 +262,95 @@ class Engine:
             self._last_served[pending.spec.owner] = next(self._serve_clock)
         return batch
 
+    def _free_slot(self) -> _Slot | None:
+        """The worker to hand the next batch to: an idle one first, else one whose batch
+        is decoding with none behind it (it finds the next one waiting)."""
+        for slot in self._slots:
+            if slot.idle:
+                return slot
+        for slot in self._slots:
+            if slot.ready_for_next:
+                return slot
+        return None
+
     async def _schedule(self) -> None:
         while True:
-            while not self._waiting:
+            slot = self._free_slot()
+            if not (self._waiting and slot is not None):
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                continue
             if self.room is not None:
                 await self.room()  # results still being encoded: do not run ahead of them
-                if not self._waiting:  # cancelled meanwhile
+                slot = self._free_slot()
+                if not (self._waiting and slot is not None):  # changed meanwhile
                     continue
-            batch = self.next_batch()
-            if len(batch) > 1:
-                logger.info(
-                    "fused jobs %s into one call (%d images)",
-                    [p.spec.job_id for p in batch],
-                    sum(p.spec.num_images for p in batch),
-                )
-            self.stats.batches += 1
-            self.stats.jobs += len(batch)
-            self.stats.images += sum(p.spec.num_images for p in batch)
-            # The worker reports each job started when it takes the batch up.
-            handoff = self._worker.run_batch(batch)
-            if self._running:
-                self._next = batch
-            else:
-                self._running = batch
-            handoff.done.add_done_callback(lambda _, done=batch: self._off_worker(done))
-            # The next batch is chosen when this one reaches its last step (or ends): late
-            # enough to be fair and to fuse what came meanwhile, early enough that the
-            # worker finds it waiting when this one is decoded.
-            await asyncio.wait((handoff.ending, handoff.done), return_when=asyncio.FIRST_COMPLETED)
+            self._hand(slot, self.next_batch())
 
-    def _off_worker(self, batch: list[JobHandle]) -> None:
-        """The worker is through with ``batch``: the one behind it, if any, runs now."""
-        if batch is self._running:
-            self._running, self._next = self._next, []
-        elif batch is self._next:  # given back when the engine stopped
-            self._next = []
+    def _hand(self, slot: _Slot, batch: list[JobHandle]) -> None:
+        if len(batch) > 1:
+            logger.info(
+                "fused jobs %s into one call (%d images)",
+                [p.spec.job_id for p in batch],
+                sum(p.spec.num_images for p in batch),
+            )
+        self.stats.batches += 1
+        self.stats.jobs += len(batch)
+        self.stats.images += sum(p.spec.num_images for p in batch)
+        # The worker reports each job started when it takes the batch up.
+        handoff = slot.worker.run_batch(batch)
+        if slot.running:
+            slot.next, slot.next_handoff = batch, handoff
+        else:
+            slot.running, slot.running_handoff = batch, handoff
+        # The next batch is chosen when this one reaches its last step (or ends): late
+        # enough to be fair and to fuse what came meanwhile, early enough that the
+        # worker finds it waiting when this one is decoded.
+        handoff.ending.add_done_callback(lambda _: self._wakeup.set())
+        handoff.done.add_done_callback(
+            lambda done, s=slot, b=batch, h=handoff: self._off_worker(s, b, h, done)
+        )
+
+    def _off_worker(
+        self, slot: _Slot, batch: list[JobHandle], handoff: Handoff, done: asyncio.Future
+    ) -> None:
+        """The worker is through with ``batch``: the one behind it, if any, runs now; a
+        batch it gives back goes back to the queue."""
+        if batch is slot.running:
+            slot.running, slot.running_handoff = slot.next, slot.next_handoff
+            slot.next, slot.next_handoff = [], None
+        elif batch is slot.next:  # given back when the engine stopped, or the worker lost
+            slot.next, slot.next_handoff = [], None
+        returned = None if done.cancelled() else done.result()
+        if isinstance(returned, Returned):
+            self._take_back(slot, batch, returned)
+        self._wakeup.set()
+
+    def _take_back(self, slot: _Slot, batch: list[JobHandle], returned: Returned) -> None:
+        """Put a given-back batch's unfinished jobs back in the queue (in their fair
+        place): once for a job that had started, then it fails with the error."""
+        error = str(returned.error) or type(returned.error).__name__
+        if returned.retired and not slot.lost:
+            slot.lost = error
+            left = sum(1 for other in self._slots if not other.lost)
+            logger.error(
+                "worker %s lost (%s); serving with %d of %d workers",
+                slot.worker.name,
+                error,
+                left,
+                len(self._slots),
+            )
+            if not left:
+                logger.critical("no worker left: queued jobs wait for a restart")
+        back = []
+        for handle in batch:
+            if handle.output.done():
+                continue
+            if returned.started and handle.requeued:
+                handle.finish(None, WorkerLost(f"its worker failed twice ({error})"))
+                continue
+            handle.requeued = handle.requeued or returned.started
+            back.append(handle)
+        if back:
+            logger.warning("jobs %s go back to the queue", [h.spec.job_id for h in back])
+            self._waiting.extend(back)

@@ -150,3 +150,13 @@ class JobOutput:
     images: list = field(default_factory=list)
     seconds: float = 0.0
     nsfw: list[bool] = field(default_factory=list)  # the classifier's verdicts, if one runs
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    """One worker as /info shows it to admins: its device (or replica), whether it still
+    serves, and why not when it does not."""
+
+    name: str
+    up: bool
+    error: str = ""

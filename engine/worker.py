@@ -1,8 +1,10 @@
-"""The one thread that touches torch and diffusers.
+"""A worker: the one thread that runs one device's pipeline.
 
-diffusers pipelines are not thread-safe, so exactly one thread runs them, always. The
-event loop hands over a batch of jobs through a thread-safe queue and gets each job's
-result, progress and errors back through ``loop.call_soon_threadsafe``.
+diffusers pipelines are not thread-safe, so exactly one thread runs each, always (with
+several devices, one pipeline copy and one worker per device). The event loop hands over
+a batch of jobs through a thread-safe queue and gets each job's result, progress and
+errors back through ``loop.call_soon_threadsafe``. A lost device retires its worker: the
+batch in hand and those behind it are given back (``faults.Returned``), for another one.
 
 The worker tells the loop when a batch reaches its last step (``Handoff.ending``), so that
 the scheduler hands over the next batch while this one decodes: the worker then finds it
@@ -18,133 +20,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
-from engine.canvas import keep_outside, painting
+from engine.canvas import keep_outside
+from engine.entries import Entry, entries_of
+from engine.faults import Returned, WorkerLost, free_memory, is_device_lost, is_out_of_memory
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.images import to_pil_images
+from engine.inbox import Batch, Call, Handoff, Stop, give_back_batches, return_all
 from engine.model import LoadedModel
 from engine.preview import latents_to_preview
 from engine.tiling import tiling
 from engine.types import JobOutput, Progress
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One image of a pipeline call."""
-
-    item: JobHandle
-    seed: int
-    source: Any  # PIL image for image-to-image, else None
-    mask: Any = None  # PIL ``L`` image for inpainting, else None
-
-
-@dataclass(frozen=True, slots=True)
-class Handoff:
-    """A batch handed to the worker: ``ending`` settles when its pipeline call reaches
-    its last step (or with ``done``), ``done`` when the worker is through with it."""
-
-    ending: asyncio.Future
-    done: asyncio.Future
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """Run these same-shape jobs in one call; settle the handoff's futures on the way."""
-
-    items: list[JobHandle]
-    handoff: Handoff
-    loop: asyncio.AbstractEventLoop
-
-    def ending(self) -> None:
-        """Tell the loop the batch is about to end (from the worker thread, once)."""
-        if not self.handoff.ending.done():
-            settle_threadsafe(self.loop, self.handoff.ending)
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """Run ``function`` on the worker thread; its result or error settles ``future``."""
-
-    function: Callable[[], Any]
-    future: asyncio.Future
-    loop: asyncio.AbstractEventLoop
-
-
-class _Stop:
-    """End the thread (after the batch in hand)."""
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-def _free_memory() -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _entries(items: list[JobHandle]) -> list[_Entry]:
-    """Each image of ``items`` with its seed and, for image-to-image, its source (and
-    for inpainting its mask), at the job's size."""
-    entries = []
-    for item in items:
-        spec = item.spec
-        size = (spec.width, spec.height)
-        if spec.paint is not None:
-            source, mask = painting(spec)
-        else:
-            source = None if spec.source_image is None else _load(spec.source_image, "RGB", size)
-            mask = None if spec.mask_image is None else _load(spec.mask_image, "L", size)
-        entries.extend(_Entry(item, seed, source, mask) for seed in spec.seeds)
-    return entries
-
-
-def _load(path: Any, mode: str, size: tuple[int, int]) -> Any:
-    from PIL import Image
-
-    with Image.open(path) as opened:
-        image = opened.convert(mode)
-    if image.size != size:
-        image = image.resize(size, Image.Resampling.LANCZOS)
-    return image
-
-
-def _give_back_batches(inbox: queue.SimpleQueue) -> None:
-    """Take every batch not yet started off ``inbox`` (on the loop, at a stop): its jobs
-    are abandoned and its handoff settled; other messages keep their place."""
-    kept = []
-    while True:
-        try:
-            message = inbox.get_nowait()
-        except queue.Empty:
-            break
-        if isinstance(message, _Batch):
-            for item in message.items:
-                item.abandon()
-            for future in (message.handoff.ending, message.handoff.done):
-                if not future.done():
-                    future.set_result(None)
-        else:
-            kept.append(message)
-    for message in kept:
-        inbox.put(message)
 
 
 class Worker:
@@ -157,31 +53,43 @@ class Worker:
         preview_interval: float = 2.0,
         progress_interval: float = 0.25,
         classifier: Any = None,
+        name: str | None = None,
+        torch_threads: int | None = None,
+        cpus: set[int] | None = None,
     ) -> None:
         self.model = model
+        self.name = name or model.device
         self.classifier = classifier  # an NsfwClassifier, run here on every output
+        # CPU workers side by side: torch threads of this worker's own, and the cores it
+        # runs on (its torch threads inherit them), so that N workers on N cores do not
+        # fight over them. None: torch's defaults.
+        self.torch_threads = torch_threads
+        self.cpus = cpus
+        self.lost: WorkerLost | None = None  # set (on its thread) when the worker is lost
         self.preview_interval = preview_interval
         # Each progress report wakes the event loop, which then competes with this
         # thread for the GIL: report the first and last step, and at most this often.
         self.progress_interval = progress_interval
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._batch: _Batch | None = None  # the batch in hand (worker thread only)
+        self._batch: Batch | None = None  # the batch in hand (worker thread only)
         # Seconds spent in pipeline calls for jobs (written by the worker thread only).
         self.call_seconds = 0.0
 
     def start(self) -> None:
         """Start the worker thread."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, name="gpu-worker", daemon=True)
+            self._thread = threading.Thread(
+                target=self._serve, name=f"worker-{self.name}", daemon=True
+            )
             self._thread.start()
 
     async def stop(self) -> None:
         """Finish the batch in hand, then end the thread; a batch handed over but not
         started is given back (its jobs abandoned, their rows stay queued)."""
         if self._thread is not None:
-            _give_back_batches(self._inbox)
-            self._inbox.put(_Stop())
+            give_back_batches(self._inbox)
+            self._inbox.put(Stop())
             await asyncio.to_thread(self._thread.join)
             self._thread = None
 
@@ -190,7 +98,7 @@ class Worker:
         as it is done); see ``Handoff``."""
         loop = asyncio.get_running_loop()
         handoff = Handoff(loop.create_future(), loop.create_future())
-        self._inbox.put(_Batch(list(items), handoff, loop))
+        self._inbox.put(Batch(list(items), handoff, loop))
         return handoff
 
     def call(self, function: Callable[[], Any]) -> asyncio.Future:
@@ -200,38 +108,55 @@ class Worker:
         bare pipeline calls."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._inbox.put(_Call(function, future, loop))
+        self._inbox.put(Call(function, future, loop))
         return future
+
+    def _pin(self) -> None:
+        import torch
+
+        if self.torch_threads:
+            torch.set_num_threads(self.torch_threads)  # this thread's own (OpenMP)
+        if self.cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, self.cpus)  # this thread, and the threads it starts
 
     def _serve(self) -> None:
         import torch
 
+        self._pin()
         while True:
             message = self._inbox.get()
             match message:
-                case _Stop():
+                case Stop():
                     return
-                case _Call(function, future, loop):
+                case Call(function, future, loop):
                     try:
                         with torch.inference_mode():
                             result, error = function(), None
                     except BaseException as exc:  # the thread must outlive it
                         result, error = None, exc
                     settle_threadsafe(loop, future, result, error)
-                case _Batch(items, handoff, loop):
+                case Batch(items, handoff, loop):
                     self._batch = message
                     for item in items:
                         if not item.cancelled.is_set():
                             item.report_threadsafe(JobStarted(item.spec.job_id))
+                    returned = None
                     try:
                         with torch.inference_mode():
                             self._run_batch(items)
-                    except BaseException:  # the thread must outlive anything a batch does
-                        logger.exception("batch failed outside any job")
+                    except WorkerLost as exc:
+                        self.lost = exc
+                        returned = Returned(exc, True, True)
+                    except BaseException as exc:  # the thread must outlive anything else
+                        logger.exception("worker %s: batch failed outside any job", self.name)
+                        returned = Returned(exc, True, False)
                     finally:
                         self._batch = None
                         message.ending()
-                        settle_threadsafe(loop, handoff.done)
+                        settle_threadsafe(loop, handoff.done, returned)
+                    if self.lost is not None:
+                        return_all(self._inbox, self.lost)
+                        return
 
     def _run_batch(self, items: list[JobHandle]) -> None:
         live = []
@@ -246,7 +171,8 @@ class Worker:
         try:
             results = self._generate(live)
         except BaseException as exc:
-            if len(live) == 1 and not _is_out_of_memory(exc):
+            self._check_device(exc)
+            if len(live) == 1 and not is_out_of_memory(exc):
                 self._fail(live[0], exc)
                 return
             self._retry_alone(live, exc)
@@ -256,11 +182,11 @@ class Worker:
             self._finish(item, images, seconds)
 
     def _retry_alone(self, items: list[JobHandle], exc: BaseException) -> None:
-        out_of_memory = _is_out_of_memory(exc)
+        out_of_memory = is_out_of_memory(exc)
         ids = [item.spec.job_id for item in items]
         if out_of_memory:
             logger.warning("jobs %s ran out of memory together; retrying in smaller calls", ids)
-            _free_memory()
+            free_memory()
         else:
             logger.warning("fused jobs %s failed (%r); retrying each alone", ids, exc)
         for item in items:
@@ -273,8 +199,9 @@ class Worker:
             try:
                 images = self._generate([item], images_per_call=per_call)[item]
             except BaseException as retry_error:
-                if _is_out_of_memory(retry_error):
-                    _free_memory()
+                self._check_device(retry_error)
+                if is_out_of_memory(retry_error):
+                    free_memory()
                 self._fail(item, retry_error)
                 continue
             self._finish(item, images, time.perf_counter() - started)
@@ -293,6 +220,13 @@ class Worker:
                 nsfw = [True] * len(images)
         item.finish_threadsafe(JobOutput(item.spec.job_id, images, seconds, nsfw), None)
 
+    def _check_device(self, exc: BaseException) -> None:
+        """Raise ``WorkerLost`` when ``exc`` says the device is gone: the batch goes
+        back to the queue, for another worker, instead of failing its jobs here."""
+        if is_device_lost(exc):
+            logger.error("worker %s: its device is lost (%s)", self.name, exc)
+            raise WorkerLost(f"{self.name}: {exc}") from exc
+
     @staticmethod
     def _fail(item: JobHandle, exc: BaseException) -> None:
         logger.warning("job %s failed on the worker: %r", item.spec.job_id, exc)
@@ -302,7 +236,7 @@ class Worker:
         self, items: list[JobHandle], images_per_call: int | None = None
     ) -> dict[JobHandle, list]:
         """Run the pipeline for ``items`` (same shape); returns each item's images."""
-        entries = _entries(items)
+        entries = entries_of(items)
         size = images_per_call or len(entries)
         images: list = []
         started = time.perf_counter()
@@ -318,7 +252,7 @@ class Worker:
             results[entry.item].append(image)
         return results
 
-    def _call(self, entries: list[_Entry]) -> list:
+    def _call(self, entries: list[Entry]) -> list:
         import torch
 
         spec = entries[0].item.spec

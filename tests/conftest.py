@@ -40,6 +40,15 @@ def sd_model(loaded_models):
     return loaded_models["sd"]
 
 
+@pytest.fixture(scope="session")
+def sd_model_copy(tiny_model_dirs: dict[str, Path]):
+    """A second copy of the tiny SD model (a second device's pipeline: two workers never
+    share one)."""
+    from engine.model import load_model
+
+    return load_model(str(tiny_model_dirs["sd"]), "cpu")
+
+
 @pytest.fixture
 async def make_services(sd_model, tmp_path):
     """The one way tests build services: ``await make_services(started=..., clock=...,

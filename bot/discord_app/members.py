@@ -12,6 +12,7 @@ from bot.discord_app.text import safe_prompt
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
+    from engine.types import WorkerState
 
 
 @app_commands.command(name="settings")
@@ -99,7 +100,21 @@ async def info(interaction: discord.Interaction[ImagineBot]) -> None:
         f"Queue: {details.queue_length} waiting, {details.running} running.",
         f"Model: `{details.model}` on {details.device}.",
     ]
+    if details.workers:
+        lines.append(workers_line(details.workers))
     await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+
+def workers_line(workers: list[WorkerState]) -> str:
+    """For admins: how many workers serve, and each one down with its reason."""
+    up = [worker.name for worker in workers if worker.up]
+    line = f"Workers: {len(up)} of {len(workers)} up" + (f" ({', '.join(up)})" if up else "")
+    down = [
+        f"{worker.name} is down: {discord.utils.escape_markdown(worker.error[:200])}"
+        for worker in workers
+        if not worker.up
+    ]
+    return "; ".join([line, *down]) + "."
 
 
 def setup(bot: ImagineBot) -> None:

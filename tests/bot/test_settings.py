@@ -29,3 +29,39 @@ def test_settings_defaults_and_helpers(monkeypatch):
     monkeypatch.setenv("DISCORD_TOKEN", "abc.def")
     assert load_settings(_env_file=None).require_token() == "abc.def"
     assert "abc.def" not in repr(load_settings(_env_file=None))
+
+
+@pytest.mark.parametrize(
+    ("value", "devices"),
+    [
+        ("auto", ["auto"]),
+        ("CPU", ["cpu"]),
+        ("cuda:1", ["cuda:1"]),
+        (" cuda:0 , cuda:1 ", ["cuda:0", "cuda:1"]),
+    ],
+)
+def test_device_lists_give_one_worker_per_device(monkeypatch, value, devices):
+    monkeypatch.setenv("DEVICE", value)
+    assert load_settings(_env_file=None).devices() == devices
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("cpu,cuda:0", "a list names GPUs"), ("cuda:0,cuda:0", "twice"), ("cuda:x", "cuda:all")],
+)
+def test_bad_device_lists_are_refused(monkeypatch, value, says):
+    monkeypatch.setenv("DEVICE", value)
+    with pytest.raises(SettingsError, match=f"DEVICE.*{says}"):
+        load_settings(_env_file=None)
+
+
+def test_cuda_all_needs_a_gpu(monkeypatch):
+    import torch
+
+    monkeypatch.setenv("DEVICE", "cuda:all")
+    settings = load_settings(_env_file=None)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert settings.devices() == ["cuda:0", "cuda:1", "cuda:2"]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(SettingsError, match="no CUDA GPU"):
+        settings.devices()

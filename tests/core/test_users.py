@@ -94,6 +94,9 @@ async def test_info_shows_quota_jobs_queue_and_model(service):
     assert details.jobs == [(first.id, 1), (second.id, 3)]  # Bob's job is fairly between
     assert details.queue_length == 3 and details.running == 0
     assert details.model == "tiny-sd" and details.device == "cpu"
+    assert details.workers == [], "the workers are for admins"
+    admin = await service.users.info(ADMIN)
+    assert [(w.name, w.up, w.error) for w in admin.workers] == [("cpu", True, "")]
 
 
 async def test_history_thumbnails_are_made_once_per_job(make_services):

@@ -77,6 +77,9 @@ def test_quota_history_settings_and_info(fake_discord: FakeDiscord, bot_factory)
 
     info = _reply(fake_discord.invoke("info", alice))
     assert "2 of 2 used today, 0 left" in info.content and "tiny-sd" in info.content
+    assert "Workers" not in info.content, "the workers are for admins"
+    admin_info = _reply(fake_discord.invoke("info", fake_discord.member("mod")))
+    assert "Workers: 1 of 1 up (cpu)." in admin_info.content
 
     bad = _reply(fake_discord.invoke("settings", bob, aspect="9:1"))
     assert "`aspect 9:1`" in bad.content and "1:4 and 4:1" in bad.content

@@ -274,3 +274,16 @@ def test_the_renderer_catches_the_old_double_escape() -> None:
     assert ("link", "https://evil.example") in [(e.kind, e.target) for e in old.elements]
     assert render(_old_safe_prompt("hi https://evil.example")).kinds() == {"url"}
     assert render(_old_safe_prompt("[a](https://x.example)")).kinds() == {"link"}
+
+
+def test_the_workers_line_names_each_worker_down_and_why():
+    from bot.discord_app.members import workers_line
+    from engine.types import WorkerState
+
+    up = [WorkerState("cuda:0", True), WorkerState("cuda:1", True)]
+    assert workers_line(up) == "Workers: 2 of 2 up (cuda:0, cuda:1)."
+    lost = [WorkerState("cuda:0", True), WorkerState("cuda:1", False, "CUDA error: *lost*")]
+    assert workers_line(lost) == (
+        "Workers: 1 of 2 up (cuda:0); cuda:1 is down: CUDA error: \\*lost\\*."
+    )
+    assert workers_line([WorkerState("a", False, "x")]) == "Workers: 0 of 1 up; a is down: x."

@@ -1,0 +1,130 @@
+"""``imaginebot bench --workers N``: the job path's throughput with one worker and with N.
+
+One copy of the model per worker: one per GPU (``cuda:0`` .. ``cuda:N-1``), or on a CPU
+one per core, each worker pinned to its own core with one torch thread, so that N workers
+on N cores do not fight over them (the one-worker engine runs the same way on one core:
+the ratio is what the other workers add). The same jobs (N jobs from U users, batching
+on) go through the service and the fair scheduler to each engine, in rounds that take
+turns (1 then N, then N then 1, ...), so that a machine that drifts during the run tilts
+neither; the report gives each engine's images/s (median of the rounds) and the median of
+the rounds' ratios with their spread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from devtools.bench import BenchOptions, job_path, load_for_bench, with_native
+from engine import Engine, default_batch_images
+from engine.model import LoadedModel, pick_device
+
+TARGET = 1.6  # 2 local workers against one, on this project's 2-core machine
+
+
+def worker_devices(device: str, workers: int) -> list[str]:
+    """The device of each worker: one GPU each on CUDA, the CPU otherwise."""
+    if not device.startswith("cuda"):
+        return [device] * workers
+    import torch
+
+    count = torch.cuda.device_count()
+    if workers > count:
+        raise ValueError(f"--workers {workers} needs {workers} GPUs; {count} visible")
+    return [f"cuda:{index}" for index in range(workers)]
+
+
+def worker_options(devices: list[str]) -> list[dict]:
+    """Names, and on a CPU one core and one torch thread per worker."""
+    if devices[0] != "cpu":
+        return [{"name": device} for device in devices]
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < len(devices):
+        raise ValueError(f"{len(devices)} CPU workers need {len(devices)} cores; {len(cores)} here")
+    return [
+        {"name": f"cpu#{index}", "torch_threads": 1, "cpus": {cores[index]}}
+        for index in range(len(devices))
+    ]
+
+
+async def run_scale_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
+    """Throughput of the job path with 1 and with ``workers`` workers, side by side."""
+    device = pick_device(options.device)
+    devices = worker_devices(device, workers)
+
+    def load(on: str) -> LoadedModel:
+        return with_native(load_for_bench(dataclasses.replace(options, device=on)), options.size)
+
+    models = [await asyncio.to_thread(load, on) for on in devices]
+    steps = options.steps or models[0].defaults.steps
+    max_batch = options.max_batch_images or default_batch_images(models[0].device)
+    worker_opts = worker_options(devices)
+    runs: dict[int, list[float]] = {1: [], workers: []}
+    ratios = []
+    with tempfile.TemporaryDirectory(prefix="imaginebot-scale-") as tmp:
+
+        async def measure(count: int, name: str, jobs: int | None = None) -> float:
+            engine = Engine(
+                models[:count], max_batch_images=max_batch, worker_options=worker_opts[:count]
+            )
+            run = dataclasses.replace(options, jobs=jobs or options.jobs)
+            async with engine:
+                phase, _ = await job_path(
+                    engine, run, steps, batching=True, data_dir=Path(tmp) / name
+                )
+            return phase.images_per_second
+
+        # Every copy's first calls are slower (allocator, kernels): not measured.
+        await measure(workers, "warm-up", jobs=2 * workers)
+        for number in range(max(1, options.rounds)):
+            rates = {}
+            for count in (1, workers) if number % 2 == 0 else (workers, 1):
+                rates[count] = await measure(count, f"{count}-{number}")
+                runs[count].append(rates[count])
+            ratios.append(rates[workers] / rates[1])
+    ratio = statistics.median(ratios)
+    return {
+        "model": models[0].name,
+        "devices": devices,
+        "workers": workers,
+        "size": options.size and f"{options.size[0]}x{options.size[1]}",
+        "steps": steps,
+        "jobs": options.jobs,
+        "users": options.users,
+        "max_batch_images": max_batch,
+        "rounds": len(ratios),
+        "images_per_second_1": statistics.median(runs[1]),
+        f"images_per_second_{workers}": statistics.median(runs[workers]),
+        "runs_1": runs[1],
+        f"runs_{workers}": runs[workers],
+        "ratio": ratio,
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "ratios": ratios,
+        "targets": {f"2 workers >= {TARGET}x one": ratio >= TARGET} if workers == 2 else {},
+    }
+
+
+def format_scale_report(report: dict[str, Any]) -> str:
+    """The report as text."""
+    n = report["workers"]
+    return "\n".join(
+        [
+            f"imaginebot bench --workers {n}: {report['model']} on {', '.join(report['devices'])}, "
+            f"{report['size'] or 'native size'}, {report['steps']} steps, {report['jobs']} jobs "
+            f"from {report['users']} users, batches of up to {report['max_batch_images']} "
+            f"images, median of {report['rounds']} rounds",
+            f"  1 worker:  {report['images_per_second_1']:.2f} images/s "
+            f"(runs: {', '.join(f'{r:.2f}' for r in report['runs_1'])})",
+            f"  {n} workers: {report[f'images_per_second_{n}']:.2f} images/s "
+            f"(runs: {', '.join(f'{r:.2f}' for r in report[f'runs_{n}'])})",
+            f"  {n} workers / 1: {report['ratio']:.2f}x "
+            f"(rounds {report['ratio_min']:.2f}-{report['ratio_max']:.2f})",
+            *(f"  {key}: {'met' if met else 'NOT met'}" for key, met in report["targets"].items()),
+        ]
+    )
