@@ -35,8 +35,14 @@ class ImagineTree(app_commands.CommandTree):
         await reply_error(interaction, error)
 
 
-class ImagineBot(discord.Client):
-    """The bot: dependencies come in through the constructor."""
+class ImagineBot(discord.AutoShardedClient):
+    """The bot: dependencies come in through the constructor.
+
+    Sharded as Discord recommends (``GET /gateway/bot``: one shard for a small bot, more
+    as it grows): every shard's events reach this one client, and everything keyed by
+    server (storage, the core's scoping, the job messages) is the same on any shard.
+    ``AutoShardedClient`` rather than ``commands.AutoShardedBot``: the bot has no prefix
+    commands, only its app-command tree."""
 
     def __init__(
         self,

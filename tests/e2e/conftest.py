@@ -283,7 +283,9 @@ def e2e_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeDiscord]:
-    fake = FakeDiscord().start()
+    # Two shards, as Discord would have a bigger bot run: server A's events reach the bot
+    # on shard 0 and server B's on shard 1, in every test.
+    fake = FakeDiscord(shards=2).start()
     yield fake
     fake.stop()
 

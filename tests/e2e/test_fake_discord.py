@@ -5,6 +5,7 @@ A raw aiohttp client plays the bot here (no bot process), against a fake of its 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -42,15 +43,20 @@ class RawBot:
         self.api = f"{fake.url}/api/v10"
         self.ws: aiohttp.ClientWebSocketResponse | None = None
 
-    async def connect(self) -> list[dict[str, Any]]:
+    async def connect(
+        self, shard: list[int] | None = None, events: int = 3
+    ) -> list[dict[str, Any]]:
         self.ws = await self.session.ws_connect(self.fake.gateway_url + "?v=10&encoding=json")
         hello = await self.ws.receive_json(timeout=5)
         assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] > 0
         await self.ws.send_json({"op": 1, "d": None})
         assert (await self.ws.receive_json(timeout=5))["op"] == 11
-        await self.ws.send_json({"op": 2, "d": {"token": "test-token", "intents": 513}})
-        # READY, then one GUILD_CREATE per server
-        return [await self.ws.receive_json(timeout=5) for _ in range(3)]
+        identify: dict[str, Any] = {"token": "test-token", "intents": 513}
+        if shard is not None:
+            identify["shard"] = shard
+        await self.ws.send_json({"op": 2, "d": identify})
+        # READY, then one GUILD_CREATE per server (of the shard)
+        return [await self.ws.receive_json(timeout=5) for _ in range(events)]
 
     async def event(self) -> dict[str, Any]:
         assert self.ws is not None
@@ -129,11 +135,38 @@ def _rows(rows: int, per_row: int, prefix: str = "b") -> list[dict[str, Any]]:
 
 
 async def test_unknown_routes_are_404_and_recorded(fake: FakeDiscord, raw: RawBot) -> None:
-    status, body, content_type = await raw.call("GET", "/gateway/bot")
+    status, body, content_type = await raw.call("GET", "/voice/regions")
     assert status == 404 and body == {"message": "404: Not Found", "code": 0}
     assert content_type == "application/json"
-    assert [call.path for call in fake.unexpected] == ["/api/v10/gateway/bot"]
+    assert [call.path for call in fake.unexpected] == ["/api/v10/voice/regions"]
     assert any("unexpected call" in line for line in fake.problems())
+
+
+async def test_shards_get_their_own_servers_and_a_wrong_count_is_refused() -> None:
+    fake = FakeDiscord(shards=2).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, body, _ = await RawBot(fake, session).call("GET", "/gateway/bot")
+            assert status == 200 and body["shards"] == 2 and body["url"] == fake.gateway_url
+            assert body["session_start_limit"]["max_concurrency"] == 1
+            servers, bots = {}, []
+            for shard in (0, 1):
+                bot = RawBot(fake, session)
+                bots.append(bot)  # each shard's session stays open
+                ready, created = await bot.connect(shard=[shard, 2], events=2)
+                assert ready["t"] == "READY" and ready["d"]["shard"] == [shard, 2]
+                assert created["t"] == "GUILD_CREATE"
+                assert [g["id"] for g in ready["d"]["guilds"]] == [created["d"]["id"]]
+                servers[shard] = int(created["d"]["id"])
+            assert servers == {0: fake.guild_id, 1: fake.other_guild_id}
+            await asyncio.to_thread(fake.wait_identified, 2, 5)  # both shards' sessions
+            assert fake.connected and not fake.problems()
+            wrong = RawBot(fake, session)
+            with pytest.raises((TimeoutError, TypeError, aiohttp.WSServerHandshakeError)):
+                await wrong.connect(shard=[0, 3], events=1)
+            assert any("Discord recommends 2 shard(s)" in line for line in fake.problems())
+    finally:
+        fake.stop()
 
 
 async def test_interaction_rules(fake: FakeDiscord, raw: RawBot) -> None:

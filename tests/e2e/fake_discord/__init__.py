@@ -60,7 +60,10 @@ then one GUILD_CREATE each (A first); ``/guilds/{id}``, ``/guilds/{id}/members/{
 and the channel routes serve both.
 
 Gateway: ``identify_count``, ``command_sync_count``, ``wait_identified(count, timeout)``,
-``connected`` (a bot session is live).
+``connected`` (every shard's session is live). ``FakeDiscord(shards=2)`` recommends two
+shards in ``GET /gateway/bot``; server A is on shard 0 and server B on shard 1, and each
+shard's connection gets its own server's READY, GUILD_CREATE and events only
+(``shard_of(guild_id)``); an IDENTIFY with another shard count is a problem.
 
 Commands: ``global_commands()``, ``guild_commands(guild_id=None)`` (a guild id or
 ``"a"``/``"b"``; None: A), ``command(name, guild=False, server=None)``: the synced trees

@@ -1,6 +1,11 @@
 """The gateway websocket (``/gateway``): HELLO, IDENTIFY (READY, then one GUILD_CREATE per
 server), heartbeats, and the events the driver dispatches (INTERACTION_CREATE,
-MESSAGE_DELETE). JSON text frames, no compression, no resuming."""
+MESSAGE_DELETE). JSON text frames, no compression, no resuming.
+
+Shards as Discord runs them: ``GET /gateway/bot`` recommends ``shard_count`` (1 unless the
+fake was made with more); each connection IDENTIFYs with ``shard: [id, count]`` and gets
+the servers of its shard only (``(guild_id >> 22) % count``), in READY and GUILD_CREATE,
+and the events of those servers only (events without a server go to shard 0)."""
 
 from __future__ import annotations
 
@@ -19,14 +24,35 @@ from .world import _Lookups
 class _GatewayServer(_Lookups):
     """The bot's gateway session.
 
-    Writes: ``_gateway`` (the identified session; a new IDENTIFY replaces and closes the
-    old one), ``_tasks`` (pending heartbeat ACKs), ``identify_count``,
-    ``identify_payloads``. Reads: the world (READY, GUILD_CREATE)."""
+    Writes: ``_gateways`` (the identified session of each shard; a new IDENTIFY of a
+    shard replaces and closes its old one), ``_tasks`` (pending heartbeat ACKs),
+    ``identify_count``, ``identify_payloads``. Reads: the world (READY, GUILD_CREATE)."""
 
     @property
     def connected(self) -> bool:
+        """Every shard has an identified session."""
         with self._cond:
-            return self._gateway is not None and self._gateway.identified
+            return all(
+                shard in self._gateways and self._gateways[shard].identified
+                for shard in range(self.shard_count)
+            )
+
+    def shard_of(self, guild_id: int | None) -> int:
+        """The shard Discord sends a server's events to (events of no server: shard 0)."""
+        return 0 if guild_id is None else (int(guild_id) >> 22) % self.shard_count
+
+    def bot_gateway_json(self) -> dict[str, Any]:
+        """``GET /gateway/bot``: where to connect and how many shards to run."""
+        return {
+            "url": self.gateway_url,
+            "shards": self.shard_count,
+            "session_start_limit": {
+                "total": 1000,
+                "remaining": 999,
+                "reset_after": 86_400_000,
+                "max_concurrency": 1,
+            },
+        }
 
     def wait_identified(self, count: int, timeout: float = 120) -> None:
         """Wait until ``identify_count`` reaches ``count``."""
@@ -36,10 +62,15 @@ class _GatewayServer(_Lookups):
 
         self._wait(check, timeout, f"IDENTIFY number {count}")
 
+    async def _get_gateway_bot(self, request: web.Request) -> tuple[int, Any]:
+        return 200, self.bot_gateway_json()
+
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
-        gateway = self._gateway
+        guild = data.get("guild_id") or (data.get("id") if event.startswith("GUILD_") else None)
+        shard = self.shard_of(None if guild is None else int(guild))
+        gateway = self._gateways.get(shard)
         if gateway is None or gateway.ws.closed:
-            raise AssertionError(f"no gateway connection to send {event}")
+            raise AssertionError(f"no gateway connection (shard {shard}) to send {event}")
         await self._send_event(gateway, event, data)
 
     async def _send_event(self, gateway: _Gateway, event: str, data: dict[str, Any]) -> None:
@@ -65,8 +96,8 @@ class _GatewayServer(_Lookups):
             self._problem("gateway handler failed:\n" + traceback.format_exc())
         finally:
             with self._cond:
-                if self._gateway is gateway:
-                    self._gateway = None
+                if self._gateways.get(gateway.shard) is gateway:
+                    del self._gateways[gateway.shard]
                 self._cond.notify_all()
         return ws
 
@@ -94,14 +125,25 @@ class _GatewayServer(_Lookups):
             await gateway.ws.send_str(json.dumps({"op": 11}))
 
     async def _identify(self, gateway: _Gateway, data: dict[str, Any]) -> None:
+        shard, count = data.get("shard") or (0, 1)
+        if count != self.shard_count or not 0 <= shard < count:
+            self._problem(
+                f"IDENTIFY with shard {[shard, count]} where Discord recommends "
+                f"{self.shard_count} shard(s) (GET /gateway/bot)"
+            )
+            await gateway.ws.close(code=4010, message=b"Invalid shard")
+            return
+        gateway.shard = shard
         gateway.session_id = secrets.token_hex(16)
         gateway.intents = data.get("intents")
         bot_user = self.bot_member.user_json()
         bot_user.update({"verified": True, "mfa_enabled": False, "email": None})
+        guilds = [g for g in self._guilds.values() if self.shard_of(g.id) == shard]
         ready = {
             "v": 10,
             "user": bot_user,
-            "guilds": [{"id": str(g), "unavailable": True} for g in self._guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+            "shard": [shard, count],
             "session_id": gateway.session_id,
             "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.application_id), "flags": 0},
@@ -111,12 +153,12 @@ class _GatewayServer(_Lookups):
             "_trace": ["fake-discord"],
         }
         await self._send_event(gateway, "READY", ready)
-        for guild in self._guilds.values():
+        for guild in guilds:
             await self._send_event(gateway, "GUILD_CREATE", self._guild_json(guild))
         with self._cond:
-            old = self._gateway
+            old = self._gateways.get(shard)
             gateway.identified = True
-            self._gateway = gateway
+            self._gateways[shard] = gateway
             self.identify_count += 1
             self.identify_payloads.append({k: v for k, v in data.items() if k != "token"})
             self._cond.notify_all()

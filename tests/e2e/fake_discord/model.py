@@ -66,6 +66,17 @@ class Snowflakes:
             self._last = value
             return value
 
+    def next_on_shard(self, shard: int, shards: int) -> int:
+        """An id whose guild Discord routes to ``shard`` of ``shards``: ``(id >> 22) %
+        shards`` (the millisecond moves on until it does)."""
+        with self._lock:
+            now = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+            value = max(now, self._last + 1)
+            while (value >> 22) % shards != shard:
+                value = ((value >> 22) + 1) << 22
+            self._last = value
+            return value
+
 
 # people and places
 
@@ -455,6 +466,7 @@ class Hold:
 @dataclass
 class _Gateway:
     ws: web.WebSocketResponse
+    shard: int = 0
     seq: int = 0
     session_id: str = ""
     identified: bool = False

@@ -124,7 +124,10 @@ class FakeDiscord(
 ):
     """The fake Discord server and its driver API (see the package docstring)."""
 
-    def __init__(self, *, attachment_size_limit: int = DEFAULT_ATTACHMENT_LIMIT) -> None:
+    def __init__(
+        self, *, attachment_size_limit: int = DEFAULT_ATTACHMENT_LIMIT, shards: int = 1
+    ) -> None:
+        self.shard_count = shards
         self.attachment_size_limit = attachment_size_limit
         self.default_attachment_size_limit = attachment_size_limit
         self.ack_deadline = ACK_DEADLINE_S
@@ -138,7 +141,7 @@ class FakeDiscord(
 
         self._build_world()
 
-        self._gateway = None
+        self._gateways = {}
         self._tasks = set()
         self._active = 0
         self._last_activity = 0.0
@@ -209,8 +212,7 @@ class FakeDiscord(
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def _shutdown(self) -> None:
-        gateway = self._gateway
-        if gateway is not None:
+        for gateway in list(self._gateways.values()):
             await gateway.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -226,6 +228,7 @@ class FakeDiscord(
         token = r"(?P<token>[^/]+)"
         table = [
             ("GET", r"/users/@me", self._get_me, True),
+            ("GET", r"/gateway/bot", self._get_gateway_bot, True),
             ("GET", r"/oauth2/applications/@me", self._get_application, True),
             ("GET", rf"/applications/{app}/commands", self._get_commands, True),
             ("PUT", rf"/applications/{app}/commands", self._put_commands, True),

@@ -73,8 +73,9 @@ class _State:
     _guilds: dict[int, _Guild]
     _grants: set[tuple[int, str]]  # (guild id, command name) from grant_command
 
-    # the gateway session (gateway.py)
-    _gateway: _Gateway | None
+    # the gateway sessions, one per shard (gateway.py)
+    shard_count: int  # what GET /gateway/bot recommends
+    _gateways: dict[int, _Gateway]  # shard id -> its identified session
     _tasks: set[asyncio.Task[None]]
     identify_count: int
     identify_payloads: list[dict[str, Any]]

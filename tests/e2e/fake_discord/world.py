@@ -40,7 +40,8 @@ class _World(_State):
         """Both servers, their roles, members and channels (ids in creation order)."""
         self.application_id = self._ids.next()
         self.bot_user_id = self.application_id
-        self.guild_id = self._ids.next()
+        # Server A on shard 0 and server B on shard 1 when the bot runs two shards.
+        self.guild_id = self._ids.next_on_shard(0, 2)
 
         self.moderator_role_id = self._ids.next()
         self.curator_role_id = self._ids.next()
@@ -75,7 +76,7 @@ class _World(_State):
         }
 
         # Server B: its own owner, moderator and member; alice and bob are in both.
-        self.other_guild_id = self._ids.next()
+        self.other_guild_id = self._ids.next_on_shard(1, 2)
         self.other_moderator_role_id = self._ids.next()
         self.other_bot_role_id = self._ids.next()
         self.other_roles = [
