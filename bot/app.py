@@ -35,10 +35,42 @@ async def open_app(settings: Settings, *, nsfw_filter: bool = True) -> AsyncIter
     closed in reverse order. ``nsfw_filter=False`` skips the classifier (the CLI's files
     are the operator's own)."""
     async with Storage(settings.data_dir) as storage:
-        engine = await asyncio.to_thread(load_engine, settings, nsfw_filter=nsfw_filter)
+        if settings.engine == "ray":
+            engine = await open_ray(settings, nsfw_filter=nsfw_filter)
+        else:
+            engine = await asyncio.to_thread(load_engine, settings, nsfw_filter=nsfw_filter)
         limits = Limits.from_settings(settings)
-        async with engine, open_services(storage, engine, limits) as services:
-            yield App(settings, storage, engine, services)
+        try:
+            async with engine, open_services(storage, engine, limits) as services:
+                yield App(settings, storage, engine, services)
+        finally:
+            if settings.engine == "ray":
+                from engine.ray_engine import shutdown
+
+                await asyncio.to_thread(shutdown)
+
+
+async def open_ray(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
+    """``ENGINE=ray``: the replicas deployed on the cluster at ``RAY_ADDRESS`` (a local one
+    when empty), each loading ``MODEL_ID`` (and the NSFW classifier unless it is off)."""
+    try:
+        from engine.ray_engine import open_ray_engine
+    except ImportError as exc:
+        raise SettingsError(
+            f'ENGINE=ray needs Ray Serve ({exc.name} is missing): pip install -e ".[ray]"'
+        ) from exc
+    nsfw = None
+    if nsfw_filter and settings.nsfw_filter != "off":
+        nsfw = {"model": settings.nsfw_model, "threshold": settings.nsfw_threshold}
+    device = settings.device if "," not in settings.device else "auto"
+    return await open_ray_engine(
+        settings.model_id,
+        replicas=settings.ray_replicas,
+        max_batch_images=settings.max_batch_images,
+        address=settings.ray_address,
+        device=device,
+        nsfw=nsfw,
+    )
 
 
 def load_engine(settings: Settings, *, nsfw_filter: bool = True) -> Engine:

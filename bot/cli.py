@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="throughput with 1 worker and with N (one per GPU, or one per CPU core), side by side",
     )
+    bench.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: the local engine against Ray Serve replicas, same workers (needs .[ray])",
+    )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument(
         "--output-only",
@@ -153,7 +159,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         print("error: --rounds must be at least 1", file=sys.stderr)
         return 2
-    if args.workers is not None and args.workers < 2:
+    if args.workers is not None and args.workers < 2 and args.engine != "ray":
         print(
             "error: --workers must be at least 2 (it compares N workers with one)", file=sys.stderr
         )
@@ -172,25 +178,36 @@ def _bench(args: argparse.Namespace) -> int:
         device=args.device or settings.device,
         max_batch_images=args.max_batch_images or settings.max_batch_images,
         rounds=args.rounds,
+        ray_address=settings.ray_address,
     )
-    if args.workers:
-        return _scale_bench(options, args.workers, args.json)
+    if args.engine == "ray" or args.workers:
+        return _scale_bench(options, args.workers or 1, args.json, ray=args.engine == "ray")
     report = asyncio.run(run_bench(options))
     print_report(report, args.json)
     return 0
 
 
-def _scale_bench(options: BenchOptions, workers: int, as_json: bool) -> int:
+def _scale_bench(options: BenchOptions, workers: int, as_json: bool, *, ray: bool) -> int:
     import json
 
-    from devtools.scale_bench import format_scale_report, run_scale_bench
+    from devtools import scale_bench
 
     try:
-        report = asyncio.run(run_scale_bench(options, workers))
-    except ValueError as exc:  # more workers than devices or cores
+        if ray:
+            report = asyncio.run(scale_bench.run_ray_bench(options, workers))
+            text = scale_bench.format_ray_report(report)
+        else:
+            report = asyncio.run(scale_bench.run_scale_bench(options, workers))
+            text = scale_bench.format_scale_report(report)
+    except ImportError as exc:
+        print(
+            f'error: --engine ray needs Ray ({exc.name}): pip install -e ".[ray]"', file=sys.stderr
+        )
+        return 2
+    except ValueError as exc:  # more workers than devices or cores, no --model
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2) if as_json else format_scale_report(report))
+    print(json.dumps(report, indent=2) if as_json else text)
     return 0
 
 

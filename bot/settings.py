@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     model_id: str = "stabilityai/sdxl-turbo"
     device: str = "auto"
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str = ""
+    ray_replicas: int = Field(1, ge=1, le=64)
     data_dir: Path = Path("./data")
     dev_guild_id: int | None = None
     owner_ids: str = ""
@@ -68,6 +71,11 @@ class Settings(BaseSettings):
             if part.strip() and not part.strip().isdigit():
                 raise ValueError("must be comma-separated user ids")
         return value
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _lower_engine(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -215,7 +215,7 @@ class Runner:
                 else:
                     self.emit(JobEvent(EventKind.PROGRESS, job, update))
             output = await handle
-            sampler = type(self.engine.model.text2img.scheduler).__name__
+            sampler = self.engine.model.sampler
             rows = await self.encoders.run(write_outputs, self.storage, job, spec, output, sampler)
             await self.storage.add_images(rows)
         except asyncio.CancelledError:

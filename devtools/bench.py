@@ -56,6 +56,7 @@ class BenchOptions:
     device: str = "auto"
     max_batch_images: int | None = None
     rounds: int = 5
+    ray_address: str = ""  # --engine ray: the cluster to join (empty: a local one)
 
 
 @dataclass

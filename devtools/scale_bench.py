@@ -52,15 +52,21 @@ def worker_options(devices: list[str]) -> list[dict]:
     ]
 
 
+async def load_copies(options: BenchOptions, devices: list[str]) -> list[LoadedModel]:
+    """One copy of the model per device (off the event loop)."""
+
+    def load(on: str) -> LoadedModel:
+        return with_native(load_for_bench(dataclasses.replace(options, device=on)), options.size)
+
+    return [await asyncio.to_thread(load, on) for on in devices]
+
+
 async def run_scale_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
     """Throughput of the job path with 1 and with ``workers`` workers, side by side."""
     device = pick_device(options.device)
     devices = worker_devices(device, workers)
 
-    def load(on: str) -> LoadedModel:
-        return with_native(load_for_bench(dataclasses.replace(options, device=on)), options.size)
-
-    models = [await asyncio.to_thread(load, on) for on in devices]
+    models = await load_copies(options, devices)
     steps = options.steps or models[0].defaults.steps
     max_batch = options.max_batch_images or default_batch_images(models[0].device)
     worker_opts = worker_options(devices)
@@ -108,6 +114,116 @@ async def run_scale_bench(options: BenchOptions, workers: int) -> dict[str, Any]
         "ratios": ratios,
         "targets": {f"2 workers >= {TARGET}x one": ratio >= TARGET} if workers == 2 else {},
     }
+
+
+RAY_TARGET = 0.8  # the Ray engine against the local one, at the same worker count
+
+
+async def run_ray_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
+    """Throughput of the job path on ``workers`` local workers and on ``workers`` Ray Serve
+    replicas of the same model (a local Ray cluster when ``RAY_ADDRESS`` is empty), in
+    rounds that take turns: what the Ray hop costs."""
+    from engine.ray_engine import deploy, engine_on, shutdown
+
+    if not options.model:
+        raise ValueError("--engine ray needs --model (a folder or hub id every replica loads)")
+    device = pick_device(options.device)
+    devices = worker_devices(device, workers)
+    models = [
+        await asyncio.to_thread(
+            lambda on: with_native(
+                load_for_bench(dataclasses.replace(options, device=on)), options.size
+            ),
+            on,
+        )
+        for on in devices
+    ]
+    steps = options.steps or models[0].defaults.steps
+    max_batch = options.max_batch_images or default_batch_images(models[0].device)
+    cpu = device == "cpu"
+    handle = await asyncio.to_thread(
+        deploy,
+        options.model,
+        replicas=workers,
+        address=options.ray_address,
+        device=device,
+        gpus=0 if cpu else 1,
+        ray_init={"num_cpus": workers, "include_dashboard": False} if cpu else {},
+    )
+    runs: dict[str, list[float]] = {"local": [], "ray": []}
+    ratios = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="imaginebot-ray-") as tmp:
+
+            async def measure(kind: str, name: str, jobs: int | None = None) -> float:
+                if kind == "ray":
+                    engine = await engine_on(handle, workers, max_batch)
+                    # The size asked, as the local models have it (with_native).
+                    defaults = dataclasses.replace(
+                        engine.model.defaults, native_size=models[0].defaults.native_size
+                    )
+                    engine.model = dataclasses.replace(engine.model, defaults=defaults)
+                else:
+                    engine = Engine(
+                        models, max_batch_images=max_batch, worker_options=worker_options(devices)
+                    )
+                run = dataclasses.replace(options, jobs=jobs or options.jobs)
+                async with engine:
+                    phase, _ = await job_path(
+                        engine, run, steps, batching=True, data_dir=Path(tmp) / name
+                    )
+                return phase.images_per_second
+
+            for kind in ("local", "ray"):  # first calls are slower: not measured
+                await measure(kind, f"warm-up-{kind}", jobs=2 * workers)
+            for number in range(max(1, options.rounds)):
+                rates = {}
+                for kind in ("local", "ray") if number % 2 == 0 else ("ray", "local"):
+                    rates[kind] = await measure(kind, f"{kind}-{number}")
+                    runs[kind].append(rates[kind])
+                ratios.append(rates["ray"] / rates["local"])
+    finally:
+        await asyncio.to_thread(shutdown)
+    ratio = statistics.median(ratios)
+    return {
+        "model": models[0].name,
+        "devices": devices,
+        "workers": workers,
+        "size": options.size and f"{options.size[0]}x{options.size[1]}",
+        "steps": steps,
+        "jobs": options.jobs,
+        "users": options.users,
+        "max_batch_images": max_batch,
+        "rounds": len(ratios),
+        "images_per_second_local": statistics.median(runs["local"]),
+        "images_per_second_ray": statistics.median(runs["ray"]),
+        "runs_local": runs["local"],
+        "runs_ray": runs["ray"],
+        "ratio": ratio,
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "ratios": ratios,
+        "targets": {f"ray >= {RAY_TARGET}x local": ratio >= RAY_TARGET},
+    }
+
+
+def format_ray_report(report: dict[str, Any]) -> str:
+    """The Ray report as text."""
+    n = report["workers"]
+    return "\n".join(
+        [
+            f"imaginebot bench --engine ray --workers {n}: {report['model']}, "
+            f"{report['size'] or 'native size'}, {report['steps']} steps, {report['jobs']} jobs "
+            f"from {report['users']} users, median of {report['rounds']} rounds",
+            f"  local, {n} workers:  {report['images_per_second_local']:.2f} images/s "
+            f"(runs: {', '.join(f'{r:.2f}' for r in report['runs_local'])})",
+            f"  ray, {n} replicas:   {report['images_per_second_ray']:.2f} images/s "
+            f"(runs: {', '.join(f'{r:.2f}' for r in report['runs_ray'])})",
+            f"  ray / local: {report['ratio']:.2f}x "
+            f"(rounds {report['ratio_min']:.2f}-{report['ratio_max']:.2f})",
+            *(f"  {key}: {'met' if met else 'NOT met'}" for key, met in report["targets"].items()),
+        ]
+    )
 
 
 def format_scale_report(report: dict[str, Any]) -> str:

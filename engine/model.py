@@ -41,6 +41,11 @@ class LoadedModel:
     inpaint: Any = None  # the inpainting twin (zoom, pan, vary a region), same components
 
     @property
+    def sampler(self) -> str:
+        """The scheduler's class name, as recipes name the sampler."""
+        return type(self.text2img.scheduler).__name__
+
+    @property
     def masked_input(self) -> bool:
         """A dedicated inpainting checkpoint (a 9-channel UNet: latents, mask and masked
         image): every job runs through ``inpaint``, text-to-image and image-to-image as a

@@ -13,7 +13,7 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from engine.faults import Returned, WorkerLost
 from engine.handle import JobCancelled, JobHandle
@@ -72,12 +72,38 @@ class EngineStats:
     images: int = 0
 
 
+def _local_workers(
+    models: list[LoadedModel],
+    classifier: object,
+    worker_options: Sequence[dict] | None,
+    preview_interval: float,
+    progress_interval: float,
+) -> list[Worker]:
+    """One worker thread per loaded model; ``classifier`` one for all or one per model."""
+    if not models:
+        raise ValueError("an engine needs at least one loaded model")
+    classifiers = classifier if isinstance(classifier, list) else [classifier] * len(models)
+    options = list(worker_options or [{}] * len(models))
+    if len(classifiers) != len(models) or len(options) != len(models):
+        raise ValueError("one classifier and one set of worker options per model")
+    return [
+        Worker(
+            loaded,
+            preview_interval=preview_interval,
+            progress_interval=progress_interval,
+            classifier=classifiers[index],
+            **options[index],
+        )
+        for index, loaded in enumerate(models)
+    ]
+
+
 class _Slot:
     """A worker and what it holds: the batch it runs and at most one handed over behind
     it (taken up as the running one decodes)."""
 
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker  # a local Worker, or a RayWorker (engine.ray_engine)
         self.running: list[JobHandle] = []
         self.running_handoff: Handoff | None = None
         self.next: list[JobHandle] = []
@@ -106,14 +132,16 @@ class _Slot:
 
 class Engine:
     """Queues jobs on the event loop and runs them, fairly and fused, on the workers: one
-    thread per device (``models``: one loaded pipeline per device). The scheduler is the
+    thread per device (``model``: one loaded pipeline per device), or ``workers`` of
+    another kind (Ray Serve replicas, ``engine.ray_engine``; ``model`` then describes what
+    they run). The scheduler is the
     one place that decides what runs next; it hands each batch to the first free worker.
     A worker whose device is lost is retired and its batches go back to the queue: a job
     that had started is re-queued once, then fails (``WorkerLost``)."""
 
     def __init__(
         self,
-        model: LoadedModel | Sequence[LoadedModel],
+        model: Any,  # a LoadedModel, one per device, or what remote workers run
         *,
         max_batch_images: int = 8,
         batching: bool = True,
@@ -121,30 +149,18 @@ class Engine:
         progress_interval: float = 0.25,
         classifier: object = None,
         worker_options: Sequence[dict] | None = None,
+        workers: Sequence[Any] | None = None,
     ) -> None:
-        models = [model] if isinstance(model, LoadedModel) else list(model)
-        if not models:
-            raise ValueError("an engine needs at least one loaded model")
-        self.model = models[0]  # what every worker runs (the first copy)
+        if workers is None:
+            models = [model] if isinstance(model, LoadedModel) else list(model)
+            workers = _local_workers(
+                models, classifier, worker_options, preview_interval, progress_interval
+            )
+            model = models[0]
+        self.model = model  # what every worker runs (the first copy, or the replicas')
         self.max_batch_images = max(1, max_batch_images)
         self.batching = batching
-        # One classifier for all, or one per worker (each on its worker's device).
-        classifiers = classifier if isinstance(classifier, list) else [classifier] * len(models)
-        options = list(worker_options or [{}] * len(models))
-        if len(classifiers) != len(models) or len(options) != len(models):
-            raise ValueError("one classifier and one set of worker options per model")
-        self._slots = [
-            _Slot(
-                Worker(
-                    loaded,
-                    preview_interval=preview_interval,
-                    progress_interval=progress_interval,
-                    classifier=classifiers[index],
-                    **options[index],
-                )
-            )
-            for index, loaded in enumerate(models)
-        ]
+        self._slots = [_Slot(worker) for worker in workers]
         self._waiting: list[JobHandle] = []
         self._requeued: set[JobHandle] = set()  # started once on a worker that was lost
         self._last_served: dict[int, int] = {}

@@ -73,8 +73,10 @@ class Worker:
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._batch: Batch | None = None  # the batch in hand (worker thread only)
-        # Seconds spent in pipeline calls for jobs (written by the worker thread only).
+        # Seconds spent in pipeline calls for jobs, and their steps run (written by the
+        # worker thread only; a cancelled call stops adding steps).
         self.call_seconds = 0.0
+        self.steps_run = 0
 
     def start(self) -> None:
         """Start the worker thread."""
@@ -267,6 +269,7 @@ class Worker:
         last_report = [float("-inf")]
 
         def on_step_end(pipe, step: int, timestep, tensors: dict) -> dict:
+            self.steps_run += 1
             if all(item.cancelled.is_set() for item in items):
                 pipe._interrupt = True
             total = int(pipe.num_timesteps)

@@ -127,9 +127,12 @@ async def test_two_workers_share_one_fair_queue_and_run_each_job_once(sd_model, 
     prompts = [prompt for _, batch in calls for prompt in batch]
     assert sorted(prompts) == [f"prompt {i}" for i in range(1, 6)], "each job ran once"
     assert engine.stats.jobs == 5 and engine.stats.batches == 3
-    # The same images whichever worker made them.
+    # The same images whichever worker made them (up to float rounding: torch's thread
+    # count, which other tests change, orders its sums).
     expected = await alone(sd_model, spec(3))
-    assert all(np.array_equal(a, b) for a, b in zip(pixels(outputs[2]), expected, strict=True))
+    for made, wanted in zip(pixels(outputs[2]), expected, strict=True):
+        difference = np.abs(made.astype(int) - wanted.astype(int))
+        assert difference.max() <= 3 and difference.mean() < 0.1
 
 
 async def test_a_lost_worker_gives_its_batch_back_and_the_other_serves(
@@ -155,7 +158,8 @@ async def test_a_lost_worker_gives_its_batch_back_and_the_other_serves(
     assert sorted(calls) == [("w0", ("prompt 1",)), ("w0", ("prompt 2",)), ("w1", ("prompt 2",))]
     assert len(one.images) == len(two.images) == 4
     expected = await alone(sd_model, spec(2))
-    assert all(np.array_equal(a, b) for a, b in zip(pixels(two), expected, strict=True))
+    for made, wanted in zip(pixels(two), expected, strict=True):
+        assert np.abs(made.astype(int) - wanted.astype(int)).max() <= 3
     assert "worker w1 lost" in caplog.text and "serving with 1 of 2 workers" in caplog.text
 
 
