@@ -62,7 +62,10 @@ async def open_ray(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
     nsfw = None
     if nsfw_filter and settings.nsfw_filter != "off":
         nsfw = {"model": settings.nsfw_model, "threshold": settings.nsfw_threshold}
-    device = settings.device if "," not in settings.device else "auto"
+    # One device per replica: a list of GPUs (or cuda:all) is the bot's own; Ray gives
+    # each replica its GPU.
+    several = "," in settings.device or settings.device == "cuda:all"
+    device = "auto" if several else settings.device
     return await open_ray_engine(
         settings.model_id,
         replicas=settings.ray_replicas,

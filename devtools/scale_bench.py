@@ -17,6 +17,7 @@ import dataclasses
 import os
 import statistics
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,23 +62,21 @@ async def load_copies(options: BenchOptions, devices: list[str]) -> list[LoadedM
     return [await asyncio.to_thread(load, on) for on in devices]
 
 
-async def run_scale_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
-    """Throughput of the job path with 1 and with ``workers`` workers, side by side."""
-    device = pick_device(options.device)
-    devices = worker_devices(device, workers)
+Build = Callable[[], Awaitable[Engine]]
 
-    models = await load_copies(options, devices)
-    steps = options.steps or models[0].defaults.steps
-    max_batch = options.max_batch_images or default_batch_images(models[0].device)
-    worker_opts = worker_options(devices)
-    runs: dict[int, list[float]] = {1: [], workers: []}
+
+async def side_by_side(
+    options: BenchOptions, steps: int, builds: dict[str, Build]
+) -> tuple[dict[str, list[float]], list[float]]:
+    """The job path's images/s on the two engines ``builds`` makes (each warmed up first,
+    not measured), in rounds that take turns; each round's ratio, second over first."""
+    first, second = builds
+    runs: dict[str, list[float]] = {key: [] for key in builds}
     ratios = []
     with tempfile.TemporaryDirectory(prefix="imaginebot-scale-") as tmp:
 
-        async def measure(count: int, name: str, jobs: int | None = None) -> float:
-            engine = Engine(
-                models[:count], max_batch_images=max_batch, worker_options=worker_opts[:count]
-            )
+        async def measure(key: str, name: str, jobs: int | None = None) -> float:
+            engine = await builds[key]()
             run = dataclasses.replace(options, jobs=jobs or options.jobs)
             async with engine:
                 phase, _ = await job_path(
@@ -85,35 +84,67 @@ async def run_scale_bench(options: BenchOptions, workers: int) -> dict[str, Any]
                 )
             return phase.images_per_second
 
-        # Every copy's first calls are slower (allocator, kernels): not measured.
-        await measure(workers, "warm-up", jobs=2 * workers)
+        for key in builds:  # the first calls of each copy are slower (allocator, kernels)
+            await measure(key, f"warm-up-{key}", jobs=2 * len(builds))
         for number in range(max(1, options.rounds)):
             rates = {}
-            for count in (1, workers) if number % 2 == 0 else (workers, 1):
-                rates[count] = await measure(count, f"{count}-{number}")
-                runs[count].append(rates[count])
-            ratios.append(rates[workers] / rates[1])
+            for key in (first, second) if number % 2 == 0 else (second, first):
+                rates[key] = await measure(key, f"{key}-{number}")
+                runs[key].append(rates[key])
+            ratios.append(rates[second] / rates[first])
+    return runs, ratios
+
+
+def _report(
+    models: list[LoadedModel],
+    devices: list[str],
+    options: BenchOptions,
+    steps: int,
+    max_batch: int,
+    runs: dict[str, list[float]],
+    ratios: list[float],
+    target: tuple[str, float],
+) -> dict[str, Any]:
     ratio = statistics.median(ratios)
-    return {
+    report: dict[str, Any] = {
         "model": models[0].name,
         "devices": devices,
-        "workers": workers,
+        "workers": len(devices),
         "size": options.size and f"{options.size[0]}x{options.size[1]}",
         "steps": steps,
         "jobs": options.jobs,
         "users": options.users,
         "max_batch_images": max_batch,
         "rounds": len(ratios),
-        "images_per_second_1": statistics.median(runs[1]),
-        f"images_per_second_{workers}": statistics.median(runs[workers]),
-        "runs_1": runs[1],
-        f"runs_{workers}": runs[workers],
         "ratio": ratio,
         "ratio_min": min(ratios),
         "ratio_max": max(ratios),
         "ratios": ratios,
-        "targets": {f"2 workers >= {TARGET}x one": ratio >= TARGET} if workers == 2 else {},
+        "targets": {target[0]: ratio >= target[1]} if target[0] else {},
     }
+    for key, rates in runs.items():
+        report[f"images_per_second_{key}"] = statistics.median(rates)
+        report[f"runs_{key}"] = rates
+    return report
+
+
+async def run_scale_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
+    """Throughput of the job path with 1 and with ``workers`` workers, side by side."""
+    devices = worker_devices(pick_device(options.device), workers)
+    models = await load_copies(options, devices)
+    steps = options.steps or models[0].defaults.steps
+    max_batch = options.max_batch_images or default_batch_images(models[0].device)
+    pins = worker_options(devices)
+
+    def build(count: int) -> Build:
+        async def make() -> Engine:
+            return Engine(models[:count], max_batch_images=max_batch, worker_options=pins[:count])
+
+        return make
+
+    runs, ratios = await side_by_side(options, steps, {"1": build(1), str(workers): build(workers)})
+    target = (f"2 workers >= {TARGET}x one", TARGET) if workers == 2 else ("", 0.0)
+    return _report(models, devices, options, steps, max_batch, runs, ratios, target)
 
 
 RAY_TARGET = 0.8  # the Ray engine against the local one, at the same worker count
@@ -129,15 +160,7 @@ async def run_ray_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
         raise ValueError("--engine ray needs --model (a folder or hub id every replica loads)")
     device = pick_device(options.device)
     devices = worker_devices(device, workers)
-    models = [
-        await asyncio.to_thread(
-            lambda on: with_native(
-                load_for_bench(dataclasses.replace(options, device=on)), options.size
-            ),
-            on,
-        )
-        for on in devices
-    ]
+    models = await load_copies(options, devices)
     steps = options.steps or models[0].defaults.steps
     max_batch = options.max_batch_images or default_batch_images(models[0].device)
     cpu = device == "cpu"
@@ -150,61 +173,25 @@ async def run_ray_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
         gpus=0 if cpu else 1,
         ray_init={"num_cpus": workers, "include_dashboard": False} if cpu else {},
     )
-    runs: dict[str, list[float]] = {"local": [], "ray": []}
-    ratios = []
+
+    async def local() -> Engine:
+        return Engine(models, max_batch_images=max_batch, worker_options=worker_options(devices))
+
+    async def remote() -> Engine:
+        engine = await engine_on(handle, workers, max_batch)
+        # The size asked, as the local models have it (with_native).
+        defaults = dataclasses.replace(
+            engine.model.defaults, native_size=models[0].defaults.native_size
+        )
+        engine.model = dataclasses.replace(engine.model, defaults=defaults)
+        return engine
+
     try:
-        with tempfile.TemporaryDirectory(prefix="imaginebot-ray-") as tmp:
-
-            async def measure(kind: str, name: str, jobs: int | None = None) -> float:
-                if kind == "ray":
-                    engine = await engine_on(handle, workers, max_batch)
-                    # The size asked, as the local models have it (with_native).
-                    defaults = dataclasses.replace(
-                        engine.model.defaults, native_size=models[0].defaults.native_size
-                    )
-                    engine.model = dataclasses.replace(engine.model, defaults=defaults)
-                else:
-                    engine = Engine(
-                        models, max_batch_images=max_batch, worker_options=worker_options(devices)
-                    )
-                run = dataclasses.replace(options, jobs=jobs or options.jobs)
-                async with engine:
-                    phase, _ = await job_path(
-                        engine, run, steps, batching=True, data_dir=Path(tmp) / name
-                    )
-                return phase.images_per_second
-
-            for kind in ("local", "ray"):  # first calls are slower: not measured
-                await measure(kind, f"warm-up-{kind}", jobs=2 * workers)
-            for number in range(max(1, options.rounds)):
-                rates = {}
-                for kind in ("local", "ray") if number % 2 == 0 else ("ray", "local"):
-                    rates[kind] = await measure(kind, f"{kind}-{number}")
-                    runs[kind].append(rates[kind])
-                ratios.append(rates["ray"] / rates["local"])
+        runs, ratios = await side_by_side(options, steps, {"local": local, "ray": remote})
     finally:
         await asyncio.to_thread(shutdown)
-    ratio = statistics.median(ratios)
-    return {
-        "model": models[0].name,
-        "devices": devices,
-        "workers": workers,
-        "size": options.size and f"{options.size[0]}x{options.size[1]}",
-        "steps": steps,
-        "jobs": options.jobs,
-        "users": options.users,
-        "max_batch_images": max_batch,
-        "rounds": len(ratios),
-        "images_per_second_local": statistics.median(runs["local"]),
-        "images_per_second_ray": statistics.median(runs["ray"]),
-        "runs_local": runs["local"],
-        "runs_ray": runs["ray"],
-        "ratio": ratio,
-        "ratio_min": min(ratios),
-        "ratio_max": max(ratios),
-        "ratios": ratios,
-        "targets": {f"ray >= {RAY_TARGET}x local": ratio >= RAY_TARGET},
-    }
+    target = (f"ray >= {RAY_TARGET}x local", RAY_TARGET)
+    return _report(models, devices, options, steps, max_batch, runs, ratios, target)
 
 
 def format_ray_report(report: dict[str, Any]) -> str:

@@ -195,27 +195,11 @@ def deploy(
 
 
 async def open_ray_engine(
-    model_id: str,
-    *,
-    replicas: int,
-    max_batch_images: int | None = None,
-    address: str = "",
-    device: str = "auto",
-    nsfw: dict[str, Any] | None = None,
-    gpus: float | None = None,
-    ray_init: dict[str, Any] | None = None,
+    model_id: str, *, replicas: int, max_batch_images: int | None = None, **options: Any
 ) -> Engine:
-    """An engine whose workers are the replicas (the deployment made first)."""
-    handle = await asyncio.to_thread(
-        deploy,
-        model_id,
-        replicas=replicas,
-        address=address,
-        device=device,
-        nsfw=nsfw,
-        gpus=gpus,
-        ray_init=ray_init,
-    )
+    """An engine whose workers are the replicas, deployed first (``options``: those of
+    ``deploy``)."""
+    handle = await asyncio.to_thread(deploy, model_id, replicas=replicas, **options)
     return await engine_on(handle, replicas, max_batch_images)
 
 

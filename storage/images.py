@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
 from core.model import ImageRow
 from storage.connection import Database, _iso
+
+logger = logging.getLogger(__name__)
 
 
 class ImageFiles(Database):
@@ -44,12 +48,25 @@ class ImageFiles(Database):
         temp.replace(path)
 
     async def add_images(self, rows: Iterable[ImageRow]) -> None:
-        """Record image files (replacing rows of a retried job)."""
-        await self.db.executemany(
+        """Record image files (replacing rows of a retried job). Once, in about 500 jobs of
+        the benchmark, SQLite answered this insert with "bad parameter or other API
+        misuse" for no reason found (the same rows went in when tried again): it is
+        tried once more, with a warning, before the job fails."""
+        values = [(r.job_id, r.index, r.path, r.width, r.height, r.seed, int(r.nsfw)) for r in rows]
+        sql = (
             "INSERT OR REPLACE INTO images (job_id, idx, path, width, height, seed, nsfw)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(r.job_id, r.index, r.path, r.width, r.height, r.seed, int(r.nsfw)) for r in rows],
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
+        try:
+            await self.db.executemany(sql, values)
+        except sqlite3.InterfaceError as exc:
+            logger.warning(
+                "saving the image rows of job %s failed (%s); trying again",
+                values[0][0] if values else "?",
+                exc,
+            )
+            # INSERT OR REPLACE: rows a failed try may have written are written again.
+            await self.db.executemany(sql, values)
         await self.db.commit()
 
     async def images(self, job_id: int) -> list[ImageRow]:

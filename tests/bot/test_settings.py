@@ -65,3 +65,27 @@ def test_cuda_all_needs_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(SettingsError, match="no CUDA GPU"):
         settings.devices()
+
+
+async def test_engine_ray_settings_and_a_clear_word_without_ray(monkeypatch):
+    import sys
+
+    from bot.app import open_ray
+
+    monkeypatch.setenv("ENGINE", " Ray ")
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    monkeypatch.setenv("RAY_REPLICAS", "4")
+    settings = load_settings(_env_file=None)
+    assert (settings.engine, settings.ray_address, settings.ray_replicas) == (
+        "ray",
+        "10.0.0.5:6379",
+        4,
+    )
+    monkeypatch.setitem(sys.modules, "engine.ray_engine", None)  # Ray not installed
+    with pytest.raises(
+        SettingsError, match=r'ENGINE=ray needs Ray Serve.*pip install -e "\.\[ray\]"'
+    ):
+        await open_ray(settings)
+    monkeypatch.setenv("RAY_REPLICAS", "0")
+    with pytest.raises(SettingsError, match="RAY_REPLICAS"):
+        load_settings(_env_file=None)

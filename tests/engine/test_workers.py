@@ -16,25 +16,16 @@ import pytest
 
 from engine import Engine, WorkerLost
 from engine.types import JobSpec
+from tests.engine.test_scheduler import spec as scheduler_spec
 from tests.gates import StepGate, gated
 
 DEVICE_LOST = "CUDA error: an illegal memory access was encountered"
 
 
 def spec(job_id: int, owner: int = 1, **overrides: Any) -> JobSpec:
-    fields = {
-        "job_id": job_id,
-        "prompt": f"prompt {job_id}",
-        "negative": "",
-        "width": 64,
-        "height": 64,
-        "steps": 2,
-        "guidance": 7.0,
-        "seed": 500 + 10 * job_id,
-        "owner": owner,
-    }
-    fields.update(overrides)
-    return JobSpec(**fields)
+    """The scheduler tests' job, smaller (64x64) and with its own seed."""
+    fields = {"width": 64, "height": 64, "seed": 500 + 10 * job_id, **overrides}
+    return scheduler_spec(job_id, owner, **fields)
 
 
 class Recorded:

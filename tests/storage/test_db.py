@@ -108,6 +108,34 @@ async def test_image_rows_and_paths_come_from_ids(tmp_path):
         assert not list(path.parent.glob("*.tmp"))
 
 
+async def test_a_misuse_error_saving_image_rows_is_tried_once_more(tmp_path, caplog):
+    async with Storage(tmp_path) as storage:
+        job = await storage.create_job(new_job())
+        rows = [ImageRow(job.id, 1, f"images/{job.id}/1.png", 64, 64, 7)]
+        executemany, tries = storage.db.executemany, []
+
+        async def flaky(sql, values):  # type: ignore[no-untyped-def]
+            tries.append(sql)
+            if len(tries) == 1:
+                raise sqlite3.InterfaceError("bad parameter or other API misuse")
+            return await executemany(sql, values)
+
+        storage.db.executemany = flaky  # type: ignore[method-assign]
+        await storage.add_images(rows)
+        assert len(tries) == 2 and await storage.images(job.id) == rows
+        assert "trying again" in caplog.text
+
+        async def broken(sql, values):  # type: ignore[no-untyped-def]
+            tries.append(sql)
+            raise sqlite3.InterfaceError("again")
+
+        tries.clear()
+        storage.db.executemany = broken  # type: ignore[method-assign]
+        with pytest.raises(sqlite3.InterfaceError):
+            await storage.add_images(rows)  # twice is an error
+        assert len(tries) == 2
+
+
 async def test_undelivered_results_are_found_until_marked_delivered(tmp_path):
     async with Storage(tmp_path) as storage:
         done = await storage.create_job(new_job())
