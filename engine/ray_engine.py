@@ -116,6 +116,8 @@ class RayWorker:
                         logger.debug("jobs %s run on %s", list(by_id), event.replica)
                         continue
                     _deliver(event, by_id, handoff)
+                if not all(item.output.done() for item in sent):
+                    raise RuntimeError("the replica's stream ended before every job's outcome")
         except asyncio.CancelledError:
             if stream is not None:
                 stream.cancel()

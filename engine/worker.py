@@ -100,7 +100,7 @@ class Worker:
         as it is done); see ``Handoff``."""
         loop = asyncio.get_running_loop()
         handoff = Handoff(loop.create_future(), loop.create_future())
-        self._inbox.put(Batch(list(items), handoff, loop))
+        self._put(Batch(list(items), handoff, loop))
         return handoff
 
     def call(self, function: Callable[[], Any]) -> asyncio.Future:
@@ -110,8 +110,15 @@ class Worker:
         bare pipeline calls."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._inbox.put(Call(function, future, loop))
+        self._put(Call(function, future, loop))
         return future
+
+    def _put(self, message: Batch | Call) -> None:
+        self._inbox.put(message)
+        if self.lost is not None:
+            # Lost meanwhile: its thread may have emptied the inbox and ended before this
+            # came in. Give it back from here (whoever takes a message settles it).
+            return_all(self._inbox, self.lost)
 
     def _pin(self) -> None:
         import torch

@@ -17,7 +17,7 @@ def test_cli_tiny_model_writes_a_loadable_pipeline(tmp_path):
     ).exists()
 
 
-def test_cli_imagine_zoom_pan_and_vary_region(tmp_path, tiny_model_dirs):
+def test_cli_imagine_zoom_pan_and_vary_region(tmp_path, tiny_model_dirs, monkeypatch, capsys):
     """One job without Discord, then the canvas operations on its saved image and on a
     file, an image prompt, and the refusals (one model load per command: kept together)."""
     env = {
@@ -36,44 +36,34 @@ def test_cli_imagine_zoom_pan_and_vary_region(tmp_path, tiny_model_dirs):
     for k in range(1, 5):
         with Image.open(tmp_path / f"g_{k}.png") as image:
             assert image.text["prompt"] == "a fox" and image.text["seed"] == str(6 + k)
+    # The rest in this process: the same main() as the command, without an interpreter
+    # start (and its imports) each time.
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     # A saved job's image: the child job runs as its button would, stored with its recipe.
-    zoom = run(["-m", "bot.cli", "zoom", "1:2", "--factor", "1.5", "-o", "z.png"], tmp_path, **env)
-    assert zoom.returncode == 0, zoom.stderr
+    assert main(["zoom", "1:2", "--factor", "1.5", "-o", "z.png"]) == 0, capsys.readouterr().err
     with Image.open(tmp_path / "z_1.png") as image:
         assert image.size == (192, 128) and image.text["kind"] == "zoom"
         assert image.text["prompt"] == "a fox"
     # An image file: painted through the engine with the prompt given; the canvas grows.
-    pan = run(
-        ["-m", "bot.cli", "pan", "g_1.png", "up", "--prompt", "a fox --steps 2", "-o", "p.png"],
-        tmp_path,
-        **env,
-    )
-    assert pan.returncode == 0, pan.stderr
+    pan = ["pan", "g_1.png", "up", "--prompt", "a fox --steps 2", "-o", "p.png"]
+    assert main(pan) == 0, capsys.readouterr().err
     with Image.open(tmp_path / "p_4.png") as image:
         assert image.size == (192, 192) and image.text["kind"] == "pan"
     with Image.open(tmp_path / "p.png") as grid:
         assert grid.size == (384, 384)
     # An image prompt and --repeat: one grid per job, each with its images beside it.
-    pictured = run(
-        [
-            "-m",
-            "bot.cli",
-            "imagine",
-            "a fox --steps 2 --repeat 2",
-            "--image",
-            "g_1.png",
-            "-o",
-            "i.png",
-        ],
-        tmp_path,
-        **env,
-    )
-    assert pictured.returncode == 0, pictured.stderr
+    pictured = ["imagine", "a fox --steps 2 --repeat 2", "--image", "g_1.png", "-o", "i.png"]
+    assert main(pictured) == 0, capsys.readouterr().err
     for k in (1, 2):
         with Image.open(tmp_path / f"i-{k}_1.png") as image:
             assert image.text["image"].endswith("/source.png") and image.size == (192, 128)
     (tmp_path / "notes.png").write_text("not an image")
     # Refused with the rule, before any model loads.
+    capsys.readouterr()
     for argv, words in (
         (["imagine", "a fox --ar 9:1"], "--ar"),
         (["imagine", "a fox --iw 1"], "--iw needs an image"),
@@ -83,6 +73,7 @@ def test_cli_imagine_zoom_pan_and_vary_region(tmp_path, tiny_model_dirs):
         (["vary-region", "g_1.png", "5"], "--prompt is needed"),
         (["zoom", "nothing-here"], "neither an image file nor JOB"),
     ):
-        refused = run(["-m", "bot.cli", *argv, "-o", "x.png"], tmp_path, **env)
-        assert refused.returncode == 2 and words in refused.stderr, refused.stderr
+        code = main([*argv, "-o", "x.png"])
+        stderr = capsys.readouterr().err
+        assert code == 2 and words in stderr, stderr
         assert not (tmp_path / "x.png").exists()

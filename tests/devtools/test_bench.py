@@ -12,7 +12,7 @@ from devtools.bench import BenchOptions, format_report, run_bench
 async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):
     options = BenchOptions(
         model=str(tiny_model_dirs["sd"]),
-        size=(128, 128),
+        size=(64, 64),
         steps=2,
         jobs=4,
         users=2,
@@ -20,7 +20,7 @@ async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):
         rounds=2,
     )
     report = await run_bench(options)
-    assert report["size"] == "128x128" and report["steps"] == 2
+    assert report["size"] == "64x64" and report["steps"] == 2
     # Every job-path run sits between two bare runs: bare, off, bare, on, bare, on, bare, off, bare.
     assert report["rounds"] == 2 and len(report["bare"]["runs"]) == 5
     assert report["bare"]["images_per_second"] > 0

@@ -219,3 +219,20 @@ async def test_cpu_workers_pin_their_own_torch_threads_and_cores(sd_model, sd_mo
         ]
     assert seen == [(1, {cores[i % len(cores)]}, f"worker-w{i}") for i in range(2)]
     assert torch.get_num_threads() == before and os.sched_getaffinity(0) == set(cores)
+
+
+async def test_a_batch_handed_to_a_worker_already_lost_comes_back_unstarted(sd_model):
+    """The scheduler may hand a batch over in the moment the worker is lost (its thread
+    has emptied its inbox and ended): it comes back unstarted, never stuck."""
+    from engine.faults import Returned
+    from engine.handle import JobHandle
+    from engine.worker import Worker
+
+    worker = Worker(sd_model, name="gone")  # its thread never runs, as if it had ended
+    worker.lost = WorkerLost("gone: CUDA error: device lost")
+    handoff = worker.run_batch([JobHandle(spec(1), 0)])
+    returned = await asyncio.wait_for(handoff.done, 10)
+    assert isinstance(returned, Returned) and returned.retired and not returned.started
+    assert handoff.ending.done()
+    with pytest.raises(WorkerLost, match="device lost"):
+        await asyncio.wait_for(worker.call(lambda: 1), 10)
