@@ -66,14 +66,22 @@ async def open_ray(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
     # each replica its GPU.
     several = "," in settings.device or settings.device == "cuda:all"
     device = "auto" if several else settings.device
-    return await open_ray_engine(
-        settings.model_id,
-        replicas=settings.ray_replicas,
-        max_batch_images=settings.max_batch_images,
-        address=settings.ray_address,
-        device=device,
-        nsfw=nsfw,
-    )
+    try:
+        return await open_ray_engine(
+            settings.model_id,
+            replicas=settings.ray_replicas,
+            max_batch_images=settings.max_batch_images,
+            address=settings.ray_address,
+            device=device,
+            nsfw=nsfw,
+        )
+    except (ConnectionError, RuntimeError) as exc:  # no cluster there; replicas that fail
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        where = settings.ray_address or "(a local cluster)"
+        raise SettingsError(
+            f"ENGINE=ray: the replicas did not start on RAY_ADDRESS={where} ({first}); "
+            "check that MODEL_ID and NSFW_MODEL load on the cluster's machines"
+        ) from exc
 
 
 def load_engine(settings: Settings, *, nsfw_filter: bool = True) -> Engine:

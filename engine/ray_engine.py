@@ -191,6 +191,7 @@ def deploy(
         max_ongoing_requests=2,  # the batch running and the one handed over behind it
         ray_actor_options=options,
         health_check_period_s=2,
+        max_constructor_retry_count=2,  # a MODEL_ID that does not load fails the start fast
     )
     app = deployment.bind(model_id, device if gpus else "cpu", nsfw=nsfw)
     return serve.run(app, name=APP_NAME, route_prefix=None)

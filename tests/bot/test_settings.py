@@ -89,3 +89,20 @@ async def test_engine_ray_settings_and_a_clear_word_without_ray(monkeypatch):
     monkeypatch.setenv("RAY_REPLICAS", "0")
     with pytest.raises(SettingsError, match="RAY_REPLICAS"):
         load_settings(_env_file=None)
+
+
+async def test_engine_ray_replicas_that_do_not_start_are_a_clear_error(monkeypatch):
+    import sys
+    import types
+
+    from bot.app import open_ray
+
+    async def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("Deploying application imaginebot failed: OSError: no such model\nmore")
+
+    fake = types.ModuleType("engine.ray_engine")
+    fake.open_ray_engine = failing  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "engine.ray_engine", fake)
+    monkeypatch.setenv("ENGINE", "ray")
+    with pytest.raises(SettingsError, match=r"RAY_ADDRESS=\(a local cluster\).*no such model"):
+        await open_ray(load_settings(_env_file=None))
