@@ -66,7 +66,7 @@ Build = Callable[[], Awaitable[Engine]]
 
 
 async def side_by_side(
-    options: BenchOptions, steps: int, builds: dict[str, Build]
+    options: BenchOptions, steps: int, builds: dict[str, Build], warm_jobs: int
 ) -> tuple[dict[str, list[float]], list[float]]:
     """The job path's images/s on the two engines ``builds`` makes (each warmed up first,
     not measured), in rounds that take turns; each round's ratio, second over first."""
@@ -85,7 +85,7 @@ async def side_by_side(
             return phase.images_per_second
 
         for key in builds:  # the first calls of each copy are slower (allocator, kernels)
-            await measure(key, f"warm-up-{key}", jobs=2 * len(builds))
+            await measure(key, f"warm-up-{key}", jobs=warm_jobs)
         for number in range(max(1, options.rounds)):
             rates = {}
             for key in (first, second) if number % 2 == 0 else (second, first):
@@ -142,7 +142,8 @@ async def run_scale_bench(options: BenchOptions, workers: int) -> dict[str, Any]
 
         return make
 
-    runs, ratios = await side_by_side(options, steps, {"1": build(1), str(workers): build(workers)})
+    builds = {"1": build(1), str(workers): build(workers)}
+    runs, ratios = await side_by_side(options, steps, builds, warm_jobs=2 * workers)
     target = (f"2 workers >= {TARGET}x one", TARGET) if workers == 2 else ("", 0.0)
     return _report(models, devices, options, steps, max_batch, runs, ratios, target)
 
@@ -187,7 +188,8 @@ async def run_ray_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
         return engine
 
     try:
-        runs, ratios = await side_by_side(options, steps, {"local": local, "ray": remote})
+        builds = {"local": local, "ray": remote}
+        runs, ratios = await side_by_side(options, steps, builds, warm_jobs=2 * workers)
     finally:
         await asyncio.to_thread(shutdown)
     target = (f"ray >= {RAY_TARGET}x local", RAY_TARGET)

@@ -173,8 +173,10 @@ def deploy(
     nsfw: dict[str, Any] | None = None,
     gpus: float | None = None,
     ray_init: dict[str, Any] | None = None,
+    replica: type = EngineReplica,
 ) -> Any:
-    """Join (or start) the cluster and deploy the replicas; their handle. Blocking."""
+    """Join (or start) the cluster and deploy the replicas (``replica``: the deployment's
+    class, ``EngineReplica`` or a subclass of it); their handle. Blocking."""
     import ray
     from ray import serve
 
@@ -185,7 +187,7 @@ def deploy(
     options: dict[str, Any] = {"num_gpus": gpus} if gpus else {"num_cpus": 1}
     serve.start(proxy_location="Disabled")
     deployment = serve.deployment(
-        EngineReplica,
+        replica,
         name=DEPLOYMENT,
         num_replicas=replicas,
         max_ongoing_requests=2,  # the batch running and the one handed over behind it

@@ -4,6 +4,8 @@ and a replica killed mid-batch. Skipped where Ray is not installed (``.[ray]``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from engine.ray_engine import APP_NAME, RemoteJobError, deploy, engine_on, shutd
 from engine.ray_replica import EngineReplica, files_of, with_local_files
 from engine.types import JobSpec
 from storage.db import Storage
+from tests.gates import StepGate, gated
 
 ALICE = Requester(user_id=1, guild_id=1, channel_id=1)
 BOB = Requester(user_id=2, guild_id=1, channel_id=1)
@@ -28,8 +31,23 @@ REPLICAS = 2
 
 
 @pytest.fixture(scope="module")
-def cluster(tiny_model_dirs) -> Iterator[str]:
-    """A local Ray cluster (2 CPUs) with the deployment of two replicas; its model dir."""
+def gate_file(tmp_path_factory) -> Path:
+    """While this file exists, every replica's pipeline call stops after its first step."""
+    return tmp_path_factory.mktemp("ray-gate") / "hold"
+
+
+@pytest.fixture(scope="module")
+def cluster(tiny_model_dirs, gate_file) -> Iterator[str]:
+    """A local Ray cluster (2 CPUs) with the deployment of two replicas (held at
+    ``gate_file`` while it exists); its model dir."""
+    from ray import cloudpickle
+
+    import tests.gates
+    from tests.engine import ray_gate
+
+    for module in (ray_gate, tests.gates):  # test code: shipped to the replicas by value
+        cloudpickle.register_pickle_by_value(module)
+    ray_gate.GatedReplica.gate = str(gate_file)
     model = str(tiny_model_dirs["sd"])
     deploy(
         model,
@@ -37,9 +55,20 @@ def cluster(tiny_model_dirs) -> Iterator[str]:
         device="cpu",
         gpus=0,
         ray_init={"num_cpus": REPLICAS, "include_dashboard": False, "log_to_driver": False},
+        replica=ray_gate.GatedReplica,
     )
     yield model
     shutdown()
+
+
+@contextlib.contextmanager
+def holding(gate_file: Path) -> Iterator[None]:
+    """The replicas' calls wait after their first step until the block ends."""
+    gate_file.touch()
+    try:
+        yield
+    finally:
+        gate_file.unlink(missing_ok=True)
 
 
 def handle():
@@ -106,42 +135,53 @@ async def test_progress_arrives_in_order_and_errors_come_back_as_the_jobs_own(cl
 
 async def test_cancel_reaches_the_replica_and_stops_its_call(cluster, tiny_model_dirs):
     # In the replica's own code: a closed stream (what Serve does on a cancel) stops the
-    # pipeline at its next step.
+    # pipeline at its next step. The call is held after its first step meanwhile.
+    gate = StepGate(at_step=1)
     replica = EngineReplica(str(tiny_model_dirs["sd"]), "cpu", progress_interval=0)
+    replica.worker.model = gated(replica.model, gate)
     try:
-        stream = replica.run_batch([spec(1, steps=200)], {})
+        stream = replica.run_batch([spec(1, steps=8)], {})
         async for event in stream:
             if isinstance(event, Progress):
                 break
-        await stream.aclose()
-        assert replica.steps_run() < 20, "the call stopped at its next step"
+        await gate.wait_reached()
+        closing = asyncio.ensure_future(stream.aclose())  # waits for the worker's call
+        await asyncio.sleep(0)
+        gate.open()
+        await closing
+        assert replica.steps_run() == 2, "step 1, then the interrupt at step 2 of 8"
     finally:
+        gate.open()
         await replica.worker.stop()
-    # Through Ray: the cancelled job ends, its stream is cancelled, the next job runs.
+
+
+async def test_a_cancel_through_ray_ends_the_job_and_the_next_one_runs(cluster, gate_file):
     async with await engine_on(handle(), REPLICAS) as engine:
-        long = engine.submit(spec(5, steps=300))
-        async for event in long.events():
-            if isinstance(event, Progress):
-                break
-        assert engine.cancel(5)
-        with pytest.raises(JobCancelled):
-            await long
+        with holding(gate_file):
+            held = engine.submit(spec(5, steps=8))
+            async for event in held.events():
+                if isinstance(event, Progress):  # it waits at the gate now
+                    break
+            assert engine.cancel(5)
+            with pytest.raises(JobCancelled):
+                await held
         assert len((await engine.submit(spec(6))).images) == 4
 
 
-async def test_a_killed_replica_gives_its_batch_to_another(cluster, caplog):
+async def test_a_killed_replica_gives_its_batch_to_another(cluster, gate_file, caplog):
     import ray
 
     caplog.set_level(logging.WARNING)
     async with await engine_on(handle(), REPLICAS) as engine:
-        job = engine.submit(spec(9, steps=120))
-        async for event in job.events():
-            if isinstance(event, Progress):
-                break
-        workers = [slot.worker for slot in engine._slots]  # the RayWorkers
-        placed = [w.placed[9] for w in workers if 9 in w.placed]
-        assert placed and placed[0], "the stream named the replica running it"
-        ray.kill(ray.get_actor(placed[0], namespace="serve"), no_restart=True)
+        with holding(gate_file):
+            job = engine.submit(spec(9, steps=8))
+            async for event in job.events():
+                if isinstance(event, Progress):  # it waits at the gate now
+                    break
+            workers = [slot.worker for slot in engine._slots]  # the RayWorkers
+            placed = [w.placed[9] for w in workers if 9 in w.placed]
+            assert placed and placed[0], "the stream named the replica running it"
+            ray.kill(ray.get_actor(placed[0], namespace="serve"), no_restart=True)
         output = await job  # run again, once, on a replica that lives
         assert len(output.images) == 4
         assert all(worker.up for worker in engine.workers()), "Serve replaces the replica"
