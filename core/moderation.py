@@ -116,14 +116,18 @@ class Moderation:
         except ValueError as exc:
             raise BadParameter("word", str(exc)) from None
         if action == "add":
-            count = await self.storage.count_blocked_words(guild_id)
-            if count >= self.limits.max_blocked_words:
+            # The limit is checked in the insert itself: adds at the same moment hold it.
+            added = await self.storage.add_blocked_word(
+                guild_id, phrase, who.user_id, limit=self.limits.max_blocked_words
+            )
+            if added == "full":
+                count = await self.storage.count_blocked_words(guild_id)
                 raise BadParameter(
                     "word",
                     f"This server already blocks {count} words and phrases, the most it may "
                     "have. Remove some first (`/admin banword action:list`).",
                 )
-            changed = await self.storage.add_blocked_word(guild_id, phrase, who.user_id)
+            changed = added == "added"
         else:
             changed = await self.storage.remove_blocked_word(guild_id, phrase)
         self.admission.forget_words(guild_id)

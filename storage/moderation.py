@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from typing import Literal
+
 from core.model import AuditRow
 from storage.connection import Database, _iso
+
+WordAdded = Literal["added", "present", "full"]
 
 
 class ModerationRows(Database):
@@ -27,15 +32,27 @@ class ModerationRows(Database):
             row = await cursor.fetchone()
         return int(row[0])
 
-    async def add_blocked_word(self, guild_id: int, phrase: str, added_by: int) -> bool:
-        """Block a word or phrase; False when it was already blocked."""
+    async def add_blocked_word(
+        self, guild_id: int, phrase: str, added_by: int, *, limit: int | None = None
+    ) -> WordAdded:
+        """Block a word or phrase, unless the server already blocks ``limit`` of them:
+        ``added``, ``present`` (it was blocked already) or ``full``.
+
+        The count and the insert are one statement, so that adds at the same moment
+        cannot together pass the limit."""
         cursor = await self.db.execute(
             "INSERT OR IGNORE INTO blocked_words (guild_id, phrase, added_by, created_at)"
-            " VALUES (?, ?, ?, ?)",
-            (guild_id, phrase, added_by, _iso(self.clock())),
+            " SELECT ?, ?, ?, ? WHERE ? IS NULL"
+            " OR (SELECT COUNT(*) FROM blocked_words WHERE guild_id = ?) < ?",
+            (guild_id, phrase, added_by, _iso(self.clock()), limit, guild_id, limit),
         )
         await self.db.commit()
-        return cursor.rowcount > 0
+        if cursor.rowcount > 0:
+            return "added"
+        async with self.db.execute(
+            "SELECT 1 FROM blocked_words WHERE guild_id = ? AND phrase = ?", (guild_id, phrase)
+        ) as found:
+            return "present" if await found.fetchone() else "full"
 
     async def remove_blocked_word(self, guild_id: int, phrase: str) -> bool:
         """Unblock; False when it was not blocked."""
@@ -53,6 +70,27 @@ class ModerationRows(Database):
             "INSERT INTO audit (guild_id, actor_id, action, target, details, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (guild_id, actor_id, action, target, details, _iso(self.clock())),
+        )
+        await self.db.commit()
+
+    async def log_blocked_prompt(self, guild_id: int | None, user_id: int, last: str) -> None:
+        """Count a blocked-word refusal in the member's audit row of this UTC hour (one
+        row per member per hour, made by the first), which says how many and ``last``."""
+        now = self.clock()
+        await self.db.execute(
+            "INSERT INTO audit (guild_id, actor_id, action, target, details, created_at, hour)"
+            " VALUES (:guild, NULL, 'blocked_prompt', :target, :first || :last, :now, :hour)"
+            " ON CONFLICT (guild_id, action, target, hour) WHERE hour IS NOT NULL"
+            " DO UPDATE SET hits = hits + 1,"
+            " details = (hits + 1) || ' blocked prompts this hour; last: ' || :last",
+            {
+                "guild": guild_id,
+                "target": str(user_id),
+                "first": "1 blocked prompt this hour; last: ",
+                "last": last,
+                "now": _iso(now),
+                "hour": now.astimezone(UTC).strftime("%Y-%m-%dT%H"),
+            },
         )
         await self.db.commit()
 
