@@ -156,9 +156,7 @@ class Admission:
         if hit is None:
             return
         source, found = hit
-        await self.storage.add_audit(
-            new.guild_id, None, "blocked_prompt", str(who.user_id), f"{found!r} in {source}"
-        )
+        await self.storage.log_blocked_prompt(new.guild_id, who.user_id, f"{found!r} in {source}")
         raise BlockedPrompt(_BLOCKED_MESSAGES[source].format(job=new.parent_id))
 
     async def admit(
