@@ -7,7 +7,7 @@ imports nothing of ``core``, ``storage`` or ``bot``.
 from engine.canvas import pan_size, region_preview
 from engine.faults import WorkerLost
 from engine.handle import JobCancelled, JobHandle, JobStarted
-from engine.images import censor, compose_grid, encode_png, fit_png, fitting_png
+from engine.images import censor, censor_each, compose_grid, encode_png, fit_png, fitting_png
 from engine.png import encode_grid
 from engine.scheduler import Engine, EngineStats, default_batch_images
 from engine.types import GRID_SIZE, JobOutput, JobSpec, Paint, Progress, WorkerState
@@ -26,6 +26,7 @@ __all__ = [
     "WorkerLost",
     "WorkerState",
     "censor",
+    "censor_each",
     "compose_grid",
     "default_batch_images",
     "encode_grid",

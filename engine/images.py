@@ -1,4 +1,4 @@
-"""Image helpers that run off the worker thread: the 2x2 grid and PNG encoding."""
+"""Image helpers that run off the worker thread: the 2x2 grid, PNG encoding, the NSFW blur."""
 
 from __future__ import annotations
 
@@ -71,21 +71,34 @@ def fit_png(image: Image.Image, max_bytes: int, text: Mapping[str, str] | None =
     return data
 
 
-def censor(images: Sequence[Image.Image], flags: Sequence[bool], mode: str) -> Image.Image | None:
-    """The picture to post when ``flags`` mark images as NSFW: ``blur`` blurs those
-    (heavily: shapes, no detail), ``block`` replaces them with a grey tile. Four images
-    give a grid; a single blocked image gives None."""
+BLOCKED_GREY = (96, 96, 96)  # the tile that stands for a withheld image
+
+
+def censor_each(
+    images: Sequence[Image.Image], flags: Sequence[bool], mode: str
+) -> list[Image.Image]:
+    """Each image as the NSFW filter shows it outside NSFW channels (RGB): a flagged one
+    blurred (``blur``: shapes, no detail) or a grey tile (``block``); the others, and
+    every image with ``off``, as they are."""
     cells = []
     for image, flagged in zip(images, flags, strict=True):
-        if not flagged:
+        if not flagged or mode == "off":
             cells.append(image.convert("RGB"))
         elif mode == "blur":
             cells.append(_blurred(image.convert("RGB")))
         else:
-            cells.append(Image.new("RGB", image.size, (96, 96, 96)))
+            cells.append(Image.new("RGB", image.size, BLOCKED_GREY))
+    return cells
+
+
+def censor(images: Sequence[Image.Image], flags: Sequence[bool], mode: str) -> Image.Image | None:
+    """The picture to post when ``flags`` mark images as NSFW: ``blur`` blurs those
+    (heavily: shapes, no detail), ``block`` replaces them with a grey tile. Four images
+    give a grid; a single blocked image gives None."""
+    cells = censor_each(images, flags, mode)
     if len(cells) == 4:
         return compose_grid(cells)
-    if mode != "blur" and flags[0]:
+    if mode == "block" and flags[0]:
         return None
     return cells[0]
 

@@ -135,6 +135,7 @@ class Progress:
     step: int
     total: int
     preview: Any = None  # a small PIL image decoded cheaply from the latents, now and then
+    preview_nsfw: bool = False  # the NSFW classifier flagged the preview (when one runs)
 
     @property
     def fraction(self) -> float:

@@ -43,6 +43,10 @@ from engine.types import JobOutput, Progress
 logger = logging.getLogger(__name__)
 
 
+def _ids(items: Sequence[JobHandle]) -> str:
+    return ", ".join(str(item.spec.job_id) for item in items)
+
+
 class Worker:
     """Runs batches on the loaded pipeline, one at a time, on its own thread."""
 
@@ -59,7 +63,7 @@ class Worker:
     ) -> None:
         self.model = model
         self.name = name or model.device
-        self.classifier = classifier  # an NsfwClassifier, run here on every output
+        self.classifier = classifier  # an NsfwClassifier, run here on outputs and previews
         # CPU workers side by side: torch threads of this worker's own, and the cores it
         # runs on (its torch threads inherit them), so that N workers on N cores do not
         # fight over them. None: torch's defaults.
@@ -221,13 +225,17 @@ class Worker:
             return
         nsfw: list[bool] = []
         if self.classifier is not None:
-            try:
-                nsfw = self.classifier.flags(images)
-            except Exception:
-                # Never send what could not be checked as if it were clean.
-                logger.exception("job %s: the NSFW classifier failed; flagging", item.spec.job_id)
-                nsfw = [True] * len(images)
+            nsfw = self._classify(images, f"job {item.spec.job_id}")
         item.finish_threadsafe(JobOutput(item.spec.job_id, images, seconds, nsfw), None)
+
+    def _classify(self, images: list, what: str) -> list[bool]:
+        """The classifier's verdicts on ``images``, all flagged when it fails: never send
+        what could not be checked as if it were clean."""
+        try:
+            return self.classifier.flags(images)
+        except Exception:
+            logger.exception("%s: the NSFW classifier failed; flagging", what)
+            return [True] * len(images)
 
     def _check_device(self, exc: BaseException) -> None:
         """Raise ``WorkerLost`` when ``exc`` says the device is gone: the batch goes
@@ -291,14 +299,17 @@ class Worker:
                 return tensors
             last_report[0] = now
             latents = tensors.get("latents")
-            for item in items:
-                if item.cancelled.is_set():
-                    continue
-                preview = None
-                if want_preview and latents is not None:
-                    # Cheap enough for the GPU thread: a 4x3 projection of a small tensor.
-                    preview = latents_to_preview(latents[first_index[item]], family)
-                progress = Progress(item.spec.job_id, step + 1, total, preview)
+            live = [item for item in items if not item.cancelled.is_set()]
+            previews: list = [None] * len(live)
+            flags = [False] * len(live)
+            if want_preview and latents is not None and live:
+                # Cheap enough for the GPU thread: a 4x3 projection of a small tensor.
+                previews = [latents_to_preview(latents[first_index[i]], family) for i in live]
+                if self.classifier is not None:
+                    # The call's previews in one batch: at 256 px, small beside a step.
+                    flags = self._classify(previews, f"previews of jobs {_ids(live)}")
+            for item, preview, flagged in zip(live, previews, flags, strict=True):
+                progress = Progress(item.spec.job_id, step + 1, total, preview, flagged)
                 item.report_threadsafe(progress)
             return tensors
 

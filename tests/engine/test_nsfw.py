@@ -14,7 +14,9 @@ from devtools.tiny import write_tiny_classifier
 from engine.images import censor
 from engine.nsfw import NsfwClassifier
 from engine.scheduler import Engine
+from engine.types import JobSpec, Progress
 from storage.db import Storage
+from tests.gates import held_worker
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +90,67 @@ def test_the_blur_of_a_full_size_image_looks_like_a_full_resolution_blur():
     difference = np.abs(np.asarray(cheap, np.float32) - np.asarray(full, np.float32))
     assert cheap.size == noisy.size and difference.mean() < 6
     assert np.asarray(cheap, np.float32).std(axis=(0, 1)).max() < np.asarray(noisy).std()
+
+
+class _Batches(NsfwClassifier):
+    """The real classifier, noting how many images each call classifies."""
+
+    sizes: list[int]
+
+    def flags(self, images: list) -> list[bool]:
+        self.sizes.append(len(images))
+        return super().flags(images)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+async def test_previews_are_classified_on_the_worker_a_call_at_a_time(
+    sd_model, classifier_dir, threshold
+):
+    loaded = NsfwClassifier.load(str(classifier_dir), "cpu", threshold)
+    classifier = _Batches(loaded.model, loaded.processor, loaded.nsfw_ids, threshold, "cpu")
+    classifier.sizes = []
+    engine = Engine(sd_model, classifier=classifier, preview_interval=0.0, progress_interval=0.0)
+    async with engine:
+        async with held_worker(engine):  # both jobs wait, then go in one call
+            handles = [engine.submit(_spec(job_id)) for job_id in (1, 2)]
+        updates = [[u async for u in handle.events()] for handle in handles]
+        outputs = [await handle for handle in handles]
+    previews = [
+        [u for u in job_updates if isinstance(u, Progress) and u.preview is not None]
+        for job_updates in updates
+    ]
+    # A preview at every step but the last (3 steps), each with the classifier's verdict.
+    assert [[p.step for p in job] for job in previews] == [[1, 2], [1, 2]]
+    assert {p.preview_nsfw for job in previews for p in job} == {threshold == 0.0}
+    assert all(
+        not u.preview_nsfw
+        for job in updates
+        for u in job
+        if isinstance(u, Progress) and u.preview is None
+    ), "no preview, no flag"
+    # The call's two previews in one batch at each step; then each job's image.
+    assert classifier.sizes == [2, 2, 1, 1]
+    assert [output.nsfw for output in outputs] == [[threshold == 0.0]] * 2
+
+
+async def test_previews_without_a_classifier_are_not_flagged(sd_model):
+    async with Engine(sd_model, preview_interval=0.0, progress_interval=0.0) as engine:
+        handle = engine.submit(_spec(1))
+        updates = [u async for u in handle.events()]
+        await handle
+    previews = [u for u in updates if isinstance(u, Progress) and u.preview is not None]
+    assert previews and not any(p.preview_nsfw for p in previews)
+
+
+def _spec(job_id: int) -> JobSpec:
+    return JobSpec(
+        job_id=job_id,
+        prompt="a fox",
+        negative="",
+        width=128,
+        height=128,
+        steps=3,
+        guidance=7.0,
+        seed=job_id,
+        num_images=1,
+    )
