@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
 
 from bot.discord_app.context import requester
-from bot.discord_app.text import safe_prompt
+from bot.discord_app.errors import GuardedButton
+from bot.discord_app.text import MAX_CONTENT, safe_prompt
 from core.errors import BadParameter
 
 if TYPE_CHECKING:
@@ -43,6 +44,77 @@ def _job_id(text: str) -> int:
 
 async def _answer(interaction: discord.Interaction[ImagineBot], text: str) -> None:
     await interaction.response.send_message(text[:2000], ephemeral=True)
+
+
+# A page of blocked words leaves room for its heading within Discord's 2000 characters
+# (counted in UTF-16 units, the stricter count: an emoji may be two).
+_WORDS_ON_A_PAGE = MAX_CONTENT - 100
+_WORD_SEPARATOR = " · "
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def word_pages(words: list[str]) -> list[str]:
+    """The blocked words, escaped (shown as typed, nothing in them live) and whole, in
+    pages that each fit a message; an empty list is one page, "none"."""
+    pages: list[list[str]] = [[]]
+    room = _WORDS_ON_A_PAGE
+    for word in words:
+        # Escaped text, not inline code: Discord shows escapes inside backticks as typed.
+        shown = safe_prompt(word, MAX_CONTENT)
+        size = _units(shown) + (_units(_WORD_SEPARATOR) if pages[-1] else 0)
+        if pages[-1] and size > room:
+            pages.append([])
+            size, room = _units(shown), _WORDS_ON_A_PAGE
+        pages[-1].append(shown)
+        room -= size
+    return [_WORD_SEPARATOR.join(page) or "none" for page in pages]
+
+
+def word_page(words: list[str], page: int) -> tuple[str, discord.ui.View | None]:
+    """Page ``page`` of the blocked words (the last one when the list has shrunk since),
+    with Previous / Next when there is more than one."""
+    pages = word_pages(words)
+    page = min(max(page, 1), len(pages))
+    if len(pages) == 1:
+        return f"Blocked here: {pages[0]}", None
+    heading = f"Blocked here ({len(words)}, page {page} of {len(pages)}):"
+    view = discord.ui.View(timeout=None)
+    view.add_item(WordPageButton(page - 1, label="Previous", disabled=page <= 1))
+    view.add_item(WordPageButton(page + 1, label="Next", disabled=page >= len(pages)))
+    return f"{heading}\n{pages[page - 1]}", view
+
+
+class WordPageButton(GuardedButton, template=r"^bw:(?P<page>[0-9]{1,4})$"):
+    """Previous/Next on the /admin banword list; the server is the one it is pressed in,
+    and the admin check runs again."""
+
+    def __init__(self, page: int, *, label: str, disabled: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"bw:{page}",
+                disabled=disabled,
+            )
+        )
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
+    ) -> WordPageButton:
+        """Rebuild from the custom id."""
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(int(match["page"]), label=label or "Page")
+
+    async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
+        """Show that page of the list as it is now."""
+        words = await _moderation(interaction).banword(requester(interaction), "list", None)
+        content, view = word_page(words, self.page)  # type: ignore[arg-type]
+        await interaction.response.edit_message(content=content, view=view)
 
 
 class AdminCommands(
@@ -118,9 +190,11 @@ class AdminCommands(
         """Manage the server's blocked words and phrases."""
         result = await _moderation(interaction).banword(requester(interaction), action, word)
         if action == "list":
-            # Escaped text, not inline code: Discord shows escapes inside backticks as typed.
-            listed = " · ".join(safe_prompt(w, 100) for w in result) if result else "none"  # type: ignore[union-attr]
-            await _answer(interaction, f"Blocked here: {listed}")
+            content, view = word_page(result, 1)  # type: ignore[arg-type]
+            if view is None:
+                await interaction.response.send_message(content, ephemeral=True)
+            else:
+                await interaction.response.send_message(content, view=view, ephemeral=True)
             return
         done = {"add": "blocked", "remove": "unblocked"}[action]
         await _answer(
@@ -182,5 +256,6 @@ class AdminCommands(
 
 
 def setup(bot: ImagineBot) -> None:
-    """Add the /admin group."""
+    """Add the /admin group and the pages of its word list."""
     bot.tree.add_command(AdminCommands())
+    bot.add_dynamic_items(WordPageButton)

@@ -9,12 +9,20 @@ import re
 import pytest
 
 from bot.discord_app import forms, history
+from bot.discord_app.admin import WordPageButton, word_page
 from bot.discord_app.buttons import JobButton, cancel_view, grid_view, upscale_view
 from bot.discord_app.forms import RegionPromptButton, RegionSelect, RegionSubmitButton
 from core.model import Action
 
 BIG = 2**63 - 1  # the largest snowflake
-DYNAMIC = (JobButton, history.HistoryButton, RegionSelect, RegionPromptButton, RegionSubmitButton)
+DYNAMIC = (
+    JobButton,
+    history.HistoryButton,
+    RegionSelect,
+    RegionPromptButton,
+    RegionSubmitButton,
+    WordPageButton,
+)
 FORMS = (forms.REMIX_FORM, forms.ZOOM_FORM, forms.REGION_FORM)
 
 
@@ -30,6 +38,7 @@ async def test_each_item_id_is_claimed_by_its_own_class_only() -> None:
     views = [grid_view(BIG), cancel_view(BIG), upscale_view(BIG)]
     views.append(forms.picker_view(BIG, 4, BIG, tuple(range(1, 10))))
     views.append(forms.picker_view(BIG, 4, BIG, ()))
+    views.append(word_page([f"word{n} " + "x" * 90 for n in range(100)], 2)[1])
     items = [item for view in views for item in view.children]
     assert len(items) > 25
     for item in items:
@@ -38,6 +47,8 @@ async def test_each_item_id_is_claimed_by_its_own_class_only() -> None:
         assert _claims(custom_id) == [type(item).__name__], custom_id
     for page_id in (f"h:{BIG}:1", f"h:{BIG}:999999"):
         assert _claims(page_id) == ["HistoryButton"]
+    for page_id in ("bw:0", "bw:1", "bw:9999"):
+        assert _claims(page_id) == ["WordPageButton"]
 
 
 @pytest.mark.parametrize("action", list(Action))
