@@ -3,18 +3,25 @@
 Pure Pillow work on bytes (the Discord layer downloads them, the CLI reads a file), run
 off the event loop: a PNG header can claim any size, so the pixel cap is checked before
 anything is decoded, and Pillow's decompression-bomb guard stays on. The formats are
-told by content, never by name.
+told by content, never by name. Whatever a hostile or damaged file makes Pillow raise
+(a truncated file, a text or colour-profile chunk that unpacks past Pillow's
+``MAX_TEXT_CHUNK``/``MAX_TEXT_MEMORY``, a decoder that gives up) is a ``BadImage`` that
+says why; truncated files are never patched up (``ImageFile.LOAD_TRUNCATED_IMAGES``
+stays False).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import math
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import BadImage
 from core.prompt import MAX_ASPECT
+
+logger = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_SIDE = 4096
@@ -49,7 +56,9 @@ def load_image_prompt(data: bytes) -> Image.Image:
     if len(data) > MAX_IMAGE_BYTES:
         raise BadImage(too_big(len(data)))
     try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        return _decoded(data)
+    except BadImage:
+        raise
     except UnidentifiedImageError:
         raise BadImage(
             "That file is not a PNG, JPEG or WebP image (I read what it contains, not "
@@ -57,22 +66,46 @@ def load_image_prompt(data: bytes) -> Image.Image:
         ) from None
     except Image.DecompressionBombError:
         raise BadImage(_too_many_pixels()) from None
+    except Exception as exc:  # a hostile file can make Pillow raise anything
+        logger.info("image prompt refused: %s: %s", type(exc).__name__, exc)
+        raise BadImage(_unreadable(exc, data)) from None
+
+
+def _decoded(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data), formats=FORMATS)
     width, height = image.size
     if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE or width < 1 or height < 1:
         raise BadImage(f"The image is {width}x{height} pixels; {_too_many_pixels()}")
-    try:
-        image.load()
-        image = ImageOps.exif_transpose(image)
-    except Image.DecompressionBombError:
-        raise BadImage(_too_many_pixels()) from None
-    except (OSError, ValueError, SyntaxError):
-        raise BadImage("The image could not be read: it may be damaged or cut off.") from None
+    image.load()
+    image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
         flat.paste(rgba, mask=rgba.getchannel("A"))
         return flat
     return image.convert("RGB")
+
+
+def _unreadable(error: Exception, data: bytes) -> str:
+    """Why Pillow could not read ``data``, in words (its messages are matched loosely: an
+    unknown one still gets a clear refusal)."""
+    text = str(error)
+    if "MAX_TEXT" in text:  # PngImagePlugin's limits on zTXt/iTXt/tEXt and iCCP chunks
+        return (
+            "The image carries text or a colour profile that unpacks to far more than an "
+            "image needs (a decompression bomb), so I did not read it. Save the picture "
+            "again without its metadata and send that."
+        )
+    if "truncated" in text.lower() or isinstance(error, EOFError) or _riff_cut_off(data):
+        return "The image file is cut off: it ends before the picture does. Send the whole file."
+    return "The image could not be read: the file is damaged or cut off. Send another."
+
+
+def _riff_cut_off(data: bytes) -> bool:
+    """A WebP (RIFF) file shorter than its header says (libwebp only says it failed)."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return False
+    return int.from_bytes(data[4:8], "little") + 8 > len(data)
 
 
 def _too_many_pixels() -> str:

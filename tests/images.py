@@ -1,5 +1,5 @@
-"""Image files for tests of image prompts: a drawing, its bytes in a format, and a PNG
-whose header lies about its size."""
+"""Image files for tests of image prompts: a drawing, its bytes in a format, a PNG whose
+header lies about its size, and PNGs with chunks of one's choosing (bombs)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,21 @@ def png_claiming(width: int, height: int) -> bytes:
     data[16:29] = ihdr
     data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
     return bytes(data)
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_with_chunks(before: tuple[bytes, ...] = (), after: tuple[bytes, ...] = ()) -> bytes:
+    """A small valid PNG with extra chunks before its pixel data (read when it is opened)
+    and after it (read when its pixels are)."""
+    data = encoded(drawing((16, 16)), "PNG")
+    header, rest = data[:33], data[33:-12]  # signature + IHDR; the chunks up to IEND
+    return header + b"".join(before) + rest + b"".join(after) + data[-12:]
+
+
+def unpacking_to(size: int) -> bytes:
+    """``size`` zero bytes, deflated (a few KB for megabytes)."""
+    return zlib.compress(bytes(size), 9)

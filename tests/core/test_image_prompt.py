@@ -3,14 +3,23 @@ the jobs that start from it."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile, PngImagePlugin
 
 from core.errors import BadImage, BadParameter
 from core.image_prompt import MAX_IMAGE_BYTES, image_strength, load_image_prompt, own_aspect
 from core.model import Action, Requester
-from tests.images import drawing, encoded, png_claiming
+from tests.images import (
+    drawing,
+    encoded,
+    png_chunk,
+    png_claiming,
+    png_with_chunks,
+    unpacking_to,
+)
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
 
@@ -42,12 +51,67 @@ def test_alpha_is_flattened_on_white():
         (b"\x89PNG" + bytes(MAX_IMAGE_BYTES), "the most is 10 MB"),
         (b"just some text, named like an image", "not a PNG, JPEG or WebP"),
         (encoded(drawing(), "GIF"), "not a PNG, JPEG or WebP"),
-        (encoded(drawing(), "PNG")[:200], "could not be read"),
+        (encoded(drawing(), "PNG")[:200], "cut off"),
     ],
 )
 def test_bad_files_say_what_is_wrong(data, words):
     with pytest.raises(BadImage, match=words):
         load_image_prompt(data)
+
+
+_BOMB = "unpacks to far more than an image needs"
+_CUT_OFF = "The image file is cut off: it ends before the picture does"
+
+
+def _text_bomb(kind: bytes) -> bytes:
+    """A chunk of ``kind`` (zTXt, iTXt, iCCP) that unpacks to 50 MB from ~50 KB."""
+    bomb = unpacking_to(50 * 1024 * 1024)
+    header = {b"zTXt": b"Comment\0\0", b"iTXt": b"Comment\0\1\0\0\0", b"iCCP": b"icc\0\0"}
+    return png_chunk(kind, header[kind] + bomb)
+
+
+@pytest.mark.parametrize("kind", [b"zTXt", b"iTXt", b"iCCP"])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_chunk_that_unpacks_too_far_is_refused_as_a_bomb(kind, where):
+    # Before the pixels Pillow reads it at open, after them at load: refused either way.
+    chunks = {where: (_text_bomb(kind),)}
+    with pytest.raises(BadImage, match=_BOMB):
+        load_image_prompt(png_with_chunks(**chunks))
+
+
+def test_many_text_chunks_past_pillows_total_are_refused_as_a_bomb():
+    # Each under PngImagePlugin.MAX_TEXT_CHUNK, together past MAX_TEXT_MEMORY.
+    per_chunk = PngImagePlugin.MAX_TEXT_CHUNK - 64
+    count = PngImagePlugin.MAX_TEXT_MEMORY // per_chunk + 1
+    text = zlib.compress(b"a" * per_chunk, 9)
+    chunks = tuple(png_chunk(b"zTXt", b"k%d\0\0" % i + text) for i in range(count))
+    assert len(png_with_chunks(before=chunks)) < MAX_IMAGE_BYTES
+    with pytest.raises(BadImage, match=_BOMB):
+        load_image_prompt(png_with_chunks(before=chunks))
+
+
+def test_a_little_text_is_fine():
+    note = png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"a sunny day" * 100))
+    assert load_image_prompt(png_with_chunks(before=(note,), after=(note,))).size == (16, 16)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+@pytest.mark.parametrize("kept", [0.05, 0.5, 0.95])
+def test_a_truncated_file_is_refused_as_cut_off(fmt, kept):
+    # Noise, so that every format's file is long enough to cut anywhere.
+    noise = np.random.default_rng(7).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    whole = encoded(Image.fromarray(noise), fmt)
+    assert load_image_prompt(whole).size == (300, 200)
+    with pytest.raises(BadImage, match=_CUT_OFF):
+        load_image_prompt(whole[: int(len(whole) * kept)])
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False, "a cut-off file is never patched up"
+
+
+def test_a_damaged_file_is_refused_plainly():
+    data = bytearray(encoded(drawing(), "WEBP"))
+    data[30:60] = bytes(30)  # the VP8 frame header zeroed, the file's length intact
+    with pytest.raises(BadImage, match="could not be read: the file is damaged"):
+        load_image_prompt(bytes(data))
 
 
 def test_own_aspect_is_reduced_and_kept_within_bounds():
