@@ -25,6 +25,9 @@ MAX_NESTING = 8  # levels of {} inside {}
 _PARAM = re.compile(r"(?<!\S)(?:--|—|–)(?P<name>[A-Za-z][A-Za-z0-9_-]*)(?P<eq>=)?")
 _ASPECT = re.compile(r"^(\d{1,5})\s*:\s*(\d{1,5})$")
 _INTEGER = re.compile(r"^[+]?\d+$")
+# What SQLite cannot keep as UTF-8 text: a surrogate code point (half of a character cut in
+# two, which a client's JSON can still carry) cannot be encoded, and a NUL ends a C string.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 KNOWN_PARAMETERS = ("--ar", "--seed", "--no", "--steps", "--cfg", "--iw", "--tile", "--repeat")
 FLAGS = ("--tile",)  # parameters that take no value
@@ -45,10 +48,26 @@ class ParsedPrompt:
     repeat: int = 1
 
 
+def check_storable(text: str, name: str) -> str:
+    """``text`` when every character of it can be stored; else ``BadParameter`` naming
+    ``name`` and the character (by its code, never the character itself)."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return text
+    char = found.group()
+    why = "a NUL character" if char == "\x00" else "half of a character that was cut in two"
+    subject = "The prompt" if name == "prompt" else f"`{name}`"
+    raise BadParameter(
+        name,
+        f"{subject} contains a character I can't store (U+{ord(char):04X}, {why}). "
+        "Remove it, or type the text again, and try again.",
+    )
+
+
 def parse_aspect(value: str, name: str = "--ar") -> tuple[int, int]:
     """``W:H`` with whole numbers and a ratio between 1:4 and 4:1."""
     rule = f"`{name}` takes two whole numbers like `3:2`, with a ratio between 1:4 and 4:1"
-    match = _ASPECT.match(value.strip())
+    match = _ASPECT.match(check_storable(value, name).strip())
     if not match:
         raise BadParameter(name, f"`{name} {value}` is not an aspect ratio: {rule}.")
     width, height = int(match.group(1)), int(match.group(2))
@@ -63,7 +82,7 @@ def parse_aspect(value: str, name: str = "--ar") -> tuple[int, int]:
 def parse_int(value: str, name: str, low: int, high: int) -> int:
     """A whole number in ``low..high``."""
     rule = f"`{name}` takes a whole number from {low} to {high}"
-    text = value.strip()
+    text = check_storable(value, name).strip()
     if not _INTEGER.match(text):
         raise BadParameter(name, f"`{name} {value}` is not a whole number: {rule}.")
     number = int(text)
@@ -76,7 +95,7 @@ def parse_float(value: str, name: str, low: float, high: float) -> float:
     """A finite number in ``low..high``."""
     rule = f"`{name}` takes a number from {low:g} to {high:g}"
     try:
-        number = float(value.strip())
+        number = float(check_storable(value, name).strip())
     except ValueError:
         raise BadParameter(name, f"`{name} {value}` is not a number: {rule}.") from None
     if not math.isfinite(number) or not low <= number <= high:
@@ -85,8 +104,8 @@ def parse_float(value: str, name: str, low: float, high: float) -> float:
 
 
 def check_negative(value: str, name: str = "--no") -> str:
-    """A negative prompt: some text, at most ``MAX_NEGATIVE_CHARS``."""
-    text = " ".join(value.split())
+    """A negative prompt: some text, at most ``MAX_NEGATIVE_CHARS``, all of it storable."""
+    text = " ".join(check_storable(value, name).split())
     if not text:
         raise BadParameter(name, f"`{name}` needs text after it, e.g. `{name} people, text`.")
     if len(text) > MAX_NEGATIVE_CHARS:
@@ -102,6 +121,7 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
 
     Raises ``BadParameter`` naming the parameter and its allowed range.
     """
+    check_storable(text, "prompt")
     matches = list(_PARAM.finditer(text))
     prompt_end = matches[0].start() if matches else len(text)
     prompt = " ".join(text[:prompt_end].split())
@@ -304,6 +324,7 @@ def expand_prompt(text: str) -> list[str]:
 def parse_prompts(text: str, *, max_steps: int) -> list[ParsedPrompt]:
     """Every job a prompt asks for: its ``{}`` permutations, each ``--repeat`` times (at
     most ``MAX_JOBS`` in all), each parsed and bound-checked like ``parse_prompt``."""
+    check_storable(text, "prompt")
     parsed = [parse_prompt(variant, max_steps=max_steps) for variant in expand_prompt(text)]
     count = sum(one.repeat for one in parsed)
     if count > MAX_JOBS:

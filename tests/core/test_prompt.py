@@ -7,7 +7,18 @@ import re
 import pytest
 
 from core.errors import BadParameter
-from core.prompt import MAX_PROMPT_CHARS, MAX_SEED, ParsedPrompt, parse_prompt
+from core.prompt import (
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    ParsedPrompt,
+    check_negative,
+    check_storable,
+    parse_aspect,
+    parse_float,
+    parse_int,
+    parse_prompt,
+    parse_prompts,
+)
 
 
 def parse(text: str, max_steps: int = 50) -> ParsedPrompt:
@@ -201,3 +212,39 @@ def test_expansions_past_the_limit_or_malformed_are_refused(text, fragment):
 def test_a_huge_hostile_expansion_is_counted_not_expanded():
     with pytest.raises(BadParameter, match="makes over a million prompts"):
         prompts("{a,b,c}" * 500)  # expanding it would never end
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("a fox \ud800 in snow", "U+D800"),  # a lone surrogate, as a client's JSON can send
+        ("a fox \udfff", "U+DFFF"),
+        ("a fox\x00 in snow", "U+0000"),
+        ("a fox --no \ud83d people", "U+D83D"),
+        ("a fox --ar 3:2\udc00", "U+DC00"),
+        ("{a \ud800, b} fox", "U+D800"),
+    ],
+)
+def test_text_that_cannot_be_stored_is_refused_by_its_code(text, code):
+    for parsed in (parse, lambda t: parse_prompts(t, max_steps=50)):
+        with pytest.raises(BadParameter, match=re.escape(code)) as refused:
+            parsed(text)
+        assert refused.value.parameter == "prompt"
+        message = refused.value.message
+        assert message.startswith("The prompt contains a character I can't store")
+        message.encode()  # the refusal itself never echoes the character
+
+
+def test_every_stored_text_and_echoed_value_is_checked():
+    fine = "a fox 🦊 in snow, \t\n façade"
+    assert check_storable(fine, "prompt") == fine
+    cases = [
+        (lambda: check_negative("people \ud800", "negative"), "`negative`"),
+        (lambda: check_storable("spam\x00", "reason"), "`reason`"),
+        (lambda: parse_float("1.5\ud800", "zoom", 1.0, 2.0), "`zoom`"),
+        (lambda: parse_int("7\udfff", "steps", 1, 50), "`steps`"),
+        (lambda: parse_aspect("3:2\ud800", "aspect"), "`aspect`"),
+    ]
+    for call, name in cases:
+        with pytest.raises(BadParameter, match=f"^{re.escape(name)} contains a character"):
+            call()
