@@ -16,6 +16,7 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from core.batches import create_rows
 from core.errors import Banned, BlockedPrompt, GroupRefused, QueueFull, QuotaExceeded, UserError
 from core.limits import Limits
 from core.model import (
@@ -256,10 +257,8 @@ class Admission:
             mine[who.user_id] += fitted
             admitted += fitted
             passed.append((who, news, waiter))
-        jobs = await self.storage.create_jobs([new for _, news, _ in passed for new in news])
-        made = iter(jobs)
-        for _, news, waiter in passed:
-            group = [next(made) for _ in news]
+        # One bad row (a text the database will not take) fails its own request only.
+        for (_, news, waiter), group in await create_rows(self.storage, passed):
             await self._write_sources(news, group)
             for job in group:
                 # Committed: it runs whether or not its caller is still waiting for it.

@@ -9,6 +9,7 @@ from core.jobs import Jobs
 from core.limits import Limits
 from core.model import ALL_SERVERS, EVERYWHERE, AuditRow, Job, JobStatus, Requester
 from core.paging import PAGE_SIZE, page_count, page_offset
+from core.prompt import check_storable
 from core.runner import Runner
 from core.wordfilter import check_entry
 from engine import Engine
@@ -59,7 +60,7 @@ class Moderation:
             raise NotAllowed("Only the bot's owners can ban someone in every server.")
         if user_id in self.limits.owner_ids:
             raise NotAllowed("The bot's owners can't be banned.")
-        reason = reason.strip()[:500]
+        reason = check_storable(reason.strip()[:500], "reason")
         # Under the admission lock: no job of theirs can be admitted between the ban and
         # the list of jobs to cancel (admission checks bans again under the same lock).
         async with self.admission.lock:
