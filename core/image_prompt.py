@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+from collections.abc import Awaitable, Callable
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -24,6 +25,8 @@ from core.prompt import MAX_ASPECT
 logger = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+# An image prompt still to be downloaded: called once the cheap checks have passed.
+ImageFetch = Callable[[], Awaitable[bytes]]
 MAX_IMAGE_SIDE = 4096
 FORMATS = ("PNG", "JPEG", "WEBP")
 # --iw X (0..2) -> image-to-image strength (how much of the image the model redraws):

@@ -15,6 +15,7 @@ from core.admission import PARENT_TEXTS, Admission, Text
 from core.errors import BadParameter, NotAllowed, UnknownJob, UserError
 from core.image_prompt import (
     DEFAULT_IMAGE_WEIGHT,
+    ImageFetch,
     fitted,
     image_strength,
     load_image_prompt,
@@ -89,14 +90,18 @@ class Jobs:
         [job] = await self.imagine_all(who, text)
         return job
 
-    async def imagine_all(self, who: Requester, text: str, image: bytes | None = None) -> list[Job]:
+    async def imagine_all(
+        self, who: Requester, text: str, image: bytes | ImageFetch | None = None
+    ) -> list[Job]:
         """Queue every job ``text`` asks for (its ``{}`` permutations, each ``--repeat``
         times, at most 4), admitted all together or none; returns their rows in order.
 
-        ``image``: an image prompt (the file's bytes): each job is image-to-image from it,
-        cover-cropped to the job's ``--ar`` (or at the image's own aspect), following it
-        as closely as ``--iw`` says (``image_strength``). ``BadImage`` says what is wrong
-        with a file, before any job exists."""
+        ``image``: an image prompt (the file's bytes, or a coroutine function that
+        downloads them, called only once the prompt, ban, quota and queue checks passed,
+        so that a refused user costs no download and no decode): each job is
+        image-to-image from it, cover-cropped to the job's ``--ar`` (or at the image's own
+        aspect), following it as closely as ``--iw`` says (``image_strength``).
+        ``BadImage`` says what is wrong with a file, before any job exists."""
         prompts = parse_prompts(text, max_steps=self.limits.max_steps)
         if image is None and any(p.image_weight is not None for p in prompts):
             raise BadParameter(
@@ -104,10 +109,12 @@ class Jobs:
                 "`--iw` sets how closely the result follows an image prompt: attach an "
                 "image in the `image` option, or remove `--iw`.",
             )
-        picture = None if image is None else await asyncio.to_thread(load_image_prompt, image)
-        defaults = self.engine.model.defaults
         # The cheap refusals first; the same read brings the user's /settings.
         mine = (await self.admission.check(who, len(prompts))).settings
+        if callable(image):
+            image = await image()
+        picture = None if image is None else await asyncio.to_thread(load_image_prompt, image)
+        defaults = self.engine.model.defaults
         news = []
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
         sources: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -34,14 +35,16 @@ async def imagine(
     image: discord.Attachment | None = None,
 ) -> None:
     """Create four images from a prompt (and an image)."""
-    # Admitted first (the image downloaded and checked, rows committed), then answered
-    # once: the job's own message, or an ephemeral refusal that nobody else sees.
+    # Admitted first (the prompt parsed; ban, quota and queue checked; only then the image
+    # downloaded and checked; rows committed), then answered once: the job's own message,
+    # or an ephemeral refusal that nobody else sees.
     who = requester(interaction)
     bot = interaction.client
 
+    fetch = None if image is None else functools.partial(download, bot, image)
+
     async def admit() -> list[Job]:
-        data = None if image is None else await download(bot, image)
-        return await bot.services.jobs.imagine_all(who, prompt, data)
+        return await bot.services.jobs.imagine_all(who, prompt, fetch)
 
     await admit_and_answer(interaction, admit)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
-from core.errors import BadImage, BadParameter
+from core.errors import BadImage, BadParameter, Banned, QuotaExceeded
 from core.image_prompt import MAX_IMAGE_BYTES, image_strength, load_image_prompt, own_aspect
 from core.model import Action, Requester
 from tests.images import (
@@ -155,6 +155,36 @@ async def test_an_image_prompt_makes_image_to_image_jobs_from_a_stored_source(ma
     assert service.runner.spec_for(variation).source_image == service.storage.image_path(job.id, 1)
     for other in (square, reroll, variation):
         assert (await service.runner.wait(other.id)).status == "done"
+
+
+async def test_the_image_is_fetched_only_after_the_cheap_checks(make_services):
+    # Never started: every answer here comes before any GPU work.
+    service = await make_services(started=False, daily_quota=1)
+    bob = Requester(user_id=202, guild_id=1, channel_id=10)
+    admin = Requester(user_id=303, guild_id=1, channel_id=10, is_admin=True)
+    fetched: list[Requester] = []
+
+    def fetch_for(who: Requester):
+        async def fetch() -> bytes:
+            fetched.append(who)
+            return encoded(drawing(), "PNG")
+
+        return fetch
+
+    await service.jobs.imagine_all(ALICE, "a fox --steps 2")  # her one job of the day
+    await service.moderation.ban(admin, bob.user_id, "spam")
+    refusals = [
+        (ALICE, "a fox --steps 2", QuotaExceeded),
+        (bob, "a fox --steps 2", Banned),
+        (ALICE, "a fox --seed twelve", BadParameter),  # the parse comes first too
+    ]
+    for who, prompt, refusal in refusals:
+        with pytest.raises(refusal):
+            await service.jobs.imagine_all(who, prompt, fetch_for(who))
+    assert fetched == [], "no download for a request refused by the cheap checks"
+    carol = Requester(user_id=404, guild_id=1, channel_id=10)
+    [job] = await service.jobs.imagine_all(carol, "a fox --steps 2", fetch_for(carol))
+    assert fetched == [carol] and job.params.image_weight == 1.0
 
 
 def round_trip(model, image: Image.Image) -> np.ndarray:
