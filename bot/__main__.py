@@ -25,6 +25,7 @@ async def run_bot(settings: Settings) -> None:
 
     token = settings.require_token()
     async with open_app(settings) as app, create_bot(settings, app.services) as bot:
+        app.services.admission.scanner.start()  # the blocked-word tables, while logging in
         # SIGTERM (systemd, docker stop) closes the bot; the blocks above then close the
         # services, engine and storage in reverse order.
         loop = asyncio.get_running_loop()
@@ -40,13 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     try:
         settings = load_settings()
-        settings.require_token()
+        token = settings.require_token()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from bot.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=[token])  # never logged, at any level
     try:
         asyncio.run(run_bot(settings))
     except KeyboardInterrupt:

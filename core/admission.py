@@ -29,7 +29,7 @@ from core.model import (
     Requester,
 )
 from core.runner import Runner
-from core.wordfilter import compiled as compiled_blocklist
+from core.wordfilter import ScanTooLong, WordScanner
 from storage.db import Storage
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,10 @@ _BLOCKED_MESSAGES = {
     Text.PARENT_NEGATIVE: "The negative prompt of job {job} contains a word or phrase that "
     "is blocked in this server, so no new job can start from it.",
 }
+_TOO_LONG = (
+    "Your prompt took too long to check against this server's blocked words. "
+    "Shorten it and try again."
+)
 _CHILD_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
 PARENT_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
 # Jobs past their first checks, waiting for the batch that commits them: one request's
@@ -71,10 +75,17 @@ _BATCH = 100
 class Admission:
     """Checks requests and commits the jobs that pass; hands them to the runner."""
 
-    def __init__(self, storage: Storage, limits: Limits, runner: Runner) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        limits: Limits,
+        runner: Runner,
+        scanner: WordScanner | None = None,
+    ) -> None:
         self.storage = storage
         self.limits = limits
         self.runner = runner
+        self.scanner = scanner or WordScanner()  # blocked-word checks, on threads of their own
         # Checks that count jobs and the insert they guard run under one lock, so that
         # jobs submitted at the same instant cannot all pass a limit that only one fits.
         self.lock = asyncio.Lock()
@@ -91,6 +102,7 @@ class Admission:
             self._committer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._committer
+        self.scanner.close()
 
     async def quota(self, who: Requester) -> QuotaStatus:
         """The caller's daily quota here (limit None: unlimited, for admins), the quota
@@ -129,13 +141,14 @@ class Admission:
         """The server's blocked words changed: read them again at the next check."""
         self._word_changes += 1
         self._blocked.pop(guild_id, None)
+        self.scanner.lists.forget(guild_id)
 
     async def check_words(self, who: Requester, new: NewJob, sources: tuple[Text, Text]) -> None:
         """``BlockedPrompt`` when the prompt or negative holds a word this server blocks,
         saying which text it was found in (never the word: that would teach the way around).
 
-        The matcher is linear in the text's length, and it runs off the event loop all
-        the same: a server's list may be long and a prompt 1,500 characters."""
+        The matcher is linear in the text's length times the longest entry; it runs on
+        the scanner's own threads, within a time budget (past it the text is refused)."""
         entries = self._blocked.get(new.guild_id)
         if entries is None:
             generation = self._word_changes
@@ -145,18 +158,13 @@ class Admission:
         if not entries:
             return
 
-        def scan() -> tuple[Text, str] | None:
-            blocklist = compiled_blocklist(entries)
-            for source, text in zip(sources, (new.prompt, new.negative), strict=True):
-                found = blocklist.find(text) if text else None
-                if found is not None:
-                    return source, found
-            return None
-
-        hit = await asyncio.to_thread(scan)
+        try:
+            hit = await self.scanner.find(new.guild_id, entries, (new.prompt, new.negative))
+        except ScanTooLong:
+            raise BlockedPrompt(_TOO_LONG) from None
         if hit is None:
             return
-        source, found = hit
+        source, found = sources[hit[0]], hit[1]
         await self.storage.log_blocked_prompt(new.guild_id, who.user_id, f"{found!r} in {source}")
         raise BlockedPrompt(_BLOCKED_MESSAGES[source].format(job=new.parent_id))
 

@@ -1,50 +1,55 @@
-"""Blocked words and phrases, matched in time linear in the prompt whatever the list holds.
+"""Blocked words and phrases, read the way a person reads them, in time linear in the
+prompt whatever the list holds.
 
 A server's admins block words (``nude``), phrases (``hate speech``), prefixes (``nud*``
 blocks every word starting with ``nud``) and emoji (``🍆``). :class:`BlockList` compiles
-such a list once; :meth:`BlockList.find` then checks a prompt against it.
+such a list once; :meth:`BlockList.find` checks a prompt against it;
+:class:`WordScanner` runs the checks on threads of their own, within a time budget, with
+each server's compiled list kept in a cache bounded in bytes (:class:`CompiledLists`).
 
-Prompt and entries alike are folded first (:mod:`core.textfold`: NFKC, invisible
-characters, accents, TR39 lookalikes, transliteration, case), and read a second way when
-they are not ASCII.
+How a prompt is read (prompt and entries alike are folded first: :mod:`.fold`):
 
-Matching, on whole words only (``class``, ``assassin`` and ``Scunthorpe`` never match
-``ass`` or ``cunt``):
-
-- letters spelled apart are joined back: pieces of a word split by punctuation
-  (``n.u.d.e``, ``n-u-d-e``, ``nu.de``, ``hate-speech``), and across spaces when one of two
-  neighbouring pieces is a single letter and neither is longer than 3 (``n u d e``,
-  ``nu d e``, ``nud e``; but ``to be`` stays two words);
-- stretched words: a run of 3 or more identical letters marks the word as stretched, and
-  then every letter may repeat (``nuuude``, ``nnnuuddeee``); letters merely doubled do not
-  count (``good`` is not ``god``, ``boots`` is not ``bot``);
-- leetspeak: ``0 1 3 4 5 7 @ $`` read as ``o i/l e a s t a s`` when the word so read is a
-  blocked entry and has at least one real letter (``n00d``, ``s3x``; ``4k``, ``1080p`` and
-  ``35mm`` are left alone unless ``ak``... is blocked; a bare number is never read);
+- whole words only: ``class``, ``assassin``, ``Scunthorpe`` never match ``ass``;
+- lookalikes from other scripts and styled letters (Cyrillic, Greek, mathematical,
+  circled, small capitals, Canadian syllabics, regional indicators...), accents,
+  invisible characters and spaces narrower than a letter are read through;
+- letters spelled apart are joined: across punctuation (``n.u.d.e``, ``hate-speech``), at
+  a camelCase hump (``NudeBeach``), across a space around a single letter (``n u d e``,
+  ``nake d``, ``n aked``; but ``a hole`` stays two words) (:mod:`.pieces`);
+- leetspeak: ``0 1 2 3 4 5 6 7 8 9 @ $ € ! | + () ><``, and ``ph``, ``vv``, read as the
+  letters they stand for; a bare number never is, nor the digits of a model number
+  (``A55``, ``RTX4090``);
+- runs of a letter may be longer than the entry's (``nuuude``, ``sexx``, ``goooood``);
 - plurals: ``s``, ``es`` (after s, x, z, ch, sh, o) and ``y``→``ies``;
 - phrases: their words in a row, or written as one word (``hatespeech``);
-- emoji entries (any entry with an emoji): found anywhere in the prompt, variation
-  selectors, skin tones, joiners and spaces ignored on both sides (``🍆`` is found in
-  ``a🍆️!``); letters in such an entry are matched as written, next to the emoji.
+- emoji entries: found anywhere, variation selectors, skin tones and joiners ignored.
 
-Cost: the prompt is folded once per reading and cut into pieces; from each piece a walk
-follows a trie of the entries' letters (runs of one letter collapsed, so ``x`` * 1500 is one
-step), ending as soon as no entry continues. A walk is at most as long as the longest entry
-has letters, so a check is linear in the prompt whatever the list: about 1-3 ms for 1500
-hostile characters against 500 entries (:mod:`devtools.filter_bench`); the worst case, a
-100-letter entry that repeats itself (``ababab...c``) against a prompt that follows it
-everywhere, is about 0.1 s. No regular expression is involved.
+All of that is for words nobody writes. The word as typed decides first
+(:func:`walk._stands`): an ordinary word of some language (:mod:`.lexicon`: ``good``,
+``boots``, ``год``, ``bốt``, ``kıllı``) is only ever itself, never fuzzed into a blocked
+one; and what a fuzzed word reads as must not be an ordinary word either (``g00d`` reads
+``good``, not ``god``), unless that is the entry itself.
+
+Cost (:mod:`.walk`): a check is linear in the prompt's length times the longest entry,
+whatever the entries; ``imaginebot bench --filter`` measures it on hostile prompts.
 """
 
-from core.wordfilter.blocklist import BlockList, compiled, find_blocked
+from core.wordfilter.blocklist import BlockList, find_blocked
+from core.wordfilter.cache import CompiledLists
 from core.wordfilter.entries import MAX_ENTRY_CHARS, check_entry
 from core.wordfilter.fold import normalise, readings
+from core.wordfilter.scanner import ScanTooLong, WordScanner
+from core.wordfilter.walk import Meter, TooLong
 
 __all__ = [
     "MAX_ENTRY_CHARS",
     "BlockList",
+    "CompiledLists",
+    "Meter",
+    "ScanTooLong",
+    "TooLong",
+    "WordScanner",
     "check_entry",
-    "compiled",
     "find_blocked",
     "normalise",
     "readings",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from core.wordfilter.fold import char_kind, is_pictograph, normalise, readings
 
 MAX_ENTRY_CHARS = 100
+_WORD = re.compile(r"[^\W_]+")
 
 
 def check_entry(word: str) -> str:
@@ -48,9 +50,16 @@ def atoms_of(entry: str) -> tuple[list[list[str]], bool]:
     for folded in readings(text):
         # Punctuation separates words too: "hate-speech" is the phrase "hate speech".
         words = "".join(c if char_kind(c) in "LWD" else " " for c in folded).split()
-        if words and words not in forms:
+        lettered = any(char_kind(c) in "LW" for w in words for c in w)
+        if words and lettered and words not in forms:
             forms.append(words)
     return forms, prefix
+
+
+def literal_words(entry: str) -> list[str]:
+    """The words of an entry as written (lower case, accents kept): what a prompt that
+    writes them plainly holds."""
+    return _WORD.findall(unicodedata.normalize("NFC", entry).lower())
 
 
 def runs(word: str) -> tuple[str, tuple[int, ...]]:

@@ -19,18 +19,35 @@ from anyascii import anyascii
 __all__ = [
     "KIND",
     "LEET_CHARS",
+    "O_PAIR",
+    "X_PAIR",
     "char_kind",
     "emoji_core",
+    "fold_pairs",
     "is_pictograph",
     "load_tables",
     "normalise",
+    "pair_symbols",
     "readings",
 ]
 
 # Letters that render as nothing (Unicode Default_Ignorable_Code_Point that are letters or
 # symbols; marks and format characters are dropped by their category).
 _IGNORABLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-LEET_CHARS = frozenset("0123456789@$")
+# Spaces narrower than a letter: between letters they read as no space at all ("nu de").
+_THIN_SPACES = frozenset("\u2006\u2008\u2009\u200a\u202f\u205f")
+# Characters read as letters in leetspeak (digits, symbols; "()" and "><" become O_PAIR and
+# X_PAIR first, see :func:`pair_symbols`).
+O_PAIR = "\ue000"
+X_PAIR = "\ue001"
+LEET_CHARS = frozenset("0123456789@$€!|+" + O_PAIR + X_PAIR)
+# Lookalikes the TR39 table lacks or maps to a non-Latin prototype: Canadian syllabics,
+# Greek, Hangul and Bopomofo letters people use as Latin ones.
+_EXTRA_LOOKALIKES = {
+    **dict(zip("ᑎᑌᗪᗴᔑᔕ᙭ᑭᖇᗩᗅᗷᑕᕼᒪᗰᗯᖴᘜᒍᛕᑫᐯᘔᗝᗞᕮ", "nudessxpraabchlmwfgjkqvzode", strict=True)),
+    **dict(zip("χηνωκτιυαβγμορ", "xnvwktiuabyuop", strict=True)),
+    **dict(zip("ㅇㅁㄴㅣㄷㄒ∩∪", "oolictnu", strict=True)),
+}
 # Dropped when emoji are compared: variation selectors, skin tones, the zero-width joiner,
 # tag characters (subdivision flags).
 _EMOJI_NOISE = dict.fromkeys(
@@ -84,8 +101,12 @@ def _fold_char(ch: str, visual: bool = True) -> str:
         return ch.lower()
     if ch in "ßẞ":
         return "ß"  # not "ss": a blocked "ass" leaves "aß" alone
-    if ch in _IGNORABLE:
+    if ch in _IGNORABLE or ch in _THIN_SPACES:
         return ""
+    if 0x1F1E6 <= ord(ch) <= 0x1F1FF:
+        return chr(ord("a") + ord(ch) - 0x1F1E6)  # regional indicators: 🇳🇺🇩🇪
+    if visual and ch in _EXTRA_LOOKALIKES:
+        return _EXTRA_LOOKALIKES[ch]
     category = unicodedata.category(ch)
     major = category[0]
     if major == "M" or category in ("Cf", "Cs", "Co", "Cn"):
@@ -123,16 +144,38 @@ _NATIVE: dict[str, str] = dict(_VISUAL)
 def _fold(text: str, visual: bool) -> str:
     if text.isascii():
         return text.lower()  # what the loop below gives, faster
+    return "".join(folded for _, folded in fold_pairs(text, visual))
+
+
+def pair_symbols(text: str) -> str:
+    """``text`` with the two-character leet letters ``()`` (o) and ``><`` (x) made one
+    character each (:data:`O_PAIR`, :data:`X_PAIR`)."""
+    if "()" in text:
+        text = text.replace("()", O_PAIR)
+    if "><" in text:
+        text = text.replace("><", X_PAIR)
+    return text
+
+
+def fold_pairs(text: str, visual: bool = True) -> list[tuple[str, str]]:
+    """Each character of ``text`` (NFC) as typed, with what it folds to (NFKC, then
+    :func:`_fold_char`; spaces narrower than a letter fold to nothing)."""
     cache = _VISUAL if visual else _NATIVE
     out = []
-    for ch in unicodedata.normalize("NFKC", text):
+    for ch in unicodedata.normalize("NFC", text):
         folded = cache.get(ch)
         if folded is None:
-            folded = _fold_char(ch, visual)
+            if ch in _THIN_SPACES:
+                folded = ""
+            elif ch in (O_PAIR, X_PAIR):
+                folded = ch
+            else:
+                nfkc = unicodedata.normalize("NFKC", ch)
+                folded = "".join(_fold_char(c, visual) for c in nfkc)
             if len(cache) < _MAX_FOLD_CACHE:
                 cache[ch] = folded
-        out.append(folded)
-    return "".join(out)
+        out.append((ch, folded))
+    return out
 
 
 def load_tables() -> None:

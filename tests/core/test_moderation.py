@@ -84,7 +84,8 @@ async def test_blocked_words_stop_prompts_negatives_and_buttons(service):
     assert await service.moderation.banword(ADMIN, "add", "gore")
     assert await service.moderation.banword(ADMIN, "list", None) == ["red fox", "gore"]
     before = await service.storage.count_jobs()
-    for prompt in ("a g.o.r.e scene", "a fox --no GÖRE", "a RED   fox"):
+    # (not GÖRE: "göre" is an ordinary Turkish word, never read as "gore")
+    for prompt in ("a g.o.r.e scene", "a fox --no GÔRE", "a RED   fox"):
         with pytest.raises(BlockedPrompt) as caught:
             await service.jobs.imagine(ALICE, prompt)
         assert "gore" not in caught.value.message.lower()

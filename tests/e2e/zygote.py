@@ -62,6 +62,10 @@ def preload() -> None:
 
     for name in ("CLIPTextModel", "CLIPTokenizer", "CLIPImageProcessor"):
         getattr(transformers, name)
+    from core.wordfilter import fold, lexicon
+
+    fold.load_tables()  # the blocked-word filter's tables: read once here, shared by forks
+    lexicon.load()
 
 
 def run_child(request: dict[str, Any], answers: int) -> None:
