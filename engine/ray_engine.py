@@ -1,12 +1,13 @@
 """``ENGINE=ray``: the workers are Ray Serve replicas, the scheduler stays in the bot.
 
-``open_ray_engine`` joins the Ray cluster at ``RAY_ADDRESS`` (or starts a local one),
-deploys ``engine.ray_replica.EngineReplica`` with ``RAY_REPLICAS`` replicas (one GPU each
-where the cluster has GPUs) and returns an ``Engine`` whose workers are ``RayWorker``s:
-the same fair scheduler and batching as the local engine hand each batch to the first
-free one, which sends it through the deployment handle and turns the replica's stream
-back into the job's events and output. A replica that dies mid-batch fails the stream:
-the batch goes back to the queue once, and Serve starts a new replica in its place.
+``open_ray_engine`` joins the Ray cluster at ``RAY_ADDRESS`` (or starts a local one,
+locked down: ``engine.ray_cluster``), deploys ``engine.ray_replica.EngineReplica`` with
+``RAY_REPLICAS`` replicas (one GPU each where the cluster has GPUs) and returns an
+``Engine`` whose workers are ``RayWorker``s: the same fair scheduler and batching as the
+local engine hand each batch to the first free one, which sends it through the deployment
+handle and turns the replica's stream back into the job's events and output. A replica
+that dies mid-batch fails the stream: the batch goes back to the queue once, and Serve
+starts a new replica in its place.
 
 Ray is an optional extra (``pip install -e ".[ray]"``); nothing imports this module
 unless ``ENGINE=ray``.
@@ -26,6 +27,7 @@ from engine.faults import Returned
 from engine.handle import JobHandle, JobStarted
 from engine.inbox import Handoff
 from engine.model import FamilyDefaults
+from engine.ray_cluster import forget_token, start_local
 from engine.ray_replica import Ending, EngineReplica, JobFailed, ModelInfo, Placed, files_of
 from engine.scheduler import Engine, default_batch_images
 from engine.types import JobOutput, Progress
@@ -175,13 +177,17 @@ def deploy(
     ray_init: dict[str, Any] | None = None,
     replica: type = EngineReplica,
 ) -> Any:
-    """Join (or start) the cluster and deploy the replicas (``replica``: the deployment's
-    class, ``EngineReplica`` or a subclass of it); their handle. Blocking."""
+    """Join the cluster at ``address`` (or start a local one, ``ray_cluster``) and deploy
+    the replicas (``replica``: the deployment's class, ``EngineReplica`` or a subclass of
+    it); their handle. Blocking."""
     import ray
     from ray import serve
 
     if not ray.is_initialized():
-        ray.init(address=address or None, **(ray_init or {}))
+        if address:  # the operator's cluster, with its token (README, "Scaling out")
+            ray.init(address=address, **(ray_init or {}))
+        else:
+            start_local(ray_init)  # token auth, no dashboard, no jobs API
     if gpus is None:  # one GPU per replica where the cluster has GPUs
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
     options: dict[str, Any] = {"num_gpus": gpus} if gpus else {"num_cpus": 1}
@@ -217,7 +223,8 @@ async def engine_on(handle: Any, replicas: int, max_batch_images: int | None = N
 
 
 def shutdown() -> None:
-    """Delete the deployment and leave the cluster (a local one stops)."""
+    """Delete the deployment and leave the cluster (a local one stops, and its token is
+    deleted)."""
     import ray
     from ray import serve
 
@@ -226,3 +233,4 @@ def shutdown() -> None:
     with contextlib.suppress(Exception):
         serve.shutdown()
     ray.shutdown()
+    forget_token()

@@ -1,13 +1,23 @@
 """``ENGINE=ray``: a local Ray cluster on this CPU with two replicas of the tiny pipeline,
 deployed by the product's own code; jobs through the service, progress in order, cancel,
-and a replica killed mid-batch. Skipped where Ray is not installed (``.[ray]``)."""
+a replica killed mid-batch, and the cluster's locks (a client without its token refused,
+no port that takes a job without it). Skipped where Ray is not installed (``.[ray]``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
+import json
 import logging
+import os
+import stat
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +29,7 @@ from core.limits import Limits
 from core.model import Action, JobStatus, Requester
 from core.services import open_services
 from engine import Engine, JobCancelled, JobStarted, Progress
+from engine.ray_cluster import token_folder
 from engine.ray_engine import APP_NAME, RemoteJobError, deploy, engine_on, shutdown
 from engine.ray_replica import EngineReplica, files_of, with_local_files
 from engine.types import JobSpec
@@ -49,16 +60,19 @@ def cluster(tiny_model_dirs, gate_file) -> Iterator[str]:
         cloudpickle.register_pickle_by_value(module)
     ray_gate.GatedReplica.gate = str(gate_file)
     model = str(tiny_model_dirs["sd"])
-    deploy(
+    deploy(  # the product's own settings for its local cluster (no dashboard, a token)
         model,
         replicas=REPLICAS,
         device="cpu",
         gpus=0,
-        ray_init={"num_cpus": REPLICAS, "include_dashboard": False, "log_to_driver": False},
+        ray_init={"num_cpus": REPLICAS, "log_to_driver": False},
         replica=ray_gate.GatedReplica,
     )
+    folder = token_folder()
     yield model
     shutdown()
+    assert folder is not None and not folder.exists(), "the token goes with its cluster"
+    assert "RAY_AUTH_TOKEN_PATH" not in os.environ
 
 
 @contextlib.contextmanager
@@ -203,3 +217,110 @@ def test_inputs_travel_as_bytes_and_land_in_the_replicas_own_folder(tmp_path):
         and moved[0].source_image.read_bytes() == files[str(source)]
     )
     assert moved[1].source_image is None
+
+
+JOIN = """
+import sys
+import ray
+try:
+    ray.init(address=sys.argv[1], log_to_driver=False)
+except Exception as exc:
+    said = []  # the errors, and the errors they carry (as text, or as their cause)
+    while exc is not None:
+        said.append(f"{type(exc).__name__}: {exc}")
+        exc = exc.__cause__
+    why = "InvalidAuthToken" if "InvalidAuthToken" in " ".join(said) else said
+    print("refused", str(why).replace(chr(10), " "))
+else:
+    print("joined", int(ray.cluster_resources()["CPU"]))
+"""
+
+
+def test_the_local_cluster_refuses_a_client_without_its_token(cluster, tmp_path):
+    import psutil
+    import ray
+
+    address = ray.get_runtime_context().gcs_address
+    path = Path(os.environ["RAY_AUTH_TOKEN_PATH"])
+    token = path.read_text()
+    assert len(token) == 64, "256 random bits, as hex"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    # Another process on the machine (or the network): without the token, with a wrong
+    # one, with the right one. Its home has no ~/.ray/auth_token.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    clean["HOME"] = str(tmp_path)
+    tries = {
+        "none": {},
+        "wrong": {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64},
+        "token": {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token},
+    }
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", JOIN, address],
+            env={**clean, **auth},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, auth in tries.items()
+    }
+    got = {}
+    for name, process in running.items():
+        out, err = process.communicate(timeout=300)
+        got[name] = (out.strip().splitlines() or [err[-2000:]])[-1]
+    assert got["none"] == "refused InvalidAuthToken", got  # the GCS's own answer
+    assert got["wrong"] == "refused InvalidAuthToken", got
+    assert got["token"] == f"joined {REPLICAS}", got
+    # The token is in no Ray process's command line or environment: they read the file.
+    read = set()
+    for process in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            environ = process.environ()
+            assert token not in " ".join(process.cmdline()) + " ".join(environ.values())
+            if environ.get("RAY_AUTH_TOKEN_PATH") == str(path):
+                read.add(process.name())
+    assert {"gcs_server", "raylet"} <= read, read
+
+
+def post_a_job(target: tuple[str, int], path: str) -> int | str:
+    """POST a job to ``path`` on a port, without a token: the HTTP status, or what else."""
+    host, port = target
+    host = f"[{host}]" if ":" in host else host
+    request = urllib.request.Request(
+        f"http://{host}:{port}{path}",
+        data=json.dumps({"entrypoint": "true"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # gRPC, refused, reset
+        return type(exc).__name__
+
+
+def test_no_port_of_the_local_cluster_takes_a_job_without_the_token(cluster):
+    import psutil
+    import ray
+
+    node_ip = ray.util.get_node_ip_address()
+    listening = set()
+    me = psutil.Process()
+    for process in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            for connection in process.net_connections("tcp"):
+                if connection.status == psutil.CONN_LISTEN:
+                    listening.add((connection.laddr.ip, connection.laddr.port))
+    ports = {port for _, port in listening}
+    assert 8265 not in ports, "no dashboard, so no jobs API"
+    assert 8000 not in ports, "no Serve HTTP proxy: the bot uses handles"
+    targets = sorted({(node_ip if ip in ("0.0.0.0", "::") else ip, port) for ip, port in listening})
+    paths = ("/api/jobs/", "/api/job_agent/jobs/")  # the dashboard's, the node agents'
+    tries = [(target, path) for target in targets for path in paths]
+    with ThreadPoolExecutor(8) as pool:
+        answers = dict(zip(tries, pool.map(lambda t: post_a_job(*t), tries), strict=True))
+    taken = {t: a for t, a in answers.items() if isinstance(a, int) and 200 <= a < 300}
+    assert not taken, answers
+    assert 401 in answers.values(), f"the node agents ask for the token: {answers}"

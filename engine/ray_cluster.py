@@ -1,0 +1,95 @@
+"""The local Ray cluster the bot starts when ``RAY_ADDRESS`` is empty, locked down.
+
+Ray's core processes (GCS, raylet, workers, Serve replicas) listen on every interface,
+and Ray (2.60) has no setting that binds them to 127.0.0.1 (``_node_ip_address=
+"127.0.0.1"`` is turned into the machine's address on Linux). So the cluster is locked
+with what Ray offers:
+
+- token authentication (``RAY_AUTH_MODE=token``): a fresh 256-bit token per cluster, in a
+  0600 file in a private (0700) temporary folder named by ``RAY_AUTH_TOKEN_PATH``, so the
+  secret is in no process's environment or command line, in no log and not in ``~/.ray``.
+  Every gRPC call to the GCS, the raylets, the workers and the Serve replicas, and every
+  HTTP call to the node agents, needs it; ``shutdown`` deletes the folder;
+- no dashboard (``include_dashboard=False``): no web UI and no jobs API (the job
+  endpoints are dashboard modules Ray does not load without it); ``dashboard_host`` is
+  127.0.0.1 all the same;
+- ``address="local"``: always a new cluster, never one Ray would find on the machine
+  (``ray start``'s, or ``RAY_ADDRESS`` in the environment);
+- Serve without its HTTP proxy (``ray_engine.deploy``): the bot uses handles only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# The bot's choices for its own cluster: what the caller passes cannot undo them.
+HARDENED: dict[str, Any] = {
+    "address": "local",
+    "include_dashboard": False,
+    "dashboard_host": "127.0.0.1",
+}
+TOKEN_FOLDER_PREFIX = "imaginebot-ray-"
+AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def start_local(options: dict[str, Any] | None = None) -> None:
+    """``ray.init`` a new local cluster (``options``: more of its arguments, such as
+    ``num_cpus``) with its own token and the settings above. Blocking."""
+    import ray
+
+    path = _write_token()
+    os.environ.pop("RAY_AUTH_TOKEN", None)  # it would win over the file
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)
+    os.environ["RAY_AUTH_MODE"] = "token"  # read by Ray's processes as they start
+    _reload_auth()
+    try:
+        ray.init(**{**(options or {}), **HARDENED})
+    except BaseException:
+        forget_token()
+        raise
+
+
+def forget_token() -> None:
+    """After the local cluster stopped: its token leaves the environment and the disk.
+    Nothing happens where the token in use is not one ``start_local`` wrote."""
+    folder = token_folder()
+    if folder is None:
+        return
+    for name in AUTH_VARIABLES:
+        os.environ.pop(name, None)
+    _reload_auth()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def token_folder() -> Path | None:
+    """The private folder of the local cluster's token, while there is one."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if not path:
+        return None
+    folder = Path(path).parent
+    ours = folder.name.startswith(TOKEN_FOLDER_PREFIX)
+    return folder if ours and folder.parent == Path(tempfile.gettempdir()) else None
+
+
+def _write_token() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=TOKEN_FOLDER_PREFIX))  # mode 0700
+    path = folder / "auth_token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_hex(32))
+    return path
+
+
+def _reload_auth() -> None:
+    """Make this process's Ray read the authentication settings again: its config
+    caches the mode and its loader the token (as Ray's own ``_enable_token_auth`` and
+    test helpers do; the config first, so that no thread reloads a token in between)."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
