@@ -26,7 +26,7 @@ from core.model import Action, ImageRow, Job, JobKind, JobParams, JobStatus, New
 from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt, parse_prompts
 from core.runner import Runner
 from core.sizes import size_for_aspect
-from engine import GRID_SIZE, Engine, encode_png, pan_size, region_preview
+from engine import GRID_SIZE, Engine, censor_each, encode_png, pan_size, region_preview
 from storage.db import Storage
 
 STRONG_VARIATION = 0.7
@@ -236,19 +236,25 @@ class Jobs:
             tile=bool(p.tile),
         )
 
-    async def region_picture(self, who: Requester, job_id: int, index: int | None) -> bytes:
+    async def region_picture(
+        self, who: Requester, job_id: int, index: int | None, nsfw_filter: str = "off"
+    ) -> tuple[bytes, bool]:
         """The image with the 3x3 cells of Vary (Region) drawn and numbered over it (PNG),
-        refused as the button would be (banned, another server's job, no such image)."""
+        refused as the button would be (banned, another server's job, no such image);
+        and whether the NSFW filter (``nsfw_filter``, as it applies where the picker is
+        shown) blurred or greyed the image under the cells."""
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         source = await self._source_image(parent, index)
         path = self.storage.absolute(source.path)
+        hidden = source.nsfw and nsfw_filter != "off"
 
         def draw() -> bytes:
             with Image.open(path) as image:
-                return encode_png(region_preview(image))
+                [shown] = censor_each([image], [hidden], nsfw_filter)
+                return encode_png(region_preview(shown))
 
-        return await asyncio.to_thread(draw)
+        return await asyncio.to_thread(draw), hidden
 
     def edit(self, parent: Job, text: str) -> Edit:
         """``text`` from a form, parsed and bounded like a new /imagine (``BadParameter``

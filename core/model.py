@@ -101,6 +101,9 @@ class JobParams:
     # An image prompt: --iw, and the job whose folder holds source.png (None: this one).
     image_weight: float | None = None
     image_from: int | None = None
+    # The member whose saved /settings negative this job's is (None: the prompt's own --no,
+    # or an edited form's): a form shows it to that member only.
+    negative_from: int | None = None
 
     def to_json(self) -> str:
         """The row's text: the set fields only, keys sorted."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from core.model import ImageRow, Job
-from engine import GRID_SIZE, JobOutput, JobSpec, encode_grid, encode_png
+from engine import GRID_SIZE, JobOutput, JobSpec, censor_each, encode_grid, encode_png
 from storage.db import Storage
 
 THUMBNAIL_SIDE = 256
@@ -106,6 +107,35 @@ def ensure_thumbnail(storage: Storage, job: Job) -> Path | None:
                 storage.write_file(path, thumbnail(image))
             return path
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    """A job's /history thumbnail as it may be shown where the page is posted:
+    ``blurred`` when flagged images in it are blurred (shown as a spoiler)."""
+
+    path: Path
+    blurred: bool = False
+
+
+def censored_thumbnail(storage: Storage, job: Job, flags: list[bool], mode: str) -> Path | None:
+    """The thumbnail shown outside NSFW channels of a job whose images ``flags`` marks:
+    those blurred (``blur``) or grey (``block``) as its message shows them, made from its
+    images once per job and mode. None when the job has no images. Blocking."""
+    path = storage.thumbnail_path(job.id, censored=mode)
+    if path.is_file():
+        return path
+    sources = [storage.image_path(job.id, index) for index in range(1, len(flags) + 1)]
+    if job.purged_at is not None or not all(source.is_file() for source in sources):
+        return None
+    images = []
+    for source in sources:
+        with Image.open(source) as image:
+            images.append(image.convert("RGB"))
+    cells = censor_each(images, flags, mode)
+    grid = len(cells) == GRID_SIZE and len({cell.size for cell in cells}) == 1
+    storage.write_file(path, grid_thumbnail(cells) if grid else thumbnail(cells[0]))
+    return path
 
 
 def image_recipe(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from core.admission import Admission
 from core.errors import NotAllowed
 from core.limits import Limits
 from core.model import HistoryPage, JobStatus, QuotaStatus, Requester, UserInfo
-from core.outputs import ensure_thumbnail
+from core.outputs import Thumbnail, censored_thumbnail, ensure_thumbnail
 from core.paging import PAGE_SIZE, page_count, page_offset
 from core.prompt import MAX_CFG, MIN_CFG, check_negative, parse_aspect, parse_float, parse_int
 from engine import Engine
@@ -92,13 +91,27 @@ class Users:
             workers=self.engine.workers() if who.is_admin else [],
         )
 
-    async def thumbnails(self, page: HistoryPage) -> dict[int, Path]:
+    async def thumbnails(self, page: HistoryPage, nsfw_filter: str = "off") -> dict[int, Thumbnail]:
         """The thumbnails of a /history page's jobs that have images, by job id (made
-        once per job: at its end, or here for a job from before thumbnails)."""
+        once per job: at its end, or here for a job from before thumbnails). With
+        ``nsfw_filter`` (as it applies where the page is shown) ``blur`` or ``block``,
+        a job's flagged images are blurred or grey in its thumbnail, as in its message."""
+        flags: dict[int, list[bool]] = {}
+        if nsfw_filter != "off":
+            flags = await self.storage.nsfw_flags(job.id for job in page.jobs)
 
-        def find() -> dict[int, Path]:
-            found = {job.id: ensure_thumbnail(self.storage, job) for job in page.jobs}
-            return {job_id: path for job_id, path in found.items() if path is not None}
+        def find() -> dict[int, Thumbnail]:
+            found = {}
+            for job in page.jobs:
+                flagged = flags.get(job.id, [])
+                if any(flagged):
+                    path = censored_thumbnail(self.storage, job, flagged, nsfw_filter)
+                    blurred = nsfw_filter == "blur"
+                else:
+                    path, blurred = ensure_thumbnail(self.storage, job), False
+                if path is not None:
+                    found[job.id] = Thumbnail(path, blurred)
+            return found
 
         return await asyncio.to_thread(find)
 

@@ -30,9 +30,13 @@ class ImageFiles(Database):
         """Where an image-prompt job keeps the image it starts from (as it was fitted)."""
         return self.job_dir(job_id) / "source.png"
 
-    def thumbnail_path(self, job_id: int) -> Path:
-        """Where a job's thumbnail for /history lives (made once, WebP)."""
-        return self.job_dir(job_id) / "thumb.webp"
+    def thumbnail_path(self, job_id: int, censored: str = "") -> Path:
+        """Where a job's thumbnail for /history lives (made once, WebP); ``censored``
+        (``blur`` or ``block``): the one shown outside NSFW channels, flagged images
+        blurred or grey."""
+        if censored not in ("", "blur", "block"):
+            raise ValueError(f"no thumbnail censored by {censored!r}")
+        return self.job_dir(job_id) / (f"thumb-{censored}.webp" if censored else "thumb.webp")
 
     def grid_path(self, job_id: int) -> Path:
         """Where a job's full-size grid lives."""
@@ -77,6 +81,22 @@ class ImageFiles(Database):
             (job_id,),
         ) as cursor:
             return [ImageRow(*row[:6], bool(row[6])) for row in await cursor.fetchall()]
+
+    async def nsfw_flags(self, job_ids: Iterable[int]) -> dict[int, list[bool]]:
+        """The NSFW flags of the jobs' images in order, by job id (none for a job
+        without images)."""
+        ids = [int(job_id) for job_id in job_ids]
+        flags: dict[int, list[bool]] = {}
+        if not ids:
+            return flags
+        async with self.db.execute(
+            f"SELECT job_id, nsfw FROM images WHERE job_id IN ({', '.join('?' * len(ids))})"
+            " ORDER BY job_id, idx",
+            ids,
+        ) as cursor:
+            for job_id, nsfw in await cursor.fetchall():
+                flags.setdefault(job_id, []).append(bool(nsfw))
+        return flags
 
     def absolute(self, relative: str) -> Path:
         """An image row's path on disk."""

@@ -27,6 +27,7 @@ import discord
 from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.context import requester
 from bot.discord_app.errors import GuardedButton, GuardedSelect
+from bot.discord_app.nsfw import filter_in
 from core.errors import NotAllowed
 from core.model import Action
 
@@ -203,12 +204,15 @@ def picker_view(job_id: int, index: int, user_id: int, cells: tuple[int, ...]) -
 async def open_region_picker(
     interaction: discord.Interaction[ImagineBot], job_id: int, index: int
 ) -> None:
-    """The picker, ephemeral, with the image and its numbered cells."""
+    """The picker, ephemeral, with the image and its numbered cells: a flagged image is
+    blurred (as a spoiler) or grey outside NSFW channels, as its message shows it."""
     jobs = interaction.client.services.jobs
-    picture = await jobs.region_picture(requester(interaction), job_id, index or None)
+    mode = filter_in(interaction.client, interaction.channel_id)
+    picture, hidden = await jobs.region_picture(requester(interaction), job_id, index or None, mode)
+    name = "SPOILER_regions.png" if hidden and mode == "blur" else "regions.png"
     await interaction.response.send_message(
         _picker_content(()),
-        file=discord.File(io.BytesIO(picture), filename="regions.png"),
+        file=discord.File(io.BytesIO(picture), filename=name),
         view=picker_view(job_id, index, interaction.user.id, ()),
         ephemeral=True,
     )

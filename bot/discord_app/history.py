@@ -3,12 +3,13 @@
 The page is a Components V2 message (``LayoutView``): a section per job, its line of
 text beside the thumbnail of its grid (``attachment://job-<id>.webp``, one of the
 page's attachments), then the buttons. Thumbnails are made once per job (``core.outputs``),
-never on a page view; a job without images (queued, failed, purged) is a line alone."""
+never on a page view; a job without images (queued, failed, purged) is a line alone.
+Outside NSFW channels a job's flagged images are blurred (the thumbnail a spoiler) or
+grey in it, as in its message."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -16,8 +17,10 @@ from discord import app_commands
 
 from bot.discord_app.context import requester
 from bot.discord_app.errors import GuardedButton
+from bot.discord_app.nsfw import filter_in
 from bot.discord_app.text import safe_prompt
 from core.model import HistoryPage, Job
+from core.outputs import Thumbnail
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
@@ -55,7 +58,8 @@ class HistoryButton(
         """Show that page (the admin check runs again for someone else's history)."""
         users = interaction.client.services.users
         page = await users.history(requester(interaction), self.page, user_id=self.user_id)
-        thumbnails = await users.thumbnails(page)
+        mode = filter_in(interaction.client, interaction.channel_id)
+        thumbnails = await users.thumbnails(page, mode)
         await interaction.response.edit_message(
             view=page_view(page, thumbnails), attachments=_files(thumbnails)
         )
@@ -65,13 +69,14 @@ def _thumbnail_name(job_id: int) -> str:
     return f"job-{job_id}.webp"
 
 
-def _files(thumbnails: dict[int, Path]) -> list[discord.File]:
+def _files(thumbnails: dict[int, Thumbnail]) -> list[discord.File]:
     return [
-        discord.File(path, filename=_thumbnail_name(job_id)) for job_id, path in thumbnails.items()
+        discord.File(thumb.path, filename=_thumbnail_name(job_id))
+        for job_id, thumb in thumbnails.items()
     ]
 
 
-def page_view(page: HistoryPage, thumbnails: dict[int, Path]) -> discord.ui.LayoutView:
+def page_view(page: HistoryPage, thumbnails: dict[int, Thumbnail]) -> discord.ui.LayoutView:
     """The page: its heading, a section per job (its line beside its thumbnail), and
     Previous / Next, disabled at the ends."""
     view = discord.ui.LayoutView(timeout=None)
@@ -84,7 +89,9 @@ def page_view(page: HistoryPage, thumbnails: dict[int, Path]) -> discord.ui.Layo
         line = discord.ui.TextDisplay(job_line(job))
         if job.id in thumbnails:
             picture = discord.ui.Thumbnail(
-                f"attachment://{_thumbnail_name(job.id)}", description=f"job {job.id}"
+                f"attachment://{_thumbnail_name(job.id)}",
+                description=f"job {job.id}",
+                spoiler=thumbnails[job.id].blurred,  # flagged images, blurred
             )
             view.add_item(discord.ui.Section(line, accessory=picture))
         else:
@@ -126,7 +133,9 @@ async def history(
     """Your recent jobs, newest first, with links to their messages."""
     users = interaction.client.services.users
     result = await users.history(requester(interaction), page, user_id=user.id if user else None)
-    thumbnails = await users.thumbnails(result)
+    # Ephemeral, yet shown in this channel: flagged images as the filter shows them here.
+    mode = filter_in(interaction.client, interaction.channel_id)
+    thumbnails = await users.thumbnails(result, mode)
     await interaction.response.send_message(
         view=page_view(result, thumbnails), files=_files(thumbnails), ephemeral=True
     )

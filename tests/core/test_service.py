@@ -127,6 +127,24 @@ async def test_zoom_out_and_pan_make_grids_from_an_upscaled_image(service):
     assert await service.storage.count_jobs() == before
 
 
+async def test_a_form_never_shows_another_members_saved_negative(make_services):
+    service = await make_services(started=False, max_queued_per_user=10)
+    await service.users.update_settings(ALICE, negative="grainy fog")
+    saved = await service.jobs.imagine(ALICE, "a fox --steps 2")
+    typed = await service.jobs.imagine(ALICE, "a fox --steps 2 --no rain")
+    assert saved.negative == "grainy fog"  # the job is made with it
+    assert "--no" not in await service.jobs.form_text(BOB, saved.id)
+    assert (await service.jobs.form_text(ALICE, saved.id)).endswith("--no grainy fog")
+    assert (await service.jobs.form_text(BOB, typed.id)).endswith("--no rain")
+    # A child made without a form keeps the negative, and whose it is.
+    child = await service.jobs.press(BOB, Action.REROLL, saved.id, None)
+    assert child.negative == "grainy fog"
+    assert "--no" not in await service.jobs.form_text(BOB, child.id)
+    # A form's --no is what its member typed: shown to anyone.
+    edited = await service.jobs.press(BOB, Action.REROLL, saved.id, None, remix="a fox --no fog")
+    assert (await service.jobs.form_text(ALICE, edited.id)).endswith("--no fog")
+
+
 async def test_remix_custom_zoom_and_region_edit_the_prompt_and_check_it(service):
     parent = await finished(
         service,

@@ -6,6 +6,7 @@ import pytest
 
 from core.errors import BadParameter, NotAllowed
 from core.model import Requester
+from core.outputs import Thumbnail
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
 BOB = Requester(user_id=202, guild_id=1, channel_id=11)
@@ -109,10 +110,10 @@ async def test_history_thumbnails_are_made_once_per_job(make_services):
     with Image.open(path) as thumbnail:
         assert thumbnail.format == "WEBP" and max(thumbnail.size) <= 256
     page = await service.users.history(ALICE)
-    assert await service.users.thumbnails(page) == {done.id: path}
+    assert await service.users.thumbnails(page) == {done.id: Thumbnail(path)}
     # A job from before thumbnails gets one at its first view, then keeps it.
     path.unlink()
-    assert await service.users.thumbnails(page) == {done.id: path}
+    assert await service.users.thumbnails(page) == {done.id: Thumbnail(path)}
     made = path.stat().st_mtime_ns
     await service.users.thumbnails(page)
     assert path.stat().st_mtime_ns == made

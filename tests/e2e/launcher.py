@@ -23,6 +23,9 @@ STEP_GATE_VARIABLE = "E2E_STEP_GATE"
 # Seconds the bot gives an image prompt's download (the product's is 10): a test of a
 # stalled download need not wait that long.
 DOWNLOAD_TIMEOUT_VARIABLE = "E2E_DOWNLOAD_TIMEOUT"
+# Seconds between a pipeline call's previews (the product's is 2; 0: at every step but
+# the last), so that a test held at a step gate knows which step's preview it sees.
+PREVIEW_SECONDS_VARIABLE = "E2E_PREVIEW_SECONDS"
 
 
 def point_discord_at(url: str) -> None:
@@ -90,6 +93,18 @@ def hold_steps_by(gate: str) -> None:
     engine.model.load_model = load_gated  # type: ignore[assignment]
 
 
+def preview_every(seconds: float) -> None:
+    """Make every worker decode a preview when ``seconds`` have passed since its last."""
+    from engine.worker import Worker
+
+    init = Worker.__init__
+
+    def with_interval(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **{**kwargs, "preview_interval": seconds})
+
+    Worker.__init__ = with_interval  # type: ignore[method-assign]
+
+
 def identify_shards_at_once() -> None:
     """Discord wants 5 s between two shards' IDENTIFYs (discord.py's
     ``before_identify_hook`` sleeps them); the fake does not rate-limit IDENTIFY, so the
@@ -113,6 +128,8 @@ def main() -> int:
         hold_worker_while(os.environ[GATE_VARIABLE])
     if os.environ.get(STEP_GATE_VARIABLE):
         hold_steps_by(os.environ[STEP_GATE_VARIABLE])
+    if os.environ.get(PREVIEW_SECONDS_VARIABLE):
+        preview_every(float(os.environ[PREVIEW_SECONDS_VARIABLE]))
     if os.environ.get(DOWNLOAD_TIMEOUT_VARIABLE):
         import bot.discord_app.client
 

@@ -205,6 +205,37 @@ def test_remix_opens_a_form_before_the_buttons_act(
     assert_grid(new_message(fake_discord, direct, grid), cell)
 
 
+def test_a_remix_form_shows_only_what_the_job_carried(
+    fake_discord: FakeDiscord, bot_process
+) -> None:
+    alice, bob = fake_discord.member("alice"), fake_discord.member("bob")
+    saved = fake_discord.invoke("settings", alice, negative="grainy fog")
+    assert "grainy fog" in saved.wait_reply().content
+    try:  # alice's saved negative is hers: her jobs are made with it
+        quiet = wait_result(fake_discord.invoke("imagine", alice, prompt="a harbour --steps 2"))
+        typed = wait_result(
+            fake_discord.invoke("imagine", alice, prompt="a harbour --steps 2 --no rain")
+        )
+    finally:
+        fake_discord.invoke("settings", alice, reset=True).wait_reply()
+    negative = "SELECT negative FROM jobs WHERE id = ?"
+    assert bot_process.query(negative, job_id(quiet)) == [("grainy fog",)]
+    on = fake_discord.invoke("settings", bob, remix=True)
+    assert "remix: on" in on.wait_reply().content
+    try:
+        # ...but never shown to bob in a form: the job's prompt and parameters only.
+        for label in ("V1", "🔄"):
+            form = fields(fake_discord.modal_of(fake_discord.press(quiet, label, bob)))
+            assert form["prompt"].startswith("a harbour --ar 1:1 --steps 2"), form
+            assert "grainy" not in form["prompt"] and "--no" not in form["prompt"], form
+        # The --no typed in the prompt is part of the job: shown.
+        form = fields(fake_discord.modal_of(fake_discord.press(typed, "V1", bob)))
+        assert form["prompt"].endswith("--no rain"), form
+    finally:
+        off = fake_discord.invoke("settings", bob, remix=False)
+        assert "remix: off" in off.wait_reply().content
+
+
 def test_forms_and_the_picker_work_after_a_restart(
     fake_discord: FakeDiscord, bot_process, upscaled
 ) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.discord_app.buttons import grid_view, upscale_view
+from bot.discord_app.nsfw import filter_in
 from bot.discord_app.text import result_text
 from core.model import ImageRow, Job, JobStatus
 from engine import censor, fit_png, fitting_png
@@ -46,8 +47,8 @@ async def build_payload(bot: ImagineBot, job: Job, limit: int) -> Payload:
     rows = await bot.services.runner.images(job.id)
     view = upscale_view(job.id) if len(rows) == 1 else grid_view(job.id)
     flags = [row.nsfw for row in rows]
-    mode = bot.settings.nsfw_filter
-    if any(flags) and mode != "off" and not _channel_is_nsfw(bot, job.channel_id):
+    mode = filter_in(bot, job.channel_id)
+    if any(flags) and mode != "off":
         return await _censored(bot, job, rows, mode, limit, view)
     path = storage.absolute(rows[0].path) if len(rows) == 1 else storage.grid_path(job.id)
     data = await asyncio.to_thread(fitting_png, path, limit)
@@ -87,12 +88,6 @@ async def _censored(
     attachments = [] if data is None else [(name, data)]
     logger.info("job %s: %d images flagged, %s", job.id, flagged, mode)
     return Payload(attachments, view, notice)
-
-
-def _channel_is_nsfw(bot: ImagineBot, channel_id: int | None) -> bool:
-    channel = bot.get_channel(channel_id) if channel_id else None
-    is_nsfw = getattr(channel, "is_nsfw", None)
-    return bool(is_nsfw()) if callable(is_nsfw) else False
 
 
 def _images(count: int) -> str:

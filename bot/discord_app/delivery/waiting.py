@@ -14,9 +14,10 @@ import discord
 from bot.discord_app.buttons import cancel_view
 from bot.discord_app.delivery.live import Live, MessagesBase
 from bot.discord_app.delivery.sending import DEFAULT_FILE_LIMIT, SEND_ERRORS, token_alive
+from bot.discord_app.nsfw import filter_in
 from bot.discord_app.text import retired_text, waiting_text
 from core.model import EventKind, Job, JobEvent
-from engine import encode_png
+from engine import Progress, censor_each, encode_png
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,11 @@ class WaitingMessages(MessagesBase):
         live = self._live.get(event.job.id)
         if event.kind != EventKind.PROGRESS or live is None or event.progress is None:
             return
-        preview = event.progress.preview
+        preview, flagged = event.progress.preview, event.progress.preview_nsfw
         if preview is None and live.progress is not None:
-            preview = live.progress.preview  # keep showing the last one
-        live.progress = dataclasses.replace(event.progress, preview=preview)
+            # Keep showing the last one (with the classifier's verdict on it).
+            preview, flagged = live.progress.preview, live.progress.preview_nsfw
+        live.progress = dataclasses.replace(event.progress, preview=preview, preview_nsfw=flagged)
 
     def _state(self, live: Live, positions: dict[int, int] | None = None) -> tuple:
         if positions is None:
@@ -109,10 +111,10 @@ class WaitingMessages(MessagesBase):
             }
             if preview_id is not None and (live.shown is None or live.shown[2] != preview_id):
                 assert live.progress is not None and live.progress.preview is not None
-                data = await asyncio.to_thread(encode_png, live.progress.preview)
                 limit = getattr(interaction, "filesize_limit", None) or DEFAULT_FILE_LIMIT
-                if len(data) <= limit:  # a preview over the limit is left out, not refused
-                    options["attachments"] = [discord.File(io.BytesIO(data), "preview.png")]
+                preview = await self._preview_file(live.job, live.progress, limit)
+                if preview is not None:
+                    options["attachments"] = [preview]
             live.last_edit = asyncio.get_running_loop().time()
             try:
                 message = await interaction.edit_original_response(**options)
@@ -122,6 +124,23 @@ class WaitingMessages(MessagesBase):
                 return None
             live.shown = state
             return message
+
+    async def _preview_file(self, job: Job, progress: Progress, limit: int) -> discord.File | None:
+        """The preview as its channel may see it: one the classifier flagged is blurred
+        (a spoiler) or left out (``block``) outside NSFW channels; one over ``limit`` is
+        left out, not refused."""
+        mode = filter_in(self.bot, job.channel_id) if progress.preview_nsfw else "off"
+        if mode == "block":
+            return None
+
+        def render() -> bytes:
+            return encode_png(censor_each([progress.preview], [progress.preview_nsfw], mode)[0])
+
+        data = await asyncio.to_thread(render)
+        if len(data) > limit:
+            return None
+        name = "SPOILER_preview.png" if mode == "blur" else "preview.png"
+        return discord.File(io.BytesIO(data), name)
 
     async def _answer(self, live: Live, interaction: discord.Interaction) -> discord.Message | None:
         """The interaction's one response: the job's waiting message (type 4, public)."""
