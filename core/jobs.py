@@ -141,6 +141,7 @@ class Jobs:
                 num_images=GRID_SIZE,
                 model=self.runner.model_name,
                 tile=parsed.tile or None,
+                negative_from=who.user_id if parsed.negative is None and negative else None,
             )
             source = None
             if picture is not None:
@@ -229,7 +230,8 @@ class Jobs:
         p = job.params
         return format_prompt(
             job.prompt,
-            negative=job.negative,
+            # Another member's saved /settings negative is theirs: not shown, not carried on.
+            negative=job.negative if p.negative_from in (None, who.user_id) else "",
             aspect=p.aspect,
             steps=p.steps,
             cfg=p.guidance,
@@ -362,7 +364,9 @@ class Jobs:
         prompt, negative = parent.prompt, parent.negative
         if edit is not None:
             prompt, negative = edit.prompt, edit.negative
-            params = params.but(steps=edit.steps, guidance=edit.guidance, tile=edit.tile or None)
+            params = params.but(
+                steps=edit.steps, guidance=edit.guidance, tile=edit.tile or None, negative_from=None
+            )
             seed = seed if edit.seed is None else edit.seed
         return NewJob(
             kind=kind,
