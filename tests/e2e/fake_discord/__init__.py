@@ -115,7 +115,7 @@ are that server's.
 ``wait_ack(timeout)``, ``original()``, ``wait_original(predicate, timeout)``,
 ``followups()``, ``wait_followup(predicate, timeout)``, ``messages()`` (original and
 followups, not deleted), ``wait_reply(predicate, timeout)`` (the first of those
-matching).
+matching). ``issued_tokens()``: every interaction token issued so far.
 
 Deferrals (type 5), strictly as Discord documents them: the first followup after the
 deferral takes the deferral's visibility whatever flags it asks for. It replaces the
@@ -139,7 +139,8 @@ nothing in public).
 ``visible_to``, ``interaction_id``, ``kind`` (``original``, ``followup`` or ``channel``),
 ``edits`` (every change, timed), ``deleted``.
 
-Bookkeeping: ``calls`` (every request), ``rejected``, ``unexpected``, ``dropped`` (the
+Bookkeeping: ``calls`` (every request), ``cdn_requests`` (every request to the CDN, by
+path: the bot's downloads), ``rejected``, ``unexpected``, ``dropped`` (the
 client went away mid-request), ``problems()``, ``mark()`` / ``problems(since=mark)``,
 ``allow_rejections(*codes)``, ``clear_allowed_rejections()``, ``pending_acks()``,
 ``wait_quiet()``.

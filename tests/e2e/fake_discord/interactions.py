@@ -278,6 +278,11 @@ class _Driver(_GatewayServer, _MessageStore):
         with self._cond:
             self._interactions[interaction.id].expired = True
 
+    def issued_tokens(self) -> list[str]:
+        """Every interaction token the fake has issued (secrets a log must never hold)."""
+        with self._cond:
+            return [record.token for record in self._interactions.values()]
+
 
 class _Buttons(_Driver):
     """Button presses: on a stored message's button, or with any ``custom_id``.
