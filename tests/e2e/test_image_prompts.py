@@ -5,6 +5,7 @@ before any GPU work."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from PIL import Image
 
@@ -88,3 +89,34 @@ def test_every_bad_image_is_refused_privately_before_any_job(
     no_image = fake.invoke("imagine", alice, prompt=f"a house --iw 1 {SHORT}")
     assert "`--iw`" in refused_privately(no_image, alice).content
     assert bot.count_jobs() == 0, "no GPU work for any of them"
+
+
+def test_a_banned_member_or_one_at_quota_is_refused_before_any_download(
+    fake_discord: FakeDiscord, bot_factory
+) -> None:
+    fake = fake_discord
+    bot = bot_factory()
+    alice, bob, mod = fake.member("alice"), fake.member("bob"), fake.member("mod")
+    for answer in (
+        fake.invoke("admin ban", mod, user=bob, reason="spam"),
+        fake.invoke("admin quota", mod, daily=0, user=alice),
+    ):
+        assert answer.wait_reply(lambda m: bool(m.content), 10).ephemeral
+    good = encoded(drawing(), "PNG")
+
+    def downloads(upload) -> int:
+        return fake.cdn_requests.count(urlsplit(upload.url).path)
+
+    for member, words in ((bob, "banned"), (alice, "your daily limit is 0")):
+        upload = fake.upload("house.png", good)
+        handle = fake.invoke("imagine", member, prompt=f"a red house {SHORT}", image=upload)
+        assert words in refused_privately(handle, member).content
+        assert downloads(upload) == 0, f"{member.name}: refused without a download"
+    assert bot.count_jobs() == 0
+    # A member in good standing: the same file is downloaded, once.
+    upload = fake.upload("house.png", good)
+    curator = fake.member("curator")
+    assert_grid(
+        wait_result(fake.invoke("imagine", curator, prompt=f"a house {SHORT}", image=upload))
+    )
+    assert downloads(upload) == 1

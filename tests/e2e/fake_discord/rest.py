@@ -24,7 +24,7 @@ _JSON = {"Content-Type": "application/json"}
 class _RestServer(_State):
     """Serves REST: route dispatch, faults, rejections, unknown routes, attachments.
 
-    Writes: ``calls``, ``rejected``, ``unexpected``, ``injected``, ``dropped``,
+    Writes: ``calls``, ``cdn_requests``, ``rejected``, ``unexpected``, ``injected``, ``dropped``,
     ``_problems``, ``_active``/``_last_activity`` (for ``wait_quiet``), ``bot_token``;
     uses up ``_faults``. Reads: ``_allowed_codes``, ``_attachments``."""
 
@@ -35,7 +35,10 @@ class _RestServer(_State):
 
     async def _attachment_handler(self, request: web.Request) -> web.StreamResponse:
         """The CDN: a file by its id (uploads, the bot's own attachments). Holds and
-        failures injected for ``GET /attachments/...`` apply here too."""
+        failures injected for ``GET /attachments/...`` apply here too. Every request is
+        counted in ``cdn_requests`` (a download the bot should not make shows there)."""
+        with self._cond:
+            self.cdn_requests.append(request.path)
         fault = self._take_fault(request.method, request.path)
         if fault is not None and fault.hold is not None:
             await fault.hold.pass_through()

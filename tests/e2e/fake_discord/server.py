@@ -155,6 +155,7 @@ class FakeDiscord(
         self._interactions = {}
         self._by_token = {}
         self.calls = []
+        self.cdn_requests = []
         self.rejected = []
         self.unexpected = []
         self._problems = []

@@ -95,6 +95,7 @@ class _State:
     _active: int  # REST requests being served
     _last_activity: float
     calls: list[Call]
+    cdn_requests: list[str]  # every request to the CDN (``/attachments/...``), by path
     rejected: list[Rejection]
     unexpected: list[Call]
     injected: list[Call]
