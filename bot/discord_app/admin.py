@@ -13,6 +13,7 @@ from discord import app_commands
 
 from bot.discord_app.context import requester
 from bot.discord_app.errors import GuardedButton
+from bot.discord_app.ids import MAX_ID
 from bot.discord_app.text import MAX_CONTENT, safe_prompt
 from core.errors import BadParameter
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 
 _JOB_ID = re.compile(r"(?:job\s*)?([0-9]{1,19})", re.ASCII | re.IGNORECASE)
-_MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer
 
 
 def _moderation(interaction: discord.Interaction[ImagineBot]) -> Moderation:
@@ -33,7 +33,7 @@ def _job_id(text: str) -> int:
     """A job id typed in the ``job`` option: ASCII digits (``12`` or ``job 12``) within
     SQLite's integer range; anything else is a ``BadParameter`` naming the option."""
     match = _JOB_ID.fullmatch(text.strip())
-    if match is None or int(match[1]) > _MAX_JOB_ID:
+    if match is None or int(match[1]) > MAX_ID:
         raise BadParameter(
             "job",
             f"{safe_prompt(text, 30)} is not a job id: the `job` option takes a job's number, "

@@ -14,6 +14,7 @@ from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.context import requester
 from bot.discord_app.errors import GuardedButton
 from bot.discord_app.forms import open_custom_zoom, open_region_picker, open_remix
+from bot.discord_app.ids import ID, job_id
 from core.model import Action
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ MAX_CUSTOM_ID = 100
 
 class JobButton(
     GuardedButton,
-    template=r"^(?P<action>[uvscrxzyajklgm]):(?P<job>[0-9]{1,19}):(?P<index>[0-4])$",
+    template=rf"^(?P<action>[uvscrxzyajklgm]):(?P<job>{ID}):(?P<index>[0-4])$",
 ):
     """One button on a job's message: upscale, vary, reroll, zoom, pan, cancel, or the
     two that open a form (Vary (Region), Custom Zoom)."""
@@ -66,6 +67,7 @@ class JobButton(
         """Start the child job (it belongs to whoever pressed), open its form (Vary
         (Region), Custom Zoom; with remix on, every button that makes new images from
         the prompt), or cancel the job."""
+        job_id(self.job_id)  # a forged id past SQLite's range: "There is no job N."
         jobs, who = interaction.client.services.jobs, requester(interaction)
         action = Action(self.action)
         if action is Action.VARY_REGION:

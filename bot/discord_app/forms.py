@@ -27,6 +27,7 @@ import discord
 from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.context import requester
 from bot.discord_app.errors import GuardedButton, GuardedSelect
+from bot.discord_app.ids import ID, job_id, user_id
 from bot.discord_app.nsfw import filter_in
 from core.errors import NotAllowed
 from core.model import Action
@@ -61,7 +62,7 @@ ACTION_NAMES = {
     Action.PAN_DOWN: "Pan ⬇️",
 }
 _CELL_VALUES = frozenset(str(cell) for cell in range(1, len(CELL_NAMES) + 1))
-_ID = r"[0-9]{1,19}"
+_ID = ID  # any digits: bounded when read (ids.job_id, ids.user_id)
 _INDEX = r"[0-4]"
 _CELLS = r"[1-9]{0,9}"
 # Modal custom ids: remix, Custom Zoom, the region's prompt.
@@ -154,9 +155,9 @@ async def submit_remix(interaction: discord.Interaction[ImagineBot], match: re.M
     """The remix form sent: the child job with the edited prompt (or an ephemeral refusal)."""
     jobs, who = interaction.client.services.jobs, requester(interaction)
     text = form_values(interaction).get(PROMPT_FIELD, "")
-    job_id, index = int(match["job"]), int(match["index"]) or None
+    job, index = job_id(match["job"]), int(match["index"]) or None
     await admit_and_answer(
-        interaction, lambda: jobs.press(who, match["action"], job_id, index, remix=text)
+        interaction, lambda: jobs.press(who, match["action"], job, index, remix=text)
     )
 
 
@@ -164,11 +165,11 @@ async def submit_custom_zoom(interaction: discord.Interaction[ImagineBot], match
     """The Custom Zoom form sent."""
     jobs, who = interaction.client.services.jobs, requester(interaction)
     values = form_values(interaction)
-    job_id, index = int(match["job"]), int(match["index"]) or None
+    job, index = job_id(match["job"]), int(match["index"]) or None
     await admit_and_answer(
         interaction,
         lambda: jobs.custom_zoom(
-            who, job_id, index, values.get(PROMPT_FIELD, ""), values.get(FACTOR_FIELD, "")
+            who, job, index, values.get(PROMPT_FIELD, ""), values.get(FACTOR_FIELD, "")
         ),
     )
 
@@ -218,8 +219,11 @@ async def open_region_picker(
     )
 
 
-def _only_opener(interaction: discord.Interaction, user_id: int) -> None:
-    if interaction.user.id != user_id:
+_EXPIRED_PICKER = "This picker has expired: press `Vary (Region)` again."
+
+
+def _only_opener(interaction: discord.Interaction, opener: int) -> None:
+    if interaction.user.id != user_id(opener, _EXPIRED_PICKER):
         raise NotAllowed(
             "Only the member who opened this picker can use it; "
             "press `Vary (Region)` to open your own."
@@ -306,6 +310,7 @@ class RegionPromptButton(
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Open the form, prefilled with the job's prompt."""
         _only_opener(interaction, self.user_id)
+        job_id(self.job_id)  # a forged id past SQLite's range: "There is no job N."
         jobs = interaction.client.services.jobs
         text = await jobs.form_text(requester(interaction), self.job_id)
         cells = _cells_text(self.cells)
@@ -328,6 +333,7 @@ class RegionSubmitButton(
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Admit the job, then answer with its message (or refuse, ephemerally)."""
         _only_opener(interaction, self.user_id)
+        job_id(self.job_id)  # a forged id past SQLite's range: "There is no job N."
         jobs, who = interaction.client.services.jobs, requester(interaction)
         await admit_and_answer(
             interaction,
@@ -341,8 +347,8 @@ async def submit_region(interaction: discord.Interaction[ImagineBot], match: re.
     jobs, who = interaction.client.services.jobs, requester(interaction)
     text = form_values(interaction).get(PROMPT_FIELD, "")
     cells = tuple(int(c) for c in match["cells"])
-    job_id, index = int(match["job"]), int(match["index"]) or None
-    await admit_and_answer(interaction, lambda: jobs.vary_region(who, job_id, index, cells, text))
+    job, index = job_id(match["job"]), int(match["index"]) or None
+    await admit_and_answer(interaction, lambda: jobs.vary_region(who, job, index, cells, text))
 
 
 def setup(bot: ImagineBot) -> None:

@@ -17,6 +17,7 @@ from discord import app_commands
 
 from bot.discord_app.context import requester
 from bot.discord_app.errors import GuardedButton
+from bot.discord_app.ids import ID, user_id
 from bot.discord_app.nsfw import filter_in
 from bot.discord_app.text import safe_prompt
 from core.model import HistoryPage, Job
@@ -26,11 +27,12 @@ if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
 
 _PROMPT_IN_LINE = 60
+_EXPIRED = "This page has expired: run /history again."
 
 
 class HistoryButton(
     GuardedButton,
-    template=r"^h:(?P<user>[0-9]{1,20}):(?P<page>[0-9]{1,6})$",
+    template=rf"^h:(?P<user>{ID}):(?P<page>[0-9]{{1,6}})$",
 ):
     """Previous/Next on a /history page; the target user and page travel in the id."""
 
@@ -57,7 +59,8 @@ class HistoryButton(
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Show that page (the admin check runs again for someone else's history)."""
         users = interaction.client.services.users
-        page = await users.history(requester(interaction), self.page, user_id=self.user_id)
+        whose = user_id(self.user_id, _EXPIRED)
+        page = await users.history(requester(interaction), self.page, user_id=whose)
         mode = filter_in(interaction.client, interaction.channel_id)
         thumbnails = await users.thumbnails(page, mode)
         await interaction.response.edit_message(

@@ -9,9 +9,11 @@ import re
 import pytest
 
 from bot.discord_app import forms, history
+from bot.discord_app import ids as bounded
 from bot.discord_app.admin import WordPageButton, word_page
 from bot.discord_app.buttons import JobButton, cancel_view, grid_view, upscale_view
 from bot.discord_app.forms import RegionPromptButton, RegionSelect, RegionSubmitButton
+from core.errors import UnknownJob, UserError
 from core.model import Action
 
 BIG = 2**63 - 1  # the largest snowflake
@@ -71,3 +73,20 @@ def test_form_ids_are_told_apart_and_fit() -> None:
     assert re.fullmatch(forms.REMIX_FORM, f"fr:x:{BIG}:4") is None
     # Every remixable button has a form title.
     assert set(forms.ACTION_NAMES) == {action for action in Action if action.remixable}
+
+
+def test_ids_past_sqlite_and_snowflakes_are_claimed_then_refused_plainly() -> None:
+    # A forged or stale client can send any digits: the item is still the one that answers.
+    for digits in ("9223372036854775808", "99999999999999999999", "1" * 90):
+        assert _claims(f"u:{digits}:1") == ["JobButton"]
+        assert _claims(f"h:{digits}:1") == ["HistoryButton"]
+        assert _claims(f"gb:{digits}:1:{digits}:5") == ["RegionSubmitButton"]
+        assert forms.REMIX_FORM.fullmatch(f"fr:v:{digits}:1")
+        with pytest.raises(UnknownJob, match=f"^There is no job {digits}.$"):
+            bounded.job_id(digits)
+        with pytest.raises(UserError, match="expired"):
+            bounded.user_id(digits)
+    for refused in ("0", 0):
+        with pytest.raises(UnknownJob):
+            bounded.job_id(refused)
+    assert bounded.job_id(str(BIG)) == BIG and bounded.user_id(BIG) == BIG
