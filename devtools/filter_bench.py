@@ -4,7 +4,8 @@ A realistic server list (words, phrases, prefixes, emoji, entries of one letter 
 is compiled once; prompts built to make a matcher work hard are then checked against it
 many times: long runs of one letter ending in another, letters spelled apart, lookalikes
 from other scripts with invisible characters between them, leetspeak and digits. Only
-:meth:`BlockList.find` is timed; building the list is reported apart.
+:meth:`BlockList.find` is timed; building the list (its time and memory, and those of a
+hostile list of 100-character entries) is reported apart.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import random
 import statistics
 import time
+import tracemalloc
+from typing import Any
 
-from core.wordfilter import BlockList
+from core.wordfilter import BlockList, Meter, lexicon
 
 _WORDS = (  # noqa: SIM905
     "nude naked nudity gore blood violence weapon gun knife murder corpse torture drug "
@@ -52,6 +55,7 @@ def blocked_entries(count: int = 500, seed: int = 7) -> list[str]:
     entries: list[str] = [*_WORDS, *_EMOJI, *_REPEATED, "r34", "n00dz", "hate speech"]
     entries += [f"{w}*" for w in ("nud", "porn", "sex", "gor", "tortur", "kil")]
     entries += ["голый", "裸体", "ヌード", "naked body", "blood bath", "dead body", "gun violence"]
+    entries += [" ".join(["zzz"] * 24 + ["q"])]  # doubled the old matcher's work per word
     while len(entries) < count:
         word = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))
         roll = rng.random()
@@ -62,6 +66,21 @@ def blocked_entries(count: int = 500, seed: int = 7) -> list[str]:
         else:
             entries.append(word)
     return entries[:count]
+
+
+def hostile_entries(count: int = 500, seed: int = 3) -> list[str]:
+    """``count`` entries of 100 characters that share no prefix and use every letter,
+    phrases and accented letters among them: the largest trie a list can make."""
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyzéüñøßç"
+    entries = []
+    for index in range(count):
+        words = []
+        while sum(len(w) + 1 for w in words) < 100:
+            words.append("".join(rng.choice(letters) for _ in range(rng.randint(3, 12))))
+        text = " ".join(words) if index % 2 else "".join(words)
+        entries.append(text[:100].strip())
+    return entries
 
 
 def _fit(text: str, chars: int) -> str:
@@ -99,6 +118,10 @@ def hostile_prompts(blocklist: BlockList, chars: int = 1500, seed: int = 11) -> 
     leet = rng.choices(
         ("n0d", "5ex", "h4t", "n4ke", "111111", "0000", "4k", "8k", "1080p"), k=chars
     )
+    symbols = rng.choices(("n€d", "$€><", "h@+", "n!|<€", "g()r", "6()r", "@$", "k!|"), k=chars)
+    humps = ["".join(w.title() for w in rng.choices(near, k=3)) for _ in range(chars)]
+    split = [f"{w[:-1]} {w[-1]}" for w in rng.choices(near, k=chars)]
+    digraphs = rng.choices(("phud", "vvhor", "phorn", "nakph", "vvee", "phototype"), k=chars)
     return {
         "one_letter_run": "x" * (chars - 1) + "y",
         "two_letter_runs": _fit("a" * 199 + "b" + "o" * 199 + "p", chars),
@@ -107,6 +130,11 @@ def hostile_prompts(blocklist: BlockList, chars: int = 1500, seed: int = 11) -> 
         "spelled_one_letter": _fit("y " * 40 + "x x z ", chars),
         "lookalikes": _clean(blocklist, lookalikes, " ", chars),
         "leet_digits": _clean(blocklist, leet, " ", chars),
+        "symbol_leet": _clean(blocklist, symbols, " ", chars),
+        "camel_case": _clean(blocklist, humps, " ", chars),
+        "letter_split_off": _clean(blocklist, split, " ", chars),
+        "ph_vv": _clean(blocklist, digraphs, " ", chars),
+        "phrase_runs": _fit("zzz ", chars),
         "cjk_mixed": _clean(
             blocklist,
             rng.choices([*list("一个裸女人在ヌの森体ー"), "nake", "bod"], k=chars),
@@ -116,32 +144,65 @@ def hostile_prompts(blocklist: BlockList, chars: int = 1500, seed: int = 11) -> 
     }
 
 
-def filter_benchmark(
-    entries: int = 500, prompt_chars: int = 1500, repeats: int = 50
-) -> dict[str, float]:
-    """Milliseconds for one :meth:`BlockList.find` of a hostile prompt against ``entries``
-    blocked entries (median and worst over every prompt and repeat), and for compiling
-    the list (``compile_ms``, median of 5 builds)."""
-    words = blocked_entries(entries)
-    BlockList(words)  # loads the confusables table once, outside the timings
+def _compiled_bytes(words: list[str]) -> int:
+    """What a compiled list keeps in memory, as tracemalloc counts it."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        blocklist = BlockList(words)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    del blocklist
+    return sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+
+
+def _compile_ms(words: list[str]) -> float:
     builds = []
     for _ in range(5):
         start = time.perf_counter()
-        blocklist = BlockList(words)
+        BlockList(words)
         builds.append((time.perf_counter() - start) * 1000)
-    prompts = hostile_prompts(blocklist, prompt_chars)
+    return round(statistics.median(builds), 3)
+
+
+def filter_benchmark(
+    entries: int = 500, prompt_chars: int = 1500, repeats: int = 50
+) -> dict[str, Any]:
+    """Milliseconds for one :meth:`BlockList.find` of a hostile prompt against ``entries``
+    blocked entries (median and worst over every prompt and repeat, and each prompt's
+    median), and what compiling the list costs: ``compile_ms`` (median of 5 builds),
+    ``compiled_bytes`` (tracemalloc), the same for a hostile list of ``entries`` entries
+    of 100 characters, and the memory of the ordinary-words index."""
+    words = blocked_entries(entries)
+    blocklist = BlockList(words)  # loads the tables once, outside the timings
+    prompts = hostile_prompts(blocklist, prompt_chars)  # (loads the ordinary words too)
     times = []
+    per_prompt = {}
     matched = 0
-    for prompt in prompts.values():
+    steps = 0
+    for name, prompt in prompts.items():
         matched += blocklist.find(prompt) is not None  # also warms the character cache
+        mine = []
         for _ in range(repeats):
+            meter = Meter()
             start = time.perf_counter()
-            blocklist.find(prompt)
-            times.append((time.perf_counter() - start) * 1000)
+            blocklist.find(prompt, meter)
+            mine.append((time.perf_counter() - start) * 1000)
+        steps = max(steps, meter.steps)
+        per_prompt[name] = round(statistics.median(mine), 3)
+        times += mine
+    hostile = hostile_entries(entries)
     return {
         "filter_ms_median": round(statistics.median(times), 3),
         "filter_ms_max": round(max(times), 3),
-        "compile_ms": round(statistics.median(builds), 3),
+        "filter_ms_by_prompt": per_prompt,
+        "filter_steps_max": steps,
+        "compile_ms": _compile_ms(words),
+        "compiled_bytes": _compiled_bytes(words),
+        "compile_hostile_ms": _compile_ms(hostile),
+        "compiled_hostile_bytes": _compiled_bytes(hostile),
+        "ordinary_words_bytes": lexicon.nbytes(),
         "prompts": len(prompts),
         "prompts_matching": matched,
         "entries": len(words),

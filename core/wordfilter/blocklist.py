@@ -18,6 +18,14 @@ from core.wordfilter.walk import SHIFT, Meter, walk
 Terminal = tuple[int, tuple[int, ...], int, bool]
 
 
+def _common(a: str, b: str) -> int:
+    """The length of the prefix ``a`` and ``b`` share."""
+    size = min(len(a), len(b))
+    if a[:size] == b[:size]:
+        return size
+    return next(i for i in range(size) if a[i] != b[i])
+
+
 class BlockList:
     """A server's blocked entries, compiled for :meth:`find`: kept as given (``find``
     returns them as stored), those that can never match (punctuation only) ignored.
@@ -87,21 +95,35 @@ class BlockList:
         self.literals.append({*self._plain_forms(word, prefix), *self._plain_forms(plain, prefix)})
         if prefix:
             self.prefix_atoms.add(atom_id)
+        path: list[int] = []  # the nodes along the word's letters (plurals share them)
+        first = ""
         for form in self._plain_forms(word, prefix):
             key, counts = runs(form)
             self.cap = max(self.cap, max(counts) + 1)
             self.longest = max(self.longest, len(form))
-            node = 0
-            edges = self.edges
-            for c in key:
-                edge = node << SHIFT | ord(c)
-                child = edges.get(edge)
-                if child is None:
-                    child = edges[edge] = self._nodes
-                    self._nodes += 1
-                node = child
+            shared = _common(first, key) if path else 0
+            node = self._insert(key, shared, path)
+            if not first:
+                first = key
             self.terminals.setdefault(node, []).append((atom_id, counts[:-1], counts[-1], prefix))
         return atom_id
+
+    def _insert(self, key: str, shared: int, path: list[int]) -> int:
+        """The node of ``key``: its first ``shared`` letters are along ``path`` (filled in
+        by the first call, for the word itself); the rest are followed or added."""
+        edges = self.edges
+        node = path[shared - 1] if shared else 0
+        record = not path
+        for index in range(shared, len(key)):
+            edge = node << SHIFT | ord(key[index])
+            child = edges.get(edge)
+            if child is None:
+                child = edges[edge] = self._nodes
+                self._nodes += 1
+            node = child
+            if record:
+                path.append(node)
+        return node
 
     @staticmethod
     def _plain_forms(word: str, prefix: bool) -> list[str]:

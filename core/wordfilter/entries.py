@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -64,15 +65,8 @@ def literal_words(entry: str) -> list[str]:
 
 def runs(word: str) -> tuple[str, tuple[int, ...]]:
     """``word`` with each run of a letter collapsed to one, and the runs' lengths."""
-    key: list[str] = []
-    counts: list[int] = []
-    for c in word:
-        if key and key[-1] == c:
-            counts[-1] += 1
-        else:
-            key.append(c)
-            counts.append(1)
-    return "".join(key), tuple(counts)
+    groups = [(c, len(list(run))) for c, run in itertools.groupby(word)]
+    return "".join(c for c, _ in groups), tuple(n for _, n in groups)
 
 
 def plurals(word: str) -> list[str]:

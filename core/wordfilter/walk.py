@@ -7,11 +7,12 @@ characters as the letters they stand for. A run may be longer than the entry's (
 
 The bound: a walk reads at most ``max_runs`` runs (twice the longest entry's letters, plus
 2) and keeps at most ``_MAX_STATES`` readings at once, each with at most 3 letters to try;
-the partial phrases carried from one piece to the next are sets (of phrase-trie nodes),
-so a piece costs at most (words found there) x (partial phrases that end before it). A
-check is thus linear in the prompt's length times the longest entry, whatever the list;
-:class:`Meter` counts the steps (tests hold it to that bound) and stops a walk past its
-deadline.
+the words found from one piece (at most ``_MAX_HITS``) and the partial phrases carried
+from one piece to the next (at most ``_MAX_PENDING``) are sets, so a piece costs at most
+(words found there) x (1 + partial phrases ending before it); only a list built so that
+more meet at one place could reach either cap, and loses completeness there, not time. A
+check is thus linear in the prompt's length times the longest entry, whatever the list
+(:func:`step_bound`); :class:`Meter` counts the steps and stops a walk past its deadline.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 SHIFT = 21  # a trie edge's key is node << SHIFT | ord(letter)
 _MAX_STATES = 8  # readings of one walk followed at once, at most
+_MAX_PENDING = 64  # partial phrases carried into one piece, at most
+_MAX_HITS = 64  # words found from the start of one piece, at most
 _CHECK_EVERY = 2048  # steps between two looks at the clock
 
 _LEET: dict[str, str] = {
@@ -50,6 +53,14 @@ _LEET: dict[str, str] = {
     "\ue001": "x",  # ><
 }
 _OPTIONS = {c: (c, *letters) for c, letters in _LEET.items()}  # as itself, or a letter
+
+
+def step_bound(chars: int, longest: int) -> int:
+    """The most steps a reading of ``chars`` characters can take against a list whose
+    longest atom has ``longest`` letters: from each piece, one walk and the phrases its
+    words continue."""
+    walk_steps = (2 * longest + 2) * _MAX_STATES * 3
+    return chars * (walk_steps + _MAX_HITS * (1 + _MAX_PENDING))
 
 
 class TooLong(Exception):
@@ -100,7 +111,9 @@ def walk(bl: BlockList, pieces: Pieces, meter: Meter, ordinary: dict[str, bool])
                 if entry is not None and (found is None or entry < found):
                     found = entry
                 if last >= 0 and following in bl.phrase_more:
-                    pending.setdefault(last + 1, set()).add(following)
+                    carried = pending.setdefault(last + 1, set())
+                    if len(carried) < _MAX_PENDING:
+                        carried.add(following)
         if found is not None:
             return found
     return None
@@ -226,7 +239,9 @@ def _hits_from(
                         last_piece = lay.end_piece[q]
                         count = base + q - s_eff
                     word = new_decoded + letter * (count if count < cap else cap)
-                    if _stands(bl, pieces, atom_id, i, last_piece, word, ordinary):
+                    if len(hits) < _MAX_HITS and _stands(
+                        bl, pieces, atom_id, i, last_piece, word, ordinary
+                    ):
                         hits.add((atom_id, -1 if is_prefix else last_piece))
         r += 1
         if not moved or r >= runs or lay.run_start[r] >= limit:

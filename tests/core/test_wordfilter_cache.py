@@ -1,0 +1,102 @@
+"""Compiled lists in a cache bounded in bytes, and scans on threads of their own within a
+time budget."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import tracemalloc
+
+import pytest
+
+from core.wordfilter import BlockList, CompiledLists, ScanTooLong, WordScanner
+from devtools.filter_bench import blocked_entries, hostile_entries
+
+
+def measured_bytes(entries: list[str]) -> int:
+    """Memory a compiled list keeps, as tracemalloc counts it."""
+    BlockList(entries)  # tables and caches loaded outside the measure
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        blocklist = BlockList(entries)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    kept = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    del blocklist
+    return kept
+
+
+@pytest.mark.parametrize("kind", ["busy server", "hostile"])
+def test_the_estimate_covers_what_a_compiled_list_keeps(kind):
+    entries = blocked_entries(500) if kind == "busy server" else hostile_entries(500)
+    estimate = BlockList(entries).nbytes
+    kept = measured_bytes(entries)
+    assert kept <= estimate <= 3 * kept, (kept, estimate)
+
+
+def test_hostile_lists_compile_to_bounded_memory():
+    # 500 entries of 100 characters each, built to make the trie as large as it gets.
+    blocklist = BlockList(hostile_entries(500))
+    assert blocklist.nbytes < 48 * 1024 * 1024
+
+
+def test_one_servers_churn_keeps_one_version():
+    cache = CompiledLists(budget=64 * 1024 * 1024)
+    words = blocked_entries(200)
+    for version in range(30):  # banword add, then a prompt, again and again
+        cache.get(1, tuple(words[: 150 + version]))
+    assert len(cache) == 1
+    assert cache.nbytes == cache.get(1, tuple(words[:179])).nbytes
+
+
+def test_the_cache_is_bounded_in_bytes_for_all_servers_together():
+    one = BlockList(blocked_entries(100)).nbytes
+    cache = CompiledLists(budget=5 * one)
+    for server in range(40):
+        cache.get(server, tuple(blocked_entries(100, seed=server)))
+        assert cache.nbytes <= cache.budget
+    assert 1 <= len(cache) <= 5
+    # The most recently used stay; the list asked for is always served.
+    assert cache.get(39, tuple(blocked_entries(100, seed=39))) is cache.get(
+        39, tuple(blocked_entries(100, seed=39))
+    )
+    huge = CompiledLists(budget=1000)
+    assert huge.get(1, ("nude",)).find("nude") == "nude"  # too big to keep, still served
+    assert len(huge) == 0 and huge.nbytes == 0
+    cache.forget(39)
+    assert 39 not in {key for key in cache._lists}
+
+
+async def test_scans_run_on_the_scanners_own_threads():
+    scanner = WordScanner(threads=1)
+    seen = []
+
+    def spy(key, entries, texts):
+        seen.append(threading.current_thread().name)
+        return original(key, entries, texts)
+
+    original = scanner._scan
+    scanner._scan = spy
+    try:
+        hit = await scanner.find(1, ("nude",), ("a calm lake", "n u d e"))
+        assert hit == (1, "nude")
+        assert await scanner.find(1, ("nude",), ("a calm lake", "")) is None
+        assert seen and all(name.startswith("wordscan") for name in seen)
+    finally:
+        scanner.close()
+
+
+async def test_a_scan_past_its_budget_refuses_rather_than_holding_a_thread():
+    scanner = WordScanner(threads=1, budget=0.0)
+    try:
+        await scanner.ready()
+        prompt = "z " * 750  # nearly 6,000 steps, no match
+        with pytest.raises(ScanTooLong):
+            await scanner.find(1, ("z z z z z z q", "kill"), (prompt,))
+        # The thread is free again: the next scan runs (and, within budget, answers).
+        scanner.budget = 5.0
+        assert await asyncio.wait_for(scanner.find(1, ("kill",), ("k1ll",)), 10) == (0, "kill")
+    finally:
+        scanner.close()
