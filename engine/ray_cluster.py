@@ -54,6 +54,29 @@ def start_local(options: dict[str, Any] | None = None) -> None:
         raise
 
 
+def join(address: str, options: dict[str, Any] | None = None) -> None:
+    """``ray.init`` at the operator's cluster; a refusal for want of its token says so."""
+    import ray
+
+    try:
+        ray.init(address=address, **(options or {}))
+    except ConnectionError as exc:
+        if not _refused_for_token(exc):
+            raise
+        raise ConnectionError(
+            f"the Ray cluster at {address} asks for its token: set RAY_AUTH_MODE=token and "
+            "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) in the bot's environment"
+        ) from exc
+
+
+def _refused_for_token(exc: BaseException | None) -> bool:
+    while exc is not None:  # Ray carries the GCS's answer as text or as the cause
+        if "InvalidAuthToken" in str(exc) or type(exc).__name__ == "AuthenticationError":
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def forget_token() -> None:
     """After the local cluster stopped: its token leaves the environment and the disk.
     Nothing happens where the token in use is not one ``start_local`` wrote."""

@@ -27,7 +27,7 @@ from engine.faults import Returned
 from engine.handle import JobHandle, JobStarted
 from engine.inbox import Handoff
 from engine.model import FamilyDefaults
-from engine.ray_cluster import forget_token, start_local
+from engine.ray_cluster import forget_token, join, start_local
 from engine.ray_replica import Ending, EngineReplica, JobFailed, ModelInfo, Placed, files_of
 from engine.scheduler import Engine, default_batch_images
 from engine.types import JobOutput, Progress
@@ -185,7 +185,7 @@ def deploy(
 
     if not ray.is_initialized():
         if address:  # the operator's cluster, with its token (README, "Scaling out")
-            ray.init(address=address, **(ray_init or {}))
+            join(address, ray_init)
         else:
             start_local(ray_init)  # token auth, no dashboard, no jobs API
     if gpus is None:  # one GPU per replica where the cluster has GPUs

@@ -234,6 +234,14 @@ except Exception as exc:
 else:
     print("joined", int(ray.cluster_resources()["CPU"]))
 """
+BOT_JOINS = """
+import sys
+from engine.ray_cluster import join
+try:
+    join(sys.argv[1])
+except ConnectionError as exc:
+    print("refused:", exc)
+"""
 
 
 def test_the_local_cluster_refuses_a_client_without_its_token(cluster, tmp_path):
@@ -251,19 +259,21 @@ def test_the_local_cluster_refuses_a_client_without_its_token(cluster, tmp_path)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     clean["HOME"] = str(tmp_path)
     tries = {
-        "none": {},
-        "wrong": {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64},
-        "token": {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token},
+        "none": (JOIN, {}),
+        "wrong": (JOIN, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64}),
+        "token": (JOIN, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}),
+        "bot": (BOT_JOINS, {}),  # the product's own join (RAY_ADDRESS set), no token
     }
     running = {
         name: subprocess.Popen(
-            [sys.executable, "-c", JOIN, address],
+            [sys.executable, "-c", script, address],
             env={**clean, **auth},
+            cwd=Path(__file__).parents[2],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for name, auth in tries.items()
+        for name, (script, auth) in tries.items()
     }
     got = {}
     for name, process in running.items():
@@ -272,6 +282,7 @@ def test_the_local_cluster_refuses_a_client_without_its_token(cluster, tmp_path)
     assert got["none"] == "refused InvalidAuthToken", got  # the GCS's own answer
     assert got["wrong"] == "refused InvalidAuthToken", got
     assert got["token"] == f"joined {REPLICAS}", got
+    assert got["bot"].startswith(f"refused: the Ray cluster at {address} asks for its token")
     # The token is in no Ray process's command line or environment: they read the file.
     read = set()
     for process in psutil.Process().children(recursive=True):
