@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass
 
 from core.errors import BadParameter
+from core.wordfilter.fold import THIN_SPACES
+
+_THIN = dict.fromkeys(map(ord, THIN_SPACES))
 
 MAX_PROMPT_CHARS = 1500
 MAX_NEGATIVE_CHARS = 1500
@@ -103,9 +106,15 @@ def parse_float(value: str, name: str, low: float, high: float) -> float:
     return number
 
 
+def collapse_spaces(text: str) -> str:
+    """``text`` with every run of spaces one space, and spaces narrower than a letter
+    dropped (``nu\u200ade`` is seen, and drawn, as ``nude``, not ``nu de``)."""
+    return " ".join(text.translate(_THIN).split())
+
+
 def check_negative(value: str, name: str = "--no") -> str:
     """A negative prompt: some text, at most ``MAX_NEGATIVE_CHARS``, all of it storable."""
-    text = " ".join(check_storable(value, name).split())
+    text = collapse_spaces(check_storable(value, name))
     if not text:
         raise BadParameter(name, f"`{name}` needs text after it, e.g. `{name} people, text`.")
     if len(text) > MAX_NEGATIVE_CHARS:
@@ -124,7 +133,7 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
     check_storable(text, "prompt")
     matches = list(_PARAM.finditer(text))
     prompt_end = matches[0].start() if matches else len(text)
-    prompt = " ".join(text[:prompt_end].split())
+    prompt = collapse_spaces(text[:prompt_end])
     values: dict[str, object] = {}
     for position, match in enumerate(matches):
         name = "--" + match.group("name").lower()

@@ -19,6 +19,12 @@ def check_entry(word: str) -> str:
     Raises ``ValueError`` with a message for the admin when the entry is too long, has no
     letter or emoji, or has a ``*`` anywhere but right after its last word.
     """
+    odd = next((c for c in word if unicodedata.category(c) in ("Cs", "Cc") and c != "\t"), None)
+    if odd is not None:
+        raise ValueError(
+            f"A blocked word or phrase cannot hold the character U+{ord(odd):04X} "
+            "(a control character or half of a pair): it cannot be stored."
+        )
     entry = " ".join(word.split()).lower()
     if not entry:
         raise ValueError("Give a word or a phrase to block.")

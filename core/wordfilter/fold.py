@@ -20,6 +20,7 @@ __all__ = [
     "KIND",
     "LEET_CHARS",
     "O_PAIR",
+    "THIN_SPACES",
     "X_PAIR",
     "char_kind",
     "emoji_core",
@@ -35,7 +36,7 @@ __all__ = [
 # symbols; marks and format characters are dropped by their category).
 _IGNORABLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # Spaces narrower than a letter: between letters they read as no space at all ("nu de").
-_THIN_SPACES = frozenset("\u2006\u2008\u2009\u200a\u202f\u205f")
+THIN_SPACES = frozenset("\u2006\u2008\u2009\u200a\u202f\u205f")
 # Characters read as letters in leetspeak (digits, symbols; "()" and "><" become O_PAIR and
 # X_PAIR first, see :func:`pair_symbols`).
 O_PAIR = "\ue000"
@@ -101,7 +102,7 @@ def _fold_char(ch: str, visual: bool = True) -> str:
         return ch.lower()
     if ch in "ßẞ":
         return "ß"  # not "ss": a blocked "ass" leaves "aß" alone
-    if ch in _IGNORABLE or ch in _THIN_SPACES:
+    if ch in _IGNORABLE or ch in THIN_SPACES:
         return ""
     if 0x1F1E6 <= ord(ch) <= 0x1F1FF:
         return chr(ord("a") + ord(ch) - 0x1F1E6)  # regional indicators: 🇳🇺🇩🇪
@@ -165,7 +166,7 @@ def fold_pairs(text: str, visual: bool = True) -> list[tuple[str, str]]:
     for ch in unicodedata.normalize("NFC", text):
         folded = cache.get(ch)
         if folded is None:
-            if ch in _THIN_SPACES:
+            if ch in THIN_SPACES:
                 folded = ""
             elif ch in (O_PAIR, X_PAIR):
                 folded = ch

@@ -297,6 +297,8 @@ def test_check_entry_accepts(word, entry):
         ("nud**", "can only end an entry"),
         ("nud *", "can only end an entry"),
         ("🍆*", "is for words"),
+        ("nu\x00de", "U\\+0000"),
+        ("nu\ud800de", "U\\+D800"),
     ],
 )
 def test_check_entry_refuses(word, message):
