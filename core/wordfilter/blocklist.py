@@ -10,12 +10,33 @@ from collections.abc import Iterable
 from core.wordfilter.entries import atoms_of, literal_words, plurals, runs
 from core.wordfilter.fold import emoji_core, is_pictograph, load_tables
 from core.wordfilter.pieces import cut, digraph_reading
-from core.wordfilter.walk import SHIFT, Meter, walk
+from core.wordfilter.walk import PHRASE_SHIFT, SHIFT, Meter, walk
 
 # A terminal of the trie: (atom id, the entry's run lengths before its last run, the last
 # run's length, whether the atom is a prefix). Atoms are the words of the entries (a
 # phrase is a sequence of atoms).
 Terminal = tuple[int, tuple[int, ...], int, bool]
+
+
+def _extend(key: str, counts: tuple[int, ...], word: str, form: str) -> tuple[str, tuple[int, ...]]:
+    """``runs(form)`` for a plural ``form`` of ``word`` (whose runs are ``key``,
+    ``counts``): ``word`` + a suffix, or ``word`` less its last letter + ``ies``."""
+    letters, lengths = list(key), list(counts)
+    if not form.startswith(word):  # y -> ies
+        lengths[-1] -= 1
+        if not lengths[-1]:
+            letters.pop()
+            lengths.pop()
+        tail = form[len(word) - 1 :]
+    else:
+        tail = form[len(word) :]
+    for c in tail:
+        if letters and letters[-1] == c:
+            lengths[-1] += 1
+        else:
+            letters.append(c)
+            lengths.append(1)
+    return "".join(letters), tuple(lengths)
 
 
 def _common(a: str, b: str) -> int:
@@ -40,13 +61,15 @@ class BlockList:
         self.terminals: dict[int, list[Terminal]] = {}  # node -> the atoms ending there
         self.literals: list[set[str]] = []  # per atom: the words that are it, written plainly
         self.prefix_atoms: set[int] = set()
-        self.phrase_next: dict[tuple[int, int], int] = {}  # (phrase node, atom) -> node
-        self.phrase_entry: dict[int, int] = {}  # phrase node -> index of the entry it ends
-        self.phrase_more: set[int] = set()  # phrase nodes that longer phrases go on from
+        # phrase node << PHRASE_SHIFT | atom id -> the phrase node after that word
+        self.phrase_next: dict[int, int] = {}
+        # Per phrase node: the index of the entry it ends (-1: none), and whether longer
+        # phrases go on from it (node 0, the root, is the start of every phrase).
+        self.phrase_entry: list[int] = [-1]
+        self.phrase_more: list[bool] = [False]
         self.emoji: list[tuple[str, int]] = []
         self._atom_ids: dict[tuple[str, bool], int] = {}
         self._nodes = 1
-        self._phrase_nodes = 1
         self.cap = 3  # run lengths beyond every entry's (and 2) are all alike
         self.longest = 1  # letters in the longest form of an atom
         usable = 0
@@ -70,7 +93,9 @@ class BlockList:
 
     def _add(self, index: int, entry: str) -> bool:
         entry = unicodedata.normalize("NFC", entry).lower()
-        if any(is_pictograph(c) for c in unicodedata.normalize("NFKC", entry)):
+        if not entry.isascii() and any(
+            is_pictograph(c) for c in unicodedata.normalize("NFKC", entry)
+        ):
             core = emoji_core(entry.rstrip("*"))
             if core:
                 self.emoji.append((core, index))
@@ -89,23 +114,27 @@ class BlockList:
     def _atom(self, word: str, prefix: bool, plain: str) -> int:
         atom_id = self._atom_ids.get((word, prefix))
         if atom_id is not None:
-            self.literals[atom_id].update(self._plain_forms(plain, prefix))
+            if plain != word:
+                self.literals[atom_id].update(self._plain_forms(plain, prefix))
             return atom_id
         atom_id = self._atom_ids[word, prefix] = len(self.literals)
         self.literals.append({*self._plain_forms(word, prefix), *self._plain_forms(plain, prefix)})
         if prefix:
             self.prefix_atoms.add(atom_id)
+        key, counts = runs(word)
+        self.cap = max(self.cap, max(counts) + 1)
+        self.longest = max(self.longest, len(word) + 3)  # with "ies"
         path: list[int] = []  # the nodes along the word's letters (plurals share them)
-        first = ""
-        for form in self._plain_forms(word, prefix):
-            key, counts = runs(form)
-            self.cap = max(self.cap, max(counts) + 1)
-            self.longest = max(self.longest, len(form))
-            shared = _common(first, key) if path else 0
-            node = self._insert(key, shared, path)
-            if not first:
-                first = key
-            self.terminals.setdefault(node, []).append((atom_id, counts[:-1], counts[-1], prefix))
+        node = self._insert(key, 0, path)
+        self.terminals.setdefault(node, []).append((atom_id, counts[:-1], counts[-1], prefix))
+        if prefix:
+            return atom_id
+        for form in plurals(word):
+            plural_key, plural_counts = _extend(key, counts, word, form)
+            node = self._insert(plural_key, _common(key, plural_key), path)
+            self.terminals.setdefault(node, []).append(
+                (atom_id, plural_counts[:-1], plural_counts[-1], prefix)
+            )
         return atom_id
 
     def _insert(self, key: str, shared: int, path: list[int]) -> int:
@@ -114,15 +143,24 @@ class BlockList:
         edges = self.edges
         node = path[shared - 1] if shared else 0
         record = not path
-        for index in range(shared, len(key)):
-            edge = node << SHIFT | ord(key[index])
-            child = edges.get(edge)
+        index = shared
+        size = len(key)
+        while index < size:  # along the letters the trie has
+            child = edges.get(node << SHIFT | ord(key[index]))
             if child is None:
-                child = edges[edge] = self._nodes
-                self._nodes += 1
+                break
             node = child
+            index += 1
             if record:
                 path.append(node)
+        fresh = self._nodes
+        for c in key[index:]:  # then new nodes only
+            edges[node << SHIFT | ord(c)] = fresh
+            node = fresh
+            fresh += 1
+            if record:
+                path.append(node)
+        self._nodes = fresh
         return node
 
     @staticmethod
@@ -132,13 +170,16 @@ class BlockList:
     def _phrase(self, atoms: list[int], index: int) -> None:
         node = 0
         for atom_id in atoms:
-            self.phrase_more.add(node)
-            child = self.phrase_next.get((node, atom_id))
+            self.phrase_more[node] = True
+            step = node << PHRASE_SHIFT | atom_id
+            child = self.phrase_next.get(step)
             if child is None:
-                child = self.phrase_next[node, atom_id] = self._phrase_nodes
-                self._phrase_nodes += 1
+                child = self.phrase_next[step] = len(self.phrase_entry)
+                self.phrase_entry.append(-1)
+                self.phrase_more.append(False)
             node = child
-        self.phrase_entry.setdefault(node, index)
+        if self.phrase_entry[node] < 0:
+            self.phrase_entry[node] = index
 
     def _estimate(self) -> int:
         """An upper estimate of the compiled list's memory, in bytes."""
@@ -149,9 +190,9 @@ class BlockList:
         size += sys.getsizeof(self.literals)
         for words in self.literals:
             size += sys.getsizeof(words) + sum(sys.getsizeof(w) for w in words)
-        size += sys.getsizeof(self.phrase_next) + 150 * len(self.phrase_next)
-        size += sys.getsizeof(self.phrase_entry) + 64 * len(self.phrase_entry)
-        size += sys.getsizeof(self.phrase_more) + 32 * len(self.phrase_more)
+        size += sys.getsizeof(self.phrase_next) + 64 * len(self.phrase_next)
+        size += sys.getsizeof(self.phrase_entry) + 32 * len(self.phrase_entry)
+        size += sys.getsizeof(self.phrase_more)
         size += sys.getsizeof(self.entries) + sum(sys.getsizeof(e) for e in self.entries)
         return size + sum(sys.getsizeof(core) + 100 for core, _ in self.emoji) + 1024
 

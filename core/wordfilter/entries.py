@@ -56,8 +56,11 @@ def atoms_of(entry: str) -> tuple[list[list[str]], bool]:
     forms = []
     for folded in readings(text):
         # Punctuation separates words too: "hate-speech" is the phrase "hate speech".
-        words = "".join(c if char_kind(c) in "LWD" else " " for c in folded).split()
-        lettered = any(char_kind(c) in "LW" for w in words for c in w)
+        if folded.isascii() and folded.replace(" ", "").isalpha():
+            words, lettered = folded.split(), True  # letters and spaces only: the usual case
+        else:
+            words = "".join(c if char_kind(c) in "LWD" else " " for c in folded).split()
+            lettered = any(char_kind(c) in "LW" for w in words for c in w)
         if words and lettered and words not in forms:
             forms.append(words)
     return forms, prefix

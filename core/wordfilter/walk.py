@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from core.wordfilter.pieces import Pieces
 
 SHIFT = 21  # a trie edge's key is node << SHIFT | ord(letter)
+PHRASE_SHIFT = 24  # a phrase step's key is phrase node << PHRASE_SHIFT | atom id
 _MAX_STATES = 8  # readings of one walk followed at once, at most
 _MAX_PENDING = 64  # partial phrases carried into one piece, at most
 _MAX_HITS = 64  # words found from the start of one piece, at most
@@ -101,20 +102,20 @@ def walk(bl: BlockList, pieces: Pieces, meter: Meter, ordinary: dict[str, bool])
         if not hits:
             continue
         meter.add(len(hits) * (1 + len(before)))
-        found = None  # of the entries ending here, the first in the list
+        found = -1  # of the entries ending here, the first in the list
+        phrase_next, phrase_entry, phrase_more = bl.phrase_next, bl.phrase_entry, bl.phrase_more
         for atom_id, last in hits:
+            carried = pending.setdefault(last + 1, set()) if last >= 0 else None
             for node in (0, *before):
-                following = bl.phrase_next.get((node, atom_id))
+                following = phrase_next.get(node << PHRASE_SHIFT | atom_id)
                 if following is None:
                     continue
-                entry = bl.phrase_entry.get(following)
-                if entry is not None and (found is None or entry < found):
+                entry = phrase_entry[following]
+                if entry >= 0 and (found < 0 or entry < found):
                     found = entry
-                if last >= 0 and following in bl.phrase_more:
-                    carried = pending.setdefault(last + 1, set())
-                    if len(carried) < _MAX_PENDING:
-                        carried.add(following)
-        if found is not None:
+                if carried is not None and phrase_more[following] and len(carried) < _MAX_PENDING:
+                    carried.add(following)
+        if found >= 0:
             return found
     return None
 
