@@ -230,12 +230,21 @@ def _filter_bench(as_json: bool) -> int:
     if as_json:
         print(json.dumps(report, indent=2))
     else:
+        mb = 1024 * 1024
+        slowest = max(report["filter_ms_by_prompt"].items(), key=lambda item: item[1])
         print(
             f"blocked-word check: {report['prompts']} hostile prompts of "
             f"{report['prompt_chars']} characters against {report['entries']} entries\n"
             f"  per prompt: median {report['filter_ms_median']:.2f} ms, "
-            f"worst {report['filter_ms_max']:.2f} ms\n"
-            f"  compiling the list: {report['compile_ms']:.2f} ms (once per change)"
+            f"worst {report['filter_ms_max']:.2f} ms; slowest prompt's median "
+            f"{slowest[1]:.2f} ms ({slowest[0]}), {report['filter_steps_max']} steps at most\n"
+            f"  compiling the list (once per change): {report['compile_ms']:.2f} ms, "
+            f"{report['compiled_bytes'] / mb:.2f} MB; long phrases of letter runs "
+            f"{report['compile_phrases_ms']:.2f} ms, "
+            f"{report['compiled_phrases_bytes'] / mb:.2f} MB; "
+            f"100 random characters each {report['compile_hostile_ms']:.2f} ms, "
+            f"{report['compiled_hostile_bytes'] / mb:.2f} MB\n"
+            f"  ordinary words: {report['ordinary_words_bytes'] / mb:.1f} MB"
         )
     return 0
 

@@ -143,30 +143,36 @@ class Admission:
         self._blocked.pop(guild_id, None)
         self.scanner.lists.forget(guild_id)
 
-    async def check_words(self, who: Requester, new: NewJob, sources: tuple[Text, Text]) -> None:
-        """``BlockedPrompt`` when the prompt or negative holds a word this server blocks,
-        saying which text it was found in (never the word: that would teach the way around).
+    async def check_words(
+        self,
+        who: Requester,
+        texts: tuple[str, str],
+        sources: tuple[Text, Text],
+        parent_id: int | None = None,
+    ) -> None:
+        """``BlockedPrompt`` when ``texts`` (a prompt and a negative) hold a word this
+        server blocks, saying which text it was found in (``sources``; never the word:
+        that would teach the way around).
 
         The matcher is linear in the text's length times the longest entry; it runs on
         the scanner's own threads, within a time budget (past it the text is refused)."""
-        entries = self._blocked.get(new.guild_id)
+        entries = self._blocked.get(who.guild_id)
         if entries is None:
             generation = self._word_changes
-            entries = tuple(await self.storage.blocked_words(new.guild_id))
+            entries = tuple(await self.storage.blocked_words(who.guild_id))
             if generation == self._word_changes:  # no change landed while it was read
-                self._blocked[new.guild_id] = entries
+                self._blocked[who.guild_id] = entries
         if not entries:
             return
-
         try:
-            hit = await self.scanner.find(new.guild_id, entries, (new.prompt, new.negative))
+            hit = await self.scanner.find(who.guild_id, entries, texts)
         except ScanTooLong:
             raise BlockedPrompt(_TOO_LONG) from None
         if hit is None:
             return
         source, found = sources[hit[0]], hit[1]
-        await self.storage.log_blocked_prompt(new.guild_id, who.user_id, f"{found!r} in {source}")
-        raise BlockedPrompt(_BLOCKED_MESSAGES[source].format(job=new.parent_id))
+        await self.storage.log_blocked_prompt(who.guild_id, who.user_id, f"{found!r} in {source}")
+        raise BlockedPrompt(_BLOCKED_MESSAGES[source].format(job=parent_id))
 
     async def admit(
         self,
@@ -176,9 +182,9 @@ class Admission:
         sources: tuple[Text, Text] = PARENT_TEXTS,
         checked: bool = False,
     ) -> Job:
-        """Admit a job: the cheap checks first (ban, quota, limits; ``checked``: the
-        caller made them), then the blocked words (off the loop), then the counts again
-        and the insert, together with the jobs admitted at the same moment."""
+        """Admit a job: the cheap checks first (ban, quota, limits), then the blocked words
+        (off the loop; ``checked``: the caller made both), then the counts again and the
+        insert, together with the jobs admitted at the same moment."""
         [job] = await self.admit_all(who, [new], sources=sources, checked=checked)
         return job
 
@@ -195,12 +201,12 @@ class Admission:
         would."""
         for new in news:
             self.runner.spec_for(new)  # a job the engine could not run is a bug
-        if not checked:
+        if not checked:  # else the caller made these checks, and the word checks
             await self.check(who)
-        # The same texts (--repeat) are scanned once.
-        distinct = {(new.prompt, new.negative): new for new in news}
-        for new in distinct.values():
-            await self.check_words(who, new, sources)
+            # The same texts (--repeat) are scanned once.
+            distinct = {(new.prompt, new.negative): new.parent_id for new in news}
+            for texts, parent_id in distinct.items():
+                await self.check_words(who, texts, sources, parent_id)
         waiter: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
         self._waiting.append((who, list(news), waiter))
         if self._committer is None or self._committer.done():

@@ -109,8 +109,16 @@ class Jobs:
                 "`--iw` sets how closely the result follows an image prompt: attach an "
                 "image in the `image` option, or remove `--iw`.",
             )
-        # The cheap refusals first; the same read brings the user's /settings.
+        # The cheap refusals first (the same read brings the user's /settings), then the
+        # blocked words: all before the image is downloaded or decoded.
         mine = (await self.admission.check(who, len(prompts))).settings
+        saved = all(parsed.negative is None for parsed in prompts)
+        sources = (Text.PROMPT, Text.SAVED_NEGATIVE if saved else Text.NEGATIVE)
+        negatives = [
+            p.negative if p.negative is not None else mine.get("negative", "") for p in prompts
+        ]
+        for texts in dict.fromkeys((p.prompt, n) for p, n in zip(prompts, negatives, strict=True)):
+            await self.admission.check_words(who, texts, sources)
         if callable(image):
             image = await image()
         picture = None if image is None else await asyncio.to_thread(load_image_prompt, image)
@@ -118,7 +126,7 @@ class Jobs:
         news = []
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
         sources: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size
-        for parsed in prompts:
+        for parsed, negative in zip(prompts, negatives, strict=True):
             # The prompt's own parameters win; then the user's /settings; then the model's.
             if picture is not None:  # the image's own shape, unless --ar says another
                 aspect = parsed.aspect or own_aspect(picture)
@@ -129,7 +137,6 @@ class Jobs:
                 v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None
             )
             cfg = next(v for v in (parsed.cfg, mine.get("cfg"), defaults.guidance) if v is not None)
-            negative = parsed.negative if parsed.negative is not None else mine.get("negative", "")
             params = JobParams(
                 aspect=f"{aspect[0]}:{aspect[1]}",
                 width=width,
@@ -176,12 +183,7 @@ class Jobs:
                     source_png=source,
                 )
             )
-        # Where a blocked word was found: the prompt, or a negative from /settings.
-        saved = all(parsed.negative is None for parsed in prompts)
-        negative_from = Text.SAVED_NEGATIVE if saved else Text.NEGATIVE
-        return await self.admission.admit_all(
-            who, news, sources=(Text.PROMPT, negative_from), checked=True
-        )
+        return await self.admission.admit_all(who, news, sources=sources, checked=True)
 
     async def press(
         self,

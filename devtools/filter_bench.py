@@ -83,6 +83,17 @@ def hostile_entries(count: int = 500, seed: int = 3) -> list[str]:
     return entries
 
 
+def phrase_entries(count: int = 500, seed: int = 3) -> list[str]:
+    """``count`` phrases of about 25 three-letter runs (``zzz qqq ... q``), the kind of list
+    that made the old matcher's work double at every word."""
+    rng = random.Random(seed)
+    entries = []
+    for _ in range(count):
+        words = [rng.choice("abcdefghijklmnopqrstuvwxyz") * 3 for _ in range(24)]
+        entries.append(" ".join([*words, "q"]))
+    return entries
+
+
 def _fit(text: str, chars: int) -> str:
     return (text * (chars // max(len(text), 1) + 1))[:chars]
 
@@ -172,8 +183,9 @@ def filter_benchmark(
     """Milliseconds for one :meth:`BlockList.find` of a hostile prompt against ``entries``
     blocked entries (median and worst over every prompt and repeat, and each prompt's
     median), and what compiling the list costs: ``compile_ms`` (median of 5 builds),
-    ``compiled_bytes`` (tracemalloc), the same for a hostile list of ``entries`` entries
-    of 100 characters, and the memory of the ordinary-words index."""
+    ``compiled_bytes`` (tracemalloc), the same for a list of long phrases of letter runs
+    and for a hostile list of ``entries`` entries of 100 random characters, and the memory
+    of the ordinary-words index."""
     words = blocked_entries(entries)
     blocklist = BlockList(words)  # loads the tables once, outside the timings
     prompts = hostile_prompts(blocklist, prompt_chars)  # (loads the ordinary words too)
@@ -193,6 +205,7 @@ def filter_benchmark(
         per_prompt[name] = round(statistics.median(mine), 3)
         times += mine
     hostile = hostile_entries(entries)
+    phrases = phrase_entries(entries)
     return {
         "filter_ms_median": round(statistics.median(times), 3),
         "filter_ms_max": round(max(times), 3),
@@ -200,6 +213,8 @@ def filter_benchmark(
         "filter_steps_max": steps,
         "compile_ms": _compile_ms(words),
         "compiled_bytes": _compiled_bytes(words),
+        "compile_phrases_ms": _compile_ms(phrases),
+        "compiled_phrases_bytes": _compiled_bytes(phrases),
         "compile_hostile_ms": _compile_ms(hostile),
         "compiled_hostile_bytes": _compiled_bytes(hostile),
         "ordinary_words_bytes": lexicon.nbytes(),

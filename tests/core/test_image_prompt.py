@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
-from core.errors import BadImage, BadParameter, Banned, QuotaExceeded
+from core.errors import BadImage, BadParameter, Banned, BlockedPrompt, QuotaExceeded
 from core.image_prompt import MAX_IMAGE_BYTES, image_strength, load_image_prompt, own_aspect
 from core.model import Action, Requester
 from tests.images import (
@@ -173,15 +173,19 @@ async def test_the_image_is_fetched_only_after_the_cheap_checks(make_services):
 
     await service.jobs.imagine_all(ALICE, "a fox --steps 2")  # her one job of the day
     await service.moderation.ban(admin, bob.user_id, "spam")
+    await service.moderation.banword(admin, "add", "gore")
+    dave = Requester(user_id=505, guild_id=1, channel_id=10)
     refusals = [
         (ALICE, "a fox --steps 2", QuotaExceeded),
         (bob, "a fox --steps 2", Banned),
         (ALICE, "a fox --seed twelve", BadParameter),  # the parse comes first too
+        (dave, "a g0re scene --steps 2", BlockedPrompt),  # and the blocked words
+        (dave, "a fox --no gore --repeat 2", BlockedPrompt),
     ]
     for who, prompt, refusal in refusals:
         with pytest.raises(refusal):
             await service.jobs.imagine_all(who, prompt, fetch_for(who))
-    assert fetched == [], "no download for a request refused by the cheap checks"
+    assert fetched == [], "no download for a request refused by the cheaper checks"
     carol = Requester(user_id=404, guild_id=1, channel_id=10)
     [job] = await service.jobs.imagine_all(carol, "a fox --steps 2", fetch_for(carol))
     assert fetched == [carol] and job.params.image_weight == 1.0
