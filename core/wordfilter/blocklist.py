@@ -8,8 +8,8 @@ import unicodedata
 from collections.abc import Iterable
 
 from core.wordfilter.entries import atoms_of, literal_words, plurals, runs
-from core.wordfilter.fold import emoji_core, is_pictograph, load_tables
-from core.wordfilter.pieces import cut, digraph_reading
+from core.wordfilter.fold import emoji_core, fold_pairs, is_pictograph, load_tables, pair_symbols
+from core.wordfilter.pieces import cut_folded, digraph_reading
 from core.wordfilter.walk import PHRASE_SHIFT, SHIFT, Meter, walk
 
 # A terminal of the trie: (atom id, the entry's run lengths before its last run, the last
@@ -210,14 +210,15 @@ class BlockList:
             return None
         meter = meter or Meter()
         ordinary: dict[str, bool] = {}
-        first: list[str] | None = None
-        for visual in (True, False):
-            if not visual and text.isascii():
-                break
-            pieces = cut(text, visual)
-            if first == pieces.stream:
-                break  # read the same way twice
-            first = pieces.stream
+        text = pair_symbols(text)
+        visual = fold_pairs(text, visual=True)
+        readings = [visual]
+        if not text.isascii():
+            native = fold_pairs(text, visual=False)
+            if any(a != b for (_, a), (_, b) in zip(visual, native, strict=True)):
+                readings.append(native)  # read a second way only where it differs
+        for pairs in readings:
+            pieces = cut_folded(pairs)
             for reading in (pieces, digraph_reading(pieces)):
                 if reading is not None:
                     found = walk(self, reading, meter, ordinary)

@@ -96,8 +96,14 @@ def walk(bl: BlockList, pieces: Pieces, meter: Meter, ordinary: dict[str, bool])
         return None
     lay = _Layout(pieces)
     pending: dict[int, set[int]] = {}
+    edges = bl.edges
+    starts_here: dict[tuple[str, ...], bool] = {}  # whether an entry starts with such a run
     for i in range(n):
-        hits = _hits_from(bl, pieces, lay, i, meter, ordinary)
+        options = lay.run_options[lay.run_of[pieces.starts[i]]]
+        root = starts_here.get(options)
+        if root is None:
+            root = starts_here[options] = any(ord(letter) in edges for letter in options)
+        hits = _hits_from(bl, pieces, lay, i, meter, ordinary) if root else ()
         before = pending.pop(i, ())
         if not hits:
             continue
@@ -180,8 +186,6 @@ def _hits_from(
     edges, terminals, cap = bl.edges, bl.terminals, bl.cap
     s_eff = pieces.starts[i]
     r = lay.run_of[s_eff]
-    if not any(ord(letter) in edges for letter in lay.run_options[r]):
-        return hits  # no entry starts with this letter (the root is node 0)
     limit = lay.segment_end[i]
     runs = len(lay.run_start)
     steps = 0
