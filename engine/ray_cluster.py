@@ -1,10 +1,10 @@
 """The local Ray cluster the bot starts when ``RAY_ADDRESS`` is empty, locked down.
 
-Ray's core processes (GCS, raylet, workers, Serve replicas) listen on every interface,
-and Ray (2.60) has no setting that binds them to 127.0.0.1 (``_node_ip_address=
-"127.0.0.1"`` is turned into the machine's address on Linux). So the cluster is locked
-with what Ray offers:
-
+- on the loopback address only: Ray's processes (GCS, raylets, workers, Serve replicas,
+  node agents) listen on the node's address, and ``_node_ip_address="127.0.0.1"`` is
+  turned into the machine's address on Linux; Ray's single-machine mode
+  (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, what Ray runs on macOS and Windows) keeps the
+  node's address 127.0.0.1, so nothing listens on another interface;
 - token authentication (``RAY_AUTH_MODE=token``): a fresh 256-bit token per cluster, in a
   0600 file in a private (0700) temporary folder named by ``RAY_AUTH_TOKEN_PATH``, so the
   secret is in no process's environment or command line, in no log and not in ``~/.ray``.
@@ -47,11 +47,24 @@ def start_local(options: dict[str, Any] | None = None) -> None:
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)
     os.environ["RAY_AUTH_MODE"] = "token"  # read by Ray's processes as they start
     _reload_auth()
+    _single_machine(True)
     try:
         ray.init(**{**(options or {}), **HARDENED})
     except BaseException:
         forget_token()
         raise
+
+
+def _single_machine(on: bool) -> None:
+    """Ray's single-machine mode on (the node's address is 127.0.0.1) or back off. Its
+    processes read the variable as they start; this one read it at import."""
+    from ray._private import ray_constants
+
+    if on:
+        os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    else:
+        os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
+    ray_constants.ENABLE_RAY_CLUSTER = not on and not ray_constants.IS_WINDOWS_OR_OSX
 
 
 def join(address: str, options: dict[str, Any] | None = None) -> None:
@@ -83,6 +96,7 @@ def forget_token() -> None:
     folder = token_folder()
     if folder is None:
         return
+    _single_machine(False)
     for name in AUTH_VARIABLES:
         os.environ.pop(name, None)
     _reload_auth()

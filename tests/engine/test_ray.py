@@ -258,6 +258,7 @@ def test_the_local_cluster_refuses_a_client_without_its_token(cluster, tmp_path)
     # one, with the right one. Its home has no ~/.ray/auth_token.
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     clean["HOME"] = str(tmp_path)
+    clean["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # to reach a cluster on 127.0.0.1
     tries = {
         "none": (JOIN, {}),
         "wrong": (JOIN, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64}),
@@ -312,6 +313,9 @@ def post_a_job(target: tuple[str, int], path: str) -> int | str:
         return type(exc).__name__
 
 
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
+
 def test_no_port_of_the_local_cluster_takes_a_job_without_the_token(cluster):
     import psutil
     import ray
@@ -325,6 +329,10 @@ def test_no_port_of_the_local_cluster_takes_a_job_without_the_token(cluster):
                 if connection.status == psutil.CONN_LISTEN:
                     listening.add((connection.laddr.ip, connection.laddr.port))
     ports = {port for _, port in listening}
+    assert listening, "the cluster's processes were found"
+    outside = {(ip, port) for ip, port in listening if ip not in LOOPBACK}
+    assert not outside, f"listening beyond the loopback address: {outside}"
+    assert node_ip == "127.0.0.1"
     assert 8265 not in ports, "no dashboard, so no jobs API"
     assert 8000 not in ports, "no Serve HTTP proxy: the bot uses handles"
     targets = sorted({(node_ip if ip in ("0.0.0.0", "::") else ip, port) for ip, port in listening})
