@@ -4,7 +4,9 @@
   node agents) listen on the node's address, and ``_node_ip_address="127.0.0.1"`` is
   turned into the machine's address on Linux; Ray's single-machine mode
   (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, what Ray runs on macOS and Windows) keeps the
-  node's address 127.0.0.1, so nothing listens on another interface;
+  node's address 127.0.0.1, and the one server Ray binds to every interface all the
+  same (a Serve replica's gRPC server) is bound to it by :func:`keep_replica_on_loopback`,
+  so nothing listens on another interface;
 - token authentication (``RAY_AUTH_MODE=token``): a fresh 256-bit token per cluster, in a
   0600 file in a private (0700) temporary folder named by ``RAY_AUTH_TOKEN_PATH``, so the
   secret is in no process's environment or command line, in no log and not in ``~/.ray``.
@@ -20,12 +22,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 # The bot's choices for its own cluster: what the caller passes cannot undo them.
 HARDENED: dict[str, Any] = {
@@ -53,6 +58,29 @@ def start_local(options: dict[str, Any] | None = None) -> None:
     except BaseException:
         forget_token()
         raise
+
+
+def keep_replica_on_loopback() -> None:
+    """In a Serve replica of the bot's local cluster: Serve's replica gRPC server, which
+    Ray (2.60) binds to ``[::]:0`` whatever the node's address, binds to 127.0.0.1 too.
+    Called as the replica is built (the server starts after). Nothing happens outside
+    the single-machine mode (a cluster of several machines)."""
+    if os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
+        return
+    from ray.serve._private import replica
+
+    bind = getattr(replica, "add_port_to_grpc_server", None)
+    if bind is None:
+        logger.warning("Ray Serve's replica gRPC server could not be kept on 127.0.0.1")
+        return
+    if getattr(bind, "on_loopback", False):
+        return
+
+    def on_loopback(server: Any, address: str) -> int:
+        return bind(server, address.replace("[::]", "127.0.0.1"))
+
+    on_loopback.on_loopback = True  # type: ignore[attr-defined]
+    replica.add_port_to_grpc_server = on_loopback
 
 
 def _single_machine(on: bool) -> None:

@@ -114,8 +114,10 @@ class EngineReplica:
         nsfw: dict[str, Any] | None = None,
     ) -> None:
         from engine.model import load_model, pick_device
+        from engine.ray_cluster import keep_replica_on_loopback
         from engine.worker import Worker
 
+        keep_replica_on_loopback()
         self.model = load_model(model_id, device)
         classifier = None
         if nsfw:  # the same filter as a local worker's, on this replica's device
