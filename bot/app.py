@@ -76,6 +76,9 @@ async def open_ray(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
             nsfw=nsfw,
         )
     except (ConnectionError, RuntimeError) as exc:  # no cluster there; replicas that fail
+        from engine.ray_engine import shutdown
+
+        await asyncio.to_thread(shutdown)  # a local cluster started for it, and its token
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         where = settings.ray_address or "(a local cluster)"
         raise SettingsError(

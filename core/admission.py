@@ -29,7 +29,7 @@ from core.model import (
     Requester,
 )
 from core.runner import Runner
-from core.wordfilter import ScanTooLong, WordScanner
+from core.wordfilter import ScanBusy, ScanTooLong, WordScanner
 from storage.db import Storage
 
 logger = logging.getLogger(__name__)
@@ -59,8 +59,12 @@ _BLOCKED_MESSAGES = {
     "is blocked in this server, so no new job can start from it.",
 }
 _TOO_LONG = (
-    "Your prompt took too long to check against this server's blocked words. "
-    "Shorten it and try again."
+    "The {source} took too long to check against this server's blocked words, so no job "
+    "started. Shorten it and try again."
+)
+_BUSY = (
+    "Too many prompts of this server are being checked for blocked words right now. "
+    "Try again in a moment."
 )
 _CHILD_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
 PARENT_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
@@ -166,13 +170,27 @@ class Admission:
             return
         try:
             hit = await self.scanner.find(who.guild_id, entries, texts)
-        except ScanTooLong:
-            raise BlockedPrompt(_TOO_LONG) from None
+        except ScanTooLong as slow:
+            raise BlockedPrompt(_TOO_LONG.format(source=sources[slow.index])) from None
+        except ScanBusy:
+            raise QueueFull(_BUSY) from None
         if hit is None:
             return
         source, found = sources[hit[0]], hit[1]
         await self.storage.log_blocked_prompt(who.guild_id, who.user_id, f"{found!r} in {source}")
         raise BlockedPrompt(_BLOCKED_MESSAGES[source].format(job=parent_id))
+
+    async def check_all_words(
+        self,
+        who: Requester,
+        texts: list[tuple[str, str]],
+        sources: tuple[Text, Text],
+        parent_id: int | None = None,
+    ) -> None:
+        """:meth:`check_words` for each of one request's (prompt, negative) pairs, the
+        same pair (``--repeat``) once."""
+        for pair in dict.fromkeys(texts):
+            await self.check_words(who, pair, sources, parent_id)
 
     async def admit(
         self,
@@ -203,10 +221,8 @@ class Admission:
             self.runner.spec_for(new)  # a job the engine could not run is a bug
         if not checked:  # else the caller made these checks, and the word checks
             await self.check(who)
-            # The same texts (--repeat) are scanned once.
-            distinct = {(new.prompt, new.negative): new.parent_id for new in news}
-            for texts, parent_id in distinct.items():
-                await self.check_words(who, texts, sources, parent_id)
+            texts = [(new.prompt, new.negative) for new in news]
+            await self.check_all_words(who, texts, sources, news[0].parent_id)
         waiter: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
         self._waiting.append((who, list(news), waiter))
         if self._committer is None or self._committer.done():

@@ -113,19 +113,19 @@ class Jobs:
         # blocked words: all before the image is downloaded or decoded.
         mine = (await self.admission.check(who, len(prompts))).settings
         saved = all(parsed.negative is None for parsed in prompts)
-        sources = (Text.PROMPT, Text.SAVED_NEGATIVE if saved else Text.NEGATIVE)
+        texts_from = (Text.PROMPT, Text.SAVED_NEGATIVE if saved else Text.NEGATIVE)
         negatives = [
             p.negative if p.negative is not None else mine.get("negative", "") for p in prompts
         ]
-        for texts in dict.fromkeys((p.prompt, n) for p, n in zip(prompts, negatives, strict=True)):
-            await self.admission.check_words(who, texts, sources)
+        texts = [(p.prompt, n) for p, n in zip(prompts, negatives, strict=True)]
+        await self.admission.check_all_words(who, texts, texts_from)
         if callable(image):
             image = await image()
         picture = None if image is None else await asyncio.to_thread(load_image_prompt, image)
         defaults = self.engine.model.defaults
         news = []
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
-        sources: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size
+        fitted: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size
         for parsed, negative in zip(prompts, negatives, strict=True):
             # The prompt's own parameters win; then the user's /settings; then the model's.
             if picture is not None:  # the image's own shape, unless --ar says another
@@ -160,10 +160,10 @@ class Jobs:
                     strength=strength,
                     steps=_steps_for(params.steps, strength),
                 )
-                if (width, height) not in sources:  # repeats of one size share it
+                if (width, height) not in fitted:  # repeats of one size share it
                     fit = await asyncio.to_thread(_source_png, picture, (width, height))
-                    sources[width, height] = fit
-                source = sources[width, height]
+                    fitted[width, height] = fit
+                source = fitted[width, height]
             if parsed.seed is None:
                 seed = secrets.randbelow(2**32)
             else:
@@ -183,7 +183,7 @@ class Jobs:
                     source_png=source,
                 )
             )
-        return await self.admission.admit_all(who, news, sources=sources, checked=True)
+        return await self.admission.admit_all(who, news, sources=texts_from, checked=True)
 
     async def press(
         self,

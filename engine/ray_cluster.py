@@ -42,11 +42,28 @@ TOKEN_FOLDER_PREFIX = "imaginebot-ray-"
 AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 
+MIN_RAY = (2, 58)  # token auth everywhere, Serve's replica gRPC server included
+
+
+def require_safe_ray() -> None:
+    """``RuntimeError`` for a Ray older than :data:`MIN_RAY`: before 2.52 it has no token
+    authentication (and its dashboard a DNS-rebinding hole, CVE-2025-62593); before 2.58
+    a Serve replica's gRPC server takes calls without the token."""
+    from importlib.metadata import version
+
+    found = version("ray")
+    numbers = tuple(int(part) for part in found.split(".")[:2] if part.isdigit())
+    if numbers < MIN_RAY:
+        need = ".".join(map(str, MIN_RAY))
+        raise RuntimeError(f"Ray {found} has known security holes: install ray[serve]>={need}")
+
+
 def start_local(options: dict[str, Any] | None = None) -> None:
     """``ray.init`` a new local cluster (``options``: more of its arguments, such as
     ``num_cpus``) with its own token and the settings above. Blocking."""
     import ray
 
+    require_safe_ray()
     path = _write_token()
     os.environ.pop("RAY_AUTH_TOKEN", None)  # it would win over the file
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)
@@ -99,6 +116,7 @@ def join(address: str, options: dict[str, Any] | None = None) -> None:
     """``ray.init`` at the operator's cluster; a refusal for want of its token says so."""
     import ray
 
+    require_safe_ray()
     try:
         ray.init(address=address, **(options or {}))
     except ConnectionError as exc:

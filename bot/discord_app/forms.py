@@ -222,7 +222,10 @@ async def open_region_picker(
 _EXPIRED_PICKER = "This picker has expired: press `Vary (Region)` again."
 
 
-def _only_opener(interaction: discord.Interaction, opener: int) -> None:
+def _only_opener(interaction: discord.Interaction, opener: int, job: int) -> None:
+    """A picker's item is its opener's alone; the ids in it are bounded first (a forged
+    job id past SQLite's range: "There is no job N.")."""
+    job_id(job)
     if interaction.user.id != user_id(opener, _EXPIRED_PICKER):
         raise NotAllowed(
             "Only the member who opened this picker can use it; "
@@ -261,7 +264,7 @@ class RegionSelect(
 
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Show the choice and carry it in the buttons."""
-        _only_opener(interaction, self.user_id)
+        _only_opener(interaction, self.user_id, self.job_id)
         values = (interaction.data or {}).get("values") or []
         cells = tuple(sorted({int(v) for v in values if v in _CELL_VALUES}))
         await interaction.response.edit_message(
@@ -309,8 +312,7 @@ class RegionPromptButton(
 
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Open the form, prefilled with the job's prompt."""
-        _only_opener(interaction, self.user_id)
-        job_id(self.job_id)  # a forged id past SQLite's range: "There is no job N."
+        _only_opener(interaction, self.user_id, self.job_id)
         jobs = interaction.client.services.jobs
         text = await jobs.form_text(requester(interaction), self.job_id)
         cells = _cells_text(self.cells)
@@ -332,8 +334,7 @@ class RegionSubmitButton(
 
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Admit the job, then answer with its message (or refuse, ephemerally)."""
-        _only_opener(interaction, self.user_id)
-        job_id(self.job_id)  # a forged id past SQLite's range: "There is no job N."
+        _only_opener(interaction, self.user_id, self.job_id)
         jobs, who = interaction.client.services.jobs, requester(interaction)
         await admit_and_answer(
             interaction,
@@ -343,11 +344,11 @@ class RegionSubmitButton(
 
 async def submit_region(interaction: discord.Interaction[ImagineBot], match: re.Match) -> None:
     """The region's prompt form sent: the job with those cells and that prompt."""
-    _only_opener(interaction, int(match["user"]))
+    job, index = int(match["job"]), int(match["index"]) or None
+    _only_opener(interaction, int(match["user"]), job)
     jobs, who = interaction.client.services.jobs, requester(interaction)
     text = form_values(interaction).get(PROMPT_FIELD, "")
     cells = tuple(int(c) for c in match["cells"])
-    job, index = job_id(match["job"]), int(match["index"]) or None
     await admit_and_answer(interaction, lambda: jobs.vary_region(who, job, index, cells, text))
 
 

@@ -38,7 +38,7 @@ from core.wordfilter.blocklist import BlockList, find_blocked
 from core.wordfilter.cache import CompiledLists
 from core.wordfilter.entries import MAX_ENTRY_CHARS, check_entry
 from core.wordfilter.fold import normalise, readings
-from core.wordfilter.scanner import ScanTooLong, WordScanner
+from core.wordfilter.scanner import ScanBusy, ScanTooLong, WordScanner
 from core.wordfilter.walk import Meter, TooLong
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "BlockList",
     "CompiledLists",
     "Meter",
+    "ScanBusy",
     "ScanTooLong",
     "TooLong",
     "WordScanner",

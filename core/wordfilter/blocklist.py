@@ -8,7 +8,14 @@ import unicodedata
 from collections.abc import Iterable
 
 from core.wordfilter.entries import atoms_of, literal_words, plurals, runs
-from core.wordfilter.fold import emoji_core, fold_pairs, is_pictograph, load_tables, pair_symbols
+from core.wordfilter.fold import (
+    capital_i,
+    emoji_core,
+    fold_pairs,
+    is_pictograph,
+    load_tables,
+    pair_symbols,
+)
 from core.wordfilter.pieces import cut_folded, digraph_reading
 from core.wordfilter.walk import PHRASE_SHIFT, SHIFT, Meter, walk
 
@@ -77,7 +84,8 @@ class BlockList:
             if isinstance(entry, str) and self._add(index, entry):
                 usable += 1
         self._usable = usable
-        self.max_runs = 2 * self.longest + 2  # runs one walk may read (see walk)
+        self.max_runs = self.longest + 4  # runs one walk may read (see walk)
+        self.most_ending = max(map(len, self.terminals.values()), default=0)
         self._atom_ids.clear()
         self.nbytes = self._estimate()
 
@@ -212,6 +220,8 @@ class BlockList:
         ordinary: dict[str, bool] = {}
         text = pair_symbols(text)
         visual = fold_pairs(text, visual=True)
+        if "I" in text:
+            visual = capital_i(visual)
         readings = [visual]
         if not text.isascii():
             native = fold_pairs(text, visual=False)

@@ -13,8 +13,9 @@ DEFAULT_BUDGET = 64 * 1024 * 1024
 
 class CompiledLists:
     """Each server's compiled list, the latest version only (a list that changes replaces
-    its old version), least recently used first out once the total estimate
-    (:attr:`BlockList.nbytes`) passes ``budget`` bytes. Safe to use from several threads."""
+    its old version); once the total estimate (:attr:`BlockList.nbytes`) passes
+    ``budget`` bytes, the largest lists go first (of equal ones, the least recently used).
+    Safe to use from several threads."""
 
     def __init__(self, budget: int = DEFAULT_BUDGET) -> None:
         self.budget = budget
@@ -47,8 +48,13 @@ class CompiledLists:
                 self._lists[key] = fresh
                 self._bytes += fresh.nbytes
             while self._bytes > self.budget:
-                _, dropped = self._lists.popitem(last=False)
-                self._bytes -= dropped.nbytes
+                # The largest list goes first (the least recently used of those): a server
+                # whose list is costly pays to compile it again, the others keep theirs.
+                victim = max(
+                    (k for k in self._lists if k != key),
+                    key=lambda k: self._lists[k].nbytes,
+                )
+                self._bytes -= self._lists.pop(victim).nbytes
         return fresh
 
     def forget(self, key: Hashable) -> None:

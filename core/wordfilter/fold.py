@@ -17,11 +17,13 @@ import unicodedata
 from anyascii import anyascii
 
 __all__ = [
+    "I_OR_L",
     "KIND",
     "LEET_CHARS",
     "O_PAIR",
     "THIN_SPACES",
     "X_PAIR",
+    "capital_i",
     "char_kind",
     "emoji_core",
     "fold_pairs",
@@ -42,6 +44,8 @@ THIN_SPACES = frozenset("\u2006\u2008\u2009\u200a\u202f\u205f")
 O_PAIR = "\ue000"
 X_PAIR = "\ue001"
 LEET_CHARS = frozenset("0123456789@$€!|+" + O_PAIR + X_PAIR)
+# A capital I, which looks like a small l: a letter read as i or l (:func:`capital_i`).
+I_OR_L = "\ue002"
 # Lookalikes the TR39 table lacks or maps to a non-Latin prototype: Canadian syllabics,
 # Greek, Hangul and Bopomofo letters people use as Latin ones.
 _EXTRA_LOOKALIKES = {
@@ -158,6 +162,12 @@ def pair_symbols(text: str) -> str:
     return text
 
 
+def capital_i(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``pairs`` (from :func:`fold_pairs`) with each capital ``I`` read as i or l
+    (``kiII``, ``sIut``), as it looks."""
+    return [(ch, I_OR_L if ch == "I" else folded) for ch, folded in pairs]
+
+
 def fold_pairs(text: str, visual: bool = True) -> list[tuple[str, str]]:
     """Each character of ``text`` (NFC) as typed, with what it folds to (NFKC, then
     :func:`_fold_char`; spaces narrower than a letter fold to nothing)."""
@@ -202,7 +212,7 @@ def readings(text: str) -> list[str]:
     return [visual] if native == visual else [visual, native]
 
 
-KIND: dict[str, str] = {}
+KIND: dict[str, str] = {I_OR_L: "L"}
 
 
 def char_kind(c: str) -> str:

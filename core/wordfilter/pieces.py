@@ -11,10 +11,10 @@ Where pieces join (one segment, read as one word or as several):
   other has at most 3 letters or is not an ordinary word (``n u d e``, ``nake d``,
   ``n aked``; but ``a hole`` and ``to be`` stay apart).
 
-Words as typed that are not read as anything else: a name written with capitals and
-hyphens (``Gore-Tex``, ``Coca-Cola``) is one piece, its parts joined; the digits of a
-model number (letters then more digits than letters: ``A55``, ``RTX4090``, ``1080p``) are
-digits, not leetspeak.
+Words as typed that are not read as anything else: a hyphenated compound that people also
+write as one word (``Gore-Tex``, ``Coca-Cola``) is one piece, its parts joined; the digits
+of a model number (letters then more digits than letters: ``A55``, ``RTX4090``,
+``1080p``) are digits, not leetspeak.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from core.wordfilter.fold import KIND, char_kind, fold_pairs, pair_symbols
-from core.wordfilter.lexicon import is_ordinary
+from core.wordfilter.lexicon import is_one_word, is_ordinary
 
 _CODE = re.compile(r"^(?:([^\W\d_]+)(\d+)|(\d+)([^\W\d_]+))$")
 _DIGRAPHS = (("ph", "f"), ("vv", "w"))
@@ -37,7 +37,7 @@ class Pieces:
     stream: list[str] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)  # L letters, D leet, N digits, W wide
-    raws: list[str] = field(default_factory=list)  # each piece as typed, lower case
+    raws: list[str] = field(default_factory=list)  # each piece as typed
     joined: list[bool] = field(default_factory=list)  # continues the piece before it
 
     def __len__(self) -> int:
@@ -55,6 +55,14 @@ class Pieces:
         self.joined.append(joined)
 
 
+def is_ordinary_as_typed(word: str) -> bool:
+    """An ordinary word (:func:`is_ordinary`) in the case people write words in: small
+    letters, capitals, or a capital first. ``kiII`` (a capital I for an l) is not
+    ``kiii``: it is read as it looks."""
+    cased = word.islower() or word.isupper() or word.istitle() or not word.isalpha()
+    return cased and is_ordinary(word)
+
+
 def _is_code(word: str) -> bool:
     """Letters and digits, the digits at one end, at least two and more than the letters:
     a model number or a unit (``A55``, ``RTX4090``, ``1080p``), not leetspeak."""
@@ -65,11 +73,14 @@ def _is_code(word: str) -> bool:
     return len(digits) >= 2 and len(digits) > len(letters)
 
 
-def _is_name(word: str) -> bool:
-    """A compound written as a name: ``Gore-Tex``, ``Coca-Cola``, ``Rolls-Royce``."""
+def _is_one_word(word: str) -> bool:
+    """A hyphenated compound that people also write as one word (``Gore-Tex``,
+    ``Coca-Cola``, ``hate-speech``), not two words (``nude-beach``)."""
     parts = word.split("-")
-    return len(parts) > 1 and all(
-        len(p) > 1 and p.isalpha() and p[0].isupper() and p[1:].islower() for p in parts
+    return (
+        len(parts) > 1
+        and all(len(p) > 1 and p.isalpha() for p in parts)
+        and is_one_word("".join(parts))
     )
 
 
@@ -87,13 +98,13 @@ def _cut_word(out: Pieces, word: list[tuple[str, str]]) -> None:
         # Plain letters, no hump: one piece (the usual word, and the fast way).
         out.starts.append(len(out.stream))
         out.kinds.append("L")
-        out.raws.append(typed.lower())
+        out.raws.append(typed)
         out.joined.append(False)
         out.stream.extend(folded_word)
         return
     typed = typed.strip("()[]{}<>\"'.,;:!?*")
     code = _is_code(typed)
-    name = "-" in typed and _is_name(typed)
+    name = "-" in typed and _is_one_word(typed)
     humps = _has_hump(typed) and not is_ordinary(typed)
     current = ""  # the kind of the open piece ("" after punctuation or at the start)
     previous = ""
@@ -117,7 +128,7 @@ def _cut_word(out: Pieces, word: list[tuple[str, str]]) -> None:
             out.stream.append(c)
             kept = True
         if kept:
-            out.raws[-1] += ch.lower()
+            out.raws[-1] += ch
         previous = ch
 
 
@@ -163,7 +174,7 @@ def _joins_across_space(out: Pieces, a: int, b: int) -> bool:
     if size_a != 1 and size_b != 1:
         return False
     other, size = (b, size_b) if size_a == 1 else (a, size_a)
-    return size <= 3 or not is_ordinary(out.raws[other])
+    return size <= 3 or not is_ordinary_as_typed(out.raws[other])
 
 
 def digraph_reading(pieces: Pieces) -> Pieces | None:

@@ -5,8 +5,10 @@ the runs of one character of that piece's segment (``x`` * 1500 is one run), rea
 characters as the letters they stand for. A run may be longer than the entry's (``nuuude``,
 ``sexx``): whether that reading stands is decided when a word is found (:func:`_stands`).
 
-The bound: a walk reads at most ``max_runs`` runs (twice the longest entry's letters, plus
-2) and keeps at most ``_MAX_STATES`` readings at once, each with at most 3 letters to try;
+The bound: a walk reads at most ``max_runs`` runs (the longest entry's letters, plus 4:
+a run split by leetspeak, ``s$s$``, may take a few more than the letters it stands for)
+and keeps at most ``_MAX_STATES`` readings at once, each with at most 3 letters to try
+and the words that end there (the steps count them all);
 the words found from one piece (at most ``_MAX_HITS``) and the partial phrases carried
 from one piece to the next (at most ``_MAX_PENDING``) are sets, so a piece costs at most
 (words found there) x (1 + partial phrases ending before it); only a list built so that
@@ -20,7 +22,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from core.wordfilter.lexicon import is_ordinary
+from core.wordfilter.fold import I_OR_L
+from core.wordfilter.pieces import is_ordinary_as_typed
 
 if TYPE_CHECKING:
     from core.wordfilter.blocklist import BlockList
@@ -52,15 +55,16 @@ _LEET: dict[str, str] = {
     "+": "t",
     "\ue000": "o",  # ()
     "\ue001": "x",  # ><
+    I_OR_L: "il",  # a capital I
 }
 _OPTIONS = {c: (c, *letters) for c, letters in _LEET.items()}  # as itself, or a letter
 
 
-def step_bound(chars: int, longest: int) -> int:
-    """The most steps a reading of ``chars`` characters can take against a list whose
-    longest atom has ``longest`` letters: from each piece, one walk and the phrases its
-    words continue."""
-    walk_steps = (2 * longest + 2) * _MAX_STATES * 3
+def step_bound(chars: int, bl: BlockList) -> int:
+    """The most steps a reading of ``chars`` characters can take against ``bl``: from
+    each piece, one walk (its runs, readings, letters and the words ending at each) and
+    the phrases its words continue. Linear in ``chars`` times the longest entry."""
+    walk_steps = bl.max_runs * _MAX_STATES * 3 * (1 + bl.most_ending)
     return chars * (walk_steps + _MAX_HITS * (1 + _MAX_PENDING))
 
 
@@ -163,7 +167,7 @@ class _Layout:
             self.run_of[pos] = len(self.run_start) - 1
         self.run_end = [*self.run_start[1:], size]
         self.run_options = [
-            _OPTIONS.get(c, (c,)) if kind == "D" else (c,)
+            _OPTIONS.get(c, (c,)) if kind == "D" or c == I_OR_L else (c,)
             for c, kind in zip(self.run_char, self.run_kind, strict=True)
         ]
         self.end_piece = {q: i for i, q in enumerate(ends)}
@@ -229,6 +233,7 @@ def _hits_from(
                 found = terminals.get(child)
                 if found is None or (has_digit and not has_letter):
                     continue  # nothing ends here; a bare number is never read as letters
+                steps += len(found)
                 for atom_id, want_head, want_last, is_prefix in found:
                     if not _covers(new_head, want_head):
                         continue
@@ -277,10 +282,11 @@ def _stands(
     through leetspeak and lookalikes, runs as long as typed) stands unless it is itself an
     ordinary word that the entry is not (``g00d`` is ``good``, not ``god``)."""
     typed = "".join(pieces.raws[first : last + 1])
+    lower = typed.lower()
     plain = bl.literals[atom_id]
-    if typed in plain:
+    if lower in plain:
         return True
-    if atom_id in bl.prefix_atoms and any(typed.startswith(p) for p in plain):
+    if atom_id in bl.prefix_atoms and any(lower.startswith(p) for p in plain):
         return True
     if _ordinary(typed, ordinary):
         return False
@@ -290,5 +296,5 @@ def _stands(
 def _ordinary(word: str, seen: dict[str, bool]) -> bool:
     known = seen.get(word)
     if known is None:
-        known = seen[word] = is_ordinary(word)
+        known = seen[word] = is_ordinary_as_typed(word)
     return known

@@ -100,9 +100,12 @@ async def test_engine_ray_replicas_that_do_not_start_are_a_clear_error(monkeypat
     async def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("Deploying application imaginebot failed: OSError: no such model\nmore")
 
+    stopped = []
     fake = types.ModuleType("engine.ray_engine")
     fake.open_ray_engine = failing  # type: ignore[attr-defined]
+    fake.shutdown = lambda: stopped.append(True)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "engine.ray_engine", fake)
     monkeypatch.setenv("ENGINE", "ray")
     with pytest.raises(SettingsError, match=r"RAY_ADDRESS=\(a local cluster\).*no such model"):
         await open_ray(load_settings(_env_file=None))
+    assert stopped == [True], "a cluster started for it is stopped (and its token deleted)"

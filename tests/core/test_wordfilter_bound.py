@@ -32,7 +32,7 @@ def test_the_phrase_that_doubled_at_every_word_costs_steps_linear_in_the_prompt(
         prompt = " ".join(["zzz"] * 60)
         found, steps = steps_of(blocklist, prompt)
         assert found is None
-        assert steps <= step_bound(len(prompt), blocklist.longest) * READINGS
+        assert steps <= step_bound(len(prompt), blocklist) * READINGS
         costs[words] = steps
         assert blocklist.find(" ".join(["zzz"] * words + ["q"])) == entry
         stretched = " ".join(["zzzzzz"] * words + ["q"])  # ("zzzz" is an ordinary word)
@@ -61,7 +61,7 @@ def test_lists_built_for_ambiguity_stay_within_the_bound():
         "zzz" * 500,
     ):
         _, steps = steps_of(blocklist, prompt)
-        assert steps <= step_bound(len(prompt), blocklist.longest) * READINGS, prompt[:20]
+        assert steps <= step_bound(len(prompt), blocklist) * READINGS, prompt[:20]
         _, half = steps_of(blocklist, prompt[: len(prompt) // 2])
         assert steps <= 2.3 * half + 1000, prompt[:20]
 
@@ -138,7 +138,7 @@ def test_random_pairs_agree_with_the_brute_force_reference(seed):
         found, steps = steps_of(blocklist, prompt)
         expected = reference(prompt, entries, blocklist.cap)
         assert found == expected, (prompt, entries)
-        assert steps <= step_bound(len(prompt), blocklist.longest) * READINGS
+        assert steps <= step_bound(len(prompt), blocklist) * READINGS
         agreed += 1
         matched += expected is not None
     assert agreed == 60 and 0 < matched < 60  # both outcomes were exercised

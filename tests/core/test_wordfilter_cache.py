@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from core.wordfilter import BlockList, CompiledLists, ScanTooLong, WordScanner
+from core.wordfilter import BlockList, CompiledLists, ScanBusy, ScanTooLong, WordScanner
 from devtools.filter_bench import blocked_entries, hostile_entries
 
 
@@ -62,6 +62,12 @@ def test_the_cache_is_bounded_in_bytes_for_all_servers_together():
     assert cache.get(39, tuple(blocked_entries(100, seed=39))) is cache.get(
         39, tuple(blocked_entries(100, seed=39))
     )
+    # A server with a costly list pays for it: the largest list goes first.
+    mixed = CompiledLists(budget=3 * one + BlockList(hostile_entries(100)).nbytes // 2)
+    mixed.get("small 1", tuple(blocked_entries(100, seed=1)))
+    mixed.get("hostile", tuple(hostile_entries(100)))
+    mixed.get("small 2", tuple(blocked_entries(100, seed=2)))
+    assert set(mixed._lists) == {"small 1", "small 2"}
     huge = CompiledLists(budget=1000)
     assert huge.get(1, ("nude",)).find("nude") == "nude"  # too big to keep, still served
     assert len(huge) == 0 and huge.nbytes == 0
@@ -72,12 +78,12 @@ def test_the_cache_is_bounded_in_bytes_for_all_servers_together():
 async def test_scans_run_on_the_scanners_own_threads():
     scanner = WordScanner(threads=1)
     seen = []
-
-    def spy(key, entries, texts):
-        seen.append(threading.current_thread().name)
-        return original(key, entries, texts)
-
     original = scanner._scan
+
+    def spy(scan):
+        seen.append(threading.current_thread().name)
+        return original(scan)
+
     scanner._scan = spy
     try:
         hit = await scanner.find(1, ("nude",), ("a calm lake", "n u d e"))
@@ -85,6 +91,42 @@ async def test_scans_run_on_the_scanners_own_threads():
         assert await scanner.find(1, ("nude",), ("a calm lake", "")) is None
         assert seen and all(name.startswith("wordscan") for name in seen)
     finally:
+        scanner.close()
+
+
+async def test_servers_take_turns_and_one_server_holds_one_thread_at_most():
+    scanner = WordScanner(threads=2, per_server=2)
+    await scanner.ready()
+    gate = threading.Event()
+    started = []
+    original = scanner._scan
+
+    def held(scan):  # server A's scans wait at a gate this test opens
+        started.append(scan.key)
+        if scan.key == "A":
+            gate.wait(30)
+        return original(scan)
+
+    scanner._scan = held
+    try:
+        a_scans = [
+            asyncio.ensure_future(scanner.find("A", ("nude",), ("a calm lake",)))
+            for _ in range(4)
+        ]
+        # A's first scan holds one thread; its others wait for it, not for a thread, so B
+        # runs at once on the other thread.
+        b = await asyncio.wait_for(scanner.find("B", ("nude",), ("n u d e",)), 30)
+        assert b == (0, "nude")
+        assert started.count("A") == 1
+        # At most per_server of A's scans wait (the first runs): the fourth is refused.
+        busy = [t for t in a_scans if t.done()]
+        assert len(busy) == 1 and isinstance(busy[0].exception(), ScanBusy)
+        gate.set()
+        results = await asyncio.gather(*(t for t in a_scans if t not in busy))
+        assert results == [None, None, None]
+        assert started.count("A") == 3
+    finally:
+        gate.set()
         scanner.close()
 
 

@@ -53,7 +53,11 @@ MUST_BLOCK = [
     ("gorre", "gore"),
     ("nudde", "nude"),
     ("kiill", "kill"),
-    # camelCase compounds
+    # camelCase and hyphenated compounds (not written as one word by anyone)
+    ("Nude-Beach", "nude"),
+    ("Hot-Sex", "sex"),
+    ("Kill-Them", "kill"),
+    ("Naked-Woman", "naked"),
     ("NudeBeach", "nude"),
     ("sexyNudeGirl", "nude"),
     ("KillBill", "kill"),
@@ -204,7 +208,11 @@ def test_the_word_as_typed_decides():
     # Leet inside a model number stays digits; the same letters read as leet elsewhere.
     assert BlockList(["ass"]).find("A55") is None
     assert BlockList(["ass"]).find("4ss") == "ass"
-    # A name with capitals and hyphens is one word; lower case, its parts are words.
+    # A hyphenated compound that people also write as one word is one word (as the same
+    # letters written as one word would be); otherwise its parts are words.
     assert BlockList(["gore"]).find("Gore-Tex") is None
-    assert BlockList(["gore"]).find("gore-tex") == "gore"
+    assert BlockList(["gore"]).find("gore-tex") is None
     assert BlockList(["goretex"]).find("Gore-Tex") == "goretex"
+    assert BlockList(["gore"]).find("gore-soaked") == "gore"
+    assert BlockList(["ass"]).find("Big-Ass") is BlockList(["ass"]).find("bigass") is None
+    assert BlockList(["hate speech"]).find("hate-speech") == "hate speech"

@@ -65,6 +65,8 @@ def test_forged_ids_past_the_ranges_get_a_plain_answer(
         assert "expired" in page
         prompt = fake.press_custom_id(f"gp:{digits}:1:{alice.id}:5", alice, message=grid)
         assert _answer(prompt) == no_job
+        pick = fake.press_custom_id(f"gs:{digits}:1:{alice.id}", alice, message=grid, values=["5"])
+        assert _answer(pick) == no_job
         submit = fake.press_custom_id(f"gb:{number}:1:{digits}:5", alice, message=grid)
         assert "expired" in _answer(submit)
     # The forms: a remix form opened for real, sent back with forged ids.

@@ -343,3 +343,20 @@ def test_no_port_of_the_local_cluster_takes_a_job_without_the_token(cluster):
     taken = {t: a for t, a in answers.items() if isinstance(a, int) and 200 <= a < 300}
     assert not taken, answers
     assert 401 in answers.values(), f"the node agents ask for the token: {answers}"
+
+
+@pytest.mark.parametrize(
+    ("found", "refused"),
+    [("2.40.0", True), ("2.52.1", True), ("2.57.1", True), ("2.58.0", False), ("3.0.0", False)],
+)
+def test_a_ray_with_known_holes_is_refused(monkeypatch, found, refused):
+    import importlib.metadata
+
+    from engine.ray_cluster import require_safe_ray
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: found)
+    if refused:
+        with pytest.raises(RuntimeError, match=rf"Ray {found} has known security holes"):
+            require_safe_ray()
+    else:
+        require_safe_ray()

@@ -329,11 +329,13 @@ class _Buttons(_Driver):
         *,
         message: StoredMessage | int | None = None,
         channel: FakeChannel | str | None = None,
+        values: list[str] | None = None,
     ) -> Interaction:
         """A button interaction with any ``custom_id``, as a forged or stale client could
         send: nothing checks that the message has such a button. ``message`` (default:
         the newest bot message in ``channel``, default the member's server's general)
-        must be one the member can see, in the member's server."""
+        must be one the member can see, in the member's server. ``values``: a select
+        menu's pick instead of a button's press."""
         member = self.member(member) if isinstance(member, str) else member
         if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= MAX_CUSTOM_ID:
             raise CommandUsageError(f"a custom_id is 1..{MAX_CUSTOM_ID} characters")
@@ -370,10 +372,16 @@ class _Buttons(_Driver):
             for row in message_json.get("components", [])
             for item in row.get("components", [])
         ):
-            button = {"type": 2, "style": 2, "label": "?", "custom_id": custom_id}
-            rows = [*message_json.get("components", []), {"type": 1, "components": [button]}]
+            if values is None:
+                item = {"type": 2, "style": 2, "label": "?", "custom_id": custom_id}
+            else:
+                options = [{"label": v, "value": v} for v in values]
+                item = {"type": 3, "custom_id": custom_id, "options": options}
+            rows = [*message_json.get("components", []), {"type": 1, "components": [item]}]
             message_json = {**message_json, "components": rows[-5:]}
-        data = {"custom_id": custom_id, "component_type": 2}
+        data: dict = {"custom_id": custom_id, "component_type": 2 if values is None else 3}
+        if values is not None:
+            data["values"] = values
         return self._send_interaction(
             3,
             member,
