@@ -5,34 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import tracemalloc
 
 import pytest
 
 from core.wordfilter import BlockList, CompiledLists, ScanBusy, ScanTooLong, WordScanner
-from devtools.filter_bench import blocked_entries, hostile_entries
-
-
-def measured_bytes(entries: list[str]) -> int:
-    """Memory a compiled list keeps, as tracemalloc counts it."""
-    BlockList(entries)  # tables and caches loaded outside the measure
-    tracemalloc.start()
-    try:
-        before = tracemalloc.take_snapshot()
-        blocklist = BlockList(entries)
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    kept = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    del blocklist
-    return kept
+from devtools.filter_bench import blocked_entries, compiled_bytes, hostile_entries
 
 
 @pytest.mark.parametrize("kind", ["busy server", "hostile"])
 def test_the_estimate_covers_what_a_compiled_list_keeps(kind):
     entries = blocked_entries(500) if kind == "busy server" else hostile_entries(500)
     estimate = BlockList(entries).nbytes
-    kept = measured_bytes(entries)
+    kept = compiled_bytes(entries)
     assert kept <= estimate <= 3 * kept, (kept, estimate)
 
 
@@ -110,8 +94,7 @@ async def test_servers_take_turns_and_one_server_holds_one_thread_at_most():
     scanner._scan = held
     try:
         a_scans = [
-            asyncio.ensure_future(scanner.find("A", ("nude",), ("a calm lake",)))
-            for _ in range(4)
+            asyncio.ensure_future(scanner.find("A", ("nude",), ("a calm lake",))) for _ in range(4)
         ]
         # A's first scan holds one thread; its others wait for it, not for a thread, so B
         # runs at once on the other thread.
