@@ -77,6 +77,7 @@ class BlockList:
         self.emoji: list[tuple[str, int]] = []
         self._atom_ids: dict[tuple[str, bool], int] = {}
         self._nodes = 1
+        self._plain_chars = 0  # characters of every plain form kept (for the estimate)
         self.cap = 3  # run lengths beyond every entry's (and 2) are all alike
         self.longest = 1  # letters in the longest form of an atom
         usable = 0
@@ -102,7 +103,7 @@ class BlockList:
     def _add(self, index: int, entry: str) -> bool:
         entry = unicodedata.normalize("NFC", entry).lower()
         if not entry.isascii() and any(
-            is_pictograph(c) for c in unicodedata.normalize("NFKC", entry)
+            not c.isalpha() and is_pictograph(c) for c in unicodedata.normalize("NFKC", entry)
         ):
             core = emoji_core(entry.rstrip("*"))
             if core:
@@ -123,10 +124,14 @@ class BlockList:
         atom_id = self._atom_ids.get((word, prefix))
         if atom_id is not None:
             if plain != word:
-                self.literals[atom_id].update(self._plain_forms(plain, prefix))
+                known = self.literals[atom_id]
+                more = set(self._plain_forms(plain, prefix)) - known
+                known |= more
+                self._plain_chars += sum(map(len, more))
             return atom_id
         atom_id = self._atom_ids[word, prefix] = len(self.literals)
         self.literals.append({*self._plain_forms(word, prefix), *self._plain_forms(plain, prefix)})
+        self._plain_chars += sum(map(len, self.literals[atom_id]))
         if prefix:
             self.prefix_atoms.add(atom_id)
         key, counts = runs(word)
@@ -161,15 +166,17 @@ class BlockList:
             index += 1
             if record:
                 path.append(node)
-        fresh = self._nodes
-        for c in key[index:]:  # then new nodes only
-            edges[node << SHIFT | ord(c)] = fresh
-            node = fresh
-            fresh += 1
-            if record:
-                path.append(node)
-        self._nodes = fresh
-        return node
+        rest = key[index:]
+        if not rest:
+            return node
+        fresh = range(self._nodes, self._nodes + len(rest))  # then new nodes only
+        parents = [node, *fresh[:-1]]
+        keys = [p << SHIFT | ord(c) for p, c in zip(parents, rest, strict=True)]
+        edges.update(zip(keys, fresh, strict=True))
+        if record:
+            path.extend(fresh)
+        self._nodes = fresh.stop
+        return fresh[-1]
 
     @staticmethod
     def _plain_forms(word: str, prefix: bool) -> list[str]:
@@ -195,9 +202,11 @@ class BlockList:
         size += sys.getsizeof(self.terminals)
         for found in self.terminals.values():
             size += 100 + sys.getsizeof(found) + sum(150 + 8 * len(t[1]) for t in found)
-        size += sys.getsizeof(self.literals)
-        for words in self.literals:
-            size += sys.getsizeof(words) + sum(sys.getsizeof(w) for w in words)
+        # Each word kept as a plain form: a set's share, and a string of up to 4 bytes a
+        # character (the widest Python keeps).
+        plain = sum(len(words) for words in self.literals)
+        size += sys.getsizeof(self.literals) + 220 * len(self.literals)
+        size += 80 * plain + 4 * self._plain_chars
         size += sys.getsizeof(self.phrase_next) + 64 * len(self.phrase_next)
         size += sys.getsizeof(self.phrase_entry) + 32 * len(self.phrase_entry)
         size += sys.getsizeof(self.phrase_more)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
 
 from core.wordfilter.fold import char_kind, is_pictograph, normalise, readings
 
 MAX_ENTRY_CHARS = 100
+MAX_PLURAL_WORD = 30
 _WORD = re.compile(r"[^\W_]+")
+_RUN = re.compile(r"((.)\2*)", re.DOTALL)
 
 
 def check_entry(word: str) -> str:
@@ -74,13 +75,14 @@ def literal_words(entry: str) -> list[str]:
 
 def runs(word: str) -> tuple[str, tuple[int, ...]]:
     """``word`` with each run of a letter collapsed to one, and the runs' lengths."""
-    groups = [(c, len(list(run))) for c, run in itertools.groupby(word)]
-    return "".join(c for c, _ in groups), tuple(n for _, n in groups)
+    found = _RUN.findall(word)  # (the run, its letter)
+    return "".join([c for _, c in found]), tuple([len(run) for run, _ in found])
 
 
 def plurals(word: str) -> list[str]:
-    """The plural forms of an English word: s, es, and y -> ies."""
-    if not word[-1:].isascii() or not word[-1:].isalpha():
+    """The plural forms of an English word: s, es, and y -> ies (none for a string longer
+    than any English word)."""
+    if len(word) > MAX_PLURAL_WORD or not word[-1:].isascii() or not word[-1:].isalpha():
         return []
     forms = [word + "s"]
     if word.endswith(("s", "x", "z", "ch", "sh", "o")):

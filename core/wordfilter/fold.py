@@ -149,6 +149,10 @@ _NATIVE: dict[str, str] = dict(_VISUAL)
 def _fold(text: str, visual: bool) -> str:
     if text.isascii():
         return text.lower()  # what the loop below gives, faster
+    cache = _VISUAL if visual else _NATIVE
+    known = [cache.get(ch) for ch in unicodedata.normalize("NFC", text)]
+    if None not in known:
+        return "".join(known)  # type: ignore[arg-type]
     return "".join(folded for _, folded in fold_pairs(text, visual))
 
 
