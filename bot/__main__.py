@@ -25,7 +25,7 @@ async def run_bot(settings: Settings) -> None:
 
     token = settings.require_token()
     async with open_app(settings) as app, create_bot(settings, app.services) as bot:
-        app.services.admission.scanner.start()  # the blocked-word tables, while logging in
+        app.services.admission.words.start()  # the blocked-word tables, while logging in
         # SIGTERM (systemd, docker stop) closes the bot; the blocks above then close the
         # services, engine and storage in reverse order.
         loop = asyncio.get_running_loop()

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import enum
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from core.batches import create_rows
-from core.errors import Banned, BlockedPrompt, GroupRefused, QueueFull, QuotaExceeded, UserError
+from core.blocked import PARENT_TEXTS, BlockedWords, Text
+from core.errors import Banned, GroupRefused, QueueFull, QuotaExceeded, UserError
 from core.limits import Limits
 from core.model import (
     AdmissionCounts,
@@ -29,45 +29,11 @@ from core.model import (
     Requester,
 )
 from core.runner import Runner
-from core.wordfilter import ScanBusy, ScanTooLong, WordScanner
 from storage.db import Storage
 
 logger = logging.getLogger(__name__)
 
 
-class Text(enum.StrEnum):
-    """Where the text of a job came from: what a blocked-word refusal points to."""
-
-    PROMPT = "prompt"
-    NEGATIVE = "--no text"
-    SAVED_NEGATIVE = "saved negative"
-    PARENT_PROMPT = "prompt of the job"
-    PARENT_NEGATIVE = "negative of the job"
-
-
-_BLOCKED_MESSAGES = {
-    Text.PROMPT: "Your prompt contains a word or phrase that is blocked in this server. "
-    "Change it and try again.",
-    Text.NEGATIVE: "Your `--no` text contains a word or phrase that is blocked in this "
-    "server. Change it and try again.",
-    Text.SAVED_NEGATIVE: "Your saved negative prompt (from `/settings`) contains a word or "
-    "phrase that is blocked in this server. Clear it with `/settings reset:True`, or set "
-    "another with `/settings negative:...`.",
-    Text.PARENT_PROMPT: "The prompt of job {job} contains a word or phrase that is blocked "
-    "in this server, so no new job can start from it.",
-    Text.PARENT_NEGATIVE: "The negative prompt of job {job} contains a word or phrase that "
-    "is blocked in this server, so no new job can start from it.",
-}
-_TOO_LONG = (
-    "The {source} took too long to check against this server's blocked words, so no job "
-    "started. Shorten it and try again."
-)
-_BUSY = (
-    "Too many prompts of this server are being checked for blocked words right now. "
-    "Try again in a moment."
-)
-_CHILD_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
-PARENT_TEXTS = (Text.PARENT_PROMPT, Text.PARENT_NEGATIVE)
 # Jobs past their first checks, waiting for the batch that commits them: one request's
 # jobs (several for ``--repeat`` and ``{}``), admitted all together or not at all.
 _Waiting = tuple[Requester, list[NewJob], "asyncio.Future[list[Job]]"]
@@ -84,20 +50,17 @@ class Admission:
         storage: Storage,
         limits: Limits,
         runner: Runner,
-        scanner: WordScanner | None = None,
+        words: BlockedWords | None = None,
     ) -> None:
         self.storage = storage
         self.limits = limits
         self.runner = runner
-        self.scanner = scanner or WordScanner()  # blocked-word checks, on threads of their own
+        self.words = words or BlockedWords(storage)  # each server's, checked off the loop
         # Checks that count jobs and the insert they guard run under one lock, so that
         # jobs submitted at the same instant cannot all pass a limit that only one fits.
         self.lock = asyncio.Lock()
         self._waiting: list[_Waiting] = []  # past their first checks, in order
         self._committer: asyncio.Task | None = None
-        # Each server's blocked words, read once (only this process changes them).
-        self._blocked: dict[int | None, tuple[str, ...]] = {}
-        self._word_changes = 0
 
     async def stop(self) -> None:
         """Stop committing: a commit in flight is cancelled (its jobs' callers are told;
@@ -106,7 +69,7 @@ class Admission:
             self._committer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._committer
-        self.scanner.close()
+        self.words.close()
 
     async def quota(self, who: Requester) -> QuotaStatus:
         """The caller's daily quota here (limit None: unlimited, for admins), the quota
@@ -141,57 +104,6 @@ class Admission:
         because = f" Reason: {reason}" if reason else ""
         raise Banned(f"You are banned from using this bot {where}.{because}")
 
-    def forget_words(self, guild_id: int) -> None:
-        """The server's blocked words changed: read them again at the next check."""
-        self._word_changes += 1
-        self._blocked.pop(guild_id, None)
-        self.scanner.lists.forget(guild_id)
-
-    async def check_words(
-        self,
-        who: Requester,
-        texts: tuple[str, str],
-        sources: tuple[Text, Text],
-        parent_id: int | None = None,
-    ) -> None:
-        """``BlockedPrompt`` when ``texts`` (a prompt and a negative) hold a word this
-        server blocks, saying which text it was found in (``sources``; never the word:
-        that would teach the way around).
-
-        The matcher is linear in the text's length times the longest entry; it runs on
-        the scanner's own threads, within a time budget (past it the text is refused)."""
-        entries = self._blocked.get(who.guild_id)
-        if entries is None:
-            generation = self._word_changes
-            entries = tuple(await self.storage.blocked_words(who.guild_id))
-            if generation == self._word_changes:  # no change landed while it was read
-                self._blocked[who.guild_id] = entries
-        if not entries:
-            return
-        try:
-            hit = await self.scanner.find(who.guild_id, entries, texts)
-        except ScanTooLong as slow:
-            raise BlockedPrompt(_TOO_LONG.format(source=sources[slow.index])) from None
-        except ScanBusy:
-            raise QueueFull(_BUSY) from None
-        if hit is None:
-            return
-        source, found = sources[hit[0]], hit[1]
-        await self.storage.log_blocked_prompt(who.guild_id, who.user_id, f"{found!r} in {source}")
-        raise BlockedPrompt(_BLOCKED_MESSAGES[source].format(job=parent_id))
-
-    async def check_all_words(
-        self,
-        who: Requester,
-        texts: list[tuple[str, str]],
-        sources: tuple[Text, Text],
-        parent_id: int | None = None,
-    ) -> None:
-        """:meth:`check_words` for each of one request's (prompt, negative) pairs, the
-        same pair (``--repeat``) once."""
-        for pair in dict.fromkeys(texts):
-            await self.check_words(who, pair, sources, parent_id)
-
     async def admit(
         self,
         who: Requester,
@@ -222,7 +134,7 @@ class Admission:
         if not checked:  # else the caller made these checks, and the word checks
             await self.check(who)
             texts = [(new.prompt, new.negative) for new in news]
-            await self.check_all_words(who, texts, sources, news[0].parent_id)
+            await self.words.check_all(who, texts, sources, news[0].parent_id)
         waiter: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
         self._waiting.append((who, list(news), waiter))
         if self._committer is None or self._committer.done():

@@ -11,7 +11,8 @@ from typing import Any
 
 from PIL import Image
 
-from core.admission import PARENT_TEXTS, Admission, Text
+from core.admission import Admission
+from core.blocked import PARENT_TEXTS, Text
 from core.errors import BadParameter, NotAllowed, UnknownJob, UserError
 from core.image_prompt import (
     DEFAULT_IMAGE_WEIGHT,
@@ -118,7 +119,7 @@ class Jobs:
             p.negative if p.negative is not None else mine.get("negative", "") for p in prompts
         ]
         texts = [(p.prompt, n) for p, n in zip(prompts, negatives, strict=True)]
-        await self.admission.check_all_words(who, texts, texts_from)
+        await self.admission.words.check_all(who, texts, texts_from)
         if callable(image):
             image = await image()
         picture = None if image is None else await asyncio.to_thread(load_image_prompt, image)

@@ -131,7 +131,7 @@ class Moderation:
             changed = added == "added"
         else:
             changed = await self.storage.remove_blocked_word(guild_id, phrase)
-        self.admission.forget_words(guild_id)
+        self.admission.words.forget(guild_id)
         details = "" if changed else "no change"
         await self._audit(who, f"banword_{action}", phrase, details, guild_id=guild_id)
         return changed
