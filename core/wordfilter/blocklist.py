@@ -65,6 +65,9 @@ class BlockList:
         self.entries: tuple[str, ...] = tuple(entries)
         load_tables()
         self.edges: dict[int, int] = {}  # node << SHIFT | ord(letter) -> child node
+        # A path no other key shares, kept whole: head node -> (its letters after the
+        # first, the node they lead to). The walk reads it letter by letter (walk.step).
+        self.tails: dict[int, tuple[str, int]] = {}
         self.terminals: dict[int, list[Terminal]] = {}  # node -> the atoms ending there
         self.literals: list[set[str]] = []  # per atom: the words that are it, written plainly
         self.prefix_atoms: set[int] = set()
@@ -78,6 +81,7 @@ class BlockList:
         self._atom_ids: dict[tuple[str, bool], int] = {}
         self._nodes = 1
         self._plain_chars = 0  # characters of every plain form kept (for the estimate)
+        self._head_items = 0  # run lengths kept in the terminals (for the estimate)
         self.cap = 3  # run lengths beyond every entry's (and 2) are all alike
         self.longest = 1  # letters in the longest form of an atom
         usable = 0
@@ -103,7 +107,7 @@ class BlockList:
     def _add(self, index: int, entry: str) -> bool:
         entry = unicodedata.normalize("NFC", entry).lower()
         if not entry.isascii() and any(
-            not c.isalpha() and is_pictograph(c) for c in unicodedata.normalize("NFKC", entry)
+            is_pictograph(c) for c in set(unicodedata.normalize("NFKC", entry)) if not c.isalpha()
         ):
             core = emoji_core(entry.rstrip("*"))
             if core:
@@ -130,53 +134,85 @@ class BlockList:
                 self._plain_chars += sum(map(len, more))
             return atom_id
         atom_id = self._atom_ids[word, prefix] = len(self.literals)
-        self.literals.append({*self._plain_forms(word, prefix), *self._plain_forms(plain, prefix)})
-        self._plain_chars += sum(map(len, self.literals[atom_id]))
+        forms = self._plain_forms(word, prefix)
+        plain_forms = {*forms, *self._plain_forms(plain, prefix)} if plain != word else {*forms}
+        self.literals.append(plain_forms)
+        self._plain_chars += sum(map(len, plain_forms))
         if prefix:
             self.prefix_atoms.add(atom_id)
         key, counts = runs(word)
+        self._head_items += (1 + len(forms)) * len(counts)
         self.cap = max(self.cap, max(counts) + 1)
         self.longest = max(self.longest, len(word) + 3)  # with "ies"
-        path: list[int] = []  # the nodes along the word's letters (plurals share them)
-        node = self._insert(key, 0, path)
-        self.terminals.setdefault(node, []).append((atom_id, counts[:-1], counts[-1], prefix))
+        end = self._insert(key)
+        self.terminals.setdefault(end, []).append((atom_id, counts[:-1], counts[-1], prefix))
         if prefix:
             return atom_id
-        for form in plurals(word):
+        for form in forms[1:]:  # the plurals
             plural_key, plural_counts = _extend(key, counts, word, form)
-            node = self._insert(plural_key, _common(key, plural_key), path)
+            if plural_key.startswith(key):  # on from the word's own end
+                node = self._insert(plural_key[len(key) :], end)
+            else:
+                node = self._insert(plural_key)
             self.terminals.setdefault(node, []).append(
                 (atom_id, plural_counts[:-1], plural_counts[-1], prefix)
             )
         return atom_id
 
-    def _insert(self, key: str, shared: int, path: list[int]) -> int:
-        """The node of ``key``: its first ``shared`` letters are along ``path`` (filled in
-        by the first call, for the word itself); the rest are followed or added."""
-        edges = self.edges
-        node = path[shared - 1] if shared else 0
-        record = not path
-        index = shared
-        size = len(key)
-        while index < size:  # along the letters the trie has
+    def _insert(self, key: str, node: int = 0) -> int:
+        """The node that ``key``'s letters lead to from ``node``, made where missing: a
+        new path of several letters is one tail (:data:`tails`), split when another key
+        leaves it or ends inside it."""
+        edges, tails = self.edges, self.tails
+        index, size = 0, len(key)
+        while index < size:
+            tail = tails.get(node)
+            if tail is not None:
+                letters, end = tail
+                shared = _common(letters, key[index : index + len(letters)])
+                if shared == len(letters):
+                    node, index = end, index + shared
+                    continue
+                node = self._split(node, shared)
+                index += shared
+                continue
             child = edges.get(node << SHIFT | ord(key[index]))
             if child is None:
-                break
-            node = child
-            index += 1
-            if record:
-                path.append(node)
-        rest = key[index:]
-        if not rest:
-            return node
-        fresh = range(self._nodes, self._nodes + len(rest))  # then new nodes only
-        parents = [node, *fresh[:-1]]
-        keys = [p << SHIFT | ord(c) for p, c in zip(parents, rest, strict=True)]
-        edges.update(zip(keys, fresh, strict=True))
-        if record:
-            path.extend(fresh)
-        self._nodes = fresh.stop
-        return fresh[-1]
+                return self._new_path(node, key[index:])
+            node, index = child, index + 1
+        return node
+
+    def _new_path(self, node: int, letters: str) -> int:
+        """A new path of ``letters`` from ``node``; its end."""
+        head = self._nodes
+        edges = self.edges
+        edges[node << SHIFT | ord(letters[0])] = head
+        if len(letters) == 1:
+            self._nodes += 1
+            return head
+        end = head + 1
+        self._nodes += 2
+        self.tails[head] = (letters[1:], end)
+        return end
+
+    def _split(self, node: int, shared: int) -> int:
+        """Make the first ``shared`` letters of ``node``'s tail real nodes (another key
+        leaves the tail there, or ends there); the node after them."""
+        letters, end = self.tails.pop(node)
+        edges = self.edges
+        for c in letters[:shared]:
+            edges[node << SHIFT | ord(c)] = self._nodes
+            node = self._nodes
+            self._nodes += 1
+        rest = letters[shared:]
+        if len(rest) == 1:
+            edges[node << SHIFT | ord(rest)] = end
+        else:
+            head = self._nodes
+            self._nodes += 1
+            edges[node << SHIFT | ord(rest[0])] = head
+            self.tails[head] = (rest[1:], end)
+        return node
 
     @staticmethod
     def _plain_forms(word: str, prefix: bool) -> list[str]:
@@ -199,9 +235,12 @@ class BlockList:
     def _estimate(self) -> int:
         """An upper estimate of the compiled list's memory, in bytes."""
         size = sys.getsizeof(self.edges) + 64 * len(self.edges)  # two int objects each
-        size += sys.getsizeof(self.terminals)
-        for found in self.terminals.values():
-            size += 100 + sys.getsizeof(found) + sum(150 + 8 * len(t[1]) for t in found)
+        size += sys.getsizeof(self.tails) + sum(
+            150 + 4 * len(letters) for letters, _ in self.tails.values()
+        )
+        # A terminal: a list's share and a tuple, with its tuple of run lengths.
+        size += sys.getsizeof(self.terminals) + 200 * len(self.terminals)
+        size += 150 * sum(map(len, self.terminals.values())) + 8 * self._head_items
         # Each word kept as a plain form: a set's share, and a string of up to 4 bytes a
         # character (the widest Python keeps).
         plain = sum(len(words) for words in self.literals)

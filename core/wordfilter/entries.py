@@ -11,6 +11,7 @@ MAX_ENTRY_CHARS = 100
 MAX_PLURAL_WORD = 30
 _WORD = re.compile(r"[^\W_]+")
 _RUN = re.compile(r"((.)\2*)", re.DOTALL)
+_DOUBLE = re.compile(r"(.)\1", re.DOTALL)
 
 
 def check_entry(word: str) -> str:
@@ -57,7 +58,7 @@ def atoms_of(entry: str) -> tuple[list[list[str]], bool]:
     forms = []
     for folded in readings(text):
         # Punctuation separates words too: "hate-speech" is the phrase "hate speech".
-        if folded.isascii() and folded.replace(" ", "").isalpha():
+        if folded.replace(" ", "").isalpha():
             words, lettered = folded.split(), True  # letters and spaces only: the usual case
         else:
             words = "".join(c if char_kind(c) in "LWD" else " " for c in folded).split()
@@ -75,6 +76,8 @@ def literal_words(entry: str) -> list[str]:
 
 def runs(word: str) -> tuple[str, tuple[int, ...]]:
     """``word`` with each run of a letter collapsed to one, and the runs' lengths."""
+    if not _DOUBLE.search(word):  # no letter twice in a row: the usual word
+        return word, (1,) * len(word)
     found = _RUN.findall(word)  # (the run, its letter)
     return "".join([c for _, c in found]), tuple([len(run) for run, _ in found])
 

@@ -187,7 +187,7 @@ def _hits_from(
     """The atoms found from the start of piece ``i``: (atom, its last piece, or -1 for a
     prefix, which ends no phrase word)."""
     hits: set[tuple[int, int]] = set()
-    edges, terminals, cap = bl.edges, bl.terminals, bl.cap
+    edges, tails, terminals, cap = bl.edges, bl.tails, bl.terminals, bl.cap
     s_eff = pieces.starts[i]
     r = lay.run_of[s_eff]
     limit = lay.segment_end[i]
@@ -209,7 +209,10 @@ def _hits_from(
                 if letter == last:
                     child, base, new_head, new_decoded = node, total, head, decoded
                 else:
-                    child = edges.get(node << SHIFT | ord(letter))
+                    if node >= 0 and node not in tails:
+                        child = edges.get(node << SHIFT | ord(letter))
+                    else:
+                        child = _along_tail(tails, node, letter)
                     if child is None:
                         continue
                     base = 0
@@ -260,6 +263,19 @@ def _hits_from(
         states = list(moved.values())[:_MAX_STATES]
     meter.add(steps)
     return hits
+
+
+def _along_tail(tails: dict[int, tuple[str, int]], node: int, letter: str) -> int | None:
+    """The node after ``letter`` in a tail (:attr:`BlockList.tails`): from its head, or
+    from a place inside it (``-(head << 16 | letters read)``, a node no dict holds)."""
+    if node >= 0:
+        head, read = node, 0
+    else:
+        head, read = -node >> 16, -node & 0xFFFF
+    letters, end = tails[head]
+    if letters[read] != letter:
+        return None
+    return end if read + 1 == len(letters) else -(head << 16 | (read + 1))
 
 
 def _covers(have: tuple[int, ...], want: tuple[int, ...]) -> bool:
