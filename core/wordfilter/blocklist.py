@@ -28,22 +28,20 @@ Terminal = tuple[int, tuple[int, ...], int, bool]
 def _extend(key: str, counts: tuple[int, ...], word: str, form: str) -> tuple[str, tuple[int, ...]]:
     """``runs(form)`` for a plural ``form`` of ``word`` (whose runs are ``key``,
     ``counts``): ``word`` + a suffix, or ``word`` less its last letter + ``ies``."""
-    letters, lengths = list(key), list(counts)
-    if not form.startswith(word):  # y -> ies
-        lengths[-1] -= 1
-        if not lengths[-1]:
-            letters.pop()
-            lengths.pop()
-        tail = form[len(word) - 1 :]
-    else:
+    if form.startswith(word):
         tail = form[len(word) :]
-    for c in tail:
-        if letters and letters[-1] == c:
-            lengths[-1] += 1
+    else:  # y -> ies
+        tail = form[len(word) - 1 :]
+        if counts[-1] > 1:
+            counts = (*counts[:-1], counts[-1] - 1)
         else:
-            letters.append(c)
-            lengths.append(1)
-    return "".join(letters), tuple(lengths)
+            key, counts = key[:-1], counts[:-1]
+    for c in tail:
+        if key and key[-1] == c:
+            counts = (*counts[:-1], counts[-1] + 1)
+        else:
+            key, counts = key + c, (*counts, 1)
+    return key, counts
 
 
 def _common(a: str, b: str) -> int:

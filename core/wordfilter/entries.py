@@ -10,8 +10,7 @@ from core.wordfilter.fold import char_kind, is_pictograph, normalise, readings
 MAX_ENTRY_CHARS = 100
 MAX_PLURAL_WORD = 30
 _WORD = re.compile(r"[^\W_]+")
-_RUN = re.compile(r"((.)\2*)", re.DOTALL)
-_DOUBLE = re.compile(r"(.)\1", re.DOTALL)
+_DOUBLE = re.compile(r"(.)\1+", re.DOTALL)
 
 
 def check_entry(word: str) -> str:
@@ -76,10 +75,20 @@ def literal_words(entry: str) -> list[str]:
 
 def runs(word: str) -> tuple[str, tuple[int, ...]]:
     """``word`` with each run of a letter collapsed to one, and the runs' lengths."""
-    if not _DOUBLE.search(word):  # no letter twice in a row: the usual word
-        return word, (1,) * len(word)
-    found = _RUN.findall(word)  # (the run, its letter)
-    return "".join([c for _, c in found]), tuple([len(run) for run, _ in found])
+    letters: list[str] = []
+    counts: list[int] = []
+    done = 0
+    for run in _DOUBLE.finditer(word):  # only the runs of 2 or more, usually few
+        start, end = run.span()
+        letters.append(word[done : start + 1])
+        counts.extend((1,) * (start - done))
+        counts.append(end - start)
+        done = end
+    if not done:
+        return word, (1,) * len(word)  # no letter twice in a row: the usual word
+    letters.append(word[done:])
+    counts.extend((1,) * (len(word) - done))
+    return "".join(letters), tuple(counts)
 
 
 def plurals(word: str) -> list[str]:
