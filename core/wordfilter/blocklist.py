@@ -64,7 +64,7 @@ class BlockList:
         load_tables()
         self.edges: dict[int, int] = {}  # node << SHIFT | ord(letter) -> child node
         # A path no other key shares, kept whole: head node -> (its letters after the
-        # first, the node they lead to). The walk reads it letter by letter (walk.step).
+        # first, the node they lead to). The walk reads it letter by letter (walk._along_tail).
         self.tails: dict[int, tuple[str, int]] = {}
         self.terminals: dict[int, list[Terminal]] = {}  # node -> the atoms ending there
         self.literals: list[set[str]] = []  # per atom: the words that are it, written plainly
