@@ -44,9 +44,11 @@ def load() -> None:
             from wordfreq import DATA_PATH
 
             small = sorted(DATA_PATH.glob("small_*.msgpack.gz"))
-            one_word = _hashed([DATA_PATH / "large_en.msgpack.gz"])
-            _indexes["ordinary"] = _hashed(small)
-            _indexes["one word"] = one_word
+            loaded = {
+                "ordinary": _hashed(small),
+                "one word": _hashed([DATA_PATH / "large_en.msgpack.gz"]),
+            }
+            _indexes.update(loaded)  # both at once: a reader never sees one without the other
 
 
 def nbytes() -> int:

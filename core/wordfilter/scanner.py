@@ -74,7 +74,12 @@ class WordScanner:
     def start(self) -> None:
         """Begin loading the lookalike tables and the ordinary words (once, about 2 s, on
         the scanner's own threads); scans wait for it (:meth:`ready`)."""
-        if self._ready is None or (self._ready.done() and self._ready.exception()):
+        failed = (
+            self._ready is not None
+            and self._ready.done()
+            and (self._ready.cancelled() or self._ready.exception() is not None)
+        )
+        if self._ready is None or failed:
             self._ready = asyncio.wrap_future(self._pool.submit(self._warm_up))
 
     async def ready(self) -> None:

@@ -125,3 +125,25 @@ async def test_a_scan_past_its_budget_refuses_rather_than_holding_a_thread():
         assert await asyncio.wait_for(scanner.find(1, ("kill",), ("k1ll",)), 10) == (0, "kill")
     finally:
         scanner.close()
+
+
+async def test_tables_that_failed_to_load_are_loaded_again_at_the_next_scan(caplog):
+    scanner = WordScanner(threads=1)
+    tries = []
+    original = scanner._warm_up
+
+    def flaky():
+        tries.append(1)
+        if len(tries) == 1:
+            raise OSError("disk hiccup")
+        original()
+
+    scanner._warm_up = flaky
+    try:
+        with pytest.raises(OSError):
+            await scanner.find(1, ("nude",), ("n u d e",))
+        assert "could not be loaded" in caplog.text
+        assert await scanner.find(1, ("nude",), ("n u d e",)) == (0, "nude")
+        assert len(tries) == 2
+    finally:
+        scanner.close()
