@@ -240,7 +240,7 @@ async def test_a_stop_gives_back_the_batch_handed_over_but_not_started(sd_model)
     await _until(lambda: engine.queue_length == 0)  # handed to the worker, behind job 1
     assert engine.position(2) == 1
     stopping = asyncio.create_task(engine.stop())
-    await asyncio.sleep(0)  # the stop takes the waiting batch back before the gate opens
+    await _until(second.output.done)  # the stop took the waiting batch back: then the gate
     gate.open()
     await stopping
     assert len((await first).images) == 4, "the batch in hand finishes"
