@@ -25,7 +25,9 @@ async def run_bot(settings: Settings) -> None:
 
     token = settings.require_token()
     async with open_app(settings) as app, create_bot(settings, app.services) as bot:
-        app.services.admission.words.start()  # the blocked-word tables, while logging in
+        # The blocked-word tables (about 2 s, on the scanner's threads) before the bot takes
+        # interactions, so that the first prompts are answered at once.
+        await app.services.admission.words.ready()
         # SIGTERM (systemd, docker stop) closes the bot; the blocks above then close the
         # services, engine and storage in reverse order.
         loop = asyncio.get_running_loop()

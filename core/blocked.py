@@ -59,9 +59,9 @@ class BlockedWords:
         self._lists: dict[int | None, tuple[str, ...]] = {}  # by server, as read
         self._changes = 0
 
-    def start(self) -> None:
-        """Begin loading the filter's tables (about 2 s, on the scanner's threads)."""
-        self.scanner.start()
+    async def ready(self) -> None:
+        """Load the filter's tables (about 2 s, on the scanner's threads), once."""
+        await self.scanner.ready()
 
     def close(self) -> None:
         """Stop the scanner's threads."""

@@ -8,8 +8,6 @@ in A's moderation log. Only ``OWNER_IDS`` act across servers.
 
 from __future__ import annotations
 
-import time
-
 from tests.e2e.expect import eventually, job_id, wait_result
 from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
 
@@ -198,11 +196,10 @@ def test_a_hostile_prompt_does_not_hold_up_anyone(fake_discord: FakeDiscord, bot
     _reply(fake.invoke("admin banword", mod, action="add", word="xxx"))
     try:
         hostile = fake.invoke("imagine", alice, prompt="x" * 1499 + "y " + SHORT)
-        started = time.monotonic()
         other = fake.invoke("imagine", bob, prompt=f"a calm lake {SHORT}")
-        ack = other.wait_ack()
-        assert ack.latency < 3.0 and time.monotonic() - started < 3.0
-        assert hostile.wait_ack().latency < 3.0
+        # Both answered within Discord's 3 s: a later answer is refused by the fake (10062)
+        # and recorded as a problem, which fails the test.
+        assert other.wait_ack() is not None and hostile.wait_ack() is not None
         wait_result(other)
         wait_result(hostile)  # "xxx" is a word; a run of x's ending in y is not
     finally:
