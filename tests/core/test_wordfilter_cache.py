@@ -140,7 +140,7 @@ async def test_tables_that_failed_to_load_are_loaded_again_at_the_next_scan(capl
 
     scanner._warm_up = flaky
     try:
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="disk hiccup"):
             await scanner.find(1, ("nude",), ("n u d e",))
         assert "could not be loaded" in caplog.text
         assert await scanner.find(1, ("nude",), ("n u d e",)) == (0, "nude")
