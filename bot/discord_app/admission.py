@@ -21,9 +21,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import aiohttp
 import discord
 
+from bot.discord_app.sending import SEND_ERRORS
 from core.model import Job
 
 if TYPE_CHECKING:
@@ -33,8 +33,6 @@ logger = logging.getLogger(__name__)
 
 # Discord drops an interaction not answered within 3 s; leave room for the answer itself.
 ANSWER_DEADLINE = 2.0
-# What answering can raise (delivery.sending has the same list; importing it here would loop).
-SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 # However late the interaction reached us (a clock off by a little), admission gets this.
 MIN_DEADLINE = 0.5
 

@@ -8,8 +8,8 @@ a failed edit) the result is posted in the job's channel, mentioning its owner.
 from __future__ import annotations
 
 from bot.discord_app.delivery.results import Deliveries
-from bot.discord_app.delivery.sending import SEND_ERRORS
 from bot.discord_app.delivery.waiting import WaitingMessages
+from bot.discord_app.sending import SEND_ERRORS
 from core.model import EventKind, JobEvent
 
 __all__ = ["SEND_ERRORS", "JobMessages"]

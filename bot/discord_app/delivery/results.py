@@ -11,7 +11,7 @@ import discord
 
 from bot.discord_app.delivery.live import FINISHED_KEPT, Live, MessagesBase
 from bot.discord_app.delivery.payload import build_payload
-from bot.discord_app.delivery.sending import (
+from bot.discord_app.sending import (
     DEFAULT_FILE_LIMIT,
     SEND_ERRORS,
     token_alive,

@@ -13,8 +13,8 @@ import discord
 
 from bot.discord_app.buttons import cancel_view
 from bot.discord_app.delivery.live import Live, MessagesBase
-from bot.discord_app.delivery.sending import DEFAULT_FILE_LIMIT, SEND_ERRORS, token_alive
 from bot.discord_app.nsfw import filter_in
+from bot.discord_app.sending import DEFAULT_FILE_LIMIT, SEND_ERRORS, token_alive
 from bot.discord_app.text import retired_text, waiting_text
 from core.model import EventKind, Job, JobEvent
 from engine import Progress, censor_each, encode_png

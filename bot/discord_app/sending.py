@@ -1,4 +1,5 @@
-"""Sending to Discord: what it can raise, retries, and how long a token lives."""
+"""Sending to Discord: what it can raise, retries, and how long a token lives (the one
+place for them: answering an interaction and delivering a job's messages alike)."""
 
 from __future__ import annotations
 
