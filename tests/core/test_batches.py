@@ -10,6 +10,7 @@ import pytest
 from core.errors import BadParameter
 from core.model import JobKind, JobParams, NewJob, Requester
 from core.services import Services
+from tests.core.commits import waiting_to_commit
 
 GUILD = 1
 ALICE = Requester(user_id=101, guild_id=GUILD, channel_id=10)
@@ -39,15 +40,6 @@ def _new(service: Services, who: Requester, prompt: str) -> NewJob:
     return NewJob(JobKind.IMAGINE, who.user_id, prompt, "", 7, params, GUILD, who.channel_id)
 
 
-async def _waiting_to_commit(service: Services, count: int) -> None:
-    """Until ``count`` requests have passed their first checks and wait for the commit."""
-    for _ in range(3000):  # 30 s at most
-        if len(service.admission._waiting) >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{len(service.admission._waiting)} of {count} reached the commit")
-
-
 async def test_a_row_the_database_refuses_fails_only_its_own_request(service):
     # Past the parser (as a bug elsewhere could let it), a lone surrogate cannot be
     # encoded for SQLite: the batch's one transaction fails, then each request alone.
@@ -62,7 +54,7 @@ async def test_a_row_the_database_refuses_fails_only_its_own_request(service):
             asyncio.create_task(admission.admit_all(who, news, checked=True))
             for who, news in requests
         ]
-        await _waiting_to_commit(service, len(requests))
+        await waiting_to_commit(service, len(requests))
     alice, bob, carol = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(bob, UnicodeEncodeError), bob
     assert [job.prompt for job in alice] == ["a fox"]

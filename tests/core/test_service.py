@@ -20,6 +20,7 @@ from core.sizes import size_for_aspect
 from engine.scheduler import Engine
 from engine.types import JobSpec
 from storage.db import Storage
+from tests.core.commits import waiting_to_commit
 from tests.gates import StepGate, gated, held_worker
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
@@ -480,15 +481,6 @@ async def test_limits_hold_when_jobs_arrive_at_the_same_instant(small_service):
     assert counts.active_mine == 2
 
 
-async def _waiting_to_commit(service: Services, count: int) -> None:
-    """Until ``count`` jobs have passed their first checks and wait for the commit."""
-    for _ in range(3000):  # 30 s at most
-        if len(service.admission._waiting) >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{len(service.admission._waiting)} of {count} jobs reached the commit")
-
-
 async def test_a_burst_is_committed_in_one_transaction_with_its_limits(make_services):
     """Jobs that arrive while a commit is held wait and are then checked in their order
     on one read (those before them in the batch count) and written in one transaction."""
@@ -509,7 +501,7 @@ async def test_a_burst_is_committed_in_one_transaction_with_its_limits(make_serv
                 asyncio.create_task(service.jobs.imagine(who, f"burst {i} --steps 2"))
                 for i, who in enumerate(burst)
             ]
-            await _waiting_to_commit(service, len(burst))
+            await waiting_to_commit(service, len(burst))
         results = await asyncio.gather(*tasks, return_exceptions=True)
         assert calls == [9]
         # The first three of each user pass, the fourth is refused.
@@ -527,7 +519,7 @@ async def test_a_burst_is_committed_in_one_transaction_with_its_limits(make_serv
 async def test_a_job_committed_after_its_caller_left_still_runs(service):
     async with service.admission.lock:
         caller = asyncio.create_task(service.jobs.imagine(ALICE, "left early --steps 2"))
-        await _waiting_to_commit(service, 1)
+        await waiting_to_commit(service, 1)
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
             await caller
@@ -552,7 +544,7 @@ async def test_a_failed_commit_refuses_its_batch_and_the_next_one_commits(servic
             asyncio.create_task(service.jobs.imagine(who, "first --steps 2"))
             for who in (ALICE, BOB)
         ]
-        await _waiting_to_commit(service, 2)
+        await waiting_to_commit(service, 2)
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, OSError) for r in results), results
     assert await service.storage.count_jobs() == 0

@@ -44,16 +44,22 @@ def test_blur_outside_nsfw_channels_and_unchanged_inside(
     assert not attachment.filename.startswith("SPOILER_") and "NSFW filter" not in inside.content
 
 
-def test_block_withholds_flagged_images(
-    fake_discord: FakeDiscord, bot_factory, classifier_dir, step_gate
-):
-    bot = bot_factory(
-        NSFW_FILTER="block",
+def _flagging_bot(bot_factory, classifier_dir, step_gate, mode: str):
+    """A bot whose classifier flags every image, held at the step gate, previewing at
+    every step."""
+    return bot_factory(
+        NSFW_FILTER=mode,
         NSFW_MODEL=classifier_dir,
         NSFW_THRESHOLD=0,
         E2E_STEP_GATE=step_gate,
         E2E_PREVIEW_SECONDS=0,
     )
+
+
+def test_block_withholds_flagged_images(
+    fake_discord: FakeDiscord, bot_factory, classifier_dir, step_gate
+):
+    bot = _flagging_bot(bot_factory, classifier_dir, step_gate, "block")
     alice = fake_discord.member("alice")
     handle, running = _held(fake_discord, step_gate, alice, "general")
     assert not running.attachments, "a flagged preview is withheld"
@@ -74,13 +80,7 @@ def test_block_withholds_flagged_images(
 def test_flagged_previews_pickers_and_thumbnails_are_blurred_outside_nsfw_channels(
     fake_discord: FakeDiscord, bot_factory, classifier_dir, step_gate
 ) -> None:
-    bot = bot_factory(
-        NSFW_FILTER="blur",
-        NSFW_MODEL=classifier_dir,
-        NSFW_THRESHOLD=0,
-        E2E_STEP_GATE=step_gate,
-        E2E_PREVIEW_SECONDS=0,
-    )
+    bot = _flagging_bot(bot_factory, classifier_dir, step_gate, "blur")
     alice = fake_discord.member("alice")
     # Previews: the same job (prompt, seed) in #general and in #nsfw, each held at the end
     # of step 1 with that step's preview shown: the same preview, blurred or not.
