@@ -77,3 +77,15 @@ async def test_adds_at_the_same_moment_keep_the_limit(tmp_path):
         assert sorted(outcomes).count("added") == 10
         assert set(outcomes) == {"added", "full"}
         assert await storage.count_blocked_words(1) == 10
+
+
+async def test_blocked_words_are_counted_per_server(tmp_path):
+    async with Storage(tmp_path) as storage:
+        for word in ("gore", "nude", "gore"):
+            await storage.add_blocked_word(1, word, added_by=7)
+        await storage.add_blocked_word(2, "fox", added_by=8)
+        assert await storage.count_blocked_words(1) == 2
+        assert await storage.count_blocked_words(2) == 1
+        assert await storage.count_blocked_words(3) == 0
+        await storage.remove_blocked_word(1, "gore")
+        assert await storage.count_blocked_words(1) == 1
