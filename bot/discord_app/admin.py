@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 
 from bot.discord_app.context import requester
-from bot.discord_app.errors import GuardedButton
-from bot.discord_app.ids import MAX_ID
+from bot.discord_app.custom_ids import MAX_ID, WORD_PAGE, Page
+from bot.discord_app.items import IdButton, previous_next
 from bot.discord_app.text import MAX_CONTENT, safe_prompt
 from core.errors import BadParameter
 
@@ -82,38 +82,19 @@ def word_page(words: list[str], page: int) -> tuple[str, discord.ui.View | None]
         return f"Blocked here: {pages[0]}", None
     heading = f"Blocked here ({len(words)}, page {page} of {len(pages)}):"
     view = discord.ui.View(timeout=None)
-    view.add_item(WordPageButton(page - 1, label="Previous", disabled=page <= 1))
-    view.add_item(WordPageButton(page + 1, label="Next", disabled=page >= len(pages)))
+    for button in previous_next(WordPageButton, Page, page, len(pages)):
+        view.add_item(button)
     return f"{heading}\n{pages[page - 1]}", view
 
 
-class WordPageButton(GuardedButton, template=r"^bw:(?P<page>[0-9]{1,4})$"):
+class WordPageButton(IdButton[Page], custom_id=WORD_PAGE):
     """Previous/Next on the /admin banword list; the server is the one it is pressed in,
     and the admin check runs again."""
-
-    def __init__(self, page: int, *, label: str, disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"bw:{page}",
-                disabled=disabled,
-            )
-        )
-        self.page = page
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
-    ) -> WordPageButton:
-        """Rebuild from the custom id."""
-        label = item.label if isinstance(item, discord.ui.Button) else None
-        return cls(int(match["page"]), label=label or "Page")
 
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Show that page of the list as it is now."""
         words = await _moderation(interaction).banword(requester(interaction), "list", None)
-        content, view = word_page(words, self.page)  # type: ignore[arg-type]
+        content, view = word_page(words, self.value.page)  # type: ignore[arg-type]
         await interaction.response.edit_message(content=content, view=view)
 
 

@@ -1,4 +1,5 @@
-"""Persistent buttons: the custom id carries ``action:job:index``, everything else is read back.
+"""Persistent buttons: the custom id carries ``action:job:index`` (``custom_ids.JOB_BUTTON``),
+everything else is read back.
 
 They are ``DynamicItem``s registered at start, so a button pressed on a message sent
 before a restart is rebuilt from its custom id and works the same.
@@ -12,103 +13,65 @@ import discord
 
 from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.context import requester
-from bot.discord_app.errors import GuardedButton
+from bot.discord_app.custom_ids import JOB_BUTTON, Image, Press, job_id
 from bot.discord_app.forms import open_custom_zoom, open_region_picker, open_remix
-from bot.discord_app.ids import ID, job_id
+from bot.discord_app.items import IdButton
 from core.model import Action
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
 
-MAX_CUSTOM_ID = 100
 
-
-class JobButton(
-    GuardedButton,
-    template=rf"^(?P<action>[uvscrxzyajklgm]):(?P<job>{ID}):(?P<index>[0-4])$",
-):
+class JobButton(IdButton[Press], custom_id=JOB_BUTTON):
     """One button on a job's message: upscale, vary, reroll, zoom, pan, cancel, or the
     two that open a form (Vary (Region), Custom Zoom)."""
-
-    def __init__(
-        self,
-        action: str,
-        job_id: int,
-        index: int,
-        *,
-        label: str | None = None,
-        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
-        row: int | None = None,
-    ) -> None:
-        custom_id = f"{action}:{job_id}:{index}"
-        assert len(custom_id) <= MAX_CUSTOM_ID, custom_id
-        super().__init__(
-            discord.ui.Button(label=label, style=style, custom_id=custom_id, row=row),
-        )
-        self.action = action
-        self.job_id = job_id
-        self.index = index
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
-    ) -> JobButton:
-        """Rebuild the button from its custom id (after a restart too)."""
-        button = item if isinstance(item, discord.ui.Button) else None
-        return cls(
-            match["action"],
-            int(match["job"]),
-            int(match["index"]),
-            label=button.label if button else None,
-            style=button.style if button else discord.ButtonStyle.secondary,
-        )
 
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Start the child job (it belongs to whoever pressed), open its form (Vary
         (Region), Custom Zoom; with remix on, every button that makes new images from
         the prompt), or cancel the job."""
-        job_id(self.job_id)  # a forged id past SQLite's range: "There is no job N."
+        press = self.value
+        job_id(press.job)  # a forged id past SQLite's range: "There is no job N."
         jobs, who = interaction.client.services.jobs, requester(interaction)
-        action = Action(self.action)
-        if action is Action.VARY_REGION:
-            await open_region_picker(interaction, self.job_id, self.index)
+        if press.action is Action.VARY_REGION:
+            await open_region_picker(interaction, Image(press.job, press.index))
             return
-        if action is Action.CUSTOM_ZOOM:
-            await open_custom_zoom(interaction, self.job_id, self.index)
+        if press.action is Action.CUSTOM_ZOOM:
+            await open_custom_zoom(interaction, Image(press.job, press.index))
             return
-        if action.remixable and await interaction.client.services.users.remix(who):
-            await open_remix(interaction, action, self.job_id, self.index)
+        if press.action.remixable and await interaction.client.services.users.remix(who):
+            await open_remix(interaction, press)
             return
-        if action is Action.CANCEL:
+        if press.action is Action.CANCEL:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            job = await jobs.cancel(self.job_id, who)
+            job = await jobs.cancel(press.job, who)
             await interaction.followup.send(f"Job {job.id} is {job.status}.", ephemeral=True)
             return
         # Admitted first (row committed), answered once: the child job's own message, or
         # an ephemeral refusal; the pressed message is left as it is.
-        index = self.index or None
-        await admit_and_answer(
-            interaction, lambda: jobs.press(who, self.action, self.job_id, index)
-        )
+        index = press.index or None
+        await admit_and_answer(interaction, lambda: jobs.press(who, press.action, press.job, index))
+
+
+def _button(action: Action, job_id: int, index: int, label: str, **look: Any) -> JobButton:
+    return JobButton(Press(action, job_id, index), label=label, **look)
 
 
 def grid_view(job_id: int) -> discord.ui.View:
     """``U1 U2 U3 U4 🔄`` / ``V1 V2 V3 V4``."""
     view = discord.ui.View(timeout=None)
     for index in range(1, 5):
-        view.add_item(JobButton(Action.UPSCALE, job_id, index, label=f"U{index}", row=0))
-    view.add_item(JobButton(Action.REROLL, job_id, 0, label="🔄", row=0))
+        view.add_item(_button(Action.UPSCALE, job_id, index, f"U{index}", row=0))
+    view.add_item(_button(Action.REROLL, job_id, 0, "🔄", row=0))
     for index in range(1, 5):
-        view.add_item(JobButton(Action.VARY_STRONG, job_id, index, label=f"V{index}", row=1))
+        view.add_item(_button(Action.VARY_STRONG, job_id, index, f"V{index}", row=1))
     return view
 
 
 def cancel_view(job_id: int) -> discord.ui.View:
     """``Cancel`` while a job waits or runs (its owner or an admin may press it)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(
-        JobButton(Action.CANCEL, job_id, 0, label="Cancel", style=discord.ButtonStyle.danger)
-    )
+    view.add_item(_button(Action.CANCEL, job_id, 0, "Cancel", style=discord.ButtonStyle.danger))
     return view
 
 
@@ -138,5 +101,5 @@ def upscale_view(job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for row, buttons in enumerate(UPSCALE_ROWS):
         for action, label in buttons:
-            view.add_item(JobButton(action, job_id, 1, label=label, row=row))
+            view.add_item(_button(action, job_id, 1, label, row=row))
     return view

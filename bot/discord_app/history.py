@@ -9,15 +9,16 @@ grey in it, as in its message."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 
 from bot.discord_app.context import requester
-from bot.discord_app.errors import GuardedButton
-from bot.discord_app.ids import ID, user_id
+from bot.discord_app.custom_ids import HISTORY_PAGE, Page, user_id
+from bot.discord_app.items import IdButton, previous_next
 from bot.discord_app.nsfw import filter_in
 from bot.discord_app.text import safe_prompt
 from core.model import HistoryPage, Job
@@ -30,37 +31,14 @@ _PROMPT_IN_LINE = 60
 _EXPIRED = "This page has expired: run /history again."
 
 
-class HistoryButton(
-    GuardedButton,
-    template=rf"^h:(?P<user>{ID}):(?P<page>[0-9]{{1,6}})$",
-):
+class HistoryButton(IdButton[Page], custom_id=HISTORY_PAGE):
     """Previous/Next on a /history page; the target user and page travel in the id."""
-
-    def __init__(self, user_id: int, page: int, *, label: str, disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"h:{user_id}:{page}",
-                disabled=disabled,
-            )
-        )
-        self.user_id = user_id
-        self.page = page
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any, /
-    ) -> HistoryButton:
-        """Rebuild from the custom id."""
-        label = item.label if isinstance(item, discord.ui.Button) else None
-        return cls(int(match["user"]), int(match["page"]), label=label or "Page")
 
     async def run(self, interaction: discord.Interaction[ImagineBot]) -> None:  # type: ignore[override]
         """Show that page (the admin check runs again for someone else's history)."""
         users = interaction.client.services.users
-        whose = user_id(self.user_id, _EXPIRED)
-        page = await users.history(requester(interaction), self.page, user_id=whose)
+        whose = user_id(self.value.user, _EXPIRED)
+        page = await users.history(requester(interaction), self.value.page, user_id=whose)
         mode = filter_in(interaction.client, interaction.channel_id)
         thumbnails = await users.thumbnails(page, mode)
         await interaction.response.edit_message(
@@ -100,12 +78,9 @@ def page_view(page: HistoryPage, thumbnails: dict[int, Thumbnail]) -> discord.ui
         else:
             view.add_item(line)
     buttons = discord.ui.ActionRow()
-    buttons.add_item(
-        HistoryButton(page.user_id, page.page - 1, label="Previous", disabled=page.page <= 1)
-    )
-    buttons.add_item(
-        HistoryButton(page.user_id, page.page + 1, label="Next", disabled=page.page >= page.pages)
-    )
+    to_page = functools.partial(Page, user=page.user_id)
+    for button in previous_next(HistoryButton, to_page, page.page, page.pages):
+        buttons.add_item(button)
     view.add_item(buttons)
     return view
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.discord_app.admin import WordPageButton, word_page, word_pages
+from bot.discord_app.custom_ids import Page
 from bot.discord_app.text import safe_prompt
 from core.wordfilter import check_entry
 
@@ -44,4 +45,4 @@ def test_a_page_past_the_end_shows_the_last() -> None:
     last = len(word_pages(words))
     assert word_page(words, last + 5)[0] == word_page(words, last)[0]
     assert word_page(words, 0)[0] == word_page(words, 1)[0]
-    assert WordPageButton(3, label="Next").item.custom_id == "bw:3"
+    assert WordPageButton(Page(3), label="Next").item.custom_id == "bw:3"
