@@ -1,17 +1,19 @@
-"""The matcher's bound, in steps rather than seconds: the phrase that doubled the old
-matcher's work at every word, lists built for ambiguity, and random phrase/prompt pairs
-checked against a brute-force reference for the result and against the bound for the work."""
+"""The walk (core/wordfilter/walk.py) and its bound, in steps rather than seconds: hostile
+prompts, the phrase that doubled the old matcher's work at every word, lists built for
+ambiguity, and random phrase/prompt pairs checked against a brute-force reference for the
+result and against the bound for the work; the meter that stops a walk past its deadline."""
 
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
 from core.wordfilter import BlockList, Meter
 from core.wordfilter.entries import runs
 from core.wordfilter.lexicon import is_ordinary
-from core.wordfilter.walk import step_bound
+from core.wordfilter.walk import TooLong, step_bound
 
 READINGS = 4  # visual and transliterated, each also with ph/vv read as f/w
 
@@ -20,6 +22,49 @@ def steps_of(blocklist: BlockList, prompt: str) -> tuple[str | None, int]:
     meter = Meter()
     found = blocklist.find(prompt, meter)
     return found, meter.steps
+
+
+def test_hostile_prompts_cost_steps_in_proportion_to_their_length():
+    # The former matcher built ^(?:x)+(?:x)+(?:x)+$ per entry: 15 s for the first prompt.
+    # Counted in steps, not seconds (the time is imaginebot bench --filter's).
+    blocklist = BlockList(["xxx", "x" * 20, "x" * 19 + "z", "ab" * 10 + "c", "nude", "nud*"])
+    prompts = [
+        "x" * 1499 + "y",
+        "x" * 1500,
+        " ".join("x" * 750),
+        "ab" * 750,
+        " ".join("ab" * 375),
+        "1" * 1500,
+        "n u d " * 250,
+        "nυ\u200bd " * 300,
+    ]
+    for prompt in prompts:
+        whole, half = Meter(), Meter()
+        blocklist.find(prompt, whole)
+        blocklist.find(prompt[: len(prompt) // 2], half)
+        assert whole.steps <= 2 * half.steps + 100, prompt[:40]
+        assert whole.steps <= 20 * len(prompt), prompt[:40]
+    assert blocklist.find("x" * 1499 + "y") is None
+    assert blocklist.find("x" * 1500) == "xxx"
+    assert blocklist.find("x" * 1499 + "z") == "x" * 19 + "z"  # stretched
+
+
+def test_the_meter_counts_steps_and_stops_only_past_its_deadline():
+    free = Meter()
+    free.add(10**6)  # no deadline: never stops
+    assert free.steps == 10**6
+    late = Meter(deadline=time.monotonic() - 1)  # already past (no clock is waited on)
+    late.add(10)  # the clock is read every few thousand steps, not at each one
+    with pytest.raises(TooLong):
+        late.add(10**4)
+    with pytest.raises(TooLong):
+        BlockList(["z z z z z z q"]).find("z " * 750, Meter(deadline=time.monotonic() - 1))
+
+
+def test_a_check_counts_more_steps_for_a_longer_entry_within_its_bound():
+    short, long = BlockList(["nude"]), BlockList(["n" * 40 + "q"])
+    assert step_bound(100, long) > step_bound(100, short) > 0
+    assert step_bound(200, short) == 2 * step_bound(100, short)  # linear in the prompt
 
 
 def test_the_phrase_that_doubled_at_every_word_costs_steps_linear_in_the_prompt():
