@@ -101,9 +101,10 @@ async def test_jobs_created_together_keep_their_order_or_none_is_written(tmp_pat
         assert [await storage.get_job(job.id, scope=EVERYWHERE) for job in jobs] == jobs
 
         # A write that fails half-way (the users rows went in, then a job broke a
-        # constraint) leaves nothing behind, and the connection goes on working.
+        # constraint: its parent does not exist) leaves nothing behind, and the connection
+        # goes on working.
         with pytest.raises(sqlite3.IntegrityError):
-            await storage.create_jobs([new_job(user_id=8), new_job(user_id=9, kind="painting")])
+            await storage.create_jobs([new_job(user_id=8), new_job(user_id=9, parent_id=777)])
         async with storage.db.execute("SELECT id FROM users ORDER BY id") as cursor:
             assert [row[0] for row in await cursor.fetchall()] == [5, 6, 7]
         assert await storage.count_jobs() == 4
