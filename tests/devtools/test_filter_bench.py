@@ -40,3 +40,21 @@ def test_hostile_prompts_match_nothing_and_have_the_length_asked():
         assert 0 < len(prompt) <= 200, name
         assert blocklist.find(prompt) is None, name
     assert len(prompts["one_letter_run"]) == len(prompts["phrase_runs"]) == 200
+
+
+def test_bench_filter_prints_the_matcher_figures_as_json(capsys):
+    import json
+    import os
+
+    from bot.cli import main
+
+    umask = os.umask(0o022)
+    try:
+        assert main(["bench", "--filter", "--json"]) == 0
+        assert os.umask(0o022) == 0o077  # the CLI keeps its files to itself
+    finally:
+        os.umask(umask)
+    report = json.loads(capsys.readouterr().out)
+    assert report["entries"] == 500 and report["prompt_chars"] == 1500
+    assert report["prompts"] >= 8 and report["prompts_matching"] == 0
+    assert 0 < report["filter_ms_median"] <= report["filter_ms_max"]  # the time: not asserted
