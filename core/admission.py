@@ -71,6 +71,18 @@ class Admission:
                 await self._committer
         self.words.close()
 
+    @property
+    def waiting(self) -> int:
+        """Requests past their first checks, waiting for the commit (for /info's admins
+        and for tests that hold the commit and wait for a burst to gather)."""
+        return len(self._waiting)
+
+    async def settled(self) -> None:
+        """Until every request waiting now has been committed or refused (its jobs
+        handed to the runner), whether or not its caller is still waiting."""
+        while self._committer is not None and not self._committer.done():
+            await asyncio.wait({self._committer})
+
     async def quota(self, who: Requester) -> QuotaStatus:
         """The caller's daily quota here (limit None: unlimited, for admins), the quota
         across every server (``GLOBAL_DAILY_QUOTA``, admins included, owners exempt),
@@ -129,8 +141,6 @@ class Admission:
         """Admit one request's jobs all together or none: each counts as one job against
         the quotas and limits, and if they do not all fit, ``GroupRefused`` says how many
         would."""
-        for new in news:
-            self.runner.spec_for(new)  # a job the engine could not run is a bug
         if not checked:  # else the caller made these checks, and the word checks
             await self.check(who)
             texts = [(new.prompt, new.negative) for new in news]

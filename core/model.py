@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.recipe import Recipe, RecipeError
 from engine.types import GRID_SIZE, Progress, WorkerState
 
 
 class JobKind(enum.StrEnum):
-    """What a job does; stored in the jobs table."""
+    """What a job does: its recipe's tag (``core.recipe``), as the jobs table holds it."""
 
     IMAGINE = "imagine"
     VARIATION = "variation"
@@ -72,13 +73,14 @@ ALL_SERVERS = 0
 
 @dataclass(frozen=True, slots=True)
 class JobParams:
-    """How a job's images are made, as stored with the job (JSON in its row).
+    """How a job's images are drawn, the same for every kind (its recipe says what they
+    are made from): stored with the job (JSON in its row). The engine's ``JobSpec``
+    checks them (``engine.types.render_problems``, the one statement of those limits)
+    when the job is handed to it: a row that cannot run fails alone.
 
-    ``base_width``/``base_height``: the size of the grid a job descends from (variations
-    of an upscaled image come out at that size). ``source_job``/``source_index``: the
-    image an image-to-image job starts from. ``mode``: strong/subtle for variations,
-    standard/creative for upscales. ``factor``: a zoom out's; ``direction``: a pan's;
-    ``cells``: the cells (1..9, row by row) a Vary (Region) repaints; ``tile``: seamless.
+    ``aspect``: the ``--ar`` asked for (16:9 is drawn 1344x768 on SDXL); ``tile``:
+    seamless; ``negative_from``: the member whose saved /settings negative this job's is
+    (None: the prompt's own ``--no``, or an edited form's): a form shows it to them only.
     """
 
     width: int
@@ -86,28 +88,21 @@ class JobParams:
     steps: int
     guidance: float
     num_images: int = GRID_SIZE
-    base_width: int | None = None
-    base_height: int | None = None
     aspect: str | None = None
     model: str = ""
-    strength: float = 1.0
-    mode: str | None = None
-    source_job: int | None = None
-    source_index: int | None = None
-    factor: float | None = None  # zoom out
-    direction: str | None = None  # pan
-    cells: tuple[int, ...] | None = None  # region
-    tile: bool | None = None  # --tile: seamless (None: off)
-    # An image prompt: --iw, and the job whose folder holds source.png (None: this one).
-    image_weight: float | None = None
-    image_from: int | None = None
-    # The member whose saved /settings negative this job's is (None: the prompt's own --no,
-    # or an edited form's): a form shows it to that member only.
+    tile: bool = False
     negative_from: int | None = None
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width and height."""
+        return self.width, self.height
+
     def to_json(self) -> str:
-        """The row's text: the set fields only, keys sorted."""
+        """The row's text: the fields set (no ``tile`` when off), keys sorted."""
         values = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        if not self.tile:
+            del values["tile"]  # as rows before --tile were written
         return json.dumps(values, sort_keys=True)
 
     @classmethod
@@ -116,8 +111,7 @@ class JobParams:
         values: dict[str, Any] = json.loads(text)
         known = {f.name for f in dataclasses.fields(cls)}
         kept = {k: v for k, v in values.items() if k in known}
-        if kept.get("cells") is not None:
-            kept["cells"] = tuple(kept["cells"])  # JSON has lists
+        kept["tile"] = bool(kept.get("tile"))
         return cls(**kept)
 
     def but(self, **changes: Any) -> JobParams:
@@ -129,12 +123,12 @@ class JobParams:
 class NewJob:
     """A job about to be written, before it has an id."""
 
-    kind: JobKind
     user_id: int
     prompt: str
     negative: str
     seed: int
     params: JobParams
+    recipe: Recipe
     guild_id: int | None = None
     channel_id: int | None = None
     parent_id: int | None = None
@@ -143,13 +137,21 @@ class NewJob:
     # folder when the row is committed; not a column.
     source_png: bytes | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2**32:
+            raise RecipeError(f"a seed is 0..2**32-1 (got {self.seed!r})")
+
+    @property
+    def kind(self) -> JobKind:
+        """The recipe's kind."""
+        return JobKind(self.recipe.KIND)
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
     """A row of the jobs table."""
 
     id: int
-    kind: JobKind
     parent_id: int | None
     parent_index: int | None
     user_id: int
@@ -159,6 +161,7 @@ class Job:
     prompt: str
     negative: str
     params: JobParams
+    recipe: Recipe
     seed: int
     status: JobStatus
     error: str | None
@@ -168,6 +171,11 @@ class Job:
     finished_at: str | None
     delivered_at: str | None = None
     purged_at: str | None = None
+
+    @property
+    def kind(self) -> JobKind:
+        """The recipe's kind (the jobs table's kind column)."""
+        return JobKind(self.recipe.KIND)
 
 
 @dataclass(frozen=True, slots=True)

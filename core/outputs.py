@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from core.model import ImageRow, Job
+from core.recipe import ImagePrompt, starts_from
 from engine import GRID_SIZE, JobOutput, JobSpec, censor_each, encode_grid, encode_png
 from storage.db import Storage
 
@@ -169,12 +170,13 @@ def image_recipe(
     if spec.source_image is not None:
         recipe["strength"] = f"{spec.strength:g}"
         line += f", Denoising strength: {spec.strength:g}"
-    if job.params.image_weight is not None and spec.source_image is not None:
+    image = starts_from(job.recipe)
+    if isinstance(image, ImagePrompt) and spec.source_image is not None:
         # The image prompt it started from, where it is kept under DATA_DIR.
         source = Path(spec.source_image)
         recipe["image"] = (source.relative_to(data_dir) if data_dir else source).as_posix()
-        recipe["image weight"] = f"{job.params.image_weight:g}"
-        line += f", Image weight: {job.params.image_weight:g}"
+        recipe["image weight"] = f"{image.weight:g}"
+        line += f", Image weight: {image.weight:g}"
     if spec.tile:
         recipe["tile"] = "on"
         line += ", Tiling: True"

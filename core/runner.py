@@ -20,14 +20,12 @@ from core.model import (
     ImageRow,
     Job,
     JobEvent,
-    JobKind,
-    JobParams,
     JobStatus,
-    NewJob,
     Requester,
 )
 from core.outputs import write_outputs
-from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted, Paint
+from core.recipe import ImagePrompt, ImageRef, paint, starts_from
+from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted
 from storage.db import Storage
 
 logger = logging.getLogger(__name__)
@@ -42,9 +40,9 @@ class Runner:
         self.storage = storage
         self.engine = engine
         # Finished images become files on the encoder threads, a bounded hand-off; the
-        # engine hands the worker no new batch while that hand-off is full.
+        # engine hands the worker no new batch while that hand-off is full (its ``room``,
+        # given to it where it is built: ``bot.app``).
         self.encoders = encoders
-        engine.room = encoders.wait_for_room
         self._listeners: list[Listener] = []
         self._waiters: dict[int, list[asyncio.Future[Job]]] = {}
         self._tasks: dict[int, asyncio.Task] = {}
@@ -145,18 +143,18 @@ class Runner:
 
     # running
 
-    def spec_for(self, job: Job | NewJob) -> JobSpec:
-        """The engine's view of a job (``ValueError`` when the engine could not run it); a
-        job not yet written has id 0."""
+    def spec_for(self, job: Job) -> JobSpec:
+        """The engine's view of a committed job (``ValueError`` when the engine could not
+        run it): built once, when the job is handed to the engine."""
         p = job.params
+        start = starts_from(job.recipe)
         source = None
-        job_id = job.id if isinstance(job, Job) else 0
-        if p.source_job is not None and p.source_index is not None:
-            source = self.storage.image_path(p.source_job, p.source_index)
-        elif p.image_weight is not None:  # an image prompt: its own source.png
-            source = self.storage.source_path(p.image_from or job_id)
+        if isinstance(start, ImageRef):
+            source = self.storage.image_path(start.job, start.index)
+        elif isinstance(start, ImagePrompt):  # its own source.png, or a parent's
+            source = self.storage.source_path(start.job or job.id)
         return JobSpec(
-            job_id=job_id,
+            job_id=job.id,
             prompt=job.prompt,
             negative=job.negative,
             width=p.width,
@@ -166,9 +164,9 @@ class Runner:
             seed=job.seed,
             num_images=p.num_images,
             source_image=source,
-            strength=p.strength,
-            paint=_paint(job.kind, p),
-            tile=bool(p.tile),
+            strength=job.recipe.strength,
+            paint=paint(job.recipe),
+            tile=p.tile,
             owner=job.user_id,
         )
 
@@ -266,22 +264,3 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return "the GPU ran out of memory"
     return "the image generator hit an error"
-
-
-def _paint(kind: JobKind, params: JobParams) -> Paint | None:
-    """What a zoom, a pan or a Vary (Region) paints (built from its source image on the
-    worker); a reroll paints what the job it reruns painted."""
-    if kind == JobKind.REROLL:
-        if params.factor is not None:
-            kind = JobKind.ZOOM
-        elif params.direction is not None:
-            kind = JobKind.PAN
-        elif params.cells is not None:
-            kind = JobKind.REGION
-    if kind == JobKind.ZOOM:
-        return Paint("zoom", factor=params.factor or 2.0)
-    if kind == JobKind.PAN:
-        return Paint("pan", direction=params.direction or "")
-    if kind == JobKind.REGION:
-        return Paint("region", cells=tuple(params.cells or ()))
-    return None

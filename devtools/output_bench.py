@@ -34,8 +34,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from core.encoders import EncoderPool
-from core.model import ImageRow, Job, JobKind, JobParams, NewJob
+from core.model import ImageRow, Job, JobParams, NewJob
 from core.outputs import write_outputs
+from core.recipe import Imagine
 from engine import GRID_SIZE, JobOutput, JobSpec, censor, fit_png, fitting_png
 from engine.images import to_pil_images
 from storage.db import Storage
@@ -105,8 +106,7 @@ def finish(
 async def _jobs(storage: Storage, count: int) -> list[tuple[Job, JobSpec]]:
     params = JobParams(width=SIDE, height=SIDE, steps=4, guidance=0.0, model="synthetic")
     news = [
-        NewJob(JobKind.IMAGINE, 1, f"a synthetic photo {k}", "", 1000 + k, params)
-        for k in range(count)
+        NewJob(1, f"a synthetic photo {k}", "", 1000 + k, params, Imagine()) for k in range(count)
     ]
     made = await storage.create_jobs(news)
     specs = [JobSpec(job.id, job.prompt, "", SIDE, SIDE, 4, 0.0, job.seed) for job in made]

@@ -42,8 +42,10 @@ class Operation:
 OPERATIONS = (
     Operation("zoom-out-2x", "Zoom Out 2x", Paint("zoom", factor=2.0), GRID_SIZE),
     Operation("custom-zoom", "Custom Zoom 1.5 --ar 2:1", Paint("zoom", factor=1.5), (192, 96)),
-    Operation("pan-right", "Pan right", Paint("pan", direction="right"), (192, 128)),
-    Operation("pan-up", "Pan up", Paint("pan", direction="up"), (128, 192)),
+    Operation(
+        "pan-right", "Pan right", Paint("pan", direction="right", base=GRID_SIZE), (192, 128)
+    ),
+    Operation("pan-up", "Pan up", Paint("pan", direction="up", base=GRID_SIZE), (128, 192)),
     Operation("vary-region", "Vary (Region) 1, 5", Paint("region", cells=(1, 5)), GRID_SIZE),
 )
 

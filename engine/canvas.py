@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Literal
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
+from engine.types import MAX_ZOOM, MIN_ZOOM, REGION_CELLS
+
 if TYPE_CHECKING:
     from engine.types import JobSpec
 
 FEATHER = 8  # pixels the painted part reaches into the kept part, fading out
 MULTIPLE = 8  # sides the VAE takes
-REGION_CELLS = 3  # Vary (Region): a 3x3 grid of cells, numbered 1..9 row by row
 
 Direction = Literal["left", "right", "up", "down"]
 
@@ -50,8 +51,8 @@ def zoom_out(
     the grid images it came from: zooming out does not grow the output); the border is
     painted. A canvas of another shape (Custom Zoom with ``--ar``) takes the source
     whole, its shape kept, fitted and then shrunk by ``factor``."""
-    if not 1.0 <= factor <= 4.0:
-        raise ValueError(f"zoom factor must be in 1..4 (got {factor})")
+    if not MIN_ZOOM <= factor <= MAX_ZOOM:
+        raise ValueError(f"zoom factor must be in {MIN_ZOOM:g}..{MAX_ZOOM:g} (got {factor})")
     width, height = size
     scale = min(width / source.width, height / source.height) / factor
     inner = (
@@ -131,20 +132,10 @@ def painting(spec: JobSpec) -> tuple[Image.Image, Image.Image]:
     if paint.kind == "zoom":
         return zoom_out(source, size, paint.factor)
     if paint.kind == "pan":
-        base = _pan_base(size, paint.direction)
-        return pan(source, base, paint.direction)  # type: ignore[arg-type]
+        assert paint.base is not None
+        return pan(source, paint.base, paint.direction)  # type: ignore[arg-type]
     canvas = source.resize(size, Image.Resampling.LANCZOS)
     return canvas, region(size, list(paint.cells))
-
-
-def _pan_base(size: tuple[int, int], direction: str) -> tuple[int, int]:
-    """The grid size a pan canvas of ``size`` grew from (``pan_size`` inverted)."""
-    width, height = size
-    sideways = direction in ("left", "right")
-    base = (_even(width / 1.5), height) if sideways else (width, _even(height / 1.5))
-    if pan_size(base, direction) != size:  # type: ignore[arg-type]
-        raise ValueError(f"{size[0]}x{size[1]} is not the canvas of a pan {direction}")
-    return base
 
 
 def region_preview(source: Image.Image, longest: int = 384) -> Image.Image:

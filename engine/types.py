@@ -12,30 +12,55 @@ GRID_SIZE = 4  # images in a grid (2x2)
 
 PAINT_KINDS = ("zoom", "pan", "region")
 PAN_DIRECTIONS = ("left", "right", "up", "down")
+MIN_ZOOM, MAX_ZOOM = 1.0, 2.0  # a zoom out's factor: Zoom Out 1.5x/2x, Custom Zoom
+REGION_CELLS = 3  # Vary (Region): a 3x3 grid of cells, numbered 1..9 row by row
+
+
+def render_problems(width: object, height: object, steps: object, guidance: object) -> list[str]:
+    """What keeps a pipeline from drawing at this size, with these steps and guidance, as
+    sentences (empty when it can): the one statement of those limits, for the engine's
+    specs and the jobs that become them."""
+    problems = []
+    for name, side in (("width", width), ("height", height)):
+        if not isinstance(side, int) or side < 8 or side % 8:
+            problems.append(f"{name} must be a multiple of 8, at least 8 (got {side!r})")
+    if not isinstance(steps, int) or steps < 1:
+        problems.append(f"steps must be at least 1 (got {steps!r})")
+    if not isinstance(guidance, int | float) or not math.isfinite(guidance) or guidance < 0:
+        problems.append(f"guidance must be a finite number >= 0 (got {guidance!r})")
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
 class Paint:
     """Which part of the source to paint (``engine.canvas``): ``zoom`` out by ``factor``
-    (1..2), ``pan`` towards ``direction``, or repaint the ``cells`` (1..9) of a 3x3 grid.
-    The worker builds the canvas and mask from the source file, so a job needs no file
-    of its own to run again after a restart."""
+    (MIN_ZOOM..MAX_ZOOM), ``pan`` towards ``direction`` with the source at ``base`` size,
+    or repaint the ``cells`` (1..9) of a 3x3 grid. The worker builds the canvas and mask
+    from the source file, so a job needs no file of its own to run again after a restart."""
 
     kind: str
     factor: float = 2.0
     direction: str = ""
     cells: tuple[int, ...] = ()
+    base: tuple[int, int] | None = None  # a pan's: the size the source keeps
 
     def problems(self) -> list[str]:
         """What is wrong with it, as sentences (empty when it can run)."""
+        last = REGION_CELLS**2
         if self.kind not in PAINT_KINDS:
             return [f"paint kind must be one of {', '.join(PAINT_KINDS)} (got {self.kind!r})"]
-        if self.kind == "zoom" and not 1.0 <= self.factor <= 2.0:
-            return [f"the zoom factor must be from 1.0 to 2.0 (got {self.factor!r})"]
+        if self.kind == "zoom" and not MIN_ZOOM <= self.factor <= MAX_ZOOM:
+            return [f"the zoom factor must be from {MIN_ZOOM} to {MAX_ZOOM} (got {self.factor!r})"]
         if self.kind == "pan" and self.direction not in PAN_DIRECTIONS:
             return [f"pan direction must be one of {', '.join(PAN_DIRECTIONS)}"]
-        if self.kind == "region" and (not self.cells or not all(1 <= c <= 9 for c in self.cells)):
-            return [f"region cells are 1..9, at least one (got {self.cells!r})"]
+        if self.kind == "pan" and self.base is None:
+            return ["a pan needs the size its source keeps (base)"]
+        if self.kind == "pan":
+            return render_problems(*self.base, 1, 0.0)  # type: ignore[misc]
+        if self.kind == "region" and (
+            not self.cells or not all(1 <= c <= last for c in self.cells)
+        ):
+            return [f"region cells are 1..{last}, at least one (got {self.cells!r})"]
         return []
 
 
@@ -70,15 +95,7 @@ class JobSpec:
     def __post_init__(self) -> None:
         """Refuse a spec the pipeline cannot run, here on the loop with a clear message,
         rather than deep in diffusers on the worker thread (as ``check_inputs`` does)."""
-        problems = []
-        for name in ("width", "height"):
-            side = getattr(self, name)
-            if not isinstance(side, int) or side < 8 or side % 8:
-                problems.append(f"{name} must be a multiple of 8, at least 8 (got {side!r})")
-        if not isinstance(self.steps, int) or self.steps < 1:
-            problems.append(f"steps must be at least 1 (got {self.steps!r})")
-        if not math.isfinite(self.guidance) or self.guidance < 0:
-            problems.append(f"guidance must be a finite number >= 0 (got {self.guidance!r})")
+        problems = render_problems(self.width, self.height, self.steps, self.guidance)
         if not 0 <= self.seed < 2**32:
             problems.append(f"seed must be in 0..2**32-1 (got {self.seed!r})")
         if not isinstance(self.num_images, int) or self.num_images < 1:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
-from core.model import Job, JobKind, JobParams, JobStatus, NewJob, Scope
+from core.model import Job, JobParams, JobStatus, NewJob, Scope
+from core.recipe import RecipeError
+from core.recipe import from_json as recipe_from_json
+from core.recipe import to_json as recipe_to_json
 from storage.connection import Database, _in_scope, _iso
+
+logger = logging.getLogger(__name__)
 
 # Status conditions as SQL text, from the one enum (no status is spelled twice).
 _FINAL_SQL = ", ".join(f"'{status}'" for status in JobStatus if status.is_final)
@@ -19,17 +25,19 @@ COUNTED_SQL = (
     f" AND NOT (status = '{JobStatus.CANCELLED}' AND started_at IS NULL)"
 )
 
+# The kind column is the recipe's tag, for queries; a Job reads it from its recipe.
 JOB_COLUMNS = (
-    "id, kind, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
-    " negative, params, seed, status, error, attempts, created_at, started_at, finished_at,"
-    " delivered_at, purged_at"
+    "id, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
+    " negative, params, recipe, seed, status, error, attempts, created_at, started_at,"
+    " finished_at, delivered_at, purged_at"
 )
 
 
 def job_from_row(row: Sequence[Any]) -> Job:
+    """A ``JOB_COLUMNS`` row as a ``Job``."""
     values = list(row)
-    values[1] = JobKind(values[1])
-    values[10] = JobParams.from_json(values[10])
+    values[9] = JobParams.from_json(values[9])
+    values[10] = recipe_from_json(values[10])
     values[12] = JobStatus(values[12])
     return Job(*values)
 
@@ -60,6 +68,7 @@ class JobRows(Database):
                 new.prompt,
                 new.negative,
                 new.params.to_json(),
+                recipe_to_json(new.recipe),
                 new.seed,
                 JobStatus.QUEUED,
                 now,
@@ -78,8 +87,8 @@ class JobRows(Database):
                 )
             rows = await self.db.execute_fetchall(
                 "INSERT INTO jobs (kind, parent_id, parent_index, user_id, guild_id, channel_id,"
-                " prompt, negative, params, seed, status, created_at) VALUES "
-                + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in news)
+                " prompt, negative, params, recipe, seed, status, created_at) VALUES "
+                + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in news)
                 + f" RETURNING {JOB_COLUMNS}",
                 args,
             )
@@ -112,7 +121,18 @@ class JobRows(Database):
             query += " AND user_id = ?"
             args = (*args, user_id)
         async with self.db.execute(query + " ORDER BY id", (*statuses, *args)) as cursor:
-            return [job_from_row(row) for row in await cursor.fetchall()]
+            rows = await cursor.fetchall()
+        jobs = []
+        for row in rows:
+            try:
+                jobs.append(job_from_row(row))
+            except RecipeError as exc:
+                # A row this version cannot read (edited by hand, or written by another
+                # version) fails alone, instead of stopping every listing and the restart.
+                logger.error("job %s cannot be read: %s", row[0], exc)
+                if not JobStatus(row[12]).is_final:
+                    await self.finish_job(row[0], JobStatus.FAILED, "the job's recipe is not valid")
+        return jobs
 
     async def count_jobs(self) -> int:
         """All job rows."""

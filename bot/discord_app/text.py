@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from core.model import Job, JobKind, JobStatus
+from core.model import Job, JobStatus
+from core.recipe import Pan, Region, Reroll, Upscale, Variation, ZoomOut
 
 MAX_CONTENT = 2000
 _PROMPT_IN_MESSAGE = 1500
@@ -79,21 +80,21 @@ def _prompt(job: Job) -> str:
 
 
 def _what(job: Job) -> str:
-    p = job.params
-    if job.kind == JobKind.VARIATION:
-        return f"Variations ({p.mode or 'strong'}) of image #{job.parent_index}"
-    if job.kind == JobKind.UPSCALE:
-        mode = " (creative)" if p.mode == "creative" else ""
-        return f"Image #{job.parent_index} upscaled{mode}"
-    if job.kind == JobKind.REROLL:
-        return "Rerolled"
-    if job.kind == JobKind.ZOOM:
-        return f"Image #{job.parent_index} zoomed out {p.factor or 2.0:g}x"
-    if job.kind == JobKind.PAN:
-        return f"Image #{job.parent_index} panned {p.direction}"
-    if job.kind == JobKind.REGION:
-        cells = ", ".join(str(cell) for cell in p.cells or ())
-        return f"Image #{job.parent_index} varied in parts {cells}"
+    """What a job made, in a few words (nothing for a plain /imagine)."""
+    image = f"Image #{job.parent_index}"
+    match job.recipe:
+        case Variation(mode=mode):
+            return f"Variations ({mode}) of image #{job.parent_index}"
+        case Upscale(mode=mode):
+            return f"{image} upscaled" + (" (creative)" if mode == "creative" else "")
+        case Reroll():
+            return "Rerolled"
+        case ZoomOut(factor=factor):
+            return f"{image} zoomed out {factor:g}x"
+        case Pan(direction=direction):
+            return f"{image} panned {direction}"
+        case Region(cells=cells):
+            return f"{image} varied in parts {', '.join(str(cell) for cell in cells)}"
     return ""
 
 

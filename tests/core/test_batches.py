@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 from core.errors import BadParameter
-from core.model import JobKind, JobParams, NewJob, Requester
+from core.model import JobParams, NewJob, Requester
+from core.recipe import Imagine
 from core.services import Services
 from tests.core.commits import waiting_to_commit
 
@@ -30,14 +31,12 @@ def _new(service: Services, who: Requester, prompt: str) -> NewJob:
         aspect="1:1",
         width=64,
         height=64,
-        base_width=64,
-        base_height=64,
         steps=2,
         guidance=7.0,
         num_images=4,
         model=service.runner.model_name,
     )
-    return NewJob(JobKind.IMAGINE, who.user_id, prompt, "", 7, params, GUILD, who.channel_id)
+    return NewJob(who.user_id, prompt, "", 7, params, Imagine(), GUILD, who.channel_id)
 
 
 async def test_a_row_the_database_refuses_fails_only_its_own_request(service):

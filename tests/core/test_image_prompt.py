@@ -12,6 +12,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from core.errors import BadImage, BadParameter, Banned, BlockedPrompt, QuotaExceeded
 from core.image_prompt import MAX_IMAGE_BYTES, image_strength, load_image_prompt, own_aspect
 from core.model import Action, Requester
+from core.recipe import ImagePrompt, Imagine, Reroll
 from tests.images import (
     drawing,
     encoded,
@@ -134,7 +135,7 @@ async def test_an_image_prompt_makes_image_to_image_jobs_from_a_stored_source(ma
     assert await service.storage.count_jobs() == 0
 
     [job] = await service.jobs.imagine_all(ALICE, "a fox --steps 4 --seed 3", image=data)
-    assert job.params.image_weight == 1.0 and job.params.strength == 0.55
+    assert job.recipe == Imagine(ImagePrompt(1.0)) and job.recipe.strength == 0.55
     assert job.params.aspect == "3:2"  # the image's own shape
     spec = service.runner.spec_for(job)
     assert spec.source_image == service.storage.source_path(job.id)
@@ -150,6 +151,7 @@ async def test_an_image_prompt_makes_image_to_image_jobs_from_a_stored_source(ma
     [square] = await service.jobs.imagine_all(ALICE, "a fox --ar 1:1 --steps 4", image=data)
     assert square.params.width == square.params.height
     reroll = await service.jobs.press(ALICE, Action.REROLL, job.id, None)
+    assert reroll.recipe == Reroll(Imagine(ImagePrompt(1.0, job.id)))
     assert service.runner.spec_for(reroll).source_image == service.storage.source_path(job.id)
     variation = await service.jobs.press(ALICE, Action.VARY_STRONG, job.id, 1)
     assert service.runner.spec_for(variation).source_image == service.storage.image_path(job.id, 1)
@@ -188,7 +190,7 @@ async def test_the_image_is_fetched_only_after_the_cheap_checks(make_services):
     assert fetched == [], "no download for a request refused by the cheaper checks"
     carol = Requester(user_id=404, guild_id=1, channel_id=10)
     [job] = await service.jobs.imagine_all(carol, "a fox --steps 2", fetch_for(carol))
-    assert fetched == [carol] and job.params.image_weight == 1.0
+    assert fetched == [carol] and job.recipe == Imagine(ImagePrompt(1.0))
 
 
 def round_trip(model, image: Image.Image) -> np.ndarray:

@@ -31,12 +31,12 @@ from core.model import (
     ImageRow,
     Job,
     JobEvent,
-    JobKind,
     JobParams,
     JobStatus,
     NewJob,
     Requester,
 )
+from core.recipe import Imagine
 from core.services import Services
 from core.sizes import size_for_aspect
 from tests.gates import StepGate
@@ -101,17 +101,13 @@ async def done_job(
         aspect="1:1",
         width=width,
         height=height,
-        base_width=width,
-        base_height=height,
         steps=2,
         guidance=7.0,
         num_images=4,
         model=service.runner.model_name,
     )
     job = await storage.create_job(
-        NewJob(
-            JobKind.IMAGINE, who.user_id, prompt, negative, 7, params, who.guild_id, who.channel_id
-        )
+        NewJob(who.user_id, prompt, negative, 7, params, Imagine(), who.guild_id, who.channel_id)
     )
     rows = []
     for index in (1, 2, 3, 4):

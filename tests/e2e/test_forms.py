@@ -100,10 +100,10 @@ def test_vary_region_redraws_the_chosen_cells(
     region = wait_result(handle)
     assert_grid(region, cell)
     assert "varied in parts 1, 5" in region.content
-    [(kind, params, prompt)] = bot_process.query(
-        "SELECT kind, params, prompt FROM jobs WHERE id = ?", job_id(region)
+    [(kind, recipe, prompt)] = bot_process.query(
+        "SELECT kind, recipe, prompt FROM jobs WHERE id = ?", job_id(region)
     )
-    assert kind == "region" and '"cells": [1, 5]' in params and prompt == "a lighthouse at dusk"
+    assert kind == "region" and '"cells": [1, 5]' in recipe and prompt == "a lighthouse at dusk"
 
     # Prompt…: a form prefilled with the prompt; what is sent is drawn in those cells.
     opened = fake_discord.press(picker, "Prompt…", alice)

@@ -36,9 +36,12 @@ def test_png_jpeg_and_webp_prompts_make_grids_from_the_stored_image(
         wide, high = (int(side) for side in aspect.split(":"))
         assert (width > height) == (wide > high), (name, width, height)
         number = job_id(grid)
-        [(params,)] = bot_process.query("SELECT params FROM jobs WHERE id = ?", number)
+        [(params, recipe)] = bot_process.query(
+            "SELECT params, recipe FROM jobs WHERE id = ?", number
+        )
         stored = json.loads(params)
-        assert stored["aspect"] == aspect and stored["image_weight"] == 1.0, name
+        assert stored["aspect"] == aspect, name
+        assert json.loads(recipe) == {"kind": "imagine", "image": {"weight": 1.0, "job": None}}
         source = bot_process.data_dir / "images" / str(number) / "source.png"
         with Image.open(source) as kept:
             assert kept.size == (width, height), "kept as fitted to the job's size"

@@ -109,9 +109,31 @@ def test_keep_outside_takes_the_source_exactly_where_the_mask_is_zero():
 
 
 @pytest.mark.parametrize("direction", ["left", "right", "up", "down"])
-@pytest.mark.parametrize("side", range(64, 1025, 8))
-def test_a_pan_canvas_tells_the_grid_size_it_grew_from(side, direction):
-    from engine.canvas import _pan_base
+def test_a_pan_keeps_its_source_at_the_base_size_it_carries(tmp_path, direction):
+    """A pan's paint carries the size its source keeps (the grid it came from), so the
+    canvas is never read backwards into a base size."""
+    from engine.canvas import painting
+    from engine.types import JobSpec, Paint
 
-    base = (side, 96) if direction in ("left", "right") else (96, side)
-    assert _pan_base(pan_size(base, direction), direction) == base
+    base = (96, 64)
+    size = pan_size(base, direction)
+    path = tmp_path / "source.png"
+    Image.new("RGB", (300, 200), "red").save(path)
+    spec = JobSpec(
+        job_id=1,
+        prompt="p",
+        negative="",
+        width=size[0],
+        height=size[1],
+        steps=1,
+        guidance=0.0,
+        seed=1,
+        source_image=path,
+        paint=Paint("pan", direction=direction, base=base),
+    )
+    canvas, mask = painting(spec)
+    assert canvas.size == mask.size == size
+    kept = np.asarray(mask) == 0
+    assert kept.sum() > 0 and (np.asarray(mask) == 255).sum() > 0
+    # What is kept is the source, scaled to the base size: all red.
+    assert np.all(pixels(canvas)[kept] == (255, 0, 0))

@@ -6,17 +6,18 @@ import stat
 from pathlib import Path
 
 from core.model import JobParams, NewJob
+from core.recipe import Imagine
 
 
 def new_job(**overrides) -> NewJob:
     """An imagine job of user 42 in server 1, channel 2, with ``overrides`` applied."""
     fields = {
-        "kind": "imagine",
         "user_id": 42,
         "prompt": "a fox",
         "negative": "people",
         "seed": 7,
         "params": JobParams(width=192, height=128, steps=4, guidance=7.0),
+        "recipe": Imagine(),
         "guild_id": 1,
         "channel_id": 2,
     }

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from core.model import EVERYWHERE, JobKind, JobParams, JobStatus
+from core.recipe import ImageRef, Upscale
 from storage.db import Storage
 from tests.storage.helpers import new_job
 
@@ -35,7 +36,12 @@ async def test_job_lifecycle_rows(tmp_path):
         assert (done.status, done.message_id, done.error) == ("done", 999, None)
         assert done.finished_at > done.started_at > done.created_at
         child = await storage.create_job(
-            new_job(kind="upscale", parent_id=job.id, parent_index=2, user_id=43)
+            new_job(
+                recipe=Upscale(ImageRef(job.id, 2), (192, 128)),
+                parent_id=job.id,
+                parent_index=2,
+                user_id=43,
+            )
         )
         assert (child.parent_id, child.parent_index, child.user_id) == (job.id, 2, 43)
         await storage.finish_job(child.id, "failed", "boom")
@@ -70,8 +76,6 @@ async def test_a_running_job_goes_back_to_the_queue_with_or_without_its_attempt(
 
 async def test_constraints_reject_bad_rows(tmp_path):
     async with Storage(tmp_path) as storage:
-        with pytest.raises(sqlite3.IntegrityError):
-            await storage.create_job(new_job(kind="painting"))
         with pytest.raises(sqlite3.IntegrityError):
             await storage.create_job(new_job(parent_id=777))  # no such parent
 

@@ -3,14 +3,34 @@ with every row kept; on a real SQLite file in a temp dir."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
-from core.model import JobKind
+from core.model import EVERYWHERE, JobKind, JobStatus
+from core.recipe import (
+    ImagePrompt,
+    ImageRef,
+    Imagine,
+    Pan,
+    Region,
+    Reroll,
+    Upscale,
+    Variation,
+    ZoomOut,
+)
 from storage.connection import bundled_migrations
 from storage.db import Storage
 from tests.storage.helpers import new_job
+
+# The columns every rebuild of the jobs table keeps as they were (0010 moved what a job is
+# made from out of params into its recipe).
+KEPT = (
+    "id, kind, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
+    " negative, seed, status, error, attempts, created_at, started_at, finished_at,"
+    " delivered_at, purged_at"
+)
 
 
 async def test_the_delivery_migration_counts_older_results_as_delivered(tmp_path):
@@ -59,18 +79,17 @@ async def test_the_paint_kinds_migration_rebuilds_jobs_and_keeps_every_row(tmp_p
             )
         db.execute("DELETE FROM images WHERE job_id = 5")
         db.execute("DELETE FROM jobs WHERE id = 5")  # the newest id must not come back
-        jobs_before = db.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+        jobs_before = db.execute(f"SELECT {KEPT} FROM jobs ORDER BY id").fetchall()
         images_before = db.execute("SELECT * FROM images ORDER BY job_id").fetchall()
     async with Storage(tmp_path) as storage:
         assert await storage.schema_version() == len(bundled_migrations())
-        assert list(await storage.db.execute_fetchall("SELECT * FROM jobs ORDER BY id")) == [
-            tuple(row) for row in jobs_before
-        ]
+        kept = await storage.db.execute_fetchall(f"SELECT {KEPT} FROM jobs ORDER BY id")
+        assert list(kept) == [tuple(row) for row in jobs_before]
         images = await storage.db.execute_fetchall("SELECT * FROM images ORDER BY job_id")
         assert [tuple(row) for row in images] == images_before and len(images) == 4
-        zoom = await storage.create_job(new_job(kind=JobKind.ZOOM))
+        zoom = await storage.create_job(new_job(recipe=ZoomOut(ImageRef(1, 1))))
         assert zoom.kind is JobKind.ZOOM and zoom.id == 6
-        region = await storage.create_job(new_job(kind=JobKind.REGION))  # 0008's kind
+        region = await storage.create_job(new_job(recipe=Region(ImageRef(1, 1), (5,))))
         assert region.kind is JobKind.REGION and region.id == 7
         with pytest.raises(sqlite3.IntegrityError):  # foreign keys are on again
             await storage.db.execute(
@@ -88,3 +107,110 @@ async def test_the_paint_kinds_migration_rebuilds_jobs_and_keeps_every_row(tmp_p
             "jobs_undelivered",
             "jobs_user_created",
         ]
+
+
+# Rows as versions before 0010 wrote them (every field in params), and the recipe each
+# one is read as after the migration.
+_P = {"width": 192, "height": 128, "steps": 4, "guidance": 7.0, "num_images": 4, "model": "m"}
+_OLD_ROWS = [
+    ("imagine", {**_P, "aspect": "3:2", "base_width": 192, "base_height": 128, "strength": 1.0}),
+    ("imagine", {**_P, "image_weight": 1.5, "strength": 0.4, "tile": True}),
+    ("variation", {**_P, "source_job": 1, "source_index": 2, "mode": "strong", "strength": 0.7}),
+    (
+        "upscale",
+        {
+            **_P,
+            "width": 384,
+            "height": 256,
+            "num_images": 1,
+            "base_width": 192,
+            "base_height": 128,
+            "source_job": 1,
+            "source_index": 2,
+            "mode": "creative",
+            "strength": 0.4,
+        },
+    ),
+    ("zoom", {**_P, "source_job": 4, "source_index": 1, "factor": 1.5}),
+    (
+        "pan",
+        {
+            **_P,
+            "width": 288,
+            "base_width": 288,
+            "source_job": 4,
+            "source_index": 1,
+            "direction": "left",
+        },
+    ),
+    ("pan", {**_P, "height": 192, "source_job": 4, "source_index": 1, "direction": "down"}),
+    ("region", {**_P, "source_job": 4, "source_index": 1, "cells": [1, 5]}),
+    ("reroll", {**_P, "width": 288, "source_job": 4, "source_index": 1, "direction": "left"}),
+    ("reroll", {**_P, "image_weight": 1.5, "image_from": 2, "strength": 0.4}),
+    ("reroll", {**_P, "source_job": 1, "source_index": 2, "mode": "subtle", "strength": 0.35}),
+    ("reroll", {**_P, "aspect": "3:2"}),
+]
+_NEW_RECIPES = [
+    Imagine(),
+    Imagine(ImagePrompt(1.5)),
+    Variation(ImageRef(1, 2), "strong"),
+    Upscale(ImageRef(1, 2), (192, 128), "creative"),
+    ZoomOut(ImageRef(4, 1), 1.5),
+    Pan(ImageRef(4, 1), "left", (192, 128)),
+    Pan(ImageRef(4, 1), "down", (192, 128)),
+    Region(ImageRef(4, 1), (1, 5)),
+    Reroll(Pan(ImageRef(4, 1), "left", (192, 128))),
+    Reroll(Imagine(ImagePrompt(1.5, 2))),
+    Reroll(Variation(ImageRef(1, 2), "subtle")),
+    Reroll(Imagine()),
+]
+
+
+async def test_the_recipes_migration_reads_every_old_row_as_a_typed_recipe(tmp_path):
+    """0010: what older versions kept as optional fields in params becomes each row's
+    typed recipe (a reroll's: the recipe it makes again, read from the fields it kept);
+    params keeps how the images are drawn, nothing else."""
+    before = [m for m in bundled_migrations() if m.version < 10]
+    with sqlite3.connect(tmp_path / "imaginebot.sqlite3") as db:
+        for migration in before:
+            db.executescript(migration.sql)
+        db.execute(f"PRAGMA user_version = {before[-1].version}")
+        db.execute("INSERT INTO users (id, first_seen) VALUES (1, 'x')")
+        for kind, params in _OLD_ROWS:
+            db.execute(
+                "INSERT INTO jobs (kind, user_id, guild_id, prompt, params, seed, status,"
+                " created_at) VALUES (?, 1, 9, 'a fox', ?, 7, 'done', 'a')",
+                (kind, json.dumps(params)),
+            )
+    async with Storage(tmp_path) as storage:
+        jobs = await storage.jobs_with_status(JobStatus.DONE, scope=EVERYWHERE)
+        assert [job.recipe for job in jobs] == _NEW_RECIPES
+        assert [job.kind for job in jobs] == [kind for kind, _ in _OLD_ROWS]
+        assert jobs[1].params.tile and jobs[0].params.aspect == "3:2"
+        assert jobs[3].params.size == (384, 256) and jobs[3].params.num_images == 1
+        for (params,) in await storage.db.execute_fetchall("SELECT params FROM jobs"):
+            assert set(json.loads(params)) <= {*_P, "aspect", "tile"}, params
+        # The kind column is the recipe's tag: a row where they differ is refused.
+        with pytest.raises(sqlite3.IntegrityError):
+            await storage.db.execute(
+                "INSERT INTO jobs (kind, user_id, prompt, recipe, seed, created_at)"
+                " VALUES ('zoom', 1, 'p', '{\"kind\": \"imagine\"}', 1, 'a')"
+            )
+
+
+async def test_a_queued_row_this_version_cannot_read_fails_alone(tmp_path):
+    """A recipe edited by hand into one no version writes: listing the queue (as a restart
+    does) marks that row failed and returns the others."""
+    async with Storage(tmp_path) as storage:
+        bad = await storage.create_job(new_job(recipe=ZoomOut(ImageRef(1, 1))))
+        good = await storage.create_job(new_job())
+        await storage.db.execute(
+            "UPDATE jobs SET recipe = json_set(recipe, '$.factor', 9) WHERE id = ?", (bad.id,)
+        )
+        await storage.db.commit()
+        queued = await storage.jobs_with_status(JobStatus.QUEUED, scope=EVERYWHERE)
+        assert [job.id for job in queued] == [good.id]
+        failed = await storage.db.execute_fetchall(
+            "SELECT status, error FROM jobs WHERE id = ?", (bad.id,)
+        )
+        assert list(failed) == [("failed", "the job's recipe is not valid")]

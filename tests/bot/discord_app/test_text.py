@@ -10,13 +10,13 @@ import pytest
 
 from bot.discord_app.text import MAX_CONTENT, result_text, safe_prompt, waiting_text
 from core.model import Job, JobParams
+from core.recipe import Imagine
 from tests.discord_markdown import Element, render
 
 
 def job(prompt: str, **overrides) -> Job:
     fields = {
         "id": 12,
-        "kind": "imagine",
         "parent_id": None,
         "parent_index": None,
         "user_id": 42,
@@ -26,6 +26,7 @@ def job(prompt: str, **overrides) -> Job:
         "prompt": prompt,
         "negative": "",
         "params": JobParams(width=192, height=128, steps=4, guidance=7.0),
+        "recipe": Imagine(),
         "seed": 7,
         "status": "done",
         "error": None,
