@@ -3,20 +3,35 @@
 ``open_app(settings)`` opens storage, loads the model into an engine and builds the
 services, and closes them in reverse order; the Discord client is added on top of it by
 ``python -m bot`` only.
+
+One test seam: ``IMAGINEBOT_TEST_ENGINE_OPTIONS``, read here and nowhere else, names a
+function (``module:function``) whose keyword arguments a test adds to the local engine's
+constructor: its ``hooks`` (gates the test opens) and a ``preview_interval``. The end-to-end
+tests set it (``tests/e2e/engine_options.py``); the product never does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from bot.settings import Settings, SettingsError
+from core.encoders import EncoderPool
 from core.limits import Limits
 from core.services import Services, open_services
 from engine import Engine
+from engine.protocols import Room
 from storage.db import Storage
+
+logger = logging.getLogger(__name__)
+
+TEST_ENGINE_OPTIONS = "IMAGINEBOT_TEST_ENGINE_OPTIONS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +50,22 @@ async def open_app(settings: Settings, *, nsfw_filter: bool = True) -> AsyncIter
     closed in reverse order. ``nsfw_filter=False`` skips the classifier (the CLI's files
     are the operator's own)."""
     async with Storage(settings.data_dir) as storage:
+        # The engine hands a worker no new batch while the encoders' hand-off is full.
+        encoders = EncoderPool()
+        room = encoders.wait_for_room
         if settings.engine == "ray":
-            engine = await open_ray(settings, nsfw_filter=nsfw_filter)
+            engine = await open_ray(settings, nsfw_filter=nsfw_filter, room=room)
         else:
-            engine = await asyncio.to_thread(load_engine, settings, nsfw_filter=nsfw_filter)
+            engine = await asyncio.to_thread(
+                load_engine, settings, nsfw_filter=nsfw_filter, room=room
+            )
         limits = Limits.from_settings(settings)
         try:
-            async with engine, open_services(storage, engine, limits) as services:
+            async with (
+                engine,
+                _closing(encoders),
+                open_services(storage, engine, limits, encoders) as services,
+            ):
                 yield App(settings, storage, engine, services)
         finally:
             if settings.engine == "ray":
@@ -50,7 +74,18 @@ async def open_app(settings: Settings, *, nsfw_filter: bool = True) -> AsyncIter
                 await asyncio.to_thread(shutdown)
 
 
-async def open_ray(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
+@contextlib.asynccontextmanager
+async def _closing(encoders: EncoderPool) -> AsyncIterator[None]:
+    """Close the pool at the end (after the services): its encodes in flight finish."""
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(encoders.close)
+
+
+async def open_ray(
+    settings: Settings, *, nsfw_filter: bool = True, room: Room | None = None
+) -> Engine:
     """``ENGINE=ray``: the replicas deployed on the cluster at ``RAY_ADDRESS`` (a local one
     when empty), each loading ``MODEL_ID`` (and the NSFW classifier unless it is off)."""
     try:
@@ -74,6 +109,7 @@ async def open_ray(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
             address=settings.ray_address,
             device=device,
             nsfw=nsfw,
+            room=room,
         )
     except (ConnectionError, RuntimeError) as exc:  # no cluster there; replicas that fail
         from engine.ray_engine import shutdown
@@ -87,10 +123,13 @@ async def open_ray(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
         ) from exc
 
 
-def load_engine(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
+def load_engine(
+    settings: Settings, *, nsfw_filter: bool = True, room: Room | None = None
+) -> Engine:
     """Load ``MODEL_ID`` (blocking) once per device in ``DEVICE`` (one worker each) and
     build the engine with the batch size for the device, and on each device the NSFW
-    classifier unless ``NSFW_FILTER=off`` (or ``nsfw_filter`` is False)."""
+    classifier unless ``NSFW_FILTER=off`` (or ``nsfw_filter`` is False); ``room``: the
+    engine's back-pressure hook."""
     from engine.model import load_model, pick_device
 
     devices = [pick_device(device) for device in settings.devices()]
@@ -103,7 +142,22 @@ def load_engine(settings: Settings, *, nsfw_filter: bool = True) -> Engine:
         max_batch_images=settings.batch_images(models[0].device),
         classifier=classifiers,
         worker_options=[{"name": device} for device in devices],
+        room=room,
+        **engine_options_for_tests(),
     )
+
+
+def engine_options_for_tests() -> dict[str, Any]:
+    """The engine options a test asks for through ``IMAGINEBOT_TEST_ENGINE_OPTIONS``
+    (``module:function``, called with no argument); none when it is unset, as in
+    production."""
+    target = os.environ.get(TEST_ENGINE_OPTIONS, "")
+    if not target:
+        return {}
+    module, _, name = target.partition(":")
+    options = dict(getattr(importlib.import_module(module), name)())
+    logger.info("test engine options from %s: %s", target, ", ".join(sorted(options)))
+    return options
 
 
 def load_classifier(settings: Settings, device: str):

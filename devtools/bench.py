@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.encoders import EncoderPool
 from core.limits import Limits
 from core.model import EventKind, JobEvent, JobStatus, Requester
 from core.services import open_services
@@ -160,9 +161,16 @@ def bare_pipeline(
 
 
 async def job_path(
-    engine: Engine, options: BenchOptions, steps: int, *, batching: bool, data_dir: Path
+    engine: Engine,
+    options: BenchOptions,
+    steps: int,
+    *,
+    batching: bool,
+    data_dir: Path,
+    encoders: EncoderPool | None = None,
 ) -> tuple[Phase, tuple[int, int]]:
-    """N jobs from U users submitted at once through service, scheduler, worker, storage."""
+    """N jobs from U users submitted at once through service, scheduler, worker, storage
+    (``encoders``: the pool whose room ``engine`` waits for, as in the bot)."""
     model = engine.model
     engine.batching = batching
     engine.stats = EngineStats()
@@ -188,6 +196,7 @@ async def job_path(
                 max_queued_per_user=options.jobs,
                 max_queue=options.jobs,
             ),
+            encoders,
         ) as service,
     ):
         service.runner.add_listener(on_event)
@@ -243,7 +252,9 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     calls = options.jobs
     rounds: list[dict[str, tuple[Phase, Phase, Phase]]] = []
     bares: list[Phase] = []
-    async with Engine(model, max_batch_images=max_batch) as engine:
+    encoders = EncoderPool()  # one for every phase, as the engine is
+    engine = Engine(model, max_batch_images=max_batch, room=encoders.wait_for_room)
+    async with engine:
         with tempfile.TemporaryDirectory(prefix="imaginebot-bench-") as tmp:
             # The job path decides the size (multiples of 64 near the asked one); the
             # bare pipeline then makes images of exactly that size.
@@ -253,6 +264,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
                 steps,
                 batching=False,
                 data_dir=Path(tmp) / "warm-up",
+                encoders=encoders,
             )
 
             def bare(count: int = calls) -> Phase:
@@ -270,6 +282,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
                     steps,
                     batching=name == "batching_on",
                     data_dir=Path(tmp) / f"{name}-{number}",
+                    encoders=encoders,
                 )
                 return phase
 
@@ -286,6 +299,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
                     measured[name] = (before, phase, bares[-1])
                 rounds.append(measured)
             admitted = await admission(engine, steps, Path(tmp) / "admission")
+    await asyncio.to_thread(encoders.close)
     report: dict[str, Any] = {
         "model": model.name,
         "family": model.defaults.family,

@@ -1,5 +1,5 @@
 """The NSFW output classifier: a Hugging Face image-classification model, loaded once,
-run on the worker thread right after the images are made."""
+run by the NSFW step (``engine.nsfw_step``) on a thread of its own, after the worker."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class NsfwClassifier:
         return cls(model, processor, nsfw_ids, threshold, device)
 
     def scores(self, images: list) -> list[float]:
-        """The probability of the NSFW classes for each image (call on the worker)."""
+        """The probability of the NSFW classes for each image (on one thread at a time)."""
         import torch
 
         inputs = self.processor(

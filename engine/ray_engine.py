@@ -27,6 +27,7 @@ from engine.faults import Returned
 from engine.handle import JobHandle, JobStarted
 from engine.inbox import Handoff
 from engine.model import FamilyDefaults
+from engine.protocols import Room
 from engine.ray_cluster import forget_token, join, start_local
 from engine.ray_replica import Ending, EngineReplica, JobFailed, ModelInfo, Placed, files_of
 from engine.scheduler import Engine, default_batch_images
@@ -44,7 +45,8 @@ class RemoteJobError(Exception):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RemoteModel:
-    """What the core reads of ``engine.model`` when the model runs on the replicas."""
+    """What the core reads of ``engine.model`` when the model runs on the replicas (an
+    ``engine.protocols.Model``)."""
 
     name: str
     device: str
@@ -59,8 +61,9 @@ class RemoteModel:
 
 
 class RayWorker:
-    """One of the engine's workers: a batch at a time (and one behind it) through the
-    deployment handle; Serve routes it to a replica with room."""
+    """One of the engine's workers (an ``engine.protocols.Worker``): a batch at a time
+    (and one behind it) through the deployment handle; Serve routes it to a replica with
+    room."""
 
     def __init__(self, handle: Any, name: str) -> None:
         self.handle = handle
@@ -206,20 +209,28 @@ def deploy(
 
 
 async def open_ray_engine(
-    model_id: str, *, replicas: int, max_batch_images: int | None = None, **options: Any
+    model_id: str,
+    *,
+    replicas: int,
+    max_batch_images: int | None = None,
+    room: Room | None = None,
+    **options: Any,
 ) -> Engine:
     """An engine whose workers are the replicas, deployed first (``options``: those of
-    ``deploy``)."""
+    ``deploy``; ``room``: the engine's back-pressure hook, see ``Engine``)."""
     handle = await asyncio.to_thread(deploy, model_id, replicas=replicas, **options)
-    return await engine_on(handle, replicas, max_batch_images)
+    return await engine_on(handle, replicas, max_batch_images, room=room)
 
 
-async def engine_on(handle: Any, replicas: int, max_batch_images: int | None = None) -> Engine:
+async def engine_on(
+    handle: Any, replicas: int, max_batch_images: int | None = None, *, room: Room | None = None
+) -> Engine:
     """An engine with ``replicas`` workers sending their batches through ``handle``."""
     info: ModelInfo = await handle.info.remote()
     workers = [RayWorker(handle, f"ray#{index}") for index in range(replicas)]
     batch = max_batch_images or default_batch_images(info.device)  # the replicas' device
-    return Engine(RemoteModel.of(info), max_batch_images=batch, workers=workers)
+    model = RemoteModel.of(info)
+    return Engine(model, max_batch_images=batch, workers=workers, room=room)
 
 
 def shutdown() -> None:

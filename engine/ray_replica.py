@@ -114,21 +114,24 @@ class EngineReplica:
         nsfw: dict[str, Any] | None = None,
     ) -> None:
         from engine.model import load_model, pick_device
+        from engine.nsfw_step import NsfwStep, Straight
+        from engine.protocols import Outlet
         from engine.ray_cluster import keep_replica_on_loopback
         from engine.worker import Worker
 
         keep_replica_on_loopback()
         self.model = load_model(model_id, device)
-        classifier = None
+        outlet: Outlet = Straight()
         if nsfw:  # the same filter as a local worker's, on this replica's device
             from engine.nsfw import NsfwClassifier
 
             classifier = NsfwClassifier.load(nsfw["model"], pick_device(device), nsfw["threshold"])
+            outlet = NsfwStep(classifier, "replica")
         self.worker = Worker(
             self.model,
             preview_interval=preview_interval,
             progress_interval=progress_interval,
-            classifier=classifier,
+            outlet=outlet,
         )
         self.worker.start()
         self._order = 0

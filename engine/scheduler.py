@@ -11,16 +11,18 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from engine.faults import Returned, WorkerLost
 from engine.handle import JobCancelled, JobHandle
 from engine.inbox import Handoff
 from engine.model import LoadedModel
+from engine.nsfw_step import NsfwStep, Straight
+from engine.protocols import Model, Outlet, Pipelines, Room, Worker, WorkerHooks
 from engine.types import JobSpec, WorkerState
-from engine.worker import Worker
+from engine.worker import Worker as LocalWorker
 
 logger = logging.getLogger(__name__)
 
@@ -73,36 +75,45 @@ class EngineStats:
 
 
 def _local_workers(
-    models: list[LoadedModel],
+    models: list[Pipelines],
     classifier: object,
     worker_options: Sequence[dict] | None,
     preview_interval: float,
     progress_interval: float,
-) -> list[Worker]:
-    """One worker thread per loaded model; ``classifier`` one for all or one per model."""
+    hooks: WorkerHooks | None,
+) -> tuple[list[LocalWorker], list[NsfwStep]]:
+    """One worker thread per loaded model, each with its outlet: the NSFW step when it has
+    a classifier (``classifier``: one for all or one per model), else straight to the
+    jobs. The workers, and their NSFW steps."""
     if not models:
         raise ValueError("an engine needs at least one loaded model")
     classifiers = classifier if isinstance(classifier, list) else [classifier] * len(models)
     options = list(worker_options or [{}] * len(models))
     if len(classifiers) != len(models) or len(options) != len(models):
         raise ValueError("one classifier and one set of worker options per model")
-    return [
-        Worker(
+    workers, steps = [], []
+    for loaded, checker, own in zip(models, classifiers, options, strict=True):
+        outlet: Outlet = Straight()
+        if checker is not None:
+            outlet = NsfwStep(checker, own.get("name") or loaded.device)
+            steps.append(outlet)
+        worker = LocalWorker(
             loaded,
             preview_interval=preview_interval,
             progress_interval=progress_interval,
-            classifier=classifiers[index],
-            **options[index],
+            outlet=outlet,
+            hooks=hooks,
+            **own,
         )
-        for index, loaded in enumerate(models)
-    ]
+        workers.append(worker)
+    return workers, steps
 
 
 class _Slot:
     """A worker and what it holds: the batch it runs and at most one handed over behind
     it (taken up as the running one decodes)."""
 
-    def __init__(self, worker: Any) -> None:
+    def __init__(self, worker: Worker) -> None:
         self.worker = worker  # a local Worker, or a RayWorker (engine.ray_engine)
         self.running: list[JobHandle] = []
         self.running_handoff: Handoff | None = None
@@ -132,16 +143,18 @@ class _Slot:
 
 class Engine:
     """Queues jobs on the event loop and runs them, fairly and fused, on the workers: one
-    thread per device (``model``: one loaded pipeline per device), or ``workers`` of
+    thread per device (``model``: one loaded pipeline per device; with a ``classifier``,
+    each worker's results pass the NSFW step, ``engine.nsfw_step``), or ``workers`` of
     another kind (Ray Serve replicas, ``engine.ray_engine``; ``model`` then describes what
-    they run). The scheduler is the
-    one place that decides what runs next; it hands each batch to the first free worker.
-    A worker whose device is lost is retired and its batches go back to the queue: a job
-    that had started is re-queued once, then fails (``WorkerLost``)."""
+    they run). The scheduler alone decides what runs next; it hands each batch to the
+    first free worker once ``room`` returns (back-pressure: room for its results, the
+    encoder pool's bound; None: always room). A worker whose device is lost is retired
+    and its batches go back to the queue: a job that had started is re-queued once, then
+    fails (``WorkerLost``). ``hooks``: a test's gates on the local workers."""
 
     def __init__(
         self,
-        model: Any,  # a LoadedModel, one per device, or what remote workers run
+        model: Pipelines | Sequence[Pipelines] | Model,
         *,
         max_batch_images: int = 8,
         batching: bool = True,
@@ -149,15 +162,19 @@ class Engine:
         progress_interval: float = 0.25,
         classifier: object = None,
         worker_options: Sequence[dict] | None = None,
-        workers: Sequence[Any] | None = None,
+        workers: Sequence[Worker] | None = None,
+        room: Room | None = None,
+        hooks: WorkerHooks | None = None,
     ) -> None:
         if workers is None:
             models = [model] if isinstance(model, LoadedModel) else list(model)
-            workers = _local_workers(
-                models, classifier, worker_options, preview_interval, progress_interval
+            workers, self._steps = _local_workers(
+                models, classifier, worker_options, preview_interval, progress_interval, hooks
             )
             model = models[0]
-        self.model = model  # what every worker runs (the first copy, or the replicas')
+        else:
+            self._steps = []
+        self.model: Model = model  # what every worker runs (the first copy, or the replicas')
         self.max_batch_images = max(1, max_batch_images)
         self.batching = batching
         self._slots = [_Slot(worker) for worker in workers]
@@ -168,10 +185,8 @@ class Engine:
         self._submitted = itertools.count()
         self._wakeup = asyncio.Event()
         self._scheduler: asyncio.Task | None = None
+        self._room = room
         self.stats = EngineStats()
-        # Awaited before each batch is handed to a worker: room for its results
-        # downstream (the encoder pool's bound); None: always room.
-        self.room: Callable[[], Awaitable[None]] | None = None
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -199,6 +214,8 @@ class Engine:
             handle.abandon()
         self._waiting.clear()
         await asyncio.gather(*(slot.worker.stop() for slot in self._slots))
+        for step in self._steps:  # the workers' last verdicts settle their jobs
+            await asyncio.to_thread(step.close)
 
     def submit(self, spec: JobSpec) -> JobHandle:
         """Queue a job. Await the handle for its ``JobOutput`` (or its error); its
@@ -296,8 +313,8 @@ class Engine:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if self.room is not None:
-                await self.room()  # results still being encoded: do not run ahead of them
+            if self._room is not None:
+                await self._room()  # results still being encoded: do not run ahead of them
                 slot = self._free_slot()
                 if not (self._waiting and slot is not None):  # changed meanwhile
                     continue

@@ -14,11 +14,16 @@ A batch is one pipeline call for several jobs of the same shape: each keeps its 
 prompt, negative prompt and per-image generators, so every image is what it would be
 alone. When a fused call fails, each job is retried alone so that only the faulty one
 fails; when it runs out of GPU memory, it is retried once in smaller calls.
+
+What the worker makes (progress with previews, each job's images, the end of a batch) goes
+to its outlet (``engine.protocols.Outlet``): straight to the handles, or through the NSFW
+step (``engine.nsfw_step``), which classifies it on a thread of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import queue
@@ -35,16 +40,13 @@ from engine.faults import Returned, WorkerLost, free_memory, is_device_lost, is_
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.images import to_pil_images
 from engine.inbox import Batch, Call, Handoff, Stop, give_back_batches, return_all
-from engine.model import LoadedModel
+from engine.nsfw_step import Straight
 from engine.preview import latents_to_preview
+from engine.protocols import Outlet, Pipelines, WorkerHooks
 from engine.tiling import tiling
 from engine.types import JobOutput, Progress
 
 logger = logging.getLogger(__name__)
-
-
-def _ids(items: Sequence[JobHandle]) -> str:
-    return ", ".join(str(item.spec.job_id) for item in items)
 
 
 class Worker:
@@ -52,18 +54,20 @@ class Worker:
 
     def __init__(
         self,
-        model: LoadedModel,
+        model: Pipelines,
         *,
         preview_interval: float = 2.0,
         progress_interval: float = 0.25,
-        classifier: Any = None,
+        outlet: Outlet | None = None,
+        hooks: WorkerHooks | None = None,
         name: str | None = None,
         torch_threads: int | None = None,
         cpus: set[int] | None = None,
     ) -> None:
         self.model = model
         self.name = name or model.device
-        self.classifier = classifier  # an NsfwClassifier, run here on outputs and previews
+        self.outlet: Outlet = outlet or Straight()  # where results go: see the module
+        self.hooks = hooks  # a test's hold on this thread (engine.protocols.WorkerHooks)
         # CPU workers side by side: torch threads of this worker's own, and the cores it
         # runs on (its torch threads inherit them), so that N workers on N cores do not
         # fight over them. None: torch's defaults.
@@ -155,6 +159,8 @@ class Worker:
                             item.report_threadsafe(JobStarted(item.spec.job_id))
                     returned = None
                     try:
+                        if self.hooks is not None:
+                            self.hooks.before_batch(items)
                         with torch.inference_mode():
                             self._run_batch(items)
                     except WorkerLost as exc:
@@ -166,7 +172,10 @@ class Worker:
                     finally:
                         self._batch = None
                         message.ending()
-                        settle_threadsafe(loop, handoff.done, returned)
+                        # Done once the outlet has passed on every job of the batch.
+                        self.outlet.then(
+                            functools.partial(settle_threadsafe, loop, handoff.done, returned)
+                        )
                     if self.lost is not None:
                         return_all(self._inbox, self.lost)
                         return
@@ -223,19 +232,7 @@ class Worker:
         if item.cancelled.is_set():
             item.finish_threadsafe(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
             return
-        nsfw: list[bool] = []
-        if self.classifier is not None:
-            nsfw = self._classify(images, f"job {item.spec.job_id}")
-        item.finish_threadsafe(JobOutput(item.spec.job_id, images, seconds, nsfw), None)
-
-    def _classify(self, images: list, what: str) -> list[bool]:
-        """The classifier's verdicts on ``images``, all flagged when it fails: never send
-        what could not be checked as if it were clean."""
-        try:
-            return self.classifier.flags(images)
-        except Exception:
-            logger.exception("%s: the NSFW classifier failed; flagging", what)
-            return [True] * len(images)
+        self.outlet.finish(item, JobOutput(item.spec.job_id, images, seconds))
 
     def _check_device(self, exc: BaseException) -> None:
         """Raise ``WorkerLost`` when ``exc`` says the device is gone: the batch goes
@@ -272,47 +269,9 @@ class Worker:
     def _call(self, entries: list[Entry]) -> list:
         import torch
 
-        spec = entries[0].item.spec
-        items = list(dict.fromkeys(entry.item for entry in entries))
-        first_index = {}
-        for index, entry in enumerate(entries):
-            first_index.setdefault(entry.item, index)
         # CPU generators make a seed give the same image on every device.
         generators = [torch.Generator("cpu").manual_seed(entry.seed) for entry in entries]
-        family = self.model.defaults.family
-        last_preview = [time.monotonic()]
-        last_report = [float("-inf")]
-
-        def on_step_end(pipe, step: int, timestep, tensors: dict) -> dict:
-            self.steps_run += 1
-            if all(item.cancelled.is_set() for item in items):
-                pipe._interrupt = True
-            total = int(pipe.num_timesteps)
-            if step + 1 >= total and self._batch is not None:
-                self._batch.ending()
-            now = time.monotonic()
-            want_preview = now - last_preview[0] >= self.preview_interval and step + 1 < total
-            if want_preview:
-                last_preview[0] = now
-            due = now - last_report[0] >= self.progress_interval or step + 1 >= total
-            if not (due or want_preview):
-                return tensors
-            last_report[0] = now
-            latents = tensors.get("latents")
-            live = [item for item in items if not item.cancelled.is_set()]
-            previews: list = [None] * len(live)
-            flags = [False] * len(live)
-            if want_preview and latents is not None and live:
-                # Cheap enough for the GPU thread: a 4x3 projection of a small tensor.
-                previews = [latents_to_preview(latents[first_index[i]], family) for i in live]
-                if self.classifier is not None:
-                    # The call's previews in one batch: at 256 px, small beside a step.
-                    flags = self._classify(previews, f"previews of jobs {_ids(live)}")
-            for item, preview, flagged in zip(live, previews, flags, strict=True):
-                progress = Progress(item.spec.job_id, step + 1, total, preview, flagged)
-                item.report_threadsafe(progress)
-            return tensors
-
+        spec = entries[0].item.spec
         negatives = [entry.item.spec.negative for entry in entries]
         common = {
             "prompt": [entry.item.spec.prompt for entry in entries],
@@ -320,37 +279,97 @@ class Worker:
             "num_inference_steps": spec.steps,
             "guidance_scale": spec.guidance,
             "generator": generators,
-            "callback_on_step_end": on_step_end,
+            "callback_on_step_end": _StepEnd(self, entries),
             "callback_on_step_end_tensor_inputs": ["latents"],
             "output_type": "pt",  # 8-bit on the device: to_pil_images
         }
-        sources = [entry.source for entry in entries]
-        masks = [entry.mask for entry in entries]
-        strength = spec.strength
-        if self.model.masked_input and masks[0] is None:
-            # A 9-channel inpainting checkpoint takes a mask with every call: the whole
-            # image, over a plain grey canvas for text-to-image.
-            size = (spec.width, spec.height)
-            masks = [Image.new("L", size, 255)] * len(entries)
-            if spec.source_image is None:
-                sources, strength = [Image.new("RGB", size, (127, 127, 127))] * len(entries), 1.0
-        if masks[0] is None and spec.source_image is None:
-            result = self.model.text2img(width=spec.width, height=spec.height, **common)
-        elif masks[0] is None:
-            result = self.model.img2img(image=sources, strength=strength, **common)
-        else:
-            result = self.model.inpaint(
-                image=sources,
-                mask_image=masks,
-                width=spec.width,
-                height=spec.height,
-                strength=strength,
-                **common,
+        return _run_pipeline(self.model, entries, common)
+
+
+class _StepEnd:
+    """A pipeline call's step-end callback: stops the call when every job in it is
+    cancelled, tells the loop when the last step is reached, and reports progress (the
+    first and last step, at most every ``progress_interval``) with a preview at most
+    every ``preview_interval``; then the test's hook, if any."""
+
+    def __init__(self, worker: Worker, entries: list[Entry]) -> None:
+        self.worker = worker
+        self.items = list(dict.fromkeys(entry.item for entry in entries))
+        self.first_index: dict[JobHandle, int] = {}
+        for index, entry in enumerate(entries):
+            self.first_index.setdefault(entry.item, index)
+        self.family = worker.model.defaults.family
+        self.last_preview = time.monotonic()
+        self.last_report = float("-inf")
+
+    def __call__(self, pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+        self._report(pipe, step, tensors)
+        if self.worker.hooks is not None:
+            self.worker.hooks.after_step(step)
+        return tensors
+
+    def _report(self, pipe: Any, step: int, tensors: dict) -> None:
+        worker = self.worker
+        worker.steps_run += 1
+        if all(item.cancelled.is_set() for item in self.items):
+            pipe._interrupt = True
+        total = int(pipe.num_timesteps)
+        if step + 1 >= total and worker._batch is not None:
+            worker._batch.ending()
+        now = time.monotonic()
+        want_preview = now - self.last_preview >= worker.preview_interval and step + 1 < total
+        if want_preview:
+            self.last_preview = now
+        due = now - self.last_report >= worker.progress_interval or step + 1 >= total
+        if not (due or want_preview):
+            return
+        self.last_report = now
+        latents = tensors.get("latents")
+        live = [item for item in self.items if not item.cancelled.is_set()]
+        previews: list = [None] * len(live)
+        if want_preview and latents is not None:
+            # Cheap enough for the GPU thread: a 4x3 projection of a small tensor.
+            previews = [latents_to_preview(latents[self.first_index[i]], self.family) for i in live]
+        reports = [
+            (item, Progress(item.spec.job_id, step + 1, total, preview))
+            for item, preview in zip(live, previews, strict=True)
+        ]
+        if reports:
+            worker.outlet.progress(reports)
+
+
+def _run_pipeline(model: Pipelines, entries: list[Entry], common: dict[str, Any]) -> list:
+    """Call the pipeline the entries need (text-to-image, image-to-image or inpainting)
+    with the arguments ``common`` to them all; the images, painted ones kept outside
+    their mask."""
+    spec = entries[0].item.spec
+    sources = [entry.source for entry in entries]
+    masks = [entry.mask for entry in entries]
+    strength = spec.strength
+    if model.masked_input and masks[0] is None:
+        # A 9-channel inpainting checkpoint takes a mask with every call: the whole
+        # image, over a plain grey canvas for text-to-image.
+        size = (spec.width, spec.height)
+        masks = [Image.new("L", size, 255)] * len(entries)
+        if spec.source_image is None:
+            sources, strength = [Image.new("RGB", size, (127, 127, 127))] * len(entries), 1.0
+    if masks[0] is None and spec.source_image is None:
+        result = model.text2img(width=spec.width, height=spec.height, **common)
+    elif masks[0] is None:
+        result = model.img2img(image=sources, strength=strength, **common)
+    else:
+        result = model.inpaint(
+            image=sources,
+            mask_image=masks,
+            width=spec.width,
+            height=spec.height,
+            strength=strength,
+            **common,
+        )
+        return [
+            keep_outside(painted, source, mask)
+            for painted, source, mask in zip(
+                to_pil_images(result.images), sources, masks, strict=True
             )
-            return [
-                keep_outside(painted, source, mask)
-                for painted, source, mask in zip(
-                    to_pil_images(result.images), sources, masks, strict=True
-                )
-            ]
-        return to_pil_images(result.images)
+        ]
+    return to_pil_images(result.images)

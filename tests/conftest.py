@@ -56,6 +56,7 @@ async def make_services(sd_model, tmp_path):
     With ``started=False`` the engine never runs a job (they stay queued); with a
     ``tests.gates.StepGate`` every pipeline call waits at its step until the test opens
     it. All of it is closed at the end of the test, services first."""
+    from core.encoders import EncoderPool
     from core.limits import Limits
     from core.services import open_services
     from engine import Engine
@@ -68,15 +69,18 @@ async def make_services(sd_model, tmp_path):
             storage = await stack.enter_async_context(
                 Storage(tmp_path / "data", clock=clock or utc_now)
             )
-            engine = Engine(sd_model if gate is None else gated(sd_model, gate))
+            # The engine waits for room in the encoder pool (the test's own, or one of
+            # its own), as the bot's does; the pool is closed after the services.
+            pool = encoders or EncoderPool()
+            model = sd_model if gate is None else gated(sd_model, gate)
+            engine = Engine(model, room=pool.wait_for_room)
             if started:
                 await stack.enter_async_context(engine)
             else:
                 stack.push_async_callback(engine.stop)
-            if encoders is not None:  # the test's own pool: closed after the services
-                stack.push_async_callback(asyncio.to_thread, encoders.close)
+            stack.push_async_callback(asyncio.to_thread, pool.close)
             return await stack.enter_async_context(
-                open_services(storage, engine, Limits(**limits), encoders)
+                open_services(storage, engine, Limits(**limits), pool)
             )
 
         yield make

@@ -1,8 +1,10 @@
-"""The NSFW classifier: loaded through from_pretrained, run on the worker, stored, censored."""
+"""The NSFW classifier: loaded through from_pretrained, run in the NSFW step after the
+worker (on a thread of its own), stored, censored."""
 
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -46,7 +48,7 @@ def test_a_classifier_without_an_nsfw_label_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("threshold", [0.0, 1.0])
-async def test_flags_are_made_on_the_worker_and_stored(
+async def test_flags_are_made_after_the_worker_and_stored(
     sd_model, classifier_dir, tmp_path, threshold
 ):
     classifier = NsfwClassifier.load(str(classifier_dir), "cpu", threshold)
@@ -93,22 +95,24 @@ def test_the_blur_of_a_full_size_image_looks_like_a_full_resolution_blur():
 
 
 class _Batches(NsfwClassifier):
-    """The real classifier, noting how many images each call classifies."""
+    """The real classifier, noting how many images each call classifies, and where."""
 
     sizes: list[int]
+    threads: set[str]
 
     def flags(self, images: list) -> list[bool]:
         self.sizes.append(len(images))
+        self.threads.add(threading.current_thread().name)
         return super().flags(images)
 
 
 @pytest.mark.parametrize("threshold", [0.0, 1.0])
-async def test_previews_are_classified_on_the_worker_a_call_at_a_time(
+async def test_previews_and_images_are_classified_after_the_worker_a_call_at_a_time(
     sd_model, classifier_dir, threshold
 ):
     loaded = NsfwClassifier.load(str(classifier_dir), "cpu", threshold)
     classifier = _Batches(loaded.model, loaded.processor, loaded.nsfw_ids, threshold, "cpu")
-    classifier.sizes = []
+    classifier.sizes, classifier.threads = [], set()
     engine = Engine(sd_model, classifier=classifier, preview_interval=0.0, progress_interval=0.0)
     async with engine:
         async with held_worker(engine):  # both jobs wait, then go in one call
@@ -131,6 +135,8 @@ async def test_previews_are_classified_on_the_worker_a_call_at_a_time(
     # The call's two previews in one batch at each step; then each job's image.
     assert classifier.sizes == [2, 2, 1, 1]
     assert [output.nsfw for output in outputs] == [[threshold == 0.0]] * 2
+    # On the NSFW step's own thread: not the worker's, not the event loop's.
+    assert len(classifier.threads) == 1 and classifier.threads.pop().startswith("nsfw-")
 
 
 async def test_previews_without_a_classifier_are_not_flagged(sd_model):

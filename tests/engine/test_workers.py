@@ -177,22 +177,28 @@ async def test_a_job_is_given_back_once_then_fails_and_no_worker_left_runs_nothi
         await waiting
 
 
-async def test_a_batch_that_fails_outside_any_job_runs_again_once(sd_model, monkeypatch):
-    from engine.worker import Worker
+class FailsFirstBatch:
+    """Worker hooks under which the first batch fails outside any job (a bug between two
+    jobs), through the engine's own test seam."""
 
-    run_batch, failures = Worker._run_batch, []
+    def __init__(self) -> None:
+        self.failures: list[int] = []
 
-    def flaky(self, items):  # type: ignore[no-untyped-def]
-        if not failures:
-            failures.append(items[0].spec.job_id)
+    def before_batch(self, items) -> None:  # type: ignore[no-untyped-def]
+        if not self.failures:
+            self.failures.append(items[0].spec.job_id)
             raise KeyError("a bug between two jobs")
-        return run_batch(self, items)
 
-    monkeypatch.setattr(Worker, "_run_batch", flaky)
-    async with Engine(sd_model) as engine:
+    def after_step(self, step: int) -> None:
+        pass
+
+
+async def test_a_batch_that_fails_outside_any_job_runs_again_once(sd_model):
+    hooks = FailsFirstBatch()
+    async with Engine(sd_model, hooks=hooks) as engine:
         output = await engine.submit(spec(1))
         assert engine.workers()[0].up, "a job's trouble is not a lost device"
-    assert failures == [1] and len(output.images) == 4
+    assert hooks.failures == [1] and len(output.images) == 4
 
 
 async def test_cpu_workers_pin_their_own_torch_threads_and_cores(sd_model, sd_model_copy):
