@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import canvas_cli
+from bot.cli_jobs import run_job
 from bot.settings import Settings, SettingsError, load_settings
 from core.errors import BadImage, UserError
 from core.image_prompt import MAX_IMAGE_BYTES, load_image_prompt, too_big
@@ -22,9 +21,6 @@ if TYPE_CHECKING:
     from core.model import Job, Requester
     from core.services import Services
     from devtools.bench import BenchOptions
-
-# Admits one job for the CLI: the services and the operator in, the queued job out.
-Admit = Callable[["Services", "Requester"], Awaitable["Job | list[Job]"]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,84 +275,6 @@ async def _imagine(
         return await services.jobs.imagine_all(who, prompt, image)
 
     return await run_job(settings, admit, output)
-
-
-async def run_job(settings: Settings, admit: Admit, output: Path) -> int:
-    """Admit the job(s) with ``admit`` (as the machine's own operator), show the
-    progress, wait for them and copy the grid to ``output`` and the images beside it
-    (several jobs, from ``--repeat`` or ``{}``: ``grid-1.png``, ``grid-2.png`` ...)."""
-    from tqdm import tqdm
-
-    from bot.app import open_app
-    from bot.logs import configure_logging
-    from core.model import EventKind, JobEvent, JobStatus, Requester
-
-    configure_logging("WARNING")
-    # The filter guards what is posted in Discord; here the files are the user's own.
-    async with open_app(settings, nsfw_filter=False) as app:
-        services, storage = app.services, app.storage
-        bar = tqdm(total=1, unit="step", desc="queued")
-        job_ids: set[int] = set()
-
-        async def show(event: JobEvent) -> None:
-            if event.kind == EventKind.PROGRESS and event.progress and event.job.id in job_ids:
-                bar.desc = f"job {event.job.id}"
-                bar.total = event.progress.total
-                bar.n = event.progress.step
-                bar.refresh()
-
-        services.runner.add_listener(show)
-        try:
-            # The machine's own operator: no quota, no server.
-            operator = Requester(user_id=0, is_admin=True, is_owner=True)
-            admitted = await admit(services, operator)
-        except UserError as exc:
-            bar.close()
-            print(f"error: {exc.message}", file=sys.stderr)
-            return 2
-        jobs = admitted if isinstance(admitted, list) else [admitted]
-        job_ids.update(job.id for job in jobs)
-        finals = [await services.runner.wait(job.id) for job in jobs]
-        bar.close()
-        for number, final in enumerate(finals, start=1):
-            if final.status != JobStatus.DONE:
-                print(f"error: job {final.id} {final.status}: {final.error}", file=sys.stderr)
-                return 1
-            target = output
-            if len(finals) > 1:
-                target = output.with_name(f"{output.stem}-{number}{output.suffix or '.png'}")
-            rows = await services.runner.images(final.id)
-            grid = storage.grid_path(final.id) if len(rows) > 1 else None
-            images = [storage.absolute(row.path) for row in rows]
-            written = copy_outputs(grid, images, target)
-            p = final.params
-            print(
-                f"job {final.id}: {final.prompt[:60]!r} {p.width}x{p.height} x{len(rows)}, "
-                f"seed {final.seed}, {p.steps} steps, cfg {p.guidance:g}, "
-                f"model {services.runner.model_name}"
-            )
-            for path in written:
-                print(path)
-    return 0
-
-
-def image_paths(output: Path, count: int) -> list[Path]:
-    """Where the images of a grid written to ``output`` go: ``grid_1.png`` ... beside it."""
-    suffix = output.suffix or ".png"
-    return [output.with_name(f"{output.stem}_{k}{suffix}") for k in range(1, count + 1)]
-
-
-def copy_outputs(grid: Path | None, images: list[Path], output: Path) -> list[Path]:
-    """The grid to ``output`` and each image beside it."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    if grid is not None:
-        shutil.copyfile(grid, output)
-        written.append(output)
-    for image, target in zip(images, image_paths(output, len(images)), strict=True):
-        shutil.copyfile(image, target)
-        written.append(target)
-    return written
 
 
 if __name__ == "__main__":

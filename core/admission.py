@@ -73,8 +73,7 @@ class Admission:
 
     @property
     def waiting(self) -> int:
-        """Requests past their first checks, waiting for the commit (for /info's admins
-        and for tests that hold the commit and wait for a burst to gather)."""
+        """Requests past their first checks, waiting for the commit."""
         return len(self._waiting)
 
     async def settled(self) -> None:

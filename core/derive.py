@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from core.errors import BadParameter, UserError
 from core.model import ImageRow, Job, JobParams, NewJob, Requester
@@ -31,6 +32,9 @@ from core.recipe import (
 )
 from core.sizes import size_for_aspect
 from engine import GRID_SIZE, pan_size
+
+if TYPE_CHECKING:
+    from engine import FamilyDefaults
 
 UPSCALE_FACTOR = 2
 
@@ -85,6 +89,37 @@ def imagine(
         seed=seed,
         params=params.but(steps=steps_for(params.steps, recipe.strength)),
         recipe=recipe,
+    )
+
+
+def imagine_params(
+    who: Requester,
+    parsed: ParsedPrompt,
+    negative: str,
+    mine: dict[str, Any],
+    own_aspect: tuple[int, int] | None,
+    defaults: FamilyDefaults,
+    max_steps: int,
+) -> JobParams:
+    """How one /imagine prompt's images are drawn: the prompt's own parameters win; then
+    the member's /settings (``mine``); then the model's ``defaults``. ``own_aspect``: an
+    image prompt's shape, unless ``--ar`` says another."""
+    if own_aspect is not None:
+        aspect = parsed.aspect or own_aspect
+    else:
+        aspect = parsed.aspect or aspect_of(mine.get("aspect")) or (1, 1)
+    width, height = size_for_aspect(*aspect, defaults.native_size)
+    steps = next(v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None)
+    cfg = next(v for v in (parsed.cfg, mine.get("cfg"), defaults.guidance) if v is not None)
+    return JobParams(
+        aspect=f"{aspect[0]}:{aspect[1]}",
+        width=width,
+        height=height,
+        steps=min(int(steps), max_steps),
+        guidance=float(cfg),
+        num_images=GRID_SIZE,
+        tile=parsed.tile,
+        negative_from=who.user_id if parsed.negative is None and negative else None,
     )
 
 

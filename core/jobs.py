@@ -6,14 +6,13 @@ import asyncio
 import dataclasses
 import secrets
 from collections.abc import Iterable
-from typing import Any
 
 from PIL import Image
 
 from core import derive
 from core.admission import Admission
 from core.blocked import PARENT_TEXTS, Text
-from core.derive import ONLY_REROLL_AND_ZOOM, Edit, aspect_of, grid_size, own_aspects
+from core.derive import ONLY_REROLL_AND_ZOOM, Edit, grid_size, own_aspects
 from core.errors import BadParameter, NotAllowed, UnknownJob, UserError
 from core.image_prompt import (
     DEFAULT_IMAGE_WEIGHT,
@@ -23,7 +22,7 @@ from core.image_prompt import (
     own_aspect,
 )
 from core.limits import Limits
-from core.model import Action, ImageRow, Job, JobParams, JobStatus, NewJob, Requester
+from core.model import Action, ImageRow, Job, JobStatus, NewJob, Requester
 from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt, parse_prompts
 from core.recipe import ImagePrompt
 from core.runner import Runner
@@ -108,7 +107,10 @@ class Jobs:
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
         fits: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size
         for parsed, negative in zip(prompts, negatives, strict=True):
-            params = self._params(who, parsed, negative, mine, picture)
+            own = None if picture is None else own_aspect(picture)
+            params = derive.imagine_params(
+                who, parsed, negative, mine, own, self.engine.model.defaults, self.limits.max_steps
+            ).but(model=self.runner.model_name)
             prompt_image = source = None
             if picture is not None:
                 weight = parsed.image_weight
@@ -125,36 +127,6 @@ class Jobs:
             new = derive.imagine(who, parsed, negative, seed, params, prompt_image)
             news.append(dataclasses.replace(new, source_png=source))
         return await self.admission.admit_all(who, news, sources=texts_from, checked=True)
-
-    def _params(
-        self,
-        who: Requester,
-        parsed: ParsedPrompt,
-        negative: str,
-        mine: dict[str, Any],
-        picture: Image.Image | None,
-    ) -> JobParams:
-        """How one prompt's images are drawn: the prompt's own parameters win; then the
-        member's /settings; then the model's defaults."""
-        defaults = self.engine.model.defaults
-        if picture is not None:  # the image's own shape, unless --ar says another
-            aspect = parsed.aspect or own_aspect(picture)
-        else:
-            aspect = parsed.aspect or aspect_of(mine.get("aspect")) or (1, 1)
-        width, height = size_for_aspect(*aspect, defaults.native_size)
-        steps = next(v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None)
-        cfg = next(v for v in (parsed.cfg, mine.get("cfg"), defaults.guidance) if v is not None)
-        return JobParams(
-            aspect=f"{aspect[0]}:{aspect[1]}",
-            width=width,
-            height=height,
-            steps=min(int(steps), self.limits.max_steps),
-            guidance=float(cfg),
-            num_images=GRID_SIZE,
-            model=self.runner.model_name,
-            tile=parsed.tile,
-            negative_from=who.user_id if parsed.negative is None and negative else None,
-        )
 
     async def press(
         self,
@@ -184,7 +156,7 @@ class Jobs:
             _refuse_purged(parent)
             native = self.engine.model.defaults.native_size
             return await self._admit(who, derive.reroll(who, parent, model, native, edit), edit)
-        source = await self._source_image(parent, index)
+        source = await _source_image(self.storage, parent, index)
         if edit is not None:
             derive.refuse_new_aspect(parent, grid_size(parent), edit, ONLY_REROLL_AND_ZOOM)
         if wanted in (Action.UPSCALE, Action.UPSCALE_CREATIVE):
@@ -227,8 +199,8 @@ class Jobs:
         shown) blurred or greyed the image under the cells."""
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
-        source = await self._source_image(parent, index)
-        path = self.storage.absolute(source.path)
+        source = await _source_image(self.storage, parent, index)
+        path = self.storage.image_file(source)
         hidden = source.nsfw and nsfw_filter != "off"
 
         def draw() -> bytes:
@@ -254,7 +226,7 @@ class Jobs:
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         edit = self.edit(parent, text)
-        source = await self._source_image(parent, index)
+        source = await _source_image(self.storage, parent, index)
         size = grid_size(parent)
         aspect = None
         if edit.aspect is not None and edit.aspect not in own_aspects(parent, size):
@@ -289,7 +261,7 @@ class Jobs:
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         edit = None if text is None else self.edit(parent, text)
-        source = await self._source_image(parent, index)
+        source = await _source_image(self.storage, parent, index)
         if edit is not None:
             derive.refuse_new_aspect(parent, grid_size(parent), edit, ONLY_REROLL_AND_ZOOM)
         new = derive.region(who, parent, source, chosen, self.runner.model_name, edit)
@@ -305,21 +277,6 @@ class Jobs:
             raise UserError(f"Job {job_id} is already {job.status}; there is nothing to cancel.")
         return await self.runner.cancel(job, who)
 
-    async def _source_image(self, parent: Job, index: int | None) -> ImageRow:
-        _refuse_purged(parent)
-        if parent.status != JobStatus.DONE:
-            raise UnknownJob(
-                f"Job {parent.id} has no images to use ({parent.status}); "
-                "wait for it to finish or start a new one."
-            )
-        rows = await self.storage.images(parent.id)
-        match = [row for row in rows if row.index == index]
-        if not match:
-            raise UnknownJob(f"Job {parent.id} has no image {index}.")
-        if not await asyncio.to_thread(self.storage.absolute(match[0].path).is_file):
-            raise UnknownJob(f"The images of job {parent.id} are no longer kept.")
-        return match[0]
-
     async def _admit(self, who: Requester, new: NewJob, edit: Edit | None = None) -> Job:
         # An edited text is the user's own, and a blocked word in it is pointed out as such.
         sources = PARENT_TEXTS if edit is None else (Text.PROMPT, Text.NEGATIVE)
@@ -334,3 +291,20 @@ def _source_png(picture: Image.Image, size: tuple[int, int]) -> bytes:
 def _refuse_purged(job: Job) -> None:
     if job.purged_at is not None:
         raise UnknownJob(f"The images of job {job.id} were removed by an admin.")
+
+
+async def _source_image(storage: Storage, parent: Job, index: int | None) -> ImageRow:
+    """Image ``index`` of ``parent``, when a button may start from it."""
+    _refuse_purged(parent)
+    if parent.status != JobStatus.DONE:
+        raise UnknownJob(
+            f"Job {parent.id} has no images to use ({parent.status}); "
+            "wait for it to finish or start a new one."
+        )
+    rows = await storage.images(parent.id)
+    match = [row for row in rows if row.index == index]
+    if not match:
+        raise UnknownJob(f"Job {parent.id} has no image {index}.")
+    if not await asyncio.to_thread(storage.image_file(match[0]).is_file):
+        raise UnknownJob(f"The images of job {parent.id} are no longer kept.")
+    return match[0]

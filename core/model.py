@@ -180,11 +180,10 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class ImageRow:
-    """A row of the images table; ``path`` is relative to DATA_DIR."""
+    """A row of the images table (its file: ``Storage.image_file``)."""
 
     job_id: int
     index: int
-    path: str
     width: int
     height: int
     seed: int

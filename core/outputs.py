@@ -48,7 +48,6 @@ def write_outputs(
             ImageRow(
                 job_id=job.id,
                 index=index,
-                path=str(path.relative_to(storage.data_dir)),
                 width=image.width,
                 height=image.height,
                 seed=seed,

@@ -25,7 +25,7 @@ from core.model import (
 )
 from core.outputs import write_outputs
 from core.recipe import ImagePrompt, ImageRef, paint, starts_from
-from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted
+from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted, is_out_of_memory
 from storage.db import Storage
 
 logger = logging.getLogger(__name__)
@@ -261,6 +261,6 @@ def failure_reason(exc: BaseException) -> str:
     (the log has the traceback, with the job id)."""
     if isinstance(exc, FileNotFoundError):
         return "the source image is no longer kept"
-    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+    if isinstance(exc, MemoryError) or is_out_of_memory(exc):
         return "the GPU ran out of memory"
     return "the image generator hit an error"

@@ -5,9 +5,10 @@ imports nothing of ``core``, ``storage`` or ``bot``.
 """
 
 from engine.canvas import pan_size, region_preview
-from engine.faults import WorkerLost
+from engine.faults import WorkerLost, is_out_of_memory
 from engine.handle import JobCancelled, JobHandle, JobStarted
 from engine.images import censor, censor_each, compose_grid, encode_png, fit_png, fitting_png
+from engine.model import FamilyDefaults
 from engine.png import encode_grid
 from engine.scheduler import Engine, EngineStats, default_batch_images
 from engine.types import GRID_SIZE, JobOutput, JobSpec, Paint, Progress, WorkerState
@@ -16,6 +17,7 @@ __all__ = [
     "GRID_SIZE",
     "Engine",
     "EngineStats",
+    "FamilyDefaults",
     "JobCancelled",
     "JobHandle",
     "JobOutput",
@@ -33,6 +35,7 @@ __all__ = [
     "encode_png",
     "fit_png",
     "fitting_png",
+    "is_out_of_memory",
     "pan_size",
     "region_preview",
 ]

@@ -23,6 +23,8 @@ class Returned:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
+    """True when ``exc`` says the device ran out of memory (the one test of it: the
+    worker retries smaller on it, the runner tells the job's owner so)."""
     import torch
 
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

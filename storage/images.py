@@ -1,4 +1,6 @@
-"""Image files under DATA_DIR/images/<job id>/ and their rows."""
+"""Image files under DATA_DIR/images/<job id>/ and their rows: the one module that knows
+where a job's files are (their names come from ids, never from user text or a stored
+path)."""
 
 from __future__ import annotations
 
@@ -56,10 +58,10 @@ class ImageFiles(Database):
         the benchmark, SQLite answered this insert with "bad parameter or other API
         misuse" for no reason found (the same rows went in when tried again): it is
         tried once more, with a warning, before the job fails."""
-        values = [(r.job_id, r.index, r.path, r.width, r.height, r.seed, int(r.nsfw)) for r in rows]
+        values = [(r.job_id, r.index, r.width, r.height, r.seed, int(r.nsfw)) for r in rows]
         sql = (
-            "INSERT OR REPLACE INTO images (job_id, idx, path, width, height, seed, nsfw)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT OR REPLACE INTO images (job_id, idx, width, height, seed, nsfw)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
         )
         try:
             await self.db.executemany(sql, values)
@@ -76,11 +78,11 @@ class ImageFiles(Database):
     async def images(self, job_id: int) -> list[ImageRow]:
         """A job's images in order."""
         async with self.db.execute(
-            "SELECT job_id, idx, path, width, height, seed, nsfw FROM images"
+            "SELECT job_id, idx, width, height, seed, nsfw FROM images"
             " WHERE job_id = ? ORDER BY idx",
             (job_id,),
         ) as cursor:
-            return [ImageRow(*row[:6], bool(row[6])) for row in await cursor.fetchall()]
+            return [ImageRow(*row[:5], bool(row[5])) for row in await cursor.fetchall()]
 
     async def nsfw_flags(self, job_ids: Iterable[int]) -> dict[int, list[bool]]:
         """The NSFW flags of the jobs' images in order, by job id (none for a job
@@ -98,9 +100,9 @@ class ImageFiles(Database):
                 flags.setdefault(job_id, []).append(bool(nsfw))
         return flags
 
-    def absolute(self, relative: str) -> Path:
-        """An image row's path on disk."""
-        return self.data_dir / relative
+    def image_file(self, row: ImageRow) -> Path:
+        """Where an image row's file lives."""
+        return self.image_path(row.job_id, row.index)
 
     async def purge_job(self, job_id: int) -> int:
         """Delete a job's image files and rows and mark it purged; the files removed."""

@@ -47,6 +47,7 @@ from bot.discord_app.items import IdButton
 from bot.discord_app.nsfw import filter_in
 from core.errors import NotAllowed
 from core.model import Action
+from engine.types import MAX_ZOOM, MIN_ZOOM
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
@@ -136,7 +137,8 @@ async def open_custom_zoom(interaction: discord.Interaction[ImagineBot], image: 
     text = await interaction.client.services.jobs.form_text(requester(interaction), image.job)
     factor = discord.ui.Label(
         text="Zoom out by",
-        description="A number from 1.0 to 2.0 (2 shows twice as much around the image).",
+        description=f"A number from {MIN_ZOOM:.1f} to {MAX_ZOOM:.1f} (2 shows twice as much "
+        "around the image).",
         component=discord.ui.TextInput(
             custom_id=FACTOR_FIELD, default=DEFAULT_ZOOM, min_length=1, max_length=8
         ),

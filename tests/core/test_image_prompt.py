@@ -144,7 +144,7 @@ async def test_an_image_prompt_makes_image_to_image_jobs_from_a_stored_source(ma
     with Image.open(service.storage.source_path(job.id)) as source:
         assert source.size == (job.params.width, job.params.height)
     [row, *_] = await service.runner.images(job.id)
-    with Image.open(service.storage.absolute(row.path)) as png:
+    with Image.open(service.storage.image_file(row)) as png:
         assert png.text["image"] == f"images/{job.id}/source.png"
         assert "Image weight: 1" in png.text["parameters"]
     # --ar: cover-cropped to it. 🔄 starts from the same image; V1 from image 1.
@@ -219,6 +219,6 @@ async def test_image_weight_orders_results_by_distance_to_the_source(make_servic
         with Image.open(service.storage.source_path(job.id)) as source:
             reference = round_trip(sd_model, source.convert("RGB"))
         rows = await service.runner.images(job.id)
-        with Image.open(service.storage.absolute(rows[0].path)) as result:
+        with Image.open(service.storage.image_file(rows[0])) as result:
             distances.append(np.abs(np.asarray(result, dtype=np.float64) - reference).mean())
     assert distances[0] > distances[1] > distances[2], distances

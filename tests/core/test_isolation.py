@@ -113,8 +113,7 @@ async def done_job(
     for index in (1, 2, 3, 4):
         path = storage.image_path(job.id, index)
         storage.write_file(path, png(8, 8))
-        relative = str(path.relative_to(storage.data_dir))
-        rows.append(ImageRow(job.id, index, relative, width, height, 6 + index))
+        rows.append(ImageRow(job.id, index, width, height, 6 + index))
     storage.write_file(storage.grid_path(job.id), png(16, 16))
     await storage.add_images(rows)
     await storage.mark_running(job.id)

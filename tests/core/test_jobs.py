@@ -31,7 +31,7 @@ async def test_imagine_writes_rows_files_and_metadata(service):
         (i, 6 + i, 192, 128) for i in (1, 2, 3, 4)
     ]
     for row in rows:
-        path = service.storage.absolute(row.path)
+        path = service.storage.image_file(row)
         assert path.parent.name == str(job.id)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the bot's alone
         with Image.open(path) as image:
@@ -264,7 +264,7 @@ async def test_buttons_on_unknown_or_unfinished_jobs_are_refused(service):
         await service.jobs.press(ALICE, "q", job.id, 1)
     before = await service.storage.count_jobs()
     for row in await service.runner.images(job.id):
-        service.storage.absolute(row.path).unlink()
+        service.storage.image_file(row).unlink()
     with pytest.raises(UnknownJob, match="no longer kept"):
         await service.jobs.press(ALICE, Action.VARY_STRONG, job.id, 1)
     assert await service.storage.count_jobs() == before
@@ -287,9 +287,7 @@ async def test_tile_goes_to_the_engine_and_stays_with_variations_not_with_zooms(
         service, (await service.jobs.imagine(ALICE, "leaves --tile --steps 2")).id
     )
     assert grid.params.tile is True and service.runner.spec_for(grid).tile
-    with Image.open(
-        service.storage.absolute((await service.runner.images(grid.id))[0].path)
-    ) as png:
+    with Image.open(service.storage.image_file((await service.runner.images(grid.id))[0])) as png:
         assert png.text["tile"] == "on" and "Tiling: True" in png.text["parameters"]
     assert (await service.jobs.form_text(ALICE, grid.id)).endswith("--tile")
     variation = await service.jobs.press(ALICE, Action.VARY_SUBTLE, grid.id, 1)

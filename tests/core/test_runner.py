@@ -24,7 +24,7 @@ async def test_a_failing_job_fails_alone_with_a_short_reason(service, caplog):
         other = await service.jobs.imagine(BOB, "another fox --steps 2")
         assert service.runner.position(broken.id) == 0 and service.runner.position(other.id) == 1
         for row in await service.runner.images(parent.id):
-            service.storage.absolute(row.path).unlink()
+            service.storage.image_file(row).unlink()
     failed = await service.runner.wait(broken.id)
     # Users read a short reason; the path and the exception are for the log.
     assert (failed.status, failed.error) == ("failed", "the source image is no longer kept")

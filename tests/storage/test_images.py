@@ -18,13 +18,11 @@ async def test_image_rows_and_paths_come_from_ids(tmp_path):
         path = storage.image_path(job.id, 3)
         assert path == tmp_path / "images" / str(job.id) / "3.png"
         storage.write_file(path, b"png")
-        rows = [
-            ImageRow(job.id, i, f"images/{job.id}/{i}.png", 192, 128, 7 + i - 1) for i in (1, 2)
-        ]
+        rows = [ImageRow(job.id, i, 192, 128, 7 + i - 1) for i in (1, 2)]
         await storage.add_images(rows)
         await storage.add_images(rows[:1])  # a retried job replaces its rows
         assert await storage.images(job.id) == rows
-        assert storage.absolute(rows[0].path).parent == path.parent
+        assert storage.image_file(rows[0]).parent == path.parent
         assert path.read_bytes() == b"png"
         assert not list(path.parent.glob("*.tmp"))
 
@@ -47,9 +45,9 @@ async def test_nsfw_flags_come_back_in_order_by_job(tmp_path):
         first, second, bare = [await storage.create_job(new_job()) for _ in range(3)]
         await storage.add_images(
             [
-                ImageRow(first.id, 2, "b", 64, 64, 2, nsfw=True),
-                ImageRow(first.id, 1, "a", 64, 64, 1, nsfw=False),
-                ImageRow(second.id, 1, "c", 64, 64, 3, nsfw=True),
+                ImageRow(first.id, 2, 64, 64, 2, nsfw=True),
+                ImageRow(first.id, 1, 64, 64, 1, nsfw=False),
+                ImageRow(second.id, 1, 64, 64, 3, nsfw=True),
             ]
         )
         flags = await storage.nsfw_flags([first.id, second.id, bare.id])
@@ -63,7 +61,7 @@ async def test_purging_a_job_removes_its_files_and_rows_and_marks_it(tmp_path):
         job, other = await storage.create_job(new_job()), await storage.create_job(new_job())
         for owner in (job, other):
             storage.write_file(storage.image_path(owner.id, 1), b"png")
-            await storage.add_images([ImageRow(owner.id, 1, f"images/{owner.id}/1.png", 64, 64, 7)])
+            await storage.add_images([ImageRow(owner.id, 1, 64, 64, 7)])
         storage.write_file(storage.grid_path(job.id), b"grid")
         assert await storage.purge_job(job.id) == 2
         assert not storage.job_dir(job.id).exists()
@@ -80,7 +78,7 @@ async def test_a_misuse_error_saving_image_rows_is_tried_once_more(tmp_path, cap
     # seam for it: the test swaps the aiosqlite connection's executemany (not product code).
     async with Storage(tmp_path) as storage:
         job = await storage.create_job(new_job())
-        rows = [ImageRow(job.id, 1, f"images/{job.id}/1.png", 64, 64, 7)]
+        rows = [ImageRow(job.id, 1, 64, 64, 7)]
         executemany, tries = storage.db.executemany, []
 
         async def flaky(sql, values):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from core.model import EVERYWHERE, JobKind, JobStatus
+from core.model import EVERYWHERE, ImageRow, JobKind, JobStatus
 from core.recipe import (
     ImagePrompt,
     ImageRef,
@@ -80,12 +80,16 @@ async def test_the_paint_kinds_migration_rebuilds_jobs_and_keeps_every_row(tmp_p
         db.execute("DELETE FROM images WHERE job_id = 5")
         db.execute("DELETE FROM jobs WHERE id = 5")  # the newest id must not come back
         jobs_before = db.execute(f"SELECT {KEPT} FROM jobs ORDER BY id").fetchall()
-        images_before = db.execute("SELECT * FROM images ORDER BY job_id").fetchall()
+        images_before = db.execute(
+            "SELECT job_id, idx, width, height, seed, nsfw FROM images ORDER BY job_id"
+        ).fetchall()
     async with Storage(tmp_path) as storage:
         assert await storage.schema_version() == len(bundled_migrations())
         kept = await storage.db.execute_fetchall(f"SELECT {KEPT} FROM jobs ORDER BY id")
         assert list(kept) == [tuple(row) for row in jobs_before]
-        images = await storage.db.execute_fetchall("SELECT * FROM images ORDER BY job_id")
+        images = await storage.db.execute_fetchall(
+            "SELECT job_id, idx, width, height, seed, nsfw FROM images ORDER BY job_id"
+        )
         assert [tuple(row) for row in images] == images_before and len(images) == 4
         zoom = await storage.create_job(new_job(recipe=ZoomOut(ImageRef(1, 1))))
         assert zoom.kind is JobKind.ZOOM and zoom.id == 6
@@ -93,8 +97,8 @@ async def test_the_paint_kinds_migration_rebuilds_jobs_and_keeps_every_row(tmp_p
         assert region.kind is JobKind.REGION and region.id == 7
         with pytest.raises(sqlite3.IntegrityError):  # foreign keys are on again
             await storage.db.execute(
-                "INSERT INTO images (job_id, idx, path, width, height, seed)"
-                " VALUES (99, 1, 'p', 1, 1, 1)"
+                "INSERT INTO images (job_id, idx, width, height, seed)"
+                " VALUES (99, 1, 1, 1, 1)"
             )
         indexes = await storage.db.execute_fetchall(
             "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs'"
@@ -214,3 +218,26 @@ async def test_a_queued_row_this_version_cannot_read_fails_alone(tmp_path):
             "SELECT status, error FROM jobs WHERE id = ?", (bad.id,)
         )
         assert list(failed) == [("failed", "the job's recipe is not valid")]
+
+
+async def test_image_rows_keep_no_path_of_their_own(tmp_path):
+    """0011: an image's file is named by the storage module from its job and index; the
+    stored path of older rows (the same name) is dropped with every other value kept."""
+    before = [m for m in bundled_migrations() if m.version < 11]
+    with sqlite3.connect(tmp_path / "imaginebot.sqlite3") as db:
+        for migration in before:
+            db.executescript(migration.sql)
+        db.execute(f"PRAGMA user_version = {before[-1].version}")
+        db.execute("INSERT INTO users (id, first_seen) VALUES (1, 'x')")
+        db.execute(
+            "INSERT INTO jobs (kind, user_id, prompt, recipe, seed, status, created_at)"
+            " VALUES ('imagine', 1, 'a fox', '{\"kind\": \"imagine\"}', 7, 'done', 'a')"
+        )
+        db.execute(
+            "INSERT INTO images (job_id, idx, path, width, height, seed, nsfw)"
+            " VALUES (1, 2, 'images/1/2.png', 64, 48, 8, 1)"
+        )
+    async with Storage(tmp_path) as storage:
+        [row] = await storage.images(1)
+        assert row == ImageRow(1, 2, 64, 48, 8, nsfw=True)
+        assert storage.image_file(row) == tmp_path / "images" / "1" / "2.png"

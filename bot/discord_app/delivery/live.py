@@ -43,7 +43,8 @@ class MessagesBase:
         self._refresher: asyncio.Task | None = None
         self._edits: set[asyncio.Task] = set()
         self._deliveries: set[asyncio.Task] = set()
-        self._finished: set[int] = set()  # recently delivered jobs (ids grow)
+        self._finished: set[int] = set()  # recently finished jobs (ids grow)
+        self._delivered: set[int] = set()  # of those, the ones Discord has the result of
 
     async def close(self, *, grace: float = DELIVERY_GRACE_SECONDS) -> None:
         """Stop the refresher and progress edits; give results on their way time to land.

@@ -50,7 +50,7 @@ async def build_payload(bot: ImagineBot, job: Job, limit: int) -> Payload:
     mode = filter_in(bot, job.channel_id)
     if any(flags) and mode != "off":
         return await _censored(bot, job, rows, mode, limit, view)
-    path = storage.absolute(rows[0].path) if len(rows) == 1 else storage.grid_path(job.id)
+    path = storage.image_file(rows[0]) if len(rows) == 1 else storage.grid_path(job.id)
     data = await asyncio.to_thread(fitting_png, path, limit)
     return Payload([(f"job-{job.id}.png", data)], view)
 
@@ -64,7 +64,7 @@ async def _censored(
     view: discord.ui.View,
 ) -> Payload:
     """Flagged images outside an NSFW channel: blurred as a spoiler, or withheld."""
-    paths = [bot.services.storage.absolute(row.path) for row in rows]
+    paths = [bot.services.storage.image_file(row) for row in rows]
     flags = [row.nsfw for row in rows]
 
     def render() -> bytes | None:

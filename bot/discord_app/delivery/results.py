@@ -46,10 +46,12 @@ class Deliveries(MessagesBase):
         return True
 
     async def deliver(self, job: Job) -> None:
-        """Post the final state of ``job``: its images and buttons, or why there are none.
+        """Post the final state of ``job`` (its final row, as the finished event or the
+        list of undelivered jobs brought it): its images and buttons, or why there are
+        none.
 
-        Once: the row is read again under the job's lock, and marked delivered only when
-        Discord has the message.
+        Once: under the job's lock, a job delivered since (by the other of those two
+        callers) is left alone; it is marked delivered only when Discord has the message.
         """
         task = asyncio.current_task()
         if task is not None:
@@ -58,23 +60,21 @@ class Deliveries(MessagesBase):
         try:
             async with live.lock:
                 live.final = True
-                current = await self.bot.services.runner.job(job.id)
-                if current.delivered_at is not None:
+                if job.id in self._delivered:
                     return
                 message = None
                 if live.interaction is not None and token_alive(live.interaction):
-                    message = await self._edit_response(current, live.interaction)
+                    message = await self._edit_response(job, live.interaction)
                 if message is None:
-                    message = await self._post_in_channel(current)
+                    message = await self._post_in_channel(job)
                 if message is not None:
                     await self.bot.services.runner.record_message(
                         job.id, message.channel.id, message.id, delivered=True
                     )
+                    _remember(self._delivered, job.id)
         finally:
             self._live.pop(job.id, None)
-            self._finished.add(job.id)
-            if len(self._finished) > FINISHED_KEPT:
-                self._finished.discard(min(self._finished))
+            _remember(self._finished, job.id)
             if task is not None:
                 self._deliveries.discard(task)
 
@@ -140,3 +140,10 @@ class Deliveries(MessagesBase):
             )
         except SEND_ERRORS as exc:
             logger.info("job %s: could not update its old message: %r", job.id, exc)
+
+
+def _remember(ids: set[int], job_id: int) -> None:
+    """Add ``job_id``, keeping the newest ``FINISHED_KEPT`` (ids grow)."""
+    ids.add(job_id)
+    if len(ids) > FINISHED_KEPT:
+        ids.discard(min(ids))
