@@ -128,7 +128,7 @@ async def import_image(services: Services, path: Path, text: str, who: Requester
     from PIL import Image, UnidentifiedImageError
 
     from core.model import ImageRow, JobParams, JobStatus, NewJob
-    from core.recipe import Imagine
+    from core.recipes import Imagine
     from engine import encode_png
 
     storage, limits = services.storage, services.limits

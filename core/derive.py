@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import BadParameter, UserError
 from core.model import ImageRow, Job, JobParams, NewJob, Requester
 from core.prompt import ParsedPrompt
-from core.recipe import (
+from core.recipes import (
     ImagePrompt,
     ImageRef,
     Imagine,

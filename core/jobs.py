@@ -24,7 +24,7 @@ from core.image_prompt import (
 from core.limits import Limits
 from core.model import Action, ImageRow, Job, JobStatus, NewJob, Requester
 from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt, parse_prompts
-from core.recipe import ImagePrompt
+from core.recipes import ImagePrompt
 from core.runner import Runner
 from core.sizes import size_for_aspect
 from engine import GRID_SIZE, Engine, censor_each, encode_png, region_preview

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.recipe import Recipe, RecipeError
+from core.recipes import Recipe, RecipeError
 from engine.types import GRID_SIZE, Progress, WorkerState
 
 
 class JobKind(enum.StrEnum):
-    """What a job does: its recipe's tag (``core.recipe``), as the jobs table holds it."""
+    """What a job does: its recipe's tag (``core.recipes``), as the jobs table holds it."""
 
     IMAGINE = "imagine"
     VARIATION = "variation"

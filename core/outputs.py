@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from core.model import ImageRow, Job
-from core.recipe import ImagePrompt, starts_from
+from core.recipes import ImagePrompt, starts_from
 from engine import GRID_SIZE, JobOutput, JobSpec, censor_each, encode_grid, encode_png
 from storage.db import Storage
 

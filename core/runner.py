@@ -24,7 +24,7 @@ from core.model import (
     Requester,
 )
 from core.outputs import write_outputs
-from core.recipe import ImagePrompt, ImageRef, paint, starts_from
+from core.recipes import ImagePrompt, ImageRef, paint, starts_from
 from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted, is_out_of_memory
 from storage.db import Storage
 

@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from core.encoders import EncoderPool
 from core.model import ImageRow, Job, JobParams, NewJob
 from core.outputs import write_outputs
-from core.recipe import Imagine
+from core.recipes import Imagine
 from engine import GRID_SIZE, JobOutput, JobSpec, censor, fit_png, fitting_png
 from engine.images import to_pil_images
 from storage.db import Storage

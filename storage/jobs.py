@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.model import Job, JobParams, JobStatus, NewJob, Scope
-from core.recipe import RecipeError
-from core.recipe import from_json as recipe_from_json
-from core.recipe import to_json as recipe_to_json
+from core.recipes import RecipeError
+from core.recipes import from_json as recipe_from_json
+from core.recipes import to_json as recipe_to_json
 from storage.connection import Database, _in_scope, _iso
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 from core.model import Job, JobStatus
-from core.recipe import Pan, Region, Reroll, Upscale, Variation, ZoomOut
+from core.recipes import Pan, Region, Reroll, Upscale, Variation, ZoomOut
 
 MAX_CONTENT = 2000
 _PROMPT_IN_MESSAGE = 1500

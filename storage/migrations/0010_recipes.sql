@@ -1,5 +1,5 @@
 -- foreign-keys: off
--- A job's recipe is one typed value per kind (core/recipe.py), stored as JSON with a
+-- A job's recipe is one typed value per kind (core/recipes.py), stored as JSON with a
 -- `kind` tag in a column of its own; `params` keeps how the images are drawn (size,
 -- steps, guidance, model, ...). Older rows kept both in `params`, as optional fields
 -- (factor, direction, cells, mode, source_job, ...): they are rewritten here. The kind

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import BadParameter
 from core.model import JobParams, NewJob, Requester
-from core.recipe import Imagine
+from core.recipes import Imagine
 from core.services import Services
 from tests.core.commits import waiting_to_commit
 

@@ -12,7 +12,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from core.errors import BadImage, BadParameter, Banned, BlockedPrompt, QuotaExceeded
 from core.image_prompt import MAX_IMAGE_BYTES, image_strength, load_image_prompt, own_aspect
 from core.model import Action, Requester
-from core.recipe import ImagePrompt, Imagine, Reroll
+from core.recipes import ImagePrompt, Imagine, Reroll
 from tests.images import (
     drawing,
     encoded,

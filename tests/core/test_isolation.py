@@ -36,7 +36,7 @@ from core.model import (
     NewJob,
     Requester,
 )
-from core.recipe import Imagine
+from core.recipes import Imagine
 from core.services import Services
 from core.sizes import size_for_aspect
 from tests.gates import StepGate

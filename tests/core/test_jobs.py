@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.errors import BadParameter, NotAllowed, UnknownJob, UserError
 from core.model import Action, JobEvent, Requester
-from core.recipe import ImageRef, Pan, Region, Reroll, Variation, ZoomOut
+from core.recipes import ImageRef, Pan, Region, Reroll, Variation, ZoomOut
 from tests.core.commits import ALICE, BOB, finished
 
 

@@ -32,7 +32,7 @@ def imagine(negative: str = "people") -> NewJob:
         "channel_id": 2,
     }
     try:  # a job's recipe is a typed value (issue 24); before that, a kind
-        from core.recipe import Imagine
+        from core.recipes import Imagine
     except ImportError:
         return NewJob(kind="imagine", **fields)
     return NewJob(recipe=Imagine(), **fields)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.limits import Limits
 from core.model import EVERYWHERE, Action, JobEvent, JobParams, NewJob
-from core.recipe import Imagine
+from core.recipes import Imagine
 from core.runner import failure_reason
 from core.services import Services, open_services
 from core.sizes import size_for_aspect

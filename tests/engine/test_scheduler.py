@@ -266,7 +266,7 @@ async def _until(condition) -> None:
 PAINTS = {
     "zoom": (Paint("zoom", factor=2.0), (128, 128)),
     "custom zoom": (Paint("zoom", factor=1.3), (128, 128)),
-    "pan": (Paint("pan", direction="right"), (192, 128)),
+    "pan": (Paint("pan", direction="right", base=(128, 128)), (192, 128)),
     "region": (Paint("region", cells=(5,)), (128, 128)),
 }
 

@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from core.model import JobParams, NewJob
-from core.recipe import Imagine
+from core.recipes import Imagine
 
 
 def new_job(**overrides) -> NewJob:

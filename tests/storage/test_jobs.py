@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from core.model import EVERYWHERE, JobKind, JobParams, JobStatus
-from core.recipe import ImageRef, Upscale
+from core.recipes import ImageRef, Upscale
 from storage.db import Storage
 from tests.storage.helpers import new_job
 

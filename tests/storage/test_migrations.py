@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from core.model import EVERYWHERE, ImageRow, JobKind, JobStatus
-from core.recipe import (
+from core.recipes import (
     ImagePrompt,
     ImageRef,
     Imagine,
@@ -97,8 +97,7 @@ async def test_the_paint_kinds_migration_rebuilds_jobs_and_keeps_every_row(tmp_p
         assert region.kind is JobKind.REGION and region.id == 7
         with pytest.raises(sqlite3.IntegrityError):  # foreign keys are on again
             await storage.db.execute(
-                "INSERT INTO images (job_id, idx, width, height, seed)"
-                " VALUES (99, 1, 1, 1, 1)"
+                "INSERT INTO images (job_id, idx, width, height, seed) VALUES (99, 1, 1, 1, 1)"
             )
         indexes = await storage.db.execute_fetchall(
             "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs'"

@@ -1,4 +1,4 @@
-"""A job's recipe (core/recipe.py): one typed value per kind, checked when made, stored as
+"""A job's recipe (core/recipes.py): one typed value per kind, checked when made, stored as
 JSON with a kind tag, and the engine's paint derived from it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from core.model import JobKind, JobParams
-from core.recipe import (
+from core.recipes import (
     KINDS,
     ImagePrompt,
     ImageRef,
