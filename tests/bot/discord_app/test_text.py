@@ -10,7 +10,7 @@ import pytest
 
 from bot.discord_app.text import MAX_CONTENT, result_text, safe_prompt, waiting_text
 from core.model import Job, JobParams
-from core.recipe import Imagine
+from core.recipes import Imagine
 from tests.discord_markdown import Element, render
 
 
