@@ -186,6 +186,7 @@ class Engine:
         self._wakeup = asyncio.Event()
         self._scheduler: asyncio.Task | None = None
         self._room = room
+        self._positions: dict[int, int] | None = None  # the fair order, until it changes
         self.stats = EngineStats()
 
     async def __aenter__(self) -> Engine:
@@ -213,6 +214,7 @@ class Engine:
         for handle in self._waiting:
             handle.abandon()
         self._waiting.clear()
+        self._changed()
         await asyncio.gather(*(slot.worker.stop() for slot in self._slots))
         for step in self._steps:  # the workers' last verdicts settle their jobs
             await asyncio.to_thread(step.close)
@@ -222,6 +224,7 @@ class Engine:
         ``events()`` say when it starts and how far it is."""
         handle = JobHandle(spec, next(self._submitted))
         self._waiting.append(handle)
+        self._changed()
         self._wakeup.set()
         return handle
 
@@ -230,14 +233,22 @@ class Engine:
         return self.positions().get(job_id)
 
     def positions(self) -> dict[int, int]:
-        """Every held job's position (0 running, 1 handed to a worker next, 1.. waiting)."""
-        result = {p.spec.job_id: 0 for slot in self._slots for p in slot.running}
-        handed = [p for slot in self._slots for p in slot.next]
-        result.update({p.spec.job_id: 1 for p in handed})
-        first = 2 if handed else 1
-        for index, pending in enumerate(fair_order(self._waiting, self._last_served), first):
-            result[pending.spec.job_id] = index
-        return result
+        """Every held job's position (0 running, 1 handed to a worker next, 1.. waiting),
+        read-only: the fair order is built once per change of the queue, however many
+        waiting messages ask between two changes."""
+        if self._positions is None:
+            result = {p.spec.job_id: 0 for slot in self._slots for p in slot.running}
+            handed = [p for slot in self._slots for p in slot.next]
+            result.update({p.spec.job_id: 1 for p in handed})
+            first = 2 if handed else 1
+            for index, pending in enumerate(fair_order(self._waiting, self._last_served), first):
+                result[pending.spec.job_id] = index
+            self._positions = result
+        return self._positions
+
+    def _changed(self) -> None:
+        """The queue or a worker's batches changed: the positions are built anew."""
+        self._positions = None
 
     def workers(self) -> list[WorkerState]:
         """Each worker: its device, whether it serves, and why not."""
@@ -262,6 +273,7 @@ class Engine:
         for handle in self._waiting:
             if handle.spec.job_id == job_id:
                 self._waiting.remove(handle)
+                self._changed()
                 handle.finish(None, JobCancelled(f"job {job_id} cancelled"))
                 return True
         for handle in (p for slot in self._slots for p in slot.held()):
@@ -293,6 +305,7 @@ class Engine:
         for pending in batch:
             self._waiting.remove(pending)
             self._last_served[pending.spec.owner] = next(self._serve_clock)
+        self._changed()
         return batch
 
     def _free_slot(self) -> _Slot | None:
@@ -336,6 +349,7 @@ class Engine:
             slot.next, slot.next_handoff = batch, handoff
         else:
             slot.running, slot.running_handoff = batch, handoff
+        self._changed()
         # The next batch is chosen when this one reaches its last step (or ends): late
         # enough to be fair and to fuse what came meanwhile, early enough that the
         # worker finds it waiting when this one is decoded.
@@ -354,6 +368,7 @@ class Engine:
             slot.next, slot.next_handoff = [], None
         elif batch is slot.next:  # given back when the engine stopped, or the worker lost
             slot.next, slot.next_handoff = [], None
+        self._changed()
         returned = None if done.cancelled() else done.result()
         if isinstance(returned, Returned):
             self._take_back(slot, batch, returned)
@@ -387,3 +402,4 @@ class Engine:
         if back:
             logger.warning("jobs %s go back to the queue", [h.spec.job_id for h in back])
             self._waiting.extend(back)
+            self._changed()

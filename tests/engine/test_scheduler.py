@@ -73,6 +73,21 @@ async def test_positions_and_batches_follow_the_fair_order(sd_model):
         future.abandon()
 
 
+async def test_the_fair_order_is_built_once_per_change_of_the_queue(sd_model):
+    """However many waiting messages ask between two changes, they read one fair order;
+    a submit, a cancel or a batch taken builds it anew."""
+    engine = Engine(sd_model, max_batch_images=4)  # not started: nothing runs
+    handles = [engine.submit(spec(i, owner)) for i, owner in [(1, 1), (2, 1), (3, 2)]]
+    first = engine.positions()
+    assert engine.positions() is first and engine.position(3) == 2
+    handles.append(engine.submit(spec(4, 2)))
+    assert engine.positions() is not first and engine.positions() == {1: 1, 3: 2, 2: 3, 4: 4}
+    assert engine.cancel(2) and engine.positions() == {1: 1, 3: 2, 4: 3}
+    assert ids(engine.next_batch()) == [1] and engine.positions() == {3: 1, 4: 2}
+    for handle in handles:
+        handle.abandon()
+
+
 def test_jobs_of_different_shapes_are_never_fused(sd_model):
     async def scenario():
         engine = Engine(sd_model, max_batch_images=16)
