@@ -163,3 +163,9 @@ class Interaction:
         self.edits.append(options)
         self.edited.set()
         return Message(id=next(self._message_ids), channel=SimpleNamespace(id=self.channel_id))
+
+
+def dynamic_items(bot: discord.Client) -> set[type]:
+    """The persistent items the client routes presses to (discord.py keeps them in its
+    view store, by template)."""
+    return set(bot._connection._view_store._dynamic_items.values())
