@@ -15,14 +15,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from engine.faults import Returned, WorkerLost
+from engine.faults import Returned
 from engine.handle import JobCancelled, JobHandle
 from engine.inbox import Handoff
 from engine.model import LoadedModel
-from engine.nsfw_step import NsfwStep, Straight
-from engine.protocols import Model, Outlet, Pipelines, Room, Worker, WorkerHooks
+from engine.protocols import Model, Pipelines, Room, Worker, WorkerHooks
+from engine.slots import Slot, local_workers, requeued
 from engine.types import JobSpec, WorkerState
-from engine.worker import Worker as LocalWorker
 
 logger = logging.getLogger(__name__)
 
@@ -74,73 +73,6 @@ class EngineStats:
     images: int = 0
 
 
-def _local_workers(
-    models: list[Pipelines],
-    classifier: object,
-    worker_options: Sequence[dict] | None,
-    preview_interval: float,
-    progress_interval: float,
-    hooks: WorkerHooks | None,
-) -> tuple[list[LocalWorker], list[NsfwStep]]:
-    """One worker thread per loaded model, each with its outlet: the NSFW step when it has
-    a classifier (``classifier``: one for all or one per model), else straight to the
-    jobs. The workers, and their NSFW steps."""
-    if not models:
-        raise ValueError("an engine needs at least one loaded model")
-    classifiers = classifier if isinstance(classifier, list) else [classifier] * len(models)
-    options = list(worker_options or [{}] * len(models))
-    if len(classifiers) != len(models) or len(options) != len(models):
-        raise ValueError("one classifier and one set of worker options per model")
-    workers, steps = [], []
-    for loaded, checker, own in zip(models, classifiers, options, strict=True):
-        outlet: Outlet = Straight()
-        if checker is not None:
-            outlet = NsfwStep(checker, own.get("name") or loaded.device)
-            steps.append(outlet)
-        worker = LocalWorker(
-            loaded,
-            preview_interval=preview_interval,
-            progress_interval=progress_interval,
-            outlet=outlet,
-            hooks=hooks,
-            **own,
-        )
-        workers.append(worker)
-    return workers, steps
-
-
-class _Slot:
-    """A worker and what it holds: the batch it runs and at most one handed over behind
-    it (taken up as the running one decodes)."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker  # a local Worker, or a RayWorker (engine.ray_engine)
-        self.running: list[JobHandle] = []
-        self.running_handoff: Handoff | None = None
-        self.next: list[JobHandle] = []
-        self.next_handoff: Handoff | None = None
-        self.lost: str = ""  # why the worker no longer serves, once it does not
-
-    @property
-    def idle(self) -> bool:
-        return not self.lost and not self.running
-
-    @property
-    def ready_for_next(self) -> bool:
-        """Running a batch that has reached its last step, with none behind it."""
-        handoff = self.running_handoff
-        return (
-            not self.lost
-            and bool(self.running)
-            and not self.next
-            and handoff is not None
-            and handoff.ending.done()
-        )
-
-    def held(self) -> list[JobHandle]:
-        return self.running + self.next
-
-
 class Engine:
     """Queues jobs on the event loop and runs them, fairly and fused, on the workers: one
     thread per device (``model``: one loaded pipeline per device; with a ``classifier``,
@@ -168,7 +100,7 @@ class Engine:
     ) -> None:
         if workers is None:
             models = [model] if isinstance(model, LoadedModel) else list(model)
-            workers, self._steps = _local_workers(
+            workers, self._steps = local_workers(
                 models, classifier, worker_options, preview_interval, progress_interval, hooks
             )
             model = models[0]
@@ -177,9 +109,8 @@ class Engine:
         self.model: Model = model  # what every worker runs (the first copy, or the replicas')
         self.max_batch_images = max(1, max_batch_images)
         self.batching = batching
-        self._slots = [_Slot(worker) for worker in workers]
+        self._slots = [Slot(worker) for worker in workers]
         self._waiting: list[JobHandle] = []
-        self._requeued: set[JobHandle] = set()  # started once on a worker that was lost
         self._last_served: dict[int, int] = {}
         self._serve_clock = itertools.count(1)
         self._submitted = itertools.count()
@@ -308,7 +239,7 @@ class Engine:
         self._changed()
         return batch
 
-    def _free_slot(self) -> _Slot | None:
+    def _free_slot(self) -> Slot | None:
         """The worker to hand the next batch to: an idle one first, else one whose batch
         is decoding with none behind it (it finds the next one waiting)."""
         for slot in self._slots:
@@ -333,7 +264,7 @@ class Engine:
                     continue
             self._hand(slot, self.next_batch())
 
-    def _hand(self, slot: _Slot, batch: list[JobHandle]) -> None:
+    def _hand(self, slot: Slot, batch: list[JobHandle]) -> None:
         if len(batch) > 1:
             logger.info(
                 "fused jobs %s into one call (%d images)",
@@ -359,47 +290,18 @@ class Engine:
         )
 
     def _off_worker(
-        self, slot: _Slot, batch: list[JobHandle], handoff: Handoff, done: asyncio.Future
+        self, slot: Slot, batch: list[JobHandle], handoff: Handoff, done: asyncio.Future
     ) -> None:
         """The worker is through with ``batch``: the one behind it, if any, runs now; a
-        batch it gives back goes back to the queue."""
-        if batch is slot.running:
-            slot.running, slot.running_handoff = slot.next, slot.next_handoff
-            slot.next, slot.next_handoff = [], None
-        elif batch is slot.next:  # given back when the engine stopped, or the worker lost
-            slot.next, slot.next_handoff = [], None
+        batch it gives back goes back to the queue (in its fair place)."""
+        slot.through_with(batch)
         self._changed()
         returned = None if done.cancelled() else done.result()
         if isinstance(returned, Returned):
-            self._take_back(slot, batch, returned)
+            if returned.retired and not slot.lost:
+                slot.retire(str(returned.error) or type(returned.error).__name__, self._slots)
+            if back := requeued(batch, returned):
+                logger.warning("jobs %s go back to the queue", [h.spec.job_id for h in back])
+                self._waiting.extend(back)
+                self._changed()
         self._wakeup.set()
-
-    def _take_back(self, slot: _Slot, batch: list[JobHandle], returned: Returned) -> None:
-        """Put a given-back batch's unfinished jobs back in the queue (in their fair
-        place): once for a job that had started, then it fails with the error."""
-        error = str(returned.error) or type(returned.error).__name__
-        if returned.retired and not slot.lost:
-            slot.lost = error
-            left = sum(1 for other in self._slots if not other.lost)
-            logger.error(
-                "worker %s lost (%s); serving with %d of %d workers",
-                slot.worker.name,
-                error,
-                left,
-                len(self._slots),
-            )
-            if not left:
-                logger.critical("no worker left: queued jobs wait for a restart")
-        back = []
-        for handle in batch:
-            if handle.output.done():
-                continue
-            if returned.started and handle.requeued:
-                handle.finish(None, WorkerLost(f"its worker failed twice ({error})"))
-                continue
-            handle.requeued = handle.requeued or returned.started
-            back.append(handle)
-        if back:
-            logger.warning("jobs %s go back to the queue", [h.spec.job_id for h in back])
-            self._waiting.extend(back)
-            self._changed()
