@@ -36,7 +36,7 @@ def write_outputs(
         grid_text = {"prompt": job.prompt, "job": str(job.id), "Software": "imaginebot"}
         grid, pngs = encode_grid(pixels, grid_text, recipes)
         storage.write_file(storage.grid_path(job.id), grid)
-        thumb = grid_thumbnail(images)
+        thumb: bytes | None = grid_thumbnail(images)
     else:
         pngs = [encode_png(image, recipe) for image, recipe in zip(images, recipes, strict=True)]
         thumb = thumbnail(images[0]) if images else None

@@ -11,15 +11,17 @@ versions). How the images are drawn (size, steps, guidance, model) is the job's
 
 Each limit lives once, here or in the engine it comes from; ``paint`` derives the engine's
 description of what to paint in one function. Adding a kind means one type here, added to
-``Recipe`` and ``_KINDS``, and the places a type checker points to (``paint``, the text
-under a result, the button that makes it).
+``Recipe`` and ``_KINDS``, and the places the type checker points to: the exhaustive
+matches (``paint``, the text under a result in ``bot/discord_app/text.py``) fail mypy
+(``.ci/run``) until the new kind has its case; then the request that makes it
+(``core/derive.py``, ``core/jobs.py``) and its button.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, assert_never
 
 from core.image_prompt import image_strength
 from core.prompt import MAX_IMAGE_WEIGHT
@@ -238,14 +240,18 @@ def starts_from(recipe: Recipe) -> ImageRef | ImagePrompt | None:
 def paint(recipe: Recipe) -> Paint | None:
     """What the engine paints over the source (None: no mask): a zoom, a pan or a region,
     also when a reroll makes one again."""
-    match made(recipe):
+    what = made(recipe)
+    match what:
         case ZoomOut(factor=factor):
             return Paint("zoom", factor=factor)
         case Pan(direction=direction, base=base):
             return Paint("pan", direction=direction, base=base)
         case Region(cells=cells):
             return Paint("region", cells=cells)
-    return None
+        case Imagine() | Variation() | Upscale():
+            return None
+        case _:  # a new kind: the type checker points here (mypy, in .ci/run)
+            assert_never(what)
 
 
 # JSON: the fields by name, images and sizes as objects and lists, with the kind's tag.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import assert_never
 
 from core.model import Job, JobStatus
-from core.recipes import Pan, Region, Reroll, Upscale, Variation, ZoomOut
+from core.recipes import Imagine, Pan, Region, Reroll, Upscale, Variation, ZoomOut
 
 MAX_CONTENT = 2000
 _PROMPT_IN_MESSAGE = 1500
@@ -82,7 +83,10 @@ def _prompt(job: Job) -> str:
 def _what(job: Job) -> str:
     """What a job made, in a few words (nothing for a plain /imagine)."""
     image = f"Image #{job.parent_index}"
-    match job.recipe:
+    recipe = job.recipe
+    match recipe:
+        case Imagine():
+            return ""
         case Variation(mode=mode):
             return f"Variations ({mode}) of image #{job.parent_index}"
         case Upscale(mode=mode):
@@ -95,7 +99,8 @@ def _what(job: Job) -> str:
             return f"{image} panned {direction}"
         case Region(cells=cells):
             return f"{image} varied in parts {', '.join(str(cell) for cell in cells)}"
-    return ""
+        case _:  # a new kind: the type checker points here (mypy, in .ci/run)
+            assert_never(recipe)
 
 
 def _fit(text: str) -> str:
