@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -81,7 +81,7 @@ class NsfwStep:
     def _progress(self, reports: list[tuple[JobHandle, Progress]]) -> None:
         live = [(item, p) for item, p in reports if not item.cancelled.is_set()]
         previews = [p.preview for _, p in live if p.preview is not None]
-        flags = iter([])
+        flags: Iterator[bool] = iter(())
         if previews:
             ids = ", ".join(str(item.spec.job_id) for item, _ in live)
             # The call's previews in one batch: at 256 px, small beside a step.

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from engine.faults import Returned
 from engine.handle import JobCancelled, JobHandle
 from engine.inbox import Handoff
-from engine.model import LoadedModel
 from engine.protocols import Model, Pipelines, Room, Worker, WorkerHooks
 from engine.slots import Slot, local_workers, requeued
 from engine.types import JobSpec, WorkerState
@@ -99,14 +99,14 @@ class Engine:
         hooks: WorkerHooks | None = None,
     ) -> None:
         if workers is None:
-            models = [model] if isinstance(model, LoadedModel) else list(model)
+            models = list(model) if isinstance(model, Sequence) else [cast(Pipelines, model)]
             workers, self._steps = local_workers(
                 models, classifier, worker_options, preview_interval, progress_interval, hooks
             )
             model = models[0]
         else:
             self._steps = []
-        self.model: Model = model  # what every worker runs (the first copy, or the replicas')
+        self.model = cast(Model, model)  # what every worker runs (the first copy, or the replicas')
         self.max_batch_images = max(1, max_batch_images)
         self.batching = batching
         self._slots = [Slot(worker) for worker in workers]
@@ -285,9 +285,7 @@ class Engine:
         # enough to be fair and to fuse what came meanwhile, early enough that the
         # worker finds it waiting when this one is decoded.
         handoff.ending.add_done_callback(lambda _: self._wakeup.set())
-        handoff.done.add_done_callback(
-            lambda done, s=slot, b=batch, h=handoff: self._off_worker(s, b, h, done)
-        )
+        handoff.done.add_done_callback(functools.partial(self._off_worker, slot, batch, handoff))
 
     def _off_worker(
         self, slot: Slot, batch: list[JobHandle], handoff: Handoff, done: asyncio.Future
