@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.encoders import EncoderPool
 from core.limits import Limits
 from core.model import EventKind, JobEvent, JobStatus, Requester
 from core.services import open_services
@@ -29,16 +30,21 @@ async def admission(
     *,
     commands: int = ADMISSION_COMMANDS,
     users: int = ADMISSION_USERS,
+    encoders: EncoderPool | None = None,
 ) -> dict[str, Any]:
     """Milliseconds from ``Jobs.imagine`` called to the job row committed, for
     ``commands`` commands from ``users`` members sent at once, with the worker busy on a
-    long job and the server blocking 500 words (as members, with quotas and limits)."""
+    long job and the server blocking 500 words (as members, with quotas and limits);
+    ``encoders``: the pool whose room ``engine`` waits for, as in the bot."""
     from devtools.filter_bench import blocked_entries
 
     async with (
         Storage(data_dir) as storage,
         open_services(
-            storage, engine, Limits(max_steps=max(50, steps * 20), max_queue=commands + 1)
+            storage,
+            engine,
+            Limits(max_steps=max(50, steps * 20), max_queue=commands + 1),
+            encoders,
         ) as service,
     ):
         for entry in blocked_entries(500):

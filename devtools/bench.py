@@ -298,7 +298,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
                     bares.append(await measure("bare", number))
                     measured[name] = (before, phase, bares[-1])
                 rounds.append(measured)
-            admitted = await admission(engine, steps, Path(tmp) / "admission")
+            admitted = await admission(engine, steps, Path(tmp) / "admission", encoders=encoders)
     await asyncio.to_thread(encoders.close)
     report: dict[str, Any] = {
         "model": model.name,

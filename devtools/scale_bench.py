@@ -21,9 +21,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from core.encoders import EncoderPool
 from devtools.bench import BenchOptions, job_path, load_for_bench, with_native
 from engine import Engine, default_batch_images
 from engine.model import LoadedModel, pick_device
+from engine.protocols import Room
 
 TARGET = 1.6  # 2 local workers against one, on this project's 2-core machine
 
@@ -62,7 +64,8 @@ async def load_copies(options: BenchOptions, devices: list[str]) -> list[LoadedM
     return [await asyncio.to_thread(load, on) for on in devices]
 
 
-Build = Callable[[], Awaitable[Engine]]
+# Builds an engine that waits for ``room`` (its results' hand-off), as the bot's does.
+Build = Callable[[Room], Awaitable[Engine]]
 
 
 async def side_by_side(
@@ -76,12 +79,21 @@ async def side_by_side(
     with tempfile.TemporaryDirectory(prefix="imaginebot-scale-") as tmp:
 
         async def measure(key: str, name: str, jobs: int | None = None) -> float:
-            engine = await builds[key]()
+            encoders = EncoderPool()
+            engine = await builds[key](encoders.wait_for_room)
             run = dataclasses.replace(options, jobs=jobs or options.jobs)
-            async with engine:
-                phase, _ = await job_path(
-                    engine, run, steps, batching=True, data_dir=Path(tmp) / name
-                )
+            try:
+                async with engine:
+                    phase, _ = await job_path(
+                        engine,
+                        run,
+                        steps,
+                        batching=True,
+                        data_dir=Path(tmp) / name,
+                        encoders=encoders,
+                    )
+            finally:
+                await asyncio.to_thread(encoders.close)
             return phase.images_per_second
 
         for key in builds:  # the first calls of each copy are slower (allocator, kernels)
@@ -137,8 +149,10 @@ async def run_scale_bench(options: BenchOptions, workers: int) -> dict[str, Any]
     pins = worker_options(devices)
 
     def build(count: int) -> Build:
-        async def make() -> Engine:
-            return Engine(models[:count], max_batch_images=max_batch, worker_options=pins[:count])
+        async def make(room: Room) -> Engine:
+            return Engine(
+                models[:count], max_batch_images=max_batch, worker_options=pins[:count], room=room
+            )
 
         return make
 
@@ -175,11 +189,13 @@ async def run_ray_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
         ray_init={"num_cpus": workers, "include_dashboard": False} if cpu else {},
     )
 
-    async def local() -> Engine:
-        return Engine(models, max_batch_images=max_batch, worker_options=worker_options(devices))
+    async def local(room: Room) -> Engine:
+        return Engine(
+            models, max_batch_images=max_batch, worker_options=worker_options(devices), room=room
+        )
 
-    async def remote() -> Engine:
-        engine = await engine_on(handle, workers, max_batch)
+    async def remote(room: Room) -> Engine:
+        engine = await engine_on(handle, workers, max_batch, room=room)
         # The size asked, as the local models have it (with_native).
         defaults = dataclasses.replace(
             engine.model.defaults, native_size=models[0].defaults.native_size

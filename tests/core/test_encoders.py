@@ -9,7 +9,7 @@ import threading
 
 from core.encoders import EncoderPool
 from core.model import EventKind, JobEvent, Requester
-from tests.core.test_service import finished
+from tests.core.commits import finished
 
 ALICE = Requester(user_id=101, guild_id=1, channel_id=10)
 

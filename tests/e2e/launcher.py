@@ -7,9 +7,8 @@ fake does not rate-limit IDENTIFY), then calls the product's entry point unchang
 
 The tests' gates on the worker reach the bot through the product's own test seam,
 ``IMAGINEBOT_TEST_ENGINE_OPTIONS`` (``bot.app``; the fixtures set it to
-``tests/e2e/engine_options.py``), which this file only makes importable. One product
-value is still set from here: ``DOWNLOAD_TIMEOUT`` with ``E2E_DOWNLOAD_TIMEOUT``, until
-the Discord layer takes it as an argument.
+``tests/e2e/engine_options.py``), which this file only makes importable. Nothing of the
+product is set from here.
 """
 
 from __future__ import annotations
@@ -20,9 +19,6 @@ from pathlib import Path
 
 URL_VARIABLE = "FAKE_DISCORD_URL"
 ROOT = Path(__file__).resolve().parents[2]
-# Seconds the bot gives an image prompt's download (the product's is 10): a test of a
-# stalled download need not wait that long.
-DOWNLOAD_TIMEOUT_VARIABLE = "E2E_DOWNLOAD_TIMEOUT"
 
 
 def point_discord_at(url: str) -> None:
@@ -60,10 +56,6 @@ def main() -> int:
     identify_shards_at_once()
     if str(ROOT) not in sys.path:  # the tests' engine options import from the repository
         sys.path.insert(0, str(ROOT))
-    if os.environ.get(DOWNLOAD_TIMEOUT_VARIABLE):
-        import bot.discord_app.client
-
-        bot.discord_app.client.DOWNLOAD_TIMEOUT = float(os.environ[DOWNLOAD_TIMEOUT_VARIABLE])
     from bot.__main__ import main as bot_main
 
     return bot_main()

@@ -1,7 +1,7 @@
 """The first reply is a promise: admitted before answered, refusals private, nothing lost.
 
-The worker is held by a gate the test controls (a file the launcher watches, see
-``tests/e2e/launcher.py``), never by long jobs or sleeps.
+The worker is held by a gate the test controls (a file the engine's hooks watch, see
+``tests/e2e/engine_options.py``), never by long jobs or sleeps.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def test_every_bad_image_is_refused_privately_before_any_job(
     fake_discord: FakeDiscord, bot_factory
 ) -> None:
     fake = fake_discord
-    bot = bot_factory(E2E_DOWNLOAD_TIMEOUT="1")
+    bot = bot_factory()
     alice = fake.member("alice")
     good = encoded(drawing(), "PNG")
     cases = [
@@ -74,20 +74,13 @@ def test_every_bad_image_is_refused_privately_before_any_job(
         handle = fake.invoke("imagine", alice, prompt=f"a house {SHORT}", image=upload)
         assert words in refused_privately(handle, alice).content, name
         assert fake.public_messages_since(mark) == [] and bot.count_jobs() == jobs, name
-    # A dead URL (the CDN says 404) and a download that stalls past the timeout.
+    # A dead URL (the CDN says 404). A download that stalls past the bot's timeout is
+    # tests/bot/discord_app/test_imagine.py's, against a CDN of its own (the product's
+    # 10 s are not worth waiting for here).
     fake.fail_next("GET", r"^/attachments/", status=404)
     upload = fake.upload("a.png", good)
     dead = fake.invoke("imagine", alice, prompt=f"a house {SHORT}", image=upload)
     assert "Discord answered 404" in refused_privately(dead, alice).content
-    hold = fake.hold_next("GET", r"^/attachments/")
-    try:
-        slow = fake.invoke(
-            "imagine", alice, prompt=f"a house {SHORT}", image=fake.upload("b.png", good)
-        )
-        hold.wait_reached()
-        assert "took too long" in refused_privately(slow, alice).content
-    finally:
-        hold.open()
     # --iw needs an image.
     no_image = fake.invoke("imagine", alice, prompt=f"a house --iw 1 {SHORT}")
     assert "`--iw`" in refused_privately(no_image, alice).content

@@ -107,10 +107,11 @@ def test_a_button_whose_images_are_gone_answers_privately(
     grid = wait_result(
         fake_discord.invoke("imagine", alice, prompt="a vanishing cat --steps 4 --seed 6")
     )
-    [(path,)] = bot_process.query(
-        "SELECT path FROM images WHERE job_id = ? AND idx = 1", job_id(grid)
+    [(index,)] = bot_process.query(
+        "SELECT idx FROM images WHERE job_id = ? AND idx = 1", job_id(grid)
     )
-    (bot_process.data_dir / path).unlink()
+    # Where storage/images.py keeps it: images/<job id>/<index>.png under DATA_DIR.
+    (bot_process.data_dir / "images" / str(job_id(grid)) / f"{index}.png").unlink()
     jobs_before = bot_process.count_jobs()
 
     press = fake_discord.press(grid, "U1", bob)
