@@ -32,23 +32,16 @@ from engine.types import MAX_ZOOM, MIN_ZOOM, REGION_CELLS
 from storage.db import Storage
 
 
+@dataclasses.dataclass(eq=False)
 class Jobs:
     """Turns requests into admitted jobs (and cancels them): who asks, the parent they
     press a button under, and its image; ``core.derive`` makes the new job."""
 
-    def __init__(
-        self,
-        storage: Storage,
-        engine: Engine,
-        limits: Limits,
-        admission: Admission,
-        runner: Runner,
-    ) -> None:
-        self.storage = storage
-        self.engine = engine
-        self.limits = limits
-        self.admission = admission
-        self.runner = runner
+    storage: Storage
+    engine: Engine
+    limits: Limits
+    admission: Admission
+    runner: Runner
 
     def check_prompt(self, text: str) -> ParsedPrompt:
         """Parse and bound-check a prompt with its parameters (pure, fast)."""

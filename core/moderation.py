@@ -3,6 +3,8 @@ queue, purges and the log. Every action stays in its own server."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from core.admission import Admission
 from core.errors import BadParameter, NotAllowed, UserError
 from core.jobs import Jobs
@@ -16,24 +18,16 @@ from engine import Engine
 from storage.db import Storage
 
 
+@dataclass(eq=False)
 class Moderation:
     """Admin commands, each refused to anyone who is not an admin of this server."""
 
-    def __init__(
-        self,
-        storage: Storage,
-        engine: Engine,
-        limits: Limits,
-        admission: Admission,
-        runner: Runner,
-        jobs: Jobs,
-    ) -> None:
-        self.storage = storage
-        self.engine = engine
-        self.limits = limits
-        self.admission = admission
-        self.runner = runner
-        self.jobs = jobs
+    storage: Storage
+    engine: Engine
+    limits: Limits
+    admission: Admission
+    runner: Runner
+    jobs: Jobs
 
     async def _admin(self, who: Requester) -> int:
         """The server an admin acts in; ``NotAllowed`` for anyone else, ``Banned`` for a

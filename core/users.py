@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from core.admission import Admission
@@ -16,16 +17,14 @@ from engine import Engine
 from storage.db import Storage
 
 
+@dataclass(eq=False)
 class Users:
     """A member's defaults, quota, place in the queue and history."""
 
-    def __init__(
-        self, storage: Storage, engine: Engine, limits: Limits, admission: Admission
-    ) -> None:
-        self.storage = storage
-        self.engine = engine
-        self.limits = limits
-        self.admission = admission
+    storage: Storage
+    engine: Engine
+    limits: Limits
+    admission: Admission
 
     async def quota(self, who: Requester) -> QuotaStatus:
         """The caller's daily quota here and across servers, and when both reset."""
