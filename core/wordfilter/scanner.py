@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -27,6 +27,12 @@ class ScanTooLong(Exception):
     def __init__(self, index: int = 0) -> None:
         super().__init__(index)
         self.index = index
+
+
+def load_all() -> None:
+    """Load the lookalike tables and the ordinary words (once per process, about 2 s)."""
+    load_tables()
+    lexicon.load()
 
 
 class ScanBusy(Exception):
@@ -57,8 +63,10 @@ class WordScanner:
         budget: float = 0.25,
         cache_bytes: int = DEFAULT_BUDGET,
         per_server: int = 32,
+        load: Callable[[], None] | None = None,
     ) -> None:
         self.budget = budget
+        self._load = load or load_all  # the tables every scan needs (tests give theirs)
         self.threads = threads
         self.per_server = per_server
         self.lists = CompiledLists(cache_bytes)
@@ -66,10 +74,6 @@ class WordScanner:
         self._ready: asyncio.Future[None] | None = None
         self._waiting: OrderedDict[Hashable, deque[_Scan]] = OrderedDict()  # in turn
         self._running: set[Hashable] = set()
-
-    def _warm_up(self) -> None:
-        load_tables()
-        lexicon.load()
 
     def start(self) -> None:
         """Begin loading the lookalike tables and the ordinary words (once, about 2 s, on
@@ -80,7 +84,7 @@ class WordScanner:
             and (self._ready.cancelled() or self._ready.exception() is not None)
         )
         if self._ready is None or failed:
-            self._ready = asyncio.wrap_future(self._pool.submit(self._warm_up))
+            self._ready = asyncio.wrap_future(self._pool.submit(self._load))
 
     async def ready(self) -> None:
         """Wait until the tables are loaded (started now if :meth:`start` was not called,

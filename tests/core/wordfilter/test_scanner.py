@@ -14,6 +14,7 @@ from collections.abc import Hashable
 import pytest
 
 from core.wordfilter import BlockList, CompiledLists, ScanBusy, ScanTooLong, WordScanner
+from core.wordfilter.scanner import load_all
 
 
 class HeldLists(CompiledLists):
@@ -94,18 +95,16 @@ async def test_a_scan_past_its_budget_refuses_rather_than_holding_a_thread():
 
 async def test_tables_that_failed_to_load_are_loaded_again_at_the_next_scan(caplog):
     # The tables cannot be made to fail to load (they are read once per process, and
-    # already are): the test replaces the scanner's private _warm_up, its one way in.
-    scanner = WordScanner(threads=1)
+    # already are): the scanner is given a loader that fails once, then loads them.
     tries = []
-    original = scanner._warm_up
 
     def flaky():
         tries.append(1)
         if len(tries) == 1:
             raise OSError("disk hiccup")
-        original()
+        load_all()
 
-    scanner._warm_up = flaky
+    scanner = WordScanner(threads=1, load=flaky)
     try:
         with pytest.raises(OSError, match="disk hiccup"):
             await scanner.find(1, ("nude",), ("n u d e",))
