@@ -4,11 +4,11 @@ brands, model numbers and names runs."""
 
 from __future__ import annotations
 
-from tests.core.test_wordfilter_reading import BLOCKED
+from tests.core.wordfilter.cases import READING_BLOCKED as BLOCKED
 from tests.e2e.expect import wait_result
 from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
 
-# One or two of each kind in the core tables (tests/core/test_wordfilter_reading.py).
+# One or two of each kind in the core tables (tests/core/wordfilter/cases.py).
 REFUSED = [
     "a s€x scene",  # symbol leet
     "@$$ and p3n!s",
