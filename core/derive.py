@@ -134,7 +134,8 @@ def reroll(who: Requester, parent: Job, model: str, native: int, edit: Edit | No
     """🔄: the parent's recipe again with a new seed; with remix, its edited text (a new
     ``--ar`` only for images from text alone)."""
     again = made(parent.recipe)
-    assert not isinstance(again, Upscale), "an upscaled image has no 🔄"
+    if isinstance(again, Upscale):  # no such button: a forged or stale custom id
+        raise UserError(f"Job {parent.id} is an upscaled image: it has no 🔄.")
     if isinstance(again, Imagine) and again.image is not None and again.image.job is None:
         # The same image prompt, from the parent's folder.
         again = Imagine(ImagePrompt(again.image.weight, parent.id))

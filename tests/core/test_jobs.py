@@ -211,6 +211,8 @@ async def test_buttons_make_children_owned_by_who_pressed(service):
         service, (await service.jobs.press(BOB, Action.UPSCALE, parent.id, 2)).id
     )
     assert (upscale.kind, upscale.parent_id, upscale.parent_index) == ("upscale", parent.id, 2)
+    with pytest.raises(UserError, match="has no 🔄"):  # a forged id: no such button there
+        await service.jobs.press(BOB, Action.REROLL, upscale.id, None)
     assert (upscale.user_id, upscale.channel_id, upscale.seed) == (202, 11, 8)
     [image] = await service.runner.images(upscale.id)
     assert (image.width, image.height) == (384, 256)
