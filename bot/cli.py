@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "tiny-model", help="write a tiny random-weight diffusers pipeline to DIR"
     )
     tiny.add_argument("directory", type=Path)
-    tiny.add_argument("--family", choices=["sd", "sdxl"], default="sd")
+    tiny.add_argument("--family", choices=["sd", "sdxl", "flux", "sd3"], default="sd")
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     tiny.add_argument(
         "--inpainting",
@@ -248,12 +248,16 @@ def _filter_bench(as_json: bool) -> int:
 def _tiny_model(directory: Path, family: str, seed: int, inpainting: bool = False) -> int:
     from bot.logs import configure_logging
     from devtools.tiny import write_tiny_model
+    from devtools.tiny_dit import DIT_FAMILIES, write_tiny_dit_model
 
     configure_logging("WARNING")
     if inpainting and family != "sd":
         print("error: --inpainting makes an sd model only", file=sys.stderr)
         return 2
-    write_tiny_model(directory, family, seed=seed, inpainting=inpainting)  # type: ignore[arg-type]
+    if family in DIT_FAMILIES:
+        write_tiny_dit_model(directory, family, seed=seed)  # type: ignore[arg-type]
+    else:
+        write_tiny_model(directory, family, seed=seed, inpainting=inpainting)  # type: ignore[arg-type]
     print(f"wrote a tiny {family} pipeline to {directory} (use MODEL_ID={directory})")
     return 0
 

@@ -1,0 +1,161 @@
+"""Tiny random-weight diffusion-transformer pipelines (FLUX.1, SD3), written to disk.
+
+As ``devtools.tiny`` does for SD and SDXL: nothing is downloaded, tokenizers included.
+The CLIP tokenizer is the one ``devtools.tiny`` learns from its built-in text; the T5
+tokenizer is a Unigram model over the same words, built in code (transformers 5's
+``T5Tokenizer`` takes its vocabulary as pieces and scores). The transformer, the VAE and
+both text encoders are made from configs as diffusers' own tests make them
+(``tests/pipelines/<family>/``), small enough to run a few steps on a CPU in a second, and
+saved with ``save_pretrained`` so that they load through the product's real path
+(``MODEL_ID=DIR``: ``AutoPipelineForText2Image.from_pretrained``).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from devtools.tiny import _CORPUS, _load_tokenizer, _text_config, write_clip_tokenizer
+
+DitFamily = Literal["flux", "sd3"]
+DIT_FAMILIES: tuple[DitFamily, ...] = ("flux", "sd3")
+
+_T5_HIDDEN = 32  # the transformer's joint attention width: T5's model width
+_LATENT_CHANNELS = 16  # as the real FLUX.1 and SD3 VAEs (SD3 inpainting asks for 16)
+_VAE_CHANNELS = (16, 32)  # a VAE that downsamples 2x
+
+
+def build_t5_tokenizer():
+    """A T5 tokenizer (Unigram, SentencePiece-style pieces) over the built-in words."""
+    from transformers import T5Tokenizer
+
+    words = sorted(set(re.findall(r"[a-z]+|[0-9]", _CORPUS.lower())))
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    pieces += [(f"▁{word}", -1.0 - index / 1000) for index, word in enumerate(words)]
+    # Single letters (with and without the word marker): any lowercase word can be spelled.
+    pieces += [(f"▁{letter}", -8.0) for letter in "abcdefghijklmnopqrstuvwxyz"]
+    pieces += [(letter, -9.0) for letter in "abcdefghijklmnopqrstuvwxyz0123456789"]
+    seen: set[str] = set()
+    unique = [(p, s) for p, s in pieces if not (p in seen or seen.add(p))]
+    return T5Tokenizer(vocab=unique, extra_ids=0, model_max_length=64)
+
+
+def _t5_encoder(vocab_size: int):
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(
+        vocab_size=vocab_size,
+        d_model=_T5_HIDDEN,
+        d_ff=37,
+        d_kv=8,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    return T5EncoderModel(config)
+
+
+def _vae(shift: float, scale: float):
+    from diffusers import AutoencoderKL
+
+    n = len(_VAE_CHANNELS)
+    return AutoencoderKL(
+        block_out_channels=list(_VAE_CHANNELS),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * n,
+        up_block_types=["UpDecoderBlock2D"] * n,
+        latent_channels=_LATENT_CHANNELS,
+        norm_num_groups=8,
+        layers_per_block=1,
+        sample_size=64,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=shift,
+        scaling_factor=scale,
+    )
+
+
+def build_tiny_dit_pipeline(family: DitFamily = "flux", *, seed: int = 0):
+    """A tiny random-weight FLUX.1 or SD3 text-to-image pipeline, in memory."""
+    import torch
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        FluxPipeline,
+        FluxTransformer2DModel,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    if family not in DIT_FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(DIT_FAMILIES)} (got {family!r})")
+    with tempfile.TemporaryDirectory(prefix="imaginebot-tok-") as tmp:
+        write_clip_tokenizer(Path(tmp))
+        clip_tokenizer = _load_tokenizer(Path(tmp))
+    t5_tokenizer = build_t5_tokenizer()
+    torch.manual_seed(seed)
+    t5 = _t5_encoder(len(t5_tokenizer))
+    scheduler = FlowMatchEulerDiscreteScheduler()
+    if family == "flux":
+        # Latents are packed in 2x2 patches: 4 channels become 16 transformer inputs.
+        transformer = FluxTransformer2DModel(
+            patch_size=1,
+            in_channels=4 * _LATENT_CHANNELS,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=_T5_HIDDEN,
+            pooled_projection_dim=32,
+            axes_dims_rope=[4, 4, 8],
+        )
+        return FluxPipeline(
+            scheduler=scheduler,
+            vae=_vae(0.0609, 1.5035),
+            text_encoder=CLIPTextModel(_text_config(clip_tokenizer)),  # its pooled output
+            tokenizer=clip_tokenizer,
+            text_encoder_2=t5,
+            tokenizer_2=t5_tokenizer,
+            transformer=transformer,
+        )
+    # SD3: two CLIP encoders (their projected outputs concatenated) and T5.
+    clip = CLIPTextModelWithProjection(_text_config(clip_tokenizer, projection_dim=32))
+    clip_2 = CLIPTextModelWithProjection(_text_config(clip_tokenizer, projection_dim=32))
+    transformer = SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=1,
+        in_channels=_LATENT_CHANNELS,
+        num_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        caption_projection_dim=32,
+        joint_attention_dim=_T5_HIDDEN,
+        pooled_projection_dim=64,
+        out_channels=_LATENT_CHANNELS,
+    )
+    return StableDiffusion3Pipeline(
+        scheduler=scheduler,
+        vae=_vae(0.0609, 1.5035),
+        text_encoder=clip,
+        tokenizer=clip_tokenizer,
+        text_encoder_2=clip_2,
+        tokenizer_2=clip_tokenizer,
+        text_encoder_3=t5,
+        tokenizer_3=t5_tokenizer,
+        transformer=transformer,
+    )
+
+
+def write_tiny_dit_model(directory: Path | str, family: DitFamily = "flux", *, seed: int = 0):
+    """Write a tiny FLUX.1 or SD3 pipeline to ``directory`` with ``save_pretrained``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    pipe = build_tiny_dit_pipeline(family, seed=seed)
+    pipe.save_pretrained(str(directory), safe_serialization=True)
+    return directory
