@@ -18,9 +18,18 @@ class FamilyDefaults:
     steps: int
     guidance: float
     native_size: int
+    negative: bool = True  # takes a negative prompt (FLUX.1 does not: no CFG pass)
 
 
 TURBO = FamilyDefaults("turbo", steps=4, guidance=0.0, native_size=512)
+# Diffusion transformers, as their model cards run them: FLUX.1 [dev] is guidance-distilled
+# (the guidance is an input, no second pass), [schnell] is timestep-distilled (4 steps, no
+# guidance); SD3/3.5 runs classic CFG with a negative prompt.
+FLUX_DEV = FamilyDefaults("flux", steps=28, guidance=3.5, native_size=1024, negative=False)
+FLUX_SCHNELL = FamilyDefaults(
+    "flux-schnell", steps=4, guidance=0.0, native_size=1024, negative=False
+)
+SD3 = FamilyDefaults("sd3", steps=28, guidance=4.5, native_size=1024)
 SDXL = FamilyDefaults("sdxl", steps=30, guidance=6.0, native_size=1024)
 SD = FamilyDefaults("sd", steps=25, guidance=7.0, native_size=512)
 
@@ -81,7 +90,10 @@ def detect_family(pipe: Any, model_id: str) -> FamilyDefaults:
     The native size is the UNet's sample size times the VAE's scale factor when the
     pipeline says so (SD 2.1 is 768, a tiny test model 128); otherwise the family's.
     """
-    is_xl = "XL" in type(pipe).__name__ or getattr(pipe, "text_encoder_2", None) is not None
+    kind = type(pipe).__name__
+    if kind.startswith(("Flux", "StableDiffusion3")):
+        return _transformer_family(pipe)
+    is_xl = "XL" in kind or getattr(pipe, "text_encoder_2", None) is not None
     base = SDXL if is_xl else SD
     name = (model_id + " " + str(getattr(pipe.config, "_name_or_path", ""))).lower()
     scheduler_name = type(pipe.scheduler).__name__
@@ -97,6 +109,23 @@ def detect_family(pipe: Any, model_id: str) -> FamilyDefaults:
             f"{base.family}-turbo", TURBO.steps, TURBO.guidance, TURBO.native_size
         )
     return FamilyDefaults(base.family, base.steps, base.guidance, native)
+
+
+def _transformer_family(pipe: Any) -> FamilyDefaults:
+    """FLUX.1 ([schnell]: no guidance embedding) or SD3; the native size is the pipeline's
+    default (its default sample size times the VAE's scale: 1024 for the real ones)."""
+    import dataclasses
+
+    if type(pipe).__name__.startswith("Flux"):
+        guided = getattr(pipe.transformer.config, "guidance_embeds", False)
+        base = FLUX_DEV if guided else FLUX_SCHNELL
+    else:
+        base = SD3
+    sample = getattr(pipe, "default_sample_size", None)
+    scale = getattr(pipe, "vae_scale_factor", None)
+    if isinstance(sample, int) and isinstance(scale, int):
+        base = dataclasses.replace(base, native_size=sample * scale)
+    return base
 
 
 def single_file_pipeline_class(path: Path):

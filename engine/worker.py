@@ -41,7 +41,7 @@ from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.images import to_pil_images
 from engine.inbox import Batch, Call, Handoff, Stop, give_back_batches, return_all
 from engine.nsfw_step import Straight
-from engine.preview import latents_to_preview
+from engine.preview import latents_to_preview, unpack_latents
 from engine.protocols import Outlet, Pipelines, WorkerHooks
 from engine.tiling import tiling
 from engine.types import JobOutput, Progress
@@ -328,14 +328,21 @@ class _StepEnd:
         live = [item for item in self.items if not item.cancelled.is_set()]
         previews: list = [None] * len(live)
         if want_preview and latents is not None:
-            # Cheap enough for the GPU thread: a 4x3 projection of a small tensor.
-            previews = [latents_to_preview(latents[self.first_index[i]], self.family) for i in live]
+            # Cheap enough for the GPU thread: a channels x 3 projection of a small tensor.
+            previews = [self._preview(pipe, latents[self.first_index[i]], i) for i in live]
         reports = [
             (item, Progress(item.spec.job_id, step + 1, total, preview))
             for item, preview in zip(live, previews, strict=True)
         ]
         if reports:
             worker.outlet.progress(reports)
+
+    def _preview(self, pipe: Any, latents: Any, item: JobHandle) -> Any:
+        """One image's preview; FLUX's packed latents are unpacked first."""
+        if latents.ndim == 2:
+            scale = int(getattr(pipe, "vae_scale_factor", 8))
+            latents = unpack_latents(latents, item.spec.height // scale, item.spec.width // scale)
+        return latents_to_preview(latents, self.family)
 
 
 def _run_pipeline(model: Pipelines, entries: list[Entry], common: dict[str, Any]) -> list:
@@ -356,7 +363,10 @@ def _run_pipeline(model: Pipelines, entries: list[Entry], common: dict[str, Any]
     if masks[0] is None and spec.source_image is None:
         result = model.text2img(width=spec.width, height=spec.height, **common)
     elif masks[0] is None:
-        result = model.img2img(image=sources, strength=strength, **common)
+        # FLUX and SD3 draw at their default size unless told; SD's takes the source's.
+        sized = _takes_size(model.img2img)
+        size = {"width": spec.width, "height": spec.height} if sized else {}
+        result = model.img2img(image=sources, strength=strength, **size, **common)
     else:
         result = model.inpaint(
             image=sources,
@@ -373,3 +383,10 @@ def _run_pipeline(model: Pipelines, entries: list[Entry], common: dict[str, Any]
             )
         ]
     return to_pil_images(result.images)
+
+
+def _takes_size(pipe: Any) -> bool:
+    """Whether a pipeline's call takes ``height`` and ``width``."""
+    import inspect
+
+    return "height" in inspect.signature(type(pipe).__call__).parameters

@@ -34,6 +34,19 @@ def loaded_models(tiny_model_dirs: dict[str, Path]):
     return {family: load_model(str(path), "cpu") for family, path in tiny_model_dirs.items()}
 
 
+@pytest.fixture(scope="session")
+def dit_models(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny FLUX.1 and SD3 pipelines, written and loaded back by ``load_model`` (once)."""
+    from devtools.tiny_dit import DIT_FAMILIES, write_tiny_dit_model
+    from engine.model import load_model
+
+    root = tmp_path_factory.mktemp("dit-models")
+    return {
+        family: load_model(str(write_tiny_dit_model(root / family, family)), "cpu")
+        for family in DIT_FAMILIES
+    }
+
+
 @pytest.fixture
 def sd_model(loaded_models):
     """The tiny SD 1.x-style model."""
