@@ -53,6 +53,19 @@ class Edit:
     tile: bool = False
 
 
+def refuse_negative(prompts: list[ParsedPrompt], family: str, takes_negative: bool) -> None:
+    """A ``--no`` for a model family that takes no negative prompt (FLUX.1: no second,
+    unconditional pass to steer away from it) is refused, naming the family, rather than
+    ignored."""
+    if takes_negative or all(parsed.negative is None for parsed in prompts):
+        return
+    raise BadParameter(
+        "--no",
+        f"This bot's model ({family}) takes no negative prompt: describe what you want "
+        "instead, and remove `--no`.",
+    )
+
+
 def edit_of(parent: Job, parsed: ParsedPrompt, max_steps: int) -> Edit:
     """A form's parsed text as an ``Edit``; what it leaves out is the parent's, but for the
     negative: a ``--no`` removed from the form is no negative."""

@@ -86,11 +86,12 @@ class Jobs:
         # The cheap refusals first (the same read brings the user's /settings), then the
         # blocked words: all before the image is downloaded or decoded.
         mine = (await self.admission.check(who, len(prompts))).settings
+        defaults = self.engine.model.defaults  # a saved negative only where it applies
+        derive.refuse_negative(prompts, defaults.family, defaults.negative)
         saved = all(parsed.negative is None for parsed in prompts)
         texts_from = (Text.PROMPT, Text.SAVED_NEGATIVE if saved else Text.NEGATIVE)
-        negatives = [
-            p.negative if p.negative is not None else mine.get("negative", "") for p in prompts
-        ]
+        mine_negative = mine.get("negative", "") if defaults.negative else ""
+        negatives = [p.negative if p.negative is not None else mine_negative for p in prompts]
         texts = [(p.prompt, n) for p, n in zip(prompts, negatives, strict=True)]
         await self.admission.words.check_all(who, texts, texts_from)
         if callable(image):
@@ -207,7 +208,9 @@ class Jobs:
         """``text`` from a form, parsed and bounded like a new /imagine (``BadParameter``
         as for /imagine); what it leaves out is the parent's, but for the negative: a
         ``--no`` removed from the form is no negative."""
-        return derive.edit_of(parent, self.check_prompt(text), self.limits.max_steps)
+        parsed, defaults = self.check_prompt(text), self.engine.model.defaults
+        derive.refuse_negative([parsed], defaults.family, defaults.negative)
+        return derive.edit_of(parent, parsed, self.limits.max_steps)
 
     async def custom_zoom(
         self, who: Requester, job_id: int, index: int | None, text: str, factor: str

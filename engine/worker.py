@@ -272,7 +272,9 @@ class Worker:
         # CPU generators make a seed give the same image on every device.
         generators = [torch.Generator("cpu").manual_seed(entry.seed) for entry in entries]
         spec = entries[0].item.spec
+        # A family with no negative prompt (FLUX.1) is not given one (core refuses --no).
         negatives = [entry.item.spec.negative for entry in entries]
+        negatives = negatives if self.model.defaults.negative else []
         common = {
             "prompt": [entry.item.spec.prompt for entry in entries],
             "negative_prompt": negatives if any(negatives) else None,

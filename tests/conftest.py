@@ -65,7 +65,8 @@ def sd_model_copy(tiny_model_dirs: dict[str, Path]):
 @pytest.fixture
 async def make_services(sd_model, tmp_path):
     """The one way tests build services: ``await make_services(started=..., clock=...,
-    gate=..., **limits)``, over real SQLite in ``tmp_path/data`` and the tiny SD pipeline.
+    gate=..., model=..., **limits)``, over real SQLite in ``tmp_path/data`` and the tiny SD
+    pipeline (or ``model``).
     With ``started=False`` the engine never runs a job (they stay queued); with a
     ``tests.gates.StepGate`` every pipeline call waits at its step until the test opens
     it. All of it is closed at the end of the test, services first."""
@@ -78,14 +79,15 @@ async def make_services(sd_model, tmp_path):
 
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(*, started: bool = True, clock=None, gate=None, encoders=None, **limits):
+        async def make(*, started=True, clock=None, gate=None, encoders=None, model=None, **limits):
             storage = await stack.enter_async_context(
                 Storage(tmp_path / "data", clock=clock or utc_now)
             )
             # The engine waits for room in the encoder pool (the test's own, or one of
             # its own), as the bot's does; the pool is closed after the services.
             pool = encoders or EncoderPool()
-            model = sd_model if gate is None else gated(sd_model, gate)
+            model = model or sd_model  # another loaded model: dit_models["flux"], say
+            model = model if gate is None else gated(model, gate)
             engine = Engine(model, room=pool.wait_for_room)
             if started:
                 await stack.enter_async_context(engine)

@@ -320,3 +320,21 @@ async def test_cancel_a_queued_job(small_service):
     other = await service.jobs.imagine(ALICE, "mine --steps 2")
     admin = Requester(user_id=BOB.user_id, guild_id=1, channel_id=11, is_admin=True)
     assert (await service.jobs.cancel(other.id, admin)).status == "cancelled"
+
+
+async def test_a_family_without_negative_prompts_refuses_no_and_skips_a_saved_one(
+    make_services, dit_models
+):
+    """FLUX.1 takes no negative prompt: `--no` is refused naming the family (in /imagine
+    and in a remix form), a member's saved /settings negative is not applied, and the
+    job runs on the FLUX pipeline."""
+    service = await make_services(model=dit_models["flux"])
+    with pytest.raises(BadParameter, match=r"flux-schnell\) takes no negative prompt"):
+        await service.jobs.imagine(ALICE, "a fox --no rain")
+    await service.users.update_settings(ALICE, negative="blurry")
+    job = await finished(service, (await service.jobs.imagine(ALICE, "a fox --ar 1:1")).id)
+    assert job.negative == "" and job.params.steps == 4  # FLUX.1 [schnell]'s default
+    assert [(r.width, r.height) for r in await service.runner.images(job.id)] == [(256, 256)] * 4
+    with pytest.raises(BadParameter, match="takes no negative prompt"):
+        await service.jobs.press(ALICE, Action.VARY_STRONG, job.id, 1, remix="a fox --no rain")
+    assert await service.storage.count_jobs() == 1
