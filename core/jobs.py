@@ -87,7 +87,7 @@ class Jobs:
         # blocked words: all before the image is downloaded or decoded.
         mine = (await self.admission.check(who, len(prompts))).settings
         defaults = self.engine.model.defaults  # a saved negative only where it applies
-        derive.refuse_negative(prompts, defaults.family, defaults.negative)
+        derive.refuse_unsupported(prompts, defaults)
         saved = all(parsed.negative is None for parsed in prompts)
         texts_from = (Text.PROMPT, Text.SAVED_NEGATIVE if saved else Text.NEGATIVE)
         mine_negative = mine.get("negative", "") if defaults.negative else ""
@@ -209,7 +209,7 @@ class Jobs:
         as for /imagine); what it leaves out is the parent's, but for the negative: a
         ``--no`` removed from the form is no negative."""
         parsed, defaults = self.check_prompt(text), self.engine.model.defaults
-        derive.refuse_negative([parsed], defaults.family, defaults.negative)
+        derive.refuse_unsupported([parsed], defaults)
         return derive.edit_of(parent, parsed, self.limits.max_steps)
 
     async def custom_zoom(

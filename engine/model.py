@@ -19,17 +19,18 @@ class FamilyDefaults:
     guidance: float
     native_size: int
     negative: bool = True  # takes a negative prompt (FLUX.1 does not: no CFG pass)
+    # --tile: circular padding makes seamless images where a UNet's convolutions see the
+    # whole image; a diffusion transformer's attention does not wrap around.
+    tile: bool = True
 
 
 TURBO = FamilyDefaults("turbo", steps=4, guidance=0.0, native_size=512)
 # Diffusion transformers, as their model cards run them: FLUX.1 [dev] is guidance-distilled
 # (the guidance is an input, no second pass), [schnell] is timestep-distilled (4 steps, no
 # guidance); SD3/3.5 runs classic CFG with a negative prompt.
-FLUX_DEV = FamilyDefaults("flux", steps=28, guidance=3.5, native_size=1024, negative=False)
-FLUX_SCHNELL = FamilyDefaults(
-    "flux-schnell", steps=4, guidance=0.0, native_size=1024, negative=False
-)
-SD3 = FamilyDefaults("sd3", steps=28, guidance=4.5, native_size=1024)
+FLUX_DEV = FamilyDefaults("flux", 28, 3.5, 1024, negative=False, tile=False)
+FLUX_SCHNELL = FamilyDefaults("flux-schnell", 4, 0.0, 1024, negative=False, tile=False)
+SD3 = FamilyDefaults("sd3", 28, 4.5, 1024, tile=False)
 SDXL = FamilyDefaults("sdxl", steps=30, guidance=6.0, native_size=1024)
 SD = FamilyDefaults("sd", steps=25, guidance=7.0, native_size=512)
 

@@ -256,7 +256,8 @@ class Worker:
         started = time.perf_counter()
         try:
             # --tile: circular padding for these calls only (same shape: all or none).
-            with tiling(self.model.text2img, items[0].spec.tile):
+            tile = items[0].spec.tile and self.model.defaults.tile  # core refuses the rest
+            with tiling(self.model.text2img, tile):
                 for start in range(0, len(entries), size):
                     images.extend(self._call(entries[start : start + size]))
         finally:

@@ -322,12 +322,12 @@ async def test_cancel_a_queued_job(small_service):
     assert (await service.jobs.cancel(other.id, admin)).status == "cancelled"
 
 
-async def test_a_family_without_negative_prompts_refuses_no_and_skips_a_saved_one(
+async def test_a_family_without_negative_prompts_or_tiles_refuses_them_and_skips_a_saved_one(
     make_services, dit_models
 ):
     """FLUX.1 takes no negative prompt: `--no` is refused naming the family (in /imagine
     and in a remix form), a member's saved /settings negative is not applied, and the
-    job runs on the FLUX pipeline."""
+    job runs on the FLUX pipeline; nor can it tile: `--tile` is refused too."""
     service = await make_services(model=dit_models["flux"])
     with pytest.raises(BadParameter, match=r"flux-schnell\) takes no negative prompt"):
         await service.jobs.imagine(ALICE, "a fox --no rain")
@@ -337,4 +337,6 @@ async def test_a_family_without_negative_prompts_refuses_no_and_skips_a_saved_on
     assert [(r.width, r.height) for r in await service.runner.images(job.id)] == [(256, 256)] * 4
     with pytest.raises(BadParameter, match="takes no negative prompt"):
         await service.jobs.press(ALICE, Action.VARY_STRONG, job.id, 1, remix="a fox --no rain")
+    with pytest.raises(BadParameter, match=r"flux-schnell\) cannot make seamless tiles"):
+        await service.jobs.imagine(ALICE, "a fox --tile")
     assert await service.storage.count_jobs() == 1

@@ -24,6 +24,7 @@ def test_each_family_knows_its_defaults(dit_models):
         0.0,
     )
     assert not flux.defaults.negative and sd3.defaults.negative
+    assert not flux.defaults.tile and not sd3.defaults.tile  # attention does not wrap
     assert (sd3.defaults.family, sd3.defaults.steps) == ("sd3", 28)
     # Native sizes are the pipelines' defaults (1024 for the real ones).
     assert flux.defaults.native_size == 256 and sd3.defaults.native_size == 64
