@@ -3,6 +3,7 @@ and a real tiny pipeline: the rows, files and children they make, and their refu
 
 from __future__ import annotations
 
+import io
 import stat
 
 import pytest
@@ -340,3 +341,46 @@ async def test_a_family_without_negative_prompts_or_tiles_refuses_them_and_skips
     with pytest.raises(BadParameter, match=r"flux-schnell\) cannot make seamless tiles"):
         await service.jobs.imagine(ALICE, "a fox --tile")
     assert await service.storage.count_jobs() == 1
+
+
+@pytest.mark.parametrize(
+    ("family", "actions"),
+    [
+        (
+            "sd3",
+            (Action.UPSCALE_CREATIVE, Action.VARY_SUBTLE, Action.ZOOM_OUT_1_5, Action.PAN_UP),
+        ),
+        # FLUX's upscale is image-to-image as its variation is, its pan inpainting as its
+        # zoom is (tests/engine/test_families.py runs both pipelines): at the tiny FLUX's
+        # 256 px, the larger canvases cost more than this test is worth.
+        ("flux", (Action.VARY_STRONG, Action.ZOOM_OUT_2)),
+    ],
+)
+async def test_the_buttons_work_on_the_diffusion_transformers(
+    make_services, dit_models, family, actions
+):
+    """The grid's buttons, Vary (Region), 🔄 and an image prompt on FLUX.1 and SD3: each
+    job runs on the family's own image-to-image or inpainting pipeline, at its size."""
+    service = await make_services(
+        model=dit_models[family], max_upscale_side=512, max_queued_per_user=8
+    )
+    native = dit_models[family].defaults.native_size
+    parent = await finished(
+        service, (await service.jobs.imagine(ALICE, "a fox --ar 1:1 --steps 2")).id
+    )
+    assert parent.params.size == (native, native)
+    children = [await service.jobs.press(BOB, action, parent.id, 1) for action in actions]
+    children.append(await service.jobs.vary_region(BOB, parent.id, 2, [1, 5]))
+    children.append(await service.jobs.press(BOB, Action.REROLL, parent.id, None))
+    picture = Image.new("RGB", (96, 64), (30, 90, 200))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    [pictured] = await service.jobs.imagine_all(
+        ALICE, "a fox --ar 1:1 --steps 2", image=buffer.getvalue()
+    )
+    for job in [*children, pictured]:
+        done = await finished(service, job.id)
+        images = await service.runner.images(done.id)
+        assert {(r.width, r.height) for r in images} == {done.params.size}, done.recipe
+    sizes = {child.kind: child.params.size for child in children}
+    assert sizes["region"] == sizes["reroll"] == (native, native)
