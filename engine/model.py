@@ -78,11 +78,19 @@ def pick_device(setting: str = "auto") -> str:
     return "cpu"
 
 
-def pick_dtype(device: str):
-    """Half precision on accelerators, full precision on the CPU."""
+# Pipelines whose weights are bfloat16 and overflow in float16 (FLUX.1's and SD3's T5 and
+# transformer): bfloat16 on accelerators, as their model cards run them.
+_BFLOAT16_PIPELINES = ("Flux", "StableDiffusion3")
+
+
+def pick_dtype(device: str, pipeline_class: str = ""):
+    """Half precision on accelerators (bfloat16 for the diffusion transformers named by
+    ``pipeline_class``, float16 for the rest), full precision on the CPU."""
     import torch
 
-    return torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
+    if not device.startswith(("cuda", "mps")):
+        return torch.float32
+    return torch.bfloat16 if pipeline_class.startswith(_BFLOAT16_PIPELINES) else torch.float16
 
 
 def detect_family(pipe: Any, model_id: str) -> FamilyDefaults:
@@ -141,13 +149,24 @@ def single_file_pipeline_class(path: Path):
     return StableDiffusionPipeline
 
 
+def _pipeline_class(model_id: str, path: Path) -> str:
+    """The pipeline class a model folder or hub id names in its ``model_index.json`` (read
+    before the weights, to pick their dtype); a single file's from its tensor names."""
+    if path.suffix in {".safetensors", ".ckpt"}:
+        return single_file_pipeline_class(path).__name__ if path.suffix == ".safetensors" else ""
+    from diffusers import DiffusionPipeline
+
+    source = str(path) if path.is_dir() else model_id
+    return str(DiffusionPipeline.load_config(source).get("_class_name", ""))
+
+
 def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
     """Load ``model_id`` once on the chosen device, with its image-to-image twin."""
     from diffusers import AutoPipelineForText2Image
 
     device = pick_device(device_setting)
-    dtype = pick_dtype(device)
     path = Path(model_id).expanduser()
+    dtype = pick_dtype(device, _pipeline_class(model_id, path))
     logger.info("loading model %s on %s (%s)", model_id, device, dtype)
     if path.suffix in {".safetensors", ".ckpt"}:
         if not path.is_file():

@@ -94,3 +94,8 @@ def test_device_and_dtype(monkeypatch):
     monkeypatch.delattr(torch.backends, "mps")
     assert pick_device("auto") == "cpu"  # a torch without MPS support at all
     assert pick_dtype("cuda:0") == torch.float16 and pick_dtype("cpu") == torch.float32
+    # FLUX.1 and SD3 overflow in float16: bfloat16 on accelerators, float32 on the CPU.
+    for name in ("FluxPipeline", "StableDiffusion3Pipeline"):
+        assert pick_dtype("cuda", name) == pick_dtype("mps", name) == torch.bfloat16
+        assert pick_dtype("cpu", name) == torch.float32
+    assert pick_dtype("cuda", "StableDiffusionXLPipeline") == torch.float16
