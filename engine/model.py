@@ -157,7 +157,10 @@ def _pipeline_class(model_id: str, path: Path) -> str:
     from diffusers import DiffusionPipeline
 
     source = str(path) if path.is_dir() else model_id
-    return str(DiffusionPipeline.load_config(source).get("_class_name", ""))
+    try:
+        return str(DiffusionPipeline.load_config(source).get("_class_name", ""))
+    except Exception:  # the load that follows says what is wrong, in full
+        return ""
 
 
 def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
