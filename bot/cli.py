@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "tiny-model", help="write a tiny random-weight diffusers pipeline to DIR"
     )
     tiny.add_argument("directory", type=Path)
-    tiny.add_argument("--family", choices=["sd", "sdxl", "flux", "sd3"], default="sd")
+    tiny.add_argument("--family", choices=["sd", "sdxl", "flux", "sd3", "z-image"], default="sd")
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     tiny.add_argument(
         "--inpainting",

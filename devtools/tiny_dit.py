@@ -1,11 +1,13 @@
-"""Tiny random-weight diffusion-transformer pipelines (FLUX.1, SD3), written to disk.
+"""Tiny random-weight diffusion-transformer pipelines (FLUX.1, SD3, Z-Image), written to
+disk.
 
 As ``devtools.tiny`` does for SD and SDXL: nothing is downloaded, tokenizers included.
 The CLIP tokenizer is the one ``devtools.tiny`` learns from its built-in text; the T5
 tokenizer is a Unigram model over the same words, built in code (transformers 5's
-``T5Tokenizer`` takes its vocabulary as pieces and scores). The transformer, the VAE and
-both text encoders are made from configs as diffusers' own tests make them
-(``tests/pipelines/<family>/``), small enough to run a few steps on a CPU in a second, and
+``T5Tokenizer`` takes its vocabulary as pieces and scores); Z-Image's Qwen tokenizer is a
+byte-level BPE with no merges (every byte a token) and Qwen's chat markers. The
+transformer, the VAE and the text encoders are made from configs as diffusers' own tests
+make them (``tests/pipelines/<family>/``), small enough to run a few steps on a CPU in a second, and
 saved with ``save_pretrained`` so that they load through the product's real path
 (``MODEL_ID=DIR``: ``AutoPipelineForText2Image.from_pretrained``).
 """
@@ -19,8 +21,8 @@ from typing import Literal
 
 from devtools.tiny import _CORPUS, _load_tokenizer, _text_config, write_clip_tokenizer
 
-DitFamily = Literal["flux", "sd3"]
-DIT_FAMILIES: tuple[DitFamily, ...] = ("flux", "sd3")
+DitFamily = Literal["flux", "sd3", "z-image"]
+DIT_FAMILIES: tuple[DitFamily, ...] = ("flux", "sd3", "z-image")
 
 _T5_HIDDEN = 32  # the transformer's joint attention width: T5's model width
 _LATENT_CHANNELS = 16  # as the real FLUX.1 and SD3 VAEs (SD3 inpainting asks for 16)
@@ -40,6 +42,79 @@ def build_t5_tokenizer():
     seen: set[str] = set()
     unique = [(p, s) for p, s in pieces if not (p in seen or seen.add(p))]
     return T5Tokenizer(vocab=unique, extra_ids=0, model_max_length=64)
+
+
+# The chat template Z-Image wraps a prompt in (a user turn, then the assistant's), as Qwen's.
+_QWEN_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_qwen_tokenizer():
+    """A Qwen2 tokenizer: byte-level BPE without merges, Qwen's markers, its chat template."""
+    from transformers import Qwen2Tokenizer
+
+    from devtools.tiny import _bytes_to_unicode
+
+    vocab = {char: index for index, char in enumerate(_bytes_to_unicode().values())}
+    markers = ["<|im_start|>", "<|im_end|>"]
+    for token in ["<|endoftext|>", *markers]:
+        vocab[token] = len(vocab)
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], additional_special_tokens=markers)
+    tokenizer.chat_template = _QWEN_TEMPLATE
+    return tokenizer
+
+
+def _z_image(seed: int):
+    """Z-Image: a Qwen3 text encoder and a single-stream transformer (diffusers' test sizes)."""
+    import torch
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        ZImagePipeline,
+        ZImageTransformer2DModel,
+    )
+    from transformers import Qwen3Config, Qwen3Model
+
+    tokenizer = build_qwen_tokenizer()
+    torch.manual_seed(seed)
+    transformer = ZImageTransformer2DModel(
+        all_patch_size=(2,),
+        all_f_patch_size=(1,),
+        in_channels=_LATENT_CHANNELS,
+        dim=32,
+        n_layers=2,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+        qk_norm=True,
+        cap_feat_dim=16,
+        rope_theta=256.0,
+        axes_dims=[8, 4, 4],
+        axes_lens=[256, 32, 32],
+    )
+    with torch.no_grad():  # made with torch.empty: fixed, so that no NaN comes out
+        transformer.x_pad_token.fill_(1.0)
+        transformer.cap_pad_token.fill_(1.0)
+    encoder = Qwen3Model(
+        Qwen3Config(
+            hidden_size=16,
+            intermediate_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            head_dim=8,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=512,
+        )
+    )
+    return ZImagePipeline(
+        transformer=transformer,
+        vae=_vae(0.1159, 0.3611),  # FLUX.1's VAE constants, as Z-Image uses it
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        text_encoder=encoder,
+        tokenizer=tokenizer,
+    )
 
 
 def _t5_encoder(vocab_size: int):
@@ -95,6 +170,8 @@ def build_tiny_dit_pipeline(family: DitFamily = "flux", *, seed: int = 0):
 
     if family not in DIT_FAMILIES:
         raise ValueError(f"family must be one of {', '.join(DIT_FAMILIES)} (got {family!r})")
+    if family == "z-image":
+        return _z_image(seed)
     with tempfile.TemporaryDirectory(prefix="imaginebot-tok-") as tmp:
         write_clip_tokenizer(Path(tmp))
         clip_tokenizer = _load_tokenizer(Path(tmp))

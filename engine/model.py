@@ -31,6 +31,8 @@ TURBO = FamilyDefaults("turbo", steps=4, guidance=0.0, native_size=512)
 FLUX_DEV = FamilyDefaults("flux", 28, 3.5, 1024, negative=False, tile=False)
 FLUX_SCHNELL = FamilyDefaults("flux-schnell", 4, 0.0, 1024, negative=False, tile=False)
 SD3 = FamilyDefaults("sd3", 28, 4.5, 1024, tile=False)
+# Z-Image-Turbo: 9 scheduler steps (8 transformer passes) and no guidance, as its card.
+Z_IMAGE = FamilyDefaults("z-image", 9, 0.0, 1024, tile=False)
 SDXL = FamilyDefaults("sdxl", steps=30, guidance=6.0, native_size=1024)
 SD = FamilyDefaults("sd", steps=25, guidance=7.0, native_size=512)
 
@@ -80,7 +82,7 @@ def pick_device(setting: str = "auto") -> str:
 
 # Pipelines whose weights are bfloat16 and overflow in float16 (FLUX.1's and SD3's T5 and
 # transformer): bfloat16 on accelerators, as their model cards run them.
-_BFLOAT16_PIPELINES = ("Flux", "StableDiffusion3")
+_BFLOAT16_PIPELINES = ("Flux", "StableDiffusion3", "ZImage")
 
 
 def pick_dtype(device: str, pipeline_class: str = ""):
@@ -100,7 +102,7 @@ def detect_family(pipe: Any, model_id: str) -> FamilyDefaults:
     pipeline says so (SD 2.1 is 768, a tiny test model 128); otherwise the family's.
     """
     kind = type(pipe).__name__
-    if kind.startswith(("Flux", "StableDiffusion3")):
+    if kind.startswith(("Flux", "StableDiffusion3", "ZImage")):
         return _transformer_family(pipe)
     is_xl = "XL" in kind or getattr(pipe, "text_encoder_2", None) is not None
     base = SDXL if is_xl else SD
@@ -121,20 +123,23 @@ def detect_family(pipe: Any, model_id: str) -> FamilyDefaults:
 
 
 def _transformer_family(pipe: Any) -> FamilyDefaults:
-    """FLUX.1 ([schnell]: no guidance embedding) or SD3; the native size is the pipeline's
-    default (its default sample size times the VAE's scale: 1024 for the real ones)."""
+    """FLUX.1 ([schnell]: no guidance embedding), SD3 or Z-Image; the native size is the
+    pipeline's default (its default sample size times the VAE's scale, or Z-Image's VAE's
+    sample size: 1024 for the real ones)."""
     import dataclasses
 
-    if type(pipe).__name__.startswith("Flux"):
+    kind = type(pipe).__name__
+    if kind.startswith("Flux"):
         guided = getattr(pipe.transformer.config, "guidance_embeds", False)
         base = FLUX_DEV if guided else FLUX_SCHNELL
     else:
-        base = SD3
+        base = Z_IMAGE if kind.startswith("ZImage") else SD3
     sample = getattr(pipe, "default_sample_size", None)
     scale = getattr(pipe, "vae_scale_factor", None)
     if isinstance(sample, int) and isinstance(scale, int):
-        base = dataclasses.replace(base, native_size=sample * scale)
-    return base
+        return dataclasses.replace(base, native_size=sample * scale)
+    side = getattr(getattr(getattr(pipe, "vae", None), "config", None), "sample_size", None)
+    return dataclasses.replace(base, native_size=side) if isinstance(side, int) else base
 
 
 def single_file_pipeline_class(path: Path):

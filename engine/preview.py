@@ -63,7 +63,7 @@ SD3_BIAS = (0.2394, 0.2135, 0.1925)
 
 def _projection(family: str) -> tuple[tuple, tuple]:
     """The family's latent-to-RGB factors and bias."""
-    if family.startswith("flux"):
+    if family.startswith(("flux", "z-image")):  # Z-Image decodes with FLUX.1's VAE
         return FLUX_FACTORS, FLUX_BIAS
     if family.startswith("sd3"):
         return SD3_FACTORS, SD3_BIAS

@@ -350,6 +350,10 @@ async def test_a_family_without_negative_prompts_or_tiles_refuses_them_and_skips
             "sd3",
             (Action.UPSCALE_CREATIVE, Action.VARY_SUBTLE, Action.ZOOM_OUT_1_5, Action.PAN_UP),
         ),
+        (
+            "z-image",
+            (Action.UPSCALE, Action.VARY_STRONG, Action.ZOOM_OUT_2, Action.PAN_LEFT),
+        ),
         # FLUX's upscale is image-to-image as its variation is, its pan inpainting as its
         # zoom is (tests/engine/test_families.py runs both pipelines): at the tiny FLUX's
         # 256 px, the larger canvases cost more than this test is worth.
@@ -359,7 +363,8 @@ async def test_a_family_without_negative_prompts_or_tiles_refuses_them_and_skips
 async def test_the_buttons_work_on_the_diffusion_transformers(
     make_services, dit_models, family, actions
 ):
-    """The grid's buttons, Vary (Region), 🔄 and an image prompt on FLUX.1 and SD3: each
+    """The grid's buttons, Vary (Region), 🔄 and an image prompt on FLUX.1, SD3 and
+    Z-Image: each
     job runs on the family's own image-to-image or inpainting pipeline, at its size."""
     service = await make_services(
         model=dit_models[family], max_upscale_side=512, max_queued_per_user=8

@@ -1,5 +1,5 @@
-"""Tiny FLUX.1 and SD3 pipelines (devtools/tiny_dit.py): written by ``imaginebot
-tiny-model --family flux|sd3``, loaded back through the product's own loading code, and
+"""Tiny FLUX.1, SD3 and Z-Image pipelines (devtools/tiny_dit.py): written by ``imaginebot
+tiny-model --family flux|sd3|z-image``, loaded back through the product's own loading code, and
 each of text-to-image, image-to-image and inpainting drawn from the loaded components."""
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def test_the_t5_tokenizer_written_from_code_spells_any_word():
                 "StableDiffusion3InpaintPipeline",
             ),
         ),
+        ("z-image", ("ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageInpaintPipeline")),
     ],
 )
 def test_a_tiny_family_is_written_by_the_cli_and_loads_through_the_real_path(

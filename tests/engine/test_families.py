@@ -1,4 +1,4 @@
-"""The diffusion-transformer families (FLUX.1, SD3) through the engine, on tiny pipelines
+"""The diffusion-transformer families (FLUX.1, SD3, Z-Image) through the engine, on tiny pipelines
 loaded by the product's own path: their defaults, and text-to-image, image-to-image and
 inpainting jobs with previews decoded from their latents (FLUX's unpacked first)."""
 
@@ -26,6 +26,13 @@ def test_each_family_knows_its_defaults(dit_models):
     assert not flux.defaults.negative and sd3.defaults.negative
     assert not flux.defaults.tile and not sd3.defaults.tile  # attention does not wrap
     assert (sd3.defaults.family, sd3.defaults.steps) == ("sd3", 28)
+    z_image = dit_models["z-image"].defaults  # Z-Image-Turbo's 9 steps, no guidance
+    assert (z_image.family, z_image.steps, z_image.guidance, z_image.tile) == (
+        "z-image",
+        9,
+        0.0,
+        False,
+    )
     # Native sizes are the pipelines' defaults (1024 for the real ones).
     assert flux.defaults.native_size == 256 and sd3.defaults.native_size == 64
 
@@ -60,7 +67,7 @@ async def _run(model, specs: list[JobSpec]) -> tuple[list, list[Progress]]:
     return outputs, progress
 
 
-@pytest.mark.parametrize("family", ["flux", "sd3"])
+@pytest.mark.parametrize("family", ["flux", "sd3", "z-image"])
 async def test_every_kind_of_job_runs_on_the_family(dit_models, family, tmp_path):
     model = dit_models[family]
     source = tmp_path / "source.png"
