@@ -124,20 +124,28 @@ def _text_config(tokenizer, *, projection_dim: int | None = None):
     )
 
 
-def _vae():
+def tiny_vae(
+    channels: tuple[int, ...] = _VAE_CHANNELS,
+    latent_channels: int = 4,
+    sample_size: int | None = None,
+    **extra: object,
+):
+    """A tiny VAE: one encoder and decoder block per entry of ``channels`` (each but the
+    last halves the side); ``extra``: the family's own settings (shift, scale...)."""
     from diffusers import AutoencoderKL
 
-    n = len(_VAE_CHANNELS)
+    n = len(channels)
     return AutoencoderKL(
-        block_out_channels=list(_VAE_CHANNELS),
+        block_out_channels=list(channels),
         in_channels=3,
         out_channels=3,
         down_block_types=["DownEncoderBlock2D"] * n,
         up_block_types=["UpDecoderBlock2D"] * n,
-        latent_channels=4,
+        latent_channels=latent_channels,
         norm_num_groups=8,
         layers_per_block=1,
-        sample_size=TINY_SAMPLE_SIZE * 2 ** (n - 1),
+        sample_size=sample_size or TINY_SAMPLE_SIZE * 2 ** (n - 1),
+        **extra,
     )
 
 
@@ -194,7 +202,7 @@ def build_tiny_pipeline(
         return pipeline_class(
             unet=unet,
             scheduler=scheduler,
-            vae=_vae(),
+            vae=tiny_vae(),
             text_encoder=text_encoder,
             tokenizer=tokenizer,
             safety_checker=None,
@@ -229,7 +237,7 @@ def build_tiny_pipeline(
         return StableDiffusionXLPipeline(
             unet=unet,
             scheduler=scheduler,
-            vae=_vae(),
+            vae=tiny_vae(),
             text_encoder=text_encoder,
             text_encoder_2=text_encoder_2,
             tokenizer=tokenizer,

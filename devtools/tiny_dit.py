@@ -19,7 +19,13 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from devtools.tiny import _CORPUS, _load_tokenizer, _text_config, write_clip_tokenizer
+from devtools.tiny import (
+    _CORPUS,
+    _load_tokenizer,
+    _text_config,
+    tiny_vae,
+    write_clip_tokenizer,
+)
 
 DitFamily = Literal["flux", "sd3", "z-image"]
 DIT_FAMILIES: tuple[DitFamily, ...] = ("flux", "sd3", "z-image")
@@ -136,19 +142,11 @@ def _t5_encoder(vocab_size: int):
 
 
 def _vae(shift: float, scale: float):
-    from diffusers import AutoencoderKL
-
-    n = len(_VAE_CHANNELS)
-    return AutoencoderKL(
-        block_out_channels=list(_VAE_CHANNELS),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D"] * n,
-        up_block_types=["UpDecoderBlock2D"] * n,
-        latent_channels=_LATENT_CHANNELS,
-        norm_num_groups=8,
-        layers_per_block=1,
-        sample_size=64,
+    """The 16-channel VAE of these families, without the quant convolutions (as theirs)."""
+    return tiny_vae(
+        _VAE_CHANNELS,
+        _LATENT_CHANNELS,
+        64,
         use_quant_conv=False,
         use_post_quant_conv=False,
         shift_factor=shift,
