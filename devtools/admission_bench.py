@@ -61,7 +61,9 @@ async def admission(
             f"the job that keeps the worker busy --steps {max(50, steps * 20)}",
         )
         await started.wait()
-        prompt = "a lighthouse on a cliff at dusk, oil painting, dramatic sky --ar 3:2 --no people"
+        prompt = "a lighthouse on a cliff at dusk, oil painting, dramatic sky --ar 3:2"
+        if engine.model.defaults.negative:  # FLUX.1 takes none: --no is refused there
+            prompt += " --no people"
 
         async def one(index: int) -> float:
             who = Requester(user_id=100 + index % users, guild_id=ADMISSION_GUILD, channel_id=1)
