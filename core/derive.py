@@ -96,9 +96,11 @@ def imagine(
     seed: int,
     params: JobParams,
     image: ImagePrompt | None,
+    source_png: bytes | None = None,
 ) -> NewJob:
     """The job of one /imagine prompt at ``params`` (its steps raised so that an image
-    prompt's strength runs at least one)."""
+    prompt's strength runs at least one); ``source_png``: the image prompt as the job
+    keeps it."""
     recipe = Imagine(image)
     return NewJob(
         user_id=who.user_id,
@@ -109,6 +111,7 @@ def imagine(
         seed=seed,
         params=params.but(steps=steps_for(params.steps, recipe.strength)),
         recipe=recipe,
+        source_png=source_png,
     )
 
 

@@ -83,13 +83,14 @@ class Jobs:
                 "`--iw` sets how closely the result follows an image prompt: attach an "
                 "image in the `image` option, or remove `--iw`.",
             )
+        defaults = self.engine.model.defaults
+        derive.refuse_unsupported(prompts, defaults)  # what the model's family cannot do
         # The cheap refusals first (the same read brings the user's /settings), then the
         # blocked words: all before the image is downloaded or decoded.
         mine = (await self.admission.check(who, len(prompts))).settings
-        defaults = self.engine.model.defaults  # a saved negative only where it applies
-        derive.refuse_unsupported(prompts, defaults)
         saved = all(parsed.negative is None for parsed in prompts)
         texts_from = (Text.PROMPT, Text.SAVED_NEGATIVE if saved else Text.NEGATIVE)
+        # A saved negative only where the family takes one.
         mine_negative = mine.get("negative", "") if defaults.negative else ""
         negatives = [p.negative if p.negative is not None else mine_negative for p in prompts]
         texts = [(p.prompt, n) for p, n in zip(prompts, negatives, strict=True)]
@@ -100,10 +101,10 @@ class Jobs:
         news = []
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
         fits: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size
+        own = None if picture is None else own_aspect(picture)
         for parsed, negative in zip(prompts, negatives, strict=True):
-            own = None if picture is None else own_aspect(picture)
             params = derive.imagine_params(
-                who, parsed, negative, mine, own, self.engine.model.defaults, self.limits.max_steps
+                who, parsed, negative, mine, own, defaults, self.limits.max_steps
             ).but(model=self.runner.model_name)
             prompt_image = source = None
             if picture is not None:
@@ -118,8 +119,7 @@ class Jobs:
                 repeat = seeds.get(parsed.seed, 0)
                 seeds[parsed.seed] = repeat + 1
                 seed = (parsed.seed + GRID_SIZE * repeat) % 2**32
-            new = derive.imagine(who, parsed, negative, seed, params, prompt_image)
-            news.append(dataclasses.replace(new, source_png=source))
+            news.append(derive.imagine(who, parsed, negative, seed, params, prompt_image, source))
         return await self.admission.admit_all(who, news, sources=texts_from, checked=True)
 
     async def press(

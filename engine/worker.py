@@ -367,7 +367,7 @@ def _run_pipeline(model: Pipelines, entries: list[Entry], common: dict[str, Any]
         result = model.text2img(width=spec.width, height=spec.height, **common)
     elif masks[0] is None:
         # FLUX and SD3 draw at their default size unless told; SD's takes the source's.
-        sized = _takes_size(model.img2img)
+        sized = _takes_size(type(model.img2img))
         size = {"width": spec.width, "height": spec.height} if sized else {}
         result = model.img2img(image=sources, strength=strength, **size, **common)
     else:
@@ -388,8 +388,9 @@ def _run_pipeline(model: Pipelines, entries: list[Entry], common: dict[str, Any]
     return to_pil_images(result.images)
 
 
-def _takes_size(pipe: Any) -> bool:
-    """Whether a pipeline's call takes ``height`` and ``width``."""
+@functools.cache
+def _takes_size(pipeline_class: type) -> bool:
+    """Whether a pipeline class's call takes ``height`` and ``width`` (read once a class)."""
     import inspect
 
-    return "height" in inspect.signature(type(pipe).__call__).parameters
+    return "height" in inspect.signature(pipeline_class.__call__).parameters
