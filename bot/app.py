@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -126,25 +127,92 @@ async def open_ray(
 def load_engine(
     settings: Settings, *, nsfw_filter: bool = True, room: Room | None = None
 ) -> Engine:
-    """Load ``MODEL_ID`` (blocking) once per device in ``DEVICE`` (one worker each) and
+    """Load the models (blocking) on each device in ``DEVICE`` (one worker each) and
     build the engine with the batch size for the device, and on each device the NSFW
     classifier unless ``NSFW_FILTER=off`` (or ``nsfw_filter`` is False); ``room``: the
-    engine's back-pressure hook."""
+    engine's back-pressure hook.
+
+    Every model of ``MODELS`` loads once at start on the first device (one that does not
+    load stops the bot, naming it; the core learns each one's family), and stays there
+    while ``MODEL_MEMORY_GB`` allows (``engine.resident``); the other devices load each
+    model when a job first needs it there."""
     from engine.model import load_model, pick_device
+    from engine.resident import Resident, default_budget
 
     devices = [pick_device(device) for device in settings.devices()]
     classifiers = None
     if nsfw_filter and settings.nsfw_filter != "off":
         classifiers = [load_classifier(settings, device) for device in devices]
-    models = [load_model(settings.model_id, device) for device in devices]
+    sources, default = settings.model_sources()
+    _refuse_same_names(sources)
+    loras = load_loras(settings)
+    residents: list[Resident] = []
+    for device in devices:
+        loaders = {
+            alias: functools.partial(load_model, source, device)
+            for alias, source in sources.items()
+        }
+        gb = settings.model_memory_gb
+        budget = int(gb * 1024**3) if gb is not None else default_budget(device)
+        if residents:  # the first device measured every model
+            loaded = {default: load_model(sources[default], device)}
+            sizes = residents[0].sizes
+            residents.append(
+                Resident(
+                    loaders, default=default, loaded=loaded, budget=budget, sizes=sizes, loras=loras
+                )
+            )
+            continue
+        resident = Resident(loaders, default=default, budget=budget, loras=loras)
+        for alias in [*(a for a in sources if a != default), default]:  # the default last
+            try:
+                resident.get(alias)
+            except Exception as exc:
+                if alias == default:
+                    raise
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise SettingsError(
+                    f"MODELS: {alias}={sources[alias]} could not be loaded ({first_line})"
+                ) from exc
+        residents.append(resident)
     return Engine(
-        models,
-        max_batch_images=settings.batch_images(models[0].device),
+        residents,
+        max_batch_images=settings.batch_images(residents[0].first.device),
         classifier=classifiers,
         worker_options=[{"name": device} for device in devices],
         room=room,
+        default_model=default,
         **engine_options_for_tests(),
     )
+
+
+def _refuse_same_names(sources: dict[str, str]) -> None:
+    """Jobs store their model's name (a folder's or file's name, or the hub id): two
+    models of one name could not be told apart after a restart."""
+    from engine.model import name_of
+
+    seen: dict[str, str] = {}
+    for alias, source in sources.items():
+        name = name_of(source)
+        if name in seen:
+            raise SettingsError(
+                f"MODELS: {seen[name]} and {alias} both name a model {name!r}; "
+                "rename one of the folders or files"
+            )
+        seen[name] = alias
+
+
+def load_loras(settings: Settings) -> dict:
+    """``LORA_DIR``'s LoRAs by name (none when it is not set); a ``SettingsError`` when
+    the folder is not there."""
+    if settings.lora_dir is None:
+        return {}
+    from engine.loras import scan_lora_dir
+
+    try:
+        return scan_lora_dir(settings.lora_dir)
+    except ValueError as exc:
+        raise SettingsError(f"LORA_DIR: {exc}") from exc
 
 
 def engine_options_for_tests() -> dict[str, Any]:

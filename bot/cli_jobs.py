@@ -83,7 +83,7 @@ async def run_job(settings: Settings, admit: Admit, output: Path, *, scratch: bo
             print(
                 f"job {final.id}: {final.prompt[:60]!r} {p.width}x{p.height} x{len(rows)}, "
                 f"seed {final.seed}, {p.steps} steps, cfg {p.guidance:g}, "
-                f"model {services.runner.model_name}"
+                f"model {p.model}" + "".join(f", lora {n}:{w:g}" for n, w in p.loras)
             )
             for path in written:
                 print(path)
@@ -127,6 +127,7 @@ async def import_image(services: Services, path: Path, text: str, who: Requester
 
     from PIL import Image, UnidentifiedImageError
 
+    from core import offer
     from core.model import ImageRow, JobParams, JobStatus, NewJob
     from core.recipes import Imagine
     from engine import encode_png
@@ -144,14 +145,15 @@ async def import_image(services: Services, path: Path, text: str, who: Requester
             f"{path.name} is {image.width}x{image.height}; sides go from 64 px to "
             f"MAX_UPSCALE_SIDE ({limits.max_upscale_side})"
         )
-    defaults = services.engine.model.defaults
+    _, model = offer.model_for(services.engine, parsed.model, {})
+    defaults = model.defaults
     params = JobParams(
         width=size[0],
         height=size[1],
         steps=min(parsed.steps or defaults.steps, limits.max_steps),
         guidance=defaults.guidance if parsed.cfg is None else parsed.cfg,
         num_images=1,
-        model=services.runner.model_name,
+        model=model.name,
     )
     seed = 0 if parsed.seed is None else parsed.seed
     new = NewJob(who.user_id, parsed.prompt, parsed.negative or "", seed, params, Imagine())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +48,15 @@ class Settings(BaseSettings):
     nsfw_model: str = DEFAULT_NSFW_MODEL
     nsfw_threshold: float = Field(0.5, ge=0.0, le=1.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    models: str = ""
+    model_memory_gb: float | None = Field(None, gt=0)
+    lora_dir: Path | None = None
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: str) -> str:
+        parse_models(value)
+        return value
 
     @field_validator("device")
     @classmethod
@@ -82,7 +92,14 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("dev_guild_id", "admin_role_id", "max_batch_images", mode="before")
+    @field_validator(
+        "dev_guild_id",
+        "admin_role_id",
+        "max_batch_images",
+        "model_memory_gb",
+        "lora_dir",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -104,6 +121,19 @@ class Settings(BaseSettings):
             raise SettingsError("DEVICE=cuda:all but no CUDA GPU is visible to the bot")
         return [f"cuda:{index}" for index in range(count)]
 
+    def model_sources(self) -> tuple[dict[str, str], str]:
+        """Every model offered, alias -> source (``MODELS``, with ``MODEL_ID`` among them),
+        and the default's alias: ``MODEL_ID`` itself when it is an alias in ``MODELS``, the
+        alias ``MODELS`` gives the same source, else ``default``."""
+        listed = parse_models(self.models)
+        wanted = self.model_id.strip()
+        if wanted in listed:
+            return listed, wanted
+        same = [alias for alias, source in listed.items() if source == wanted]
+        if same:
+            return listed, same[0]
+        return {DEFAULT_ALIAS: wanted, **listed}, DEFAULT_ALIAS
+
     def batch_images(self, device: str) -> int:
         """``MAX_BATCH_IMAGES``, or its default for the device (16 on CUDA, 8 elsewhere)."""
         from engine import default_batch_images
@@ -120,6 +150,38 @@ class Settings(BaseSettings):
                 "DISCORD_TOKEN is not set: put the bot token in the environment or .env"
             )
         return token
+
+
+DEFAULT_ALIAS = "default"  # MODEL_ID's alias when MODELS gives it none
+MAX_MODELS = 16
+_ALIAS = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
+
+
+def parse_models(value: str) -> dict[str, str]:
+    """``MODELS`` (``alias=source,alias=source``) as alias -> source, in order; a
+    ``ValueError`` that says what is wrong."""
+    models: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        alias, sep, source = (x.strip() for x in part.partition("="))
+        if not sep or not source:
+            raise ValueError(f"{part!r} is not alias=model (turbo=stabilityai/sdxl-turbo)")
+        if not _ALIAS.fullmatch(alias):
+            raise ValueError(
+                f"alias {alias!r}: lowercase letters, digits, '.', '_' or '-', at most 32"
+            )
+        if alias == DEFAULT_ALIAS:
+            raise ValueError(f"the alias {DEFAULT_ALIAS!r} is MODEL_ID's: choose another")
+        if alias in models:
+            raise ValueError(f"the alias {alias!r} is given twice")
+        twice = [a for a, s in models.items() if s == source]
+        if twice:
+            raise ValueError(f"{source!r} is named twice ({twice[0]} and {alias})")
+        models[alias] = source
+    if len(models) > MAX_MODELS:
+        raise ValueError(f"at most {MAX_MODELS} models (got {len(models)})")
+    return models
 
 
 def load_settings(**overrides: object) -> Settings:

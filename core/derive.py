@@ -53,22 +53,24 @@ class Edit:
     tile: bool = False
 
 
-def refuse_unsupported(prompts: list[ParsedPrompt], defaults: FamilyDefaults) -> None:
+def refuse_unsupported(
+    prompts: list[ParsedPrompt], defaults: FamilyDefaults, alias: str = ""
+) -> None:
     """What the model's family cannot do is refused, naming the family, rather than
     ignored: a ``--no`` where it takes no negative prompt (FLUX.1: no second,
     unconditional pass to steer away from it), ``--tile`` where its layers do not wrap
     around (the diffusion transformers)."""
     family = defaults.family
+    model = f"The model `{alias}` ({family})" if alias else f"This bot's model ({family})"
     if not defaults.negative and any(parsed.negative is not None for parsed in prompts):
         raise BadParameter(
             "--no",
-            f"This bot's model ({family}) takes no negative prompt: describe what you want "
-            "instead, and remove `--no`.",
+            f"{model} takes no negative prompt: describe what you want instead, and remove `--no`.",
         )
     if not defaults.tile and any(parsed.tile for parsed in prompts):
         raise BadParameter(
             "--tile",
-            f"This bot's model ({family}) cannot make seamless tiles (its attention does not "
+            f"{model} cannot make seamless tiles (its attention does not "
             "wrap around the edges): remove `--tile`.",
         )
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from PIL import Image
 
-from core import derive
+from core import derive, offer
 from core.admission import Admission
 from core.blocked import PARENT_TEXTS, Text
 from core.derive import ONLY_REROLL_AND_ZOOM, Edit, grid_size, own_aspects
@@ -83,16 +83,25 @@ class Jobs:
                 "`--iw` sets how closely the result follows an image prompt: attach an "
                 "image in the `image` option, or remove `--iw`.",
             )
-        defaults = self.engine.model.defaults
-        derive.refuse_unsupported(prompts, defaults)  # what the model's family cannot do
         # The cheap refusals first (the same read brings the user's /settings), then the
         # blocked words: all before the image is downloaded or decoded.
         mine = (await self.admission.check(who, len(prompts))).settings
+        # Each prompt's model (--model, else /settings model, else the default) and what
+        # its family cannot do; its LoRAs.
+        chosen = [offer.model_for(self.engine, parsed.model, mine) for parsed in prompts]
+        loras = []
+        for parsed, (alias, model) in zip(prompts, chosen, strict=True):
+            derive.refuse_unsupported([parsed], model.defaults, self._shown(alias))
+            loras.append(offer.loras_for(self.engine, parsed.loras, alias, model))
         saved = all(parsed.negative is None for parsed in prompts)
         texts_from = (Text.PROMPT, Text.SAVED_NEGATIVE if saved else Text.NEGATIVE)
         # A saved negative only where the family takes one.
-        mine_negative = mine.get("negative", "") if defaults.negative else ""
-        negatives = [p.negative if p.negative is not None else mine_negative for p in prompts]
+        negatives = [
+            p.negative
+            if p.negative is not None
+            else (mine.get("negative", "") if model.defaults.negative else "")
+            for p, (_, model) in zip(prompts, chosen, strict=True)
+        ]
         texts = [(p.prompt, n) for p, n in zip(prompts, negatives, strict=True)]
         await self.admission.words.check_all(who, texts, texts_from)
         if callable(image):
@@ -102,10 +111,12 @@ class Jobs:
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
         fits: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size
         own = None if picture is None else own_aspect(picture)
-        for parsed, negative in zip(prompts, negatives, strict=True):
+        for parsed, negative, (_, model), used in zip(
+            prompts, negatives, chosen, loras, strict=True
+        ):
             params = derive.imagine_params(
-                who, parsed, negative, mine, own, defaults, self.limits.max_steps
-            ).but(model=self.runner.model_name)
+                who, parsed, negative, mine, own, model.defaults, self.limits.max_steps
+            ).but(model=model.name, loras=used)
             prompt_image = source = None
             if picture is not None:
                 weight = parsed.image_weight
@@ -145,10 +156,12 @@ class Jobs:
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         edit = None if remix is None else self.edit(parent, remix)
-        model, side = self.runner.model_name, self.limits.max_upscale_side
+        # A child keeps its parent's model (and LoRAs: they are among its params).
+        _, kept = offer.parent_model(self.engine, parent)
+        model, side = kept.name, self.limits.max_upscale_side
         if wanted is Action.REROLL:
             _refuse_purged(parent)
-            native = self.engine.model.defaults.native_size
+            native = kept.defaults.native_size
             return await self._admit(who, derive.reroll(who, parent, model, native, edit), edit)
         source = await _source_image(self.storage, parent, index)
         if edit is not None:
@@ -208,8 +221,16 @@ class Jobs:
         """``text`` from a form, parsed and bounded like a new /imagine (``BadParameter``
         as for /imagine); what it leaves out is the parent's, but for the negative: a
         ``--no`` removed from the form is no negative."""
-        parsed, defaults = self.check_prompt(text), self.engine.model.defaults
-        derive.refuse_unsupported([parsed], defaults)
+        parsed = self.check_prompt(text)
+        if parsed.model is not None or parsed.loras:
+            name = "--model" if parsed.model is not None else "--lora"
+            raise BadParameter(
+                name,
+                f"A new image from a button keeps its job's model and LoRAs: remove "
+                f"`{name}`, or start a new /imagine with it.",
+            )
+        alias, model = offer.parent_model(self.engine, parent)
+        derive.refuse_unsupported([parsed], model.defaults, self._shown(alias))
         return derive.edit_of(parent, parsed, self.limits.max_steps)
 
     async def custom_zoom(
@@ -225,17 +246,17 @@ class Jobs:
         source = await _source_image(self.storage, parent, index)
         size = grid_size(parent)
         aspect = None
+        _, kept = offer.parent_model(self.engine, parent)
         if edit.aspect is not None and edit.aspect not in own_aspects(parent, size):
             aspect = edit.aspect
-            size = size_for_aspect(*aspect, self.engine.model.defaults.native_size)
+            size = size_for_aspect(*aspect, kept.defaults.native_size)
         elif value == MIN_ZOOM:
             raise BadParameter(
                 "zoom",
                 f"A zoom of {MIN_ZOOM:g} at the same aspect ratio would change nothing: "
                 f"choose a factor above {MIN_ZOOM:g}, or another `--ar`.",
             )
-        model = self.runner.model_name
-        new = derive.zoom_out(who, parent, source, value, model, edit, size=size, aspect=aspect)
+        new = derive.zoom_out(who, parent, source, value, kept.name, edit, size=size, aspect=aspect)
         return await self._admit(who, new, edit)
 
     async def vary_region(
@@ -260,7 +281,8 @@ class Jobs:
         source = await _source_image(self.storage, parent, index)
         if edit is not None:
             derive.refuse_new_aspect(parent, grid_size(parent), edit, ONLY_REROLL_AND_ZOOM)
-        new = derive.region(who, parent, source, chosen, self.runner.model_name, edit)
+        _, kept = offer.parent_model(self.engine, parent)
+        new = derive.region(who, parent, source, chosen, kept.name, edit)
         return await self._admit(who, new, edit)
 
     async def cancel(self, job_id: int, who: Requester) -> Job:
@@ -272,6 +294,10 @@ class Jobs:
         if job.status.is_final:
             raise UserError(f"Job {job_id} is already {job.status}; there is nothing to cancel.")
         return await self.runner.cancel(job, who)
+
+    def _shown(self, alias: str) -> str:
+        """How a refusal names a model: by its alias where the bot offers several."""
+        return alias if len(self.engine.models) > 1 else ""
 
     async def _admit(self, who: Requester, new: NewJob, edit: Edit | None = None) -> Job:
         # An edited text is the user's own, and a blocked word in it is pointed out as such.

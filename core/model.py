@@ -89,9 +89,10 @@ class JobParams:
     guidance: float
     num_images: int = GRID_SIZE
     aspect: str | None = None
-    model: str = ""
+    model: str = ""  # the model's name (engine.model.name_of); empty: the default
     tile: bool = False
     negative_from: int | None = None
+    loras: tuple[tuple[str, float], ...] = ()  # LORA_DIR's, by name, with their weights
 
     @property
     def size(self) -> tuple[int, int]:
@@ -103,6 +104,8 @@ class JobParams:
         values = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
         if not self.tile:
             del values["tile"]  # as rows before --tile were written
+        if not self.loras:
+            del values["loras"]  # as rows before --lora were written
         return json.dumps(values, sort_keys=True)
 
     @classmethod
@@ -112,6 +115,7 @@ class JobParams:
         known = {f.name for f in dataclasses.fields(cls)}
         kept = {k: v for k, v in values.items() if k in known}
         kept["tile"] = bool(kept.get("tile"))
+        kept["loras"] = tuple((str(name), float(w)) for name, w in kept.get("loras", ()))
         return cls(**kept)
 
     def but(self, **changes: Any) -> JobParams:
@@ -320,6 +324,27 @@ class UserInfo:
     model: str
     device: str
     workers: list[WorkerState] = field(default_factory=list)  # for admins; else empty
+    models: list[OfferedModel] = field(default_factory=list)  # the default first
+    loras: list[OfferedLora] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedModel:
+    """A model members may pick (``--model``, ``/settings model``), as /info lists it."""
+
+    alias: str
+    name: str
+    family: str
+    steps: int  # its default sampler steps
+    default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedLora:
+    """A LoRA of ``LORA_DIR`` (``--lora``), as /info lists it."""
+
+    name: str
+    family: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,6 +179,10 @@ def image_recipe(
     if spec.tile:
         recipe["tile"] = "on"
         line += ", Tiling: True"
+    if job.params.loras:
+        recipe["loras"] = ", ".join(f"{name}:{weight:g}" for name, weight in job.params.loras)
+    # A1111 names LoRAs in the prompt, as its users write them: <lora:name:weight>.
+    tags = "".join(f" <lora:{name}:{weight:g}>" for name, weight in job.params.loras)
     negative = f"\nNegative prompt: {job.negative}" if job.negative else ""
-    recipe["parameters"] = f"{job.prompt}{negative}\n{line}"
+    recipe["parameters"] = f"{job.prompt}{tags}{negative}\n{line}"
     return recipe

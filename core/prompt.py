@@ -32,8 +32,23 @@ _INTEGER = re.compile(r"^[+]?\d+$")
 # two, which a client's JSON can still carry) cannot be encoded, and a NUL ends a C string.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
-KNOWN_PARAMETERS = ("--ar", "--seed", "--no", "--steps", "--cfg", "--iw", "--tile", "--repeat")
+KNOWN_PARAMETERS = (
+    "--ar",
+    "--seed",
+    "--no",
+    "--steps",
+    "--cfg",
+    "--iw",
+    "--tile",
+    "--repeat",
+    "--model",
+    "--lora",
+)
 FLAGS = ("--tile",)  # parameters that take no value
+REPEATABLE = ("--lora",)  # parameters that may be given more than once
+MAX_LORAS = 3
+MAX_LORA_WEIGHT = 2.0
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a model's alias, a LoRA's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +64,8 @@ class ParsedPrompt:
     image_weight: float | None = None
     tile: bool = False
     repeat: int = 1
+    model: str | None = None  # an alias of MODELS (checked against them by the core)
+    loras: tuple[tuple[str, float], ...] = ()  # LoRAs of LORA_DIR by name, with weights
 
 
 def check_storable(text: str, name: str) -> str:
@@ -142,7 +159,7 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         if name not in KNOWN_PARAMETERS:
             known = ", ".join(f"`{p}`" for p in KNOWN_PARAMETERS)
             raise BadParameter(name, f"`{name}` is not a parameter I know; use {known}.")
-        if name in values:
+        if name in values and name not in REPEATABLE:
             raise BadParameter(name, f"`{name}` is given twice; give it once.")
         if name == "--no":
             values[name] = check_negative(raw)
@@ -165,7 +182,16 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
                 f"unexpected text after `{name} {value}`: `{_clip(rest.strip())}`. "
                 "Write the prompt first and the parameters after it.",
             )
+        if name == "--lora":
+            loras = values.setdefault(name, [])
+            loras.append(parse_lora(value))  # type: ignore[attr-defined]
+            continue
         values[name] = _parse_value(name, value, max_steps)
+    loras = tuple(values.get("--lora", ()))  # type: ignore[call-overload]
+    if len(loras) > MAX_LORAS or len({n for n, _ in loras}) < len(loras):
+        raise BadParameter(
+            "--lora", f"At most {MAX_LORAS} LoRAs per prompt, each named once (got {len(loras)})."
+        )
     if not prompt:
         raise BadParameter(
             "prompt",
@@ -188,7 +214,19 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         image_weight=values.get("--iw"),  # type: ignore[arg-type]
         tile=bool(values.get("--tile")),
         repeat=values.get("--repeat", 1),  # type: ignore[arg-type]
+        model=values.get("--model"),  # type: ignore[arg-type]
+        loras=loras,
     )
+
+
+def parse_lora(value: str) -> tuple[str, float]:
+    """``NAME[:WEIGHT]`` as (name, weight), the weight 0..2, 1 when not given."""
+    name, sep, weight = value.partition(":")
+    if not _NAME.fullmatch(name):
+        raise BadParameter("--lora", f"`--lora` needs a LoRA's name: {_rule('--lora', 0)}.")
+    if not sep:
+        return name, 1.0
+    return name, parse_float(weight, "--lora", 0.0, MAX_LORA_WEIGHT)
 
 
 def _parse_value(name: str, value: str, max_steps: int) -> object:
@@ -202,6 +240,10 @@ def _parse_value(name: str, value: str, max_steps: int) -> object:
         return parse_int(value, name, 1, MAX_JOBS)
     if name == "--iw":
         return parse_float(value, name, 0.0, MAX_IMAGE_WEIGHT)
+    if name == "--model":
+        if not _NAME.fullmatch(value):
+            raise BadParameter(name, f"`--model` needs {_rule(name, max_steps)}.")
+        return value.lower()
     return parse_float(value, name, MIN_CFG, MAX_CFG)
 
 
@@ -213,6 +255,11 @@ def _rule(name: str, max_steps: int) -> str:
         "--cfg": f"a number from {MIN_CFG:g} to {MAX_CFG:g}",
         "--iw": f"a number from 0 to {MAX_IMAGE_WEIGHT:g}",
         "--repeat": f"a whole number from 1 to {MAX_JOBS}",
+        "--model": "a model's name as /info lists them, like `--model flux`",
+        "--lora": (
+            f"a LoRA's name as /info lists them, with a weight from 0 to {MAX_LORA_WEIGHT:g} "
+            "if you like: `--lora name` or `--lora name:0.7`"
+        ),
     }[name]
 
 

@@ -94,11 +94,6 @@ class Runner:
 
     # what the bot shows
 
-    @property
-    def model_name(self) -> str:
-        """The loaded model's name."""
-        return self.engine.model.name
-
     def position(self, job_id: int) -> int | None:
         """0 running, 1.. waiting, None when not in the engine."""
         return self.engine.position(job_id)
@@ -147,6 +142,9 @@ class Runner:
         """The engine's view of a committed job (``ValueError`` when the engine could not
         run it): built once, when the job is handed to the engine."""
         p = job.params
+        alias = self.engine.alias_of(p.model)
+        if alias is None:
+            raise ModelGone(f"the model it was made with ({p.model}) is no longer offered")
         start = starts_from(job.recipe)
         source = None
         if isinstance(start, ImageRef):
@@ -168,6 +166,8 @@ class Runner:
             paint=paint(job.recipe),
             tile=p.tile,
             owner=job.user_id,
+            model=alias,
+            loras=p.loras,
         )
 
     def launch(self, job: Job) -> None:
@@ -175,6 +175,10 @@ class Runner:
         once), with the one task that owns it until it is finished."""
         try:
             spec = self.spec_for(job)
+        except ModelGone as exc:  # MODELS changed while it waited
+            logger.warning("job %s cannot run: %s", job.id, exc)
+            self._spawn(self._finish(job, JobStatus.FAILED, str(exc)))
+            return
         except ValueError:
             # Admission checks every spec; a row that still cannot run (edited by hand,
             # written by another version) fails alone instead of stopping the bot.
@@ -213,7 +217,7 @@ class Runner:
                 else:
                     self.emit(JobEvent(EventKind.PROGRESS, job, update))
             output = await handle
-            sampler = self.engine.model.sampler
+            sampler = self.engine.models[spec.model].sampler
             rows = await self.encoders.run(write_outputs, self.storage, job, spec, output, sampler)
             await self.storage.add_images(rows)
         except asyncio.CancelledError:
@@ -254,6 +258,10 @@ class Runner:
 
         task.add_done_callback(done)
         return task
+
+
+class ModelGone(ValueError):
+    """A queued job's model is not among those the bot offers now (``MODELS`` changed)."""
 
 
 def failure_reason(exc: BaseException) -> str:

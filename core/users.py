@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from core import offer
 from core.admission import Admission
 from core.errors import NotAllowed
 from core.limits import Limits
@@ -32,7 +33,7 @@ class Users:
 
     async def user_settings(self, who: Requester) -> dict[str, Any]:
         """The user's defaults: any of ``aspect``, ``steps``, ``cfg``, ``negative``,
-        ``remix``."""
+        ``remix``, ``model``."""
         await self.admission.check_not_banned(who)
         return await self.storage.user_settings(who.user_id)
 
@@ -45,6 +46,7 @@ class Users:
         cfg: float | None = None,
         negative: str | None = None,
         remix: bool | None = None,
+        model: str | None = None,
         reset: bool = False,
     ) -> dict[str, Any]:
         """Check and store the user's defaults (``reset`` clears them first)."""
@@ -62,6 +64,8 @@ class Users:
             changes["negative"] = check_negative(negative, "negative")
         if remix is not None:
             changes["remix"] = bool(remix)
+        if model is not None:  # checked as --model is, by the same message
+            changes["model"], _ = offer.model_for(self.engine, model.strip().lower(), {})
         current = {} if reset else await self.storage.user_settings(who.user_id)
         updated = {**current, **changes}
         await self.storage.set_user_settings(who.user_id, updated)
@@ -73,12 +77,14 @@ class Users:
         return bool((await self.storage.user_settings(who.user_id)).get("remix"))
 
     async def info(self, who: Requester) -> UserInfo:
-        """What /info shows: quota, the caller's jobs in the queue, the queue, the model."""
+        """What /info shows: quota, the caller's jobs in the queue, the queue, the models
+        and LoRAs on offer."""
         await self.admission.check_not_banned(who)
         positions = self.engine.positions()
         active = await self.storage.jobs_with_status(
             JobStatus.QUEUED, JobStatus.RUNNING, scope=who.guild_id, user_id=who.user_id
         )
+        models, loras = offer.offered(self.engine)
         return UserInfo(
             quota=await self.quota(who),
             jobs=[(job.id, positions.get(job.id)) for job in active],
@@ -88,6 +94,8 @@ class Users:
             device=self.engine.model.device,
             # The workers (devices, replicas) and why any is down: for admins only.
             workers=self.engine.workers() if who.is_admin else [],
+            models=models,
+            loras=loras,
         )
 
     async def thumbnails(self, page: HistoryPage, nsfw_filter: str = "off") -> dict[int, Thumbnail]:

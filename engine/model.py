@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class LoadedModel:
     dtype: Any
     defaults: FamilyDefaults
     inpaint: Any = None  # the inpainting twin (zoom, pan, vary a region), same components
+    adapters: set[str] = field(default_factory=set)  # the LoRAs loaded into it, by name
 
     @property
     def sampler(self) -> str:
@@ -64,6 +65,52 @@ class LoadedModel:
         mask over the whole image."""
         unet = getattr(self.text2img, "unet", None)
         return getattr(getattr(unet, "config", None), "in_channels", 4) == 9
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """What the core reads of a model that need not be in memory (an
+    ``engine.protocols.Model``): a model a worker swapped out, or one on the replicas."""
+
+    name: str
+    device: str
+    defaults: FamilyDefaults
+    sampler: str
+    memory: int = 0  # bytes of its weights, as loaded (0: not known)
+
+    @classmethod
+    def of(cls, model: LoadedModel, memory: int | None = None) -> ModelSummary:
+        """A loaded model's summary, with the bytes of its weights (measured if not
+        given)."""
+        size = model_bytes(model) if memory is None else memory
+        return cls(model.name, model.device, model.defaults, model.sampler, size)
+
+
+def model_bytes(model: LoadedModel) -> int:
+    """Bytes of a loaded pipeline's weights (parameters and buffers of each component):
+    what keeping it resident costs, the activations of a call aside."""
+    seen: set[int] = set()
+    total = 0
+    for component in getattr(model.text2img, "components", {}).values():
+        for tensor in _tensors(component):
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def _tensors(component: Any) -> list:
+    parameters = getattr(component, "parameters", None)
+    buffers = getattr(component, "buffers", None)
+    if not (callable(parameters) and callable(buffers)):
+        return []  # a tokenizer, a scheduler, a config
+    return [*parameters(), *buffers()]
+
+
+def name_of(source: str) -> str:
+    """A model's name as jobs store it: a local folder's or file's name, else the hub id."""
+    path = Path(source).expanduser()
+    return path.name if path.exists() else source
 
 
 def pick_device(setting: str = "auto") -> str:
@@ -186,8 +233,7 @@ def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
     else:
         source = str(path) if path.is_dir() else model_id
         text2img = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype)
-    name = path.name if path.exists() else model_id
-    return wrap_pipeline(text2img, name, device, model_id=model_id)
+    return wrap_pipeline(text2img, name_of(model_id), device, model_id=model_id)
 
 
 def wrap_pipeline(text2img: Any, name: str, device: str, *, model_id: str = "") -> LoadedModel:

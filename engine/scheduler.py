@@ -12,14 +12,18 @@ import contextlib
 import functools
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from engine.faults import Returned
 from engine.handle import JobCancelled, JobHandle
 from engine.inbox import Handoff
 from engine.protocols import Model, Pipelines, Room, Worker, WorkerHooks
+from engine.resident import Resident
+
+if TYPE_CHECKING:
+    from engine.loras import LoraFile
 from engine.slots import Slot, local_workers, requeued
 from engine.types import JobSpec, WorkerState
 
@@ -86,7 +90,7 @@ class Engine:
 
     def __init__(
         self,
-        model: Pipelines | Sequence[Pipelines] | Model,
+        model: Pipelines | Resident | Sequence[Pipelines | Resident] | Model,
         *,
         max_batch_images: int = 8,
         batching: bool = True,
@@ -97,16 +101,32 @@ class Engine:
         workers: Sequence[Worker] | None = None,
         room: Room | None = None,
         hooks: WorkerHooks | None = None,
+        models: Mapping[str, Model] | None = None,
+        default_model: str = "default",
+        loras: Mapping[str, LoraFile] | None = None,
     ) -> None:
         if workers is None:
-            models = list(model) if isinstance(model, Sequence) else [cast(Pipelines, model)]
+            held = list(model) if isinstance(model, Sequence) else [model]
+            residents = [
+                m if isinstance(m, Resident) else Resident.single(cast(Pipelines, m)) for m in held
+            ]
             workers, self._steps = local_workers(
-                models, classifier, worker_options, preview_interval, progress_interval, hooks
+                residents, classifier, worker_options, preview_interval, progress_interval, hooks
             )
-            model = models[0]
+            models, default_model = residents[0].summaries(), residents[0].default
+            for other in residents[1:]:  # a model only another copy has loaded yet
+                models = {**other.summaries(), **models}
+            loras = residents[0].loras
         else:
             self._steps = []
-        self.model = cast(Model, model)  # what every worker runs (the first copy, or the replicas')
+            models = dict(models or {default_model: cast(Model, model)})
+        # What the core reads of every model the workers run, by alias (each a summary:
+        # it need not be in memory), and the alias of the one a job names none of.
+        self.models: dict[str, Model] = dict(models)
+        self.default_model = default_model
+        self.loras: dict[str, LoraFile] = dict(loras or {})  # LORA_DIR's, by name
+        if default_model not in self.models:
+            raise ValueError(f"the default model {default_model!r} is not among the models")
         self.max_batch_images = max(1, max_batch_images)
         self.batching = batching
         self._slots = [Slot(worker) for worker in workers]
@@ -119,6 +139,24 @@ class Engine:
         self._room = room
         self._positions: dict[int, int] | None = None  # the fair order, until it changes
         self.stats = EngineStats()
+
+    @property
+    def model(self) -> Model:
+        """The default model (what a job that names none runs)."""
+        return self.models[self.default_model]
+
+    @model.setter
+    def model(self, value: Model) -> None:
+        self.models[self.default_model] = value
+
+    def alias_of(self, name: str) -> str | None:
+        """The alias of the model a job names (its stored name; empty: the default),
+        None when no worker runs it."""
+        if not name:
+            return self.default_model
+        if self.models[self.default_model].name == name:
+            return self.default_model
+        return next((alias for alias, m in self.models.items() if m.name == name), None)
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -239,15 +277,15 @@ class Engine:
         self._changed()
         return batch
 
-    def _free_slot(self) -> Slot | None:
+    def _free_slot(self, model: str = "") -> Slot | None:
         """The worker to hand the next batch to: an idle one first, else one whose batch
-        is decoding with none behind it (it finds the next one waiting)."""
-        for slot in self._slots:
-            if slot.idle:
-                return slot
-        for slot in self._slots:
-            if slot.ready_for_next:
-                return slot
+        is decoding with none behind it (it finds the next one waiting); among those, one
+        that holds the batch's ``model`` on its device (no swap) when there is one."""
+        for ready in (lambda s: s.idle, lambda s: s.ready_for_next):
+            free = [slot for slot in self._slots if ready(slot)]
+            holding = [slot for slot in free if slot.holds(model or self.default_model)]
+            if free:
+                return (holding or free)[0]
         return None
 
     async def _schedule(self) -> None:
@@ -262,7 +300,9 @@ class Engine:
                 slot = self._free_slot()
                 if not (self._waiting and slot is not None):  # changed meanwhile
                     continue
-            self._hand(slot, self.next_batch())
+            batch = self.next_batch()
+            # The worker that holds the batch's model, where several are free.
+            self._hand(self._free_slot(batch[0].spec.model) or slot, batch)
 
     def _hand(self, slot: Slot, batch: list[JobHandle]) -> None:
         if len(batch) > 1:

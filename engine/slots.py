@@ -13,21 +13,22 @@ from engine.faults import Returned, WorkerLost
 from engine.handle import JobHandle
 from engine.inbox import Handoff
 from engine.nsfw_step import NsfwStep, Straight
-from engine.protocols import Outlet, Pipelines, Worker, WorkerHooks
+from engine.protocols import Outlet, Worker, WorkerHooks
+from engine.resident import Resident
 from engine.worker import Worker as LocalWorker
 
 logger = logging.getLogger(__name__)
 
 
 def local_workers(
-    models: list[Pipelines],
+    models: list[Resident],
     classifier: object,
     worker_options: Sequence[dict] | None,
     preview_interval: float,
     progress_interval: float,
     hooks: WorkerHooks | None,
 ) -> tuple[list[LocalWorker], list[NsfwStep]]:
-    """One worker thread per loaded model, each with its outlet: the NSFW step when it has
+    """One worker thread per device's models, each with its outlet: the NSFW step when it has
     a classifier (``classifier``: one for all or one per model), else straight to the
     jobs. The workers, and their NSFW steps."""
     if not models:
@@ -40,7 +41,7 @@ def local_workers(
     for loaded, checker, own in zip(models, classifiers, options, strict=True):
         outlet: Outlet = Straight()
         if checker is not None:
-            outlet = NsfwStep(checker, own.get("name") or loaded.device)
+            outlet = NsfwStep(checker, own.get("name") or loaded.first.device)
             steps.append(outlet)
         worker = LocalWorker(
             loaded,
@@ -81,6 +82,12 @@ class Slot:
             and handoff is not None
             and handoff.ending.done()
         )
+
+    def holds(self, model: str) -> bool:
+        """Whether the worker has ``model`` (an alias) on its device now: a batch of it
+        runs there without a swap. Replicas keep every model (``engine.ray_replica``)."""
+        resident = getattr(self.worker, "resident", None)
+        return resident is None or model in resident.on_device
 
     def held(self) -> list[JobHandle]:
         return self.running + self.next

@@ -14,6 +14,8 @@ PAINT_KINDS = ("zoom", "pan", "region")
 PAN_DIRECTIONS = ("left", "right", "up", "down")
 MIN_ZOOM, MAX_ZOOM = 1.0, 2.0  # a zoom out's factor: Zoom Out 1.5x/2x, Custom Zoom
 REGION_CELLS = 3  # Vary (Region): a 3x3 grid of cells, numbered 1..9 row by row
+MAX_LORAS = 3  # --lora, per prompt
+MIN_LORA_WEIGHT, MAX_LORA_WEIGHT = 0.0, 2.0
 
 
 def render_problems(width: object, height: object, steps: object, guidance: object) -> list[str]:
@@ -91,6 +93,8 @@ class JobSpec:
     paint: Paint | None = None  # built on the worker from the source; see ``Paint``
     tile: bool = False  # seamless: circular padding for this call (``engine.tiling``)
     owner: int = 0  # whose job it is: the scheduler shares the GPU fairly among owners
+    model: str = ""  # the model's alias ("": the engine's default)
+    loras: tuple[tuple[str, float], ...] = ()  # LoRAs by name, with their weights
 
     def __post_init__(self) -> None:
         """Refuse a spec the pipeline cannot run, here on the loop with a clear message,
@@ -106,6 +110,12 @@ class JobSpec:
             problems.append("a mask needs a source image to paint on")
         if self.paint is not None:
             problems.extend(self.paint.problems())
+        if len(self.loras) > MAX_LORAS or len({name for name, _ in self.loras}) < len(self.loras):
+            problems.append(f"at most {MAX_LORAS} LoRAs, each once (got {self.loras!r})")
+        if not all(MIN_LORA_WEIGHT <= weight <= MAX_LORA_WEIGHT for _, weight in self.loras):
+            problems.append(
+                f"LoRA weights are {MIN_LORA_WEIGHT:g}..{MAX_LORA_WEIGHT:g} (got {self.loras!r})"
+            )
         if self.source_image is not None and self.denoising_steps < 1:
             problems.append("steps x strength must be at least 1 (no step would run)")
         if problems:
@@ -116,7 +126,8 @@ class JobSpec:
         """Jobs of one shape can share a pipeline call (each keeps its prompts and seeds).
 
         Whether a negative prompt is given is part of it: SDXL encodes "no negative
-        prompt" as zeros, which a fused call could not keep apart from an empty one.
+        prompt" as zeros, which a fused call could not keep apart from an empty one. So
+        are the model and its LoRAs: a call runs one model with one set of adapters.
         """
         image_to_image = self.source_image is not None
         return (
@@ -129,6 +140,8 @@ class JobSpec:
             round(self.strength, 6) if image_to_image else None,
             bool(self.negative),
             self.tile,  # padding is per call: tiled and untiled jobs never share one
+            self.model,
+            self.loras,
         )
 
     @property

@@ -43,6 +43,7 @@ from engine.inbox import Batch, Call, Handoff, Stop, give_back_batches, return_a
 from engine.nsfw_step import Straight
 from engine.preview import latents_to_preview, unpack_latents
 from engine.protocols import Outlet, Pipelines, WorkerHooks
+from engine.resident import Resident
 from engine.tiling import tiling
 from engine.types import JobOutput, Progress
 
@@ -54,7 +55,7 @@ class Worker:
 
     def __init__(
         self,
-        model: Pipelines,
+        model: Pipelines | Resident,
         *,
         preview_interval: float = 2.0,
         progress_interval: float = 0.25,
@@ -64,8 +65,10 @@ class Worker:
         torch_threads: int | None = None,
         cpus: set[int] | None = None,
     ) -> None:
-        self.model = model
-        self.name = name or model.device
+        # The models it runs, by alias, kept on its device up to a budget (see
+        # ``engine.resident``); a single loaded model is the only one.
+        self.resident = model if isinstance(model, Resident) else Resident.single(model)
+        self.name = name or self.resident.first.device
         self.outlet: Outlet = outlet or Straight()  # where results go: see the module
         self.hooks = hooks  # a test's hold on this thread (engine.protocols.WorkerHooks)
         # CPU workers side by side: torch threads of this worker's own, and the cores it
@@ -253,13 +256,16 @@ class Worker:
         entries = entries_of(items)
         size = images_per_call or len(entries)
         images: list = []
+        spec = items[0].spec  # one shape: one model, one set of LoRAs
+        model = self.resident.get(spec.model)  # a swap, when it is not on the device
         started = time.perf_counter()
         try:
+            self.resident.use_loras(model, spec.loras)
             # --tile: circular padding for these calls only (same shape: all or none).
-            tile = items[0].spec.tile and self.model.defaults.tile  # core refuses the rest
-            with tiling(self.model.text2img, tile):
+            tile = spec.tile and model.defaults.tile  # core refuses the rest
+            with tiling(model.text2img, tile):
                 for start in range(0, len(entries), size):
-                    images.extend(self._call(entries[start : start + size]))
+                    images.extend(self._call(model, entries[start : start + size]))
         finally:
             self.call_seconds += time.perf_counter() - started
         results: dict[JobHandle, list] = {item: [] for item in items}
@@ -267,7 +273,18 @@ class Worker:
             results[entry.item].append(image)
         return results
 
-    def _call(self, entries: list[Entry]) -> list:
+    @property
+    def model(self) -> Pipelines:
+        """The default model, or the one on the device (what reads one model: the
+        benchmark's bare calls; call on the worker's thread or while it is idle)."""
+        return self.resident.first
+
+    @model.setter
+    def model(self, value: Pipelines) -> None:
+        """Run ``value`` as the one model (a test's gated copy, before the thread runs)."""
+        self.resident = Resident.single(value, self.resident.default)
+
+    def _call(self, model: Pipelines, entries: list[Entry]) -> list:
         import torch
 
         # CPU generators make a seed give the same image on every device.
@@ -275,18 +292,18 @@ class Worker:
         spec = entries[0].item.spec
         # A family with no negative prompt (FLUX.1) is not given one (core refuses --no).
         negatives = [entry.item.spec.negative for entry in entries]
-        negatives = negatives if self.model.defaults.negative else []
+        negatives = negatives if model.defaults.negative else []
         common = {
             "prompt": [entry.item.spec.prompt for entry in entries],
             "negative_prompt": negatives if any(negatives) else None,
             "num_inference_steps": spec.steps,
             "guidance_scale": spec.guidance,
             "generator": generators,
-            "callback_on_step_end": _StepEnd(self, entries),
+            "callback_on_step_end": _StepEnd(self, entries, model.defaults.family),
             "callback_on_step_end_tensor_inputs": ["latents"],
             "output_type": "pt",  # 8-bit on the device: to_pil_images
         }
-        return _run_pipeline(self.model, entries, common)
+        return _run_pipeline(model, entries, common)
 
 
 class _StepEnd:
@@ -295,13 +312,13 @@ class _StepEnd:
     first and last step, at most every ``progress_interval``) with a preview at most
     every ``preview_interval``; then the test's hook, if any."""
 
-    def __init__(self, worker: Worker, entries: list[Entry]) -> None:
+    def __init__(self, worker: Worker, entries: list[Entry], family: str) -> None:
         self.worker = worker
         self.items = list(dict.fromkeys(entry.item for entry in entries))
         self.first_index: dict[JobHandle, int] = {}
         for index, entry in enumerate(entries):
             self.first_index.setdefault(entry.item, index)
-        self.family = worker.model.defaults.family
+        self.family = family
         self.last_preview = time.monotonic()
         self.last_report = float("-inf")
 

@@ -12,45 +12,59 @@ from bot.discord_app.text import safe_prompt
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
+    from core.model import UserInfo
     from engine.types import WorkerState
 
 
-@app_commands.command(name="settings")
-@app_commands.describe(
-    aspect="Default aspect ratio, like 3:2 (1:4 to 4:1)",
-    steps="Default sampler steps",
-    cfg="Default guidance scale (0 to 20)",
-    negative="Default negative prompt (what to leave out)",
-    remix="Buttons that make new images first open a form to edit the prompt",
-    reset="Clear your defaults",
-)
-@app_commands.guild_only()
-async def settings(
-    interaction: discord.Interaction[ImagineBot],
-    aspect: str | None = None,
-    steps: int | None = None,
-    cfg: float | None = None,
-    negative: str | None = None,
-    remix: bool | None = None,
-    reset: bool = False,
-) -> None:
-    """Show or set your defaults for /imagine (a prompt's own parameters win)."""
-    service = interaction.client.services
-    changing = reset or any(v is not None for v in (aspect, steps, cfg, negative, remix))
-    if changing:
-        mine = await service.users.update_settings(
-            requester(interaction),
-            aspect=aspect,
-            steps=steps,
-            cfg=cfg,
-            negative=negative,
-            remix=remix,
-            reset=reset,
-        )
-    else:
-        mine = await service.users.user_settings(requester(interaction))
-    head = "Your defaults are saved." if changing else "Your defaults:"
-    await interaction.response.send_message(f"{head}\n{render_settings(mine)}", ephemeral=True)
+def settings_command(aliases: list[str]) -> app_commands.Command:
+    """/settings, its ``model`` option a choice of the models on offer (``aliases``)."""
+
+    @app_commands.command(name="settings")
+    @app_commands.describe(
+        aspect="Default aspect ratio, like 3:2 (1:4 to 4:1)",
+        steps="Default sampler steps",
+        cfg="Default guidance scale (0 to 20)",
+        negative="Default negative prompt (what to leave out)",
+        remix="Buttons that make new images first open a form to edit the prompt",
+        model="Default model (a prompt's --model wins)",
+        reset="Clear your defaults",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=alias, value=alias) for alias in aliases[:25]]
+    )
+    @app_commands.guild_only()
+    async def settings(
+        interaction: discord.Interaction[ImagineBot],
+        aspect: str | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        negative: str | None = None,
+        remix: bool | None = None,
+        model: str | None = None,
+        reset: bool = False,
+    ) -> None:
+        """Show or set your defaults for /imagine (a prompt's own parameters win)."""
+        service = interaction.client.services
+        asked = (aspect, steps, cfg, negative, remix, model)
+        changing = reset or any(v is not None for v in asked)
+        if changing:
+            mine = await service.users.update_settings(
+                requester(interaction),
+                aspect=aspect,
+                steps=steps,
+                cfg=cfg,
+                negative=negative,
+                remix=remix,
+                model=model,
+                reset=reset,
+            )
+        else:
+            mine = await service.users.user_settings(requester(interaction))
+        head = "Your defaults are saved." if changing else "Your defaults:"
+        text = f"{head}\n{render_settings(mine)}"
+        await interaction.response.send_message(text, ephemeral=True)
+
+    return settings
 
 
 def render_settings(mine: dict) -> str:
@@ -58,7 +72,7 @@ def render_settings(mine: dict) -> str:
     if not mine:
         return "none: the model's defaults apply (set them with `/settings aspect:3:2` ...)."
     lines = []
-    for key in ("aspect", "steps", "cfg", "negative"):
+    for key in ("model", "aspect", "steps", "cfg", "negative"):
         if key in mine:
             # Only the negative is free text; the others were checked (3:2, 30, 7.5).
             value = safe_prompt(str(mine[key]), 200) if key == "negative" else f"`{mine[key]}`"
@@ -98,11 +112,34 @@ async def info(interaction: discord.Interaction[ImagineBot]) -> None:
         quota_line,
         f"Your jobs in the queue: {jobs}.",
         f"Queue: {details.queue_length} waiting, {details.running} running.",
-        f"Model: `{details.model}` on {details.device}.",
+        *models_lines(details),
     ]
     if details.workers:
         lines.append(workers_line(details.workers))
     await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+
+def models_lines(details: UserInfo) -> list[str]:
+    """The models on offer (alias, family, default steps; the default first) and the
+    LoRAs, as /info lists them."""
+    if len(details.models) <= 1:
+        lines = [f"Model: `{details.model}` on {details.device}."]
+    else:
+        lines = [f"Models (`--model`, `/settings model`), on {details.device}:"]
+        lines += [
+            f"- `{m.alias}`: {m.name} ({m.family}, {m.steps} steps)"
+            + (" · the default" if m.default else "")
+            for m in details.models
+        ]
+    if details.loras:
+        shown = ", ".join(f"`{lora.name}` ({lora.family})" for lora in details.loras[:30])
+        more = len(details.loras) - 30
+        lines.append(
+            f"LoRAs (`--lora name:weight`): {shown}"
+            + (f" and {more} more" if more > 0 else "")
+            + "."
+        )
+    return lines
 
 
 def workers_line(workers: list[WorkerState]) -> str:
@@ -119,5 +156,7 @@ def workers_line(workers: list[WorkerState]) -> str:
 
 def setup(bot: ImagineBot) -> None:
     """Add /settings and /info."""
-    bot.tree.add_command(settings)
+    engine = bot.services.engine
+    default = [engine.default_model]
+    bot.tree.add_command(settings_command(default + [a for a in engine.models if a not in default]))
     bot.tree.add_command(info)

@@ -107,7 +107,14 @@ def _fit(text: str) -> str:
     return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
 
 
-def waiting_text(job: Job, position: int | None, percent: int | None = None) -> str:
+def _tag(job: Job, alias: str | None) -> str:
+    """``job <id>``, and the model's alias when it is not the default (``alias``)."""
+    return f"job {job.id} · {alias}" if alias else f"job {job.id}"
+
+
+def waiting_text(
+    job: Job, position: int | None, percent: int | None = None, alias: str | None = None
+) -> str:
     """The message while a job waits or runs."""
     if percent is not None:
         state = f"running: {percent}%"
@@ -120,10 +127,10 @@ def waiting_text(job: Job, position: int | None, percent: int | None = None) -> 
     what = _what(job)
     head = f"{_prompt(job)} - <@{job.user_id}>"
     detail = f"{what} · " if what else ""
-    return _fit(f"{head}\n{detail}job {job.id} · {state}")
+    return _fit(f"{head}\n{detail}{_tag(job, alias)} · {state}")
 
 
-def result_text(job: Job) -> str:
+def result_text(job: Job, alias: str | None = None) -> str:
     """The message that carries a finished job's images (or why there are none)."""
     p = job.params
     head = f"{_prompt(job)} - <@{job.user_id}>"
@@ -131,15 +138,15 @@ def result_text(job: Job) -> str:
     detail = f"{what} · " if what else ""
     if job.status == JobStatus.DONE:
         size = f"{p.width}x{p.height}"
-        tail = f"job {job.id} · seed {job.seed} · {size} · {p.steps} steps"
+        tail = f"{_tag(job, alias)} · seed {job.seed} · {size} · {p.steps} steps"
         if p.tile:
             tail += " · tile"
         return _fit(f"{head}\n{detail}{tail}")
     if job.status == JobStatus.CANCELLED:
-        return _fit(f"{head}\n{detail}job {job.id} · cancelled")
+        return _fit(f"{head}\n{detail}{_tag(job, alias)} · cancelled")
     reason = (job.error or "unknown error").splitlines()[0][:300]
     return _fit(
-        f"{head}\n{detail}job {job.id} · failed: {reason}\n"
+        f"{head}\n{detail}{_tag(job, alias)} · failed: {reason}\n"
         "Nothing was made. Try again, or change the prompt or its parameters."
     )
 

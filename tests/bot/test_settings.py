@@ -109,3 +109,58 @@ async def test_engine_ray_replicas_that_do_not_start_are_a_clear_error(monkeypat
     with pytest.raises(SettingsError, match=r"RAY_ADDRESS=\(a local cluster\).*no such model"):
         await open_ray(load_settings(_env_file=None))
     assert stopped == [True], "a cluster started for it is stopped (and its token deleted)"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "models", "sources", "default"),
+    [
+        ("stabilityai/sdxl-turbo", "", {"default": "stabilityai/sdxl-turbo"}, "default"),
+        (
+            "stabilityai/sdxl-turbo",
+            " turbo = stabilityai/sdxl-turbo , flux=black-forest-labs/FLUX.1-schnell",
+            {"turbo": "stabilityai/sdxl-turbo", "flux": "black-forest-labs/FLUX.1-schnell"},
+            "turbo",  # MODEL_ID is listed: its alias is MODELS'
+        ),
+        ("flux", "turbo=a,flux=b", {"turbo": "a", "flux": "b"}, "flux"),  # MODEL_ID an alias
+        ("/m/sd", "flux=b", {"default": "/m/sd", "flux": "b"}, "default"),
+    ],
+)
+def test_models_name_every_model_by_alias_with_model_id_the_default(
+    monkeypatch, model_id, models, sources, default
+):
+    monkeypatch.setenv("MODEL_ID", model_id)
+    monkeypatch.setenv("MODELS", models)
+    settings = load_settings(_env_file=None)
+    assert settings.model_sources() == (sources, default)
+
+
+@pytest.mark.parametrize(
+    ("models", "says"),
+    [
+        ("flux", "is not alias=model"),
+        ("Flux!=x", "alias 'Flux!'"),
+        ("default=x", "MODEL_ID's"),
+        ("a=x,a=y", "given twice"),
+        ("a=x,b=x", "named twice"),
+        (",".join(f"m{i}=x{i}" for i in range(17)), "at most 16"),
+    ],
+)
+def test_bad_models_are_refused_naming_the_setting(monkeypatch, models, says):
+    monkeypatch.setenv("MODELS", models)
+    with pytest.raises(SettingsError, match="MODELS") as refused:
+        load_settings(_env_file=None)
+    assert says in str(refused.value)
+
+
+def test_model_memory_and_lora_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODEL_MEMORY_GB", "")
+    monkeypatch.setenv("LORA_DIR", "")
+    settings = load_settings(_env_file=None)
+    assert settings.model_memory_gb is None and settings.lora_dir is None
+    monkeypatch.setenv("MODEL_MEMORY_GB", "0")
+    with pytest.raises(SettingsError, match="MODEL_MEMORY_GB"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("MODEL_MEMORY_GB", "12.5")
+    monkeypatch.setenv("LORA_DIR", str(tmp_path))
+    settings = load_settings(_env_file=None)
+    assert settings.model_memory_gb == 12.5 and settings.lora_dir == tmp_path

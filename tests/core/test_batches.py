@@ -34,7 +34,7 @@ def _new(service: Services, who: Requester, prompt: str) -> NewJob:
         steps=2,
         guidance=7.0,
         num_images=4,
-        model=service.runner.model_name,
+        model=service.engine.model.name,
     )
     return NewJob(who.user_id, prompt, "", 7, params, Imagine(), GUILD, who.channel_id)
 

@@ -104,7 +104,7 @@ async def done_job(
         steps=2,
         guidance=7.0,
         num_images=4,
-        model=service.runner.model_name,
+        model=service.engine.model.name,
     )
     job = await storage.create_job(
         NewJob(who.user_id, prompt, negative, 7, params, Imagine(), who.guild_id, who.channel_id)

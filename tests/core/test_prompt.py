@@ -248,3 +248,23 @@ def test_every_stored_text_and_echoed_value_is_checked():
     for call, name in cases:
         with pytest.raises(BadParameter, match=f"^{re.escape(name)} contains a character"):
             call()
+
+
+def test_model_and_loras_are_parsed_with_their_bounds():
+    parsed = parse("a fox --model FLUX --lora ink --lora paper_2:0.7 --lora x.y:0")
+    assert parsed.model == "flux"
+    assert parsed.loras == (("ink", 1.0), ("paper_2", 0.7), ("x.y", 0.0))
+    assert parse("a fox").loras == () and parse("a fox").model is None
+    refusals = [
+        ("a fox --lora a --lora b --lora c --lora d", "At most 3 LoRAs"),
+        ("a fox --lora a --lora a:0.5", "each named once"),
+        ("a fox --lora ink:2.5", "`--lora` takes a number from 0 to 2"),
+        ("a fox --lora ink:-1", "`--lora` takes a number from 0 to 2"),
+        ("a fox --lora ../etc:1", "needs a LoRA's name"),
+        ("a fox --model a/b", "`--model` needs a model's name"),
+        ("a fox --model a --model b", "given twice"),
+    ]
+    for text, says in refusals:
+        with pytest.raises(BadParameter, match=re.escape(says)) as refused:
+            parse(text)
+        assert refused.value.parameter in ("--lora", "--model"), text

@@ -14,6 +14,7 @@ import discord
 from bot.discord_app.buttons import grid_view, upscale_view
 from bot.discord_app.nsfw import filter_in
 from bot.discord_app.text import result_text
+from core import offer
 from core.model import ImageRow, Job, JobStatus
 from engine import censor, fit_png, fitting_png
 
@@ -28,10 +29,11 @@ class Payload:
     attachments: list[tuple[str, bytes]]
     view: discord.ui.View | None
     notice: str = ""
+    alias: str | None = None  # the model's, when it is not the default
 
     def content(self, job: Job) -> str:
         """The result text, with the filter's notice when there is one."""
-        text = result_text(job)
+        text = result_text(job, self.alias)
         return f"{text}\n{self.notice}"[:2000] if self.notice else text
 
     def files(self) -> list[discord.File]:
@@ -41,6 +43,12 @@ class Payload:
 
 async def build_payload(bot: ImagineBot, job: Job, limit: int) -> Payload:
     """The attachments and buttons of ``job``'s final message (none unless it is done)."""
+    payload = await _build(bot, job, limit)
+    payload.alias = offer.alias_shown(bot.services.engine, job)
+    return payload
+
+
+async def _build(bot: ImagineBot, job: Job, limit: int) -> Payload:
     if job.status != JobStatus.DONE:
         return Payload([], None)
     storage = bot.services.storage

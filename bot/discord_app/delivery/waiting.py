@@ -16,6 +16,7 @@ from bot.discord_app.delivery.live import Live, MessagesBase
 from bot.discord_app.nsfw import filter_in
 from bot.discord_app.sending import DEFAULT_FILE_LIMIT, SEND_ERRORS, token_alive
 from bot.discord_app.text import retired_text, waiting_text
+from core import offer
 from core.model import EventKind, Job, JobEvent
 from engine import Progress, censor_each, encode_png
 
@@ -106,7 +107,7 @@ class WaitingMessages(MessagesBase):
             state = self._state(live, positions)
             position, percent, preview_id = state
             options: dict = {
-                "content": waiting_text(live.job, position, percent),
+                "content": waiting_text(live.job, position, percent, self._alias(live.job)),
                 "view": cancel_view(live.job.id),
             }
             if preview_id is not None and (live.shown is None or live.shown[2] != preview_id):
@@ -148,7 +149,7 @@ class WaitingMessages(MessagesBase):
         position, percent, _ = state
         try:
             response = await interaction.response.send_message(
-                waiting_text(live.job, position, percent),
+                waiting_text(live.job, position, percent, self._alias(live.job)),
                 view=cancel_view(live.job.id),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
@@ -161,6 +162,10 @@ class WaitingMessages(MessagesBase):
         live.last_edit = asyncio.get_running_loop().time()
         message = response.resource
         return message if isinstance(message, discord.InteractionMessage) else None
+
+    def _alias(self, job: Job) -> str | None:
+        """The alias a job's message names: its model's, when not the default."""
+        return offer.alias_shown(self.bot.services.engine, job)
 
     async def post_waiting(self, job: Job) -> discord.Message | None:
         """Post ``job``'s waiting message in its channel (when no interaction response can
@@ -178,7 +183,9 @@ class WaitingMessages(MessagesBase):
         try:
             channel = await self._channel(job.channel_id)
             message = await channel.send(  # type: ignore[union-attr]
-                waiting_text(job, self.bot.services.runner.position(job.id)),
+                waiting_text(
+                    job, self.bot.services.runner.position(job.id), alias=self._alias(job)
+                ),
                 view=cancel_view(job.id),
             )
         except SEND_ERRORS as exc:

@@ -3,8 +3,13 @@ and for admins each worker, up or down with its reason."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from discord import app_commands
+
 from bot.discord_app import members
 from bot.discord_app.members import render_settings, workers_line
+from core.model import OfferedLora, OfferedModel, UserInfo
 from engine.types import WorkerState
 from tests.bot.discord_app.offline import make_bot
 
@@ -38,7 +43,38 @@ def test_workers_up_are_named_and_each_one_down_says_why() -> None:
     )
 
 
-def test_setup_adds_settings_and_info() -> None:
-    bot = make_bot()
+def test_setup_adds_settings_and_info_with_the_models_as_the_model_choices() -> None:
+    engine = SimpleNamespace(default_model="turbo", models={"flux": None, "turbo": None})
+    bot = make_bot(SimpleNamespace(engine=engine))
     members.setup(bot)
     assert sorted(command.name for command in bot.tree.get_commands()) == ["info", "settings"]
+    command = bot.tree.get_command("settings")
+    assert isinstance(command, app_commands.Command)
+    [model] = [p for p in command.parameters if p.name == "model"]
+    assert [choice.value for choice in model.choices] == ["turbo", "flux"]  # the default first
+
+
+def test_info_lists_every_model_with_its_family_and_steps_and_the_loras() -> None:
+    quota = SimpleNamespace()
+    details = UserInfo(
+        quota=quota,  # type: ignore[arg-type]
+        jobs=[],
+        queue_length=0,
+        running=0,
+        model="sdxl-turbo",
+        device="cuda",
+        models=[
+            OfferedModel("turbo", "sdxl-turbo", "sdxl-turbo", 4, default=True),
+            OfferedModel("flux", "FLUX.1-schnell", "flux-schnell", 4),
+        ],
+        loras=[OfferedLora("ink_style", "sdxl")],
+    )
+    lines = members.models_lines(details)
+    assert lines == [
+        "Models (`--model`, `/settings model`), on cuda:",
+        "- `turbo`: sdxl-turbo (sdxl-turbo, 4 steps) · the default",
+        "- `flux`: FLUX.1-schnell (flux-schnell, 4 steps)",
+        "LoRAs (`--lora name:weight`): `ink_style` (sdxl).",
+    ]
+    one = UserInfo(quota, [], 0, 0, "m", "cpu", models=details.models[:1])  # type: ignore[arg-type]
+    assert members.models_lines(one) == ["Model: `m` on cpu."]

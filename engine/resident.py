@@ -1,0 +1,216 @@
+"""The models one worker can run, by alias, and those it keeps in memory.
+
+A worker serves every model the bot offers (``MODELS``, and ``MODEL_ID`` as the default).
+It keeps models resident on its device up to a memory budget (``MODEL_MEMORY_GB``); the
+least recently used model goes out first when another one must come in. On an
+accelerator a model that goes out is moved to CPU memory (coming back is a copy, not a
+load from disk); on the CPU, where the budget is RAM itself, it is dropped and loaded
+again from disk when next needed. Every swap is logged with what it cost.
+
+All of it runs on the worker's thread, the only one that touches its torch; the
+scheduler reads ``on_device`` (a snapshot) to hand a batch to a worker that holds its
+model.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.model import LoadedModel, ModelSummary, model_bytes
+
+if TYPE_CHECKING:
+    from engine.loras import LoraFile
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[], LoadedModel]  # loads one model on the worker's device
+GB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class Swap:
+    """One model brought onto the device: from where, in how long; and those sent out."""
+
+    alias: str
+    source: str  # "disk" or "cpu memory"
+    seconds: float
+    out: tuple[str, ...]
+
+
+class Resident:
+    """The models a worker can run (``loaders``, by alias; ``default``: the one a job
+    without a model runs), those loaded already (``loaded``: the start-up's), and the
+    bytes it may keep on its device (``budget``; None: no limit). ``sizes``: the bytes of
+    models measured before they are loaded here, so room is made before loading."""
+
+    def __init__(
+        self,
+        loaders: Mapping[str, Loader],
+        *,
+        default: str,
+        loaded: Mapping[str, LoadedModel] | None = None,
+        budget: int | None = None,
+        sizes: Mapping[str, int] | None = None,
+        loras: Mapping[str, LoraFile] | None = None,
+    ) -> None:
+        if default not in loaders and default not in (loaded or {}):
+            raise ValueError(f"the default model {default!r} is not one of the models")
+        self.loaders = dict(loaders)
+        self.default = default
+        self.budget = budget
+        self.sizes = dict(sizes or {})
+        self.loras = dict(loras or {})  # LORA_DIR's, by name
+        self._on_device: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._offloaded: dict[str, LoadedModel] = {}
+        self.swaps: list[Swap] = []
+        # What the core reads of each model once loaded here, kept when it goes out.
+        self.known: dict[str, ModelSummary] = {}
+        for alias, model in (loaded or {}).items():
+            self.sizes.setdefault(alias, model_bytes(model))
+            self._on_device[alias] = model
+            self.known[alias] = ModelSummary.of(model, self.sizes[alias])
+        self.on_device: frozenset[str] = frozenset(self._on_device)
+
+    @classmethod
+    def single(cls, model: LoadedModel, alias: str = "default") -> Resident:
+        """One loaded model and nothing else (no budget: it stays)."""
+        return cls({}, default=alias, loaded={alias: model})
+
+    @property
+    def aliases(self) -> list[str]:
+        """Every model this worker can run."""
+        return list(dict.fromkeys([*self._on_device, *self._offloaded, *self.loaders]))
+
+    @property
+    def first(self) -> LoadedModel:
+        """The default model when it is on the device, else any model that is (for what
+        reads one model: the benchmark's bare calls)."""
+        return self._on_device.get(self.default) or next(iter(self._on_device.values()))
+
+    def summaries(self) -> dict[str, ModelSummary]:
+        """What the core reads of each model loaded here once (the default first)."""
+        first = {self.default: self.known[self.default]} if self.default in self.known else {}
+        return {**first, **self.known}
+
+    def get(self, alias: str) -> LoadedModel:
+        """The model ``alias`` on the device (worker thread): brought in when it is not,
+        the least recently used ones sent out first while the budget would be passed."""
+        alias = alias or self.default
+        model = self._on_device.get(alias)
+        if model is not None:
+            self._on_device.move_to_end(alias)
+            return model
+        if alias not in self._offloaded and alias not in self.loaders:
+            raise KeyError(f"no model {alias!r} on this worker (it offers {self.aliases})")
+        started = time.perf_counter()
+        out = self._make_room(self.sizes.get(alias, 0))
+        if alias in self._offloaded:
+            model = self._offloaded.pop(alias)
+            _move(model, model.device)
+            source = "cpu memory"
+        else:
+            model = self.loaders[alias]()
+            self.sizes[alias] = model_bytes(model)
+            self.known[alias] = ModelSummary.of(model, self.sizes[alias])
+            source = "disk"
+        self._on_device[alias] = model
+        out += self._make_room(0, keep=alias)  # its size was not known before loading
+        self.on_device = frozenset(self._on_device)
+        swap = Swap(alias, source, time.perf_counter() - started, tuple(out))
+        self.swaps.append(swap)
+        logger.info(
+            "model swap on %s: %s in from %s (%.2f GB) in %.2f s%s",
+            model.device,
+            alias,
+            source,
+            self.sizes[alias] / GB,
+            swap.seconds,
+            f"; out: {', '.join(out)}" if out else "",
+        )
+        return model
+
+    def use_loras(self, model: LoadedModel, uses: tuple[tuple[str, float], ...]) -> None:
+        """Set the LoRAs (name, weight) of the next call on ``model`` (worker thread):
+        each loaded into it once, then only weighted; none turns every one off."""
+        if not uses and not model.adapters:
+            return  # nothing loaded, nothing to turn off
+        from engine.loras import use_loras
+
+        try:
+            files = [(self.loras[name], weight) for name, weight in uses]
+        except KeyError as exc:
+            raise KeyError(f"no LoRA {exc.args[0]!r} in LORA_DIR") from None
+        use_loras(model.text2img, files, model.adapters)
+
+    def _make_room(self, needed: int, keep: str = "") -> list[str]:
+        """Send models out, least recently used first, until ``needed`` more bytes fit
+        the budget (never ``keep``, the one coming in); the aliases sent out."""
+        out: list[str] = []
+        if self.budget is None:
+            return out
+        while self._used() + needed > self.budget:
+            victims = [alias for alias in self._on_device if alias != keep]
+            if not victims:
+                if keep:  # alone over the budget: it runs, and says so
+                    logger.warning(
+                        "model %s alone (%.2f GB) is over MODEL_MEMORY_GB (%.2f GB)",
+                        keep,
+                        self.sizes.get(keep, 0) / GB,
+                        self.budget / GB,
+                    )
+                break
+            alias = victims[0]
+            self._send_out(alias)
+            out.append(alias)
+        return out
+
+    def _send_out(self, alias: str) -> None:
+        model = self._on_device.pop(alias)
+        if model.device.startswith(("cuda", "mps")):
+            try:
+                _move(model, "cpu")
+            except (MemoryError, RuntimeError) as exc:  # no room in RAM either: dropped
+                logger.warning("model %s could not be kept in CPU memory (%s)", alias, exc)
+            else:
+                self._offloaded[alias] = model
+                return
+        del model
+        gc.collect()
+        _free_device_memory()
+
+    def _used(self) -> int:
+        return sum(self.sizes.get(alias, 0) for alias in self._on_device)
+
+
+def default_budget(device: str) -> int:
+    """``MODEL_MEMORY_GB`` when it is not set: what the device has, less a margin for a
+    call's activations (a fifth, at least 2 GB); RAM on the CPU (three quarters)."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+        return int(total - max(total // 5, 2 * GB))
+    import os
+
+    pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    return int(pages * page_size * 3 // 4)
+
+
+def _move(model: LoadedModel, device: str) -> None:
+    """Move a model's weights (the three pipelines share them) to ``device``."""
+    model.text2img.to(device)
+    if device == "cpu":
+        _free_device_memory()
+
+
+def _free_device_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
