@@ -149,6 +149,45 @@ def tiny_vae(
     )
 
 
+def tiny_unet(family: Family = "sd", *, inpainting: bool = False):
+    """The tiny pipeline's UNet (random weights from torch's current seed); ``inpainting``
+    (SD only): 9 input channels (latents, mask, masked image)."""
+    from diffusers import UNet2DConditionModel
+
+    shared = {
+        "block_out_channels": (16, 32),
+        "layers_per_block": 1,
+        "sample_size": TINY_SAMPLE_SIZE,
+        "out_channels": 4,
+        "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+        "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+        "norm_num_groups": 8,
+    }
+    if family == "sd":
+        return UNet2DConditionModel(
+            in_channels=9 if inpainting else 4,
+            cross_attention_dim=_TEXT_HIDDEN,
+            attention_head_dim=8,
+            **shared,
+        )
+    if family != "sdxl" or inpainting:
+        raise ValueError(f"no tiny UNet for {family!r} (inpainting={inpainting}): 'sd' or 'sdxl'")
+    time_embed_dim = 8
+    return UNet2DConditionModel(
+        in_channels=4,
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=time_embed_dim,
+        transformer_layers_per_block=(1, 1),
+        # Six time ids of addition_time_embed_dim each, plus the pooled projection.
+        projection_class_embeddings_input_dim=6 * time_embed_dim + _TEXT_HIDDEN,
+        # Both encoders' hidden states are concatenated.
+        cross_attention_dim=2 * _TEXT_HIDDEN,
+        **shared,
+    )
+
+
 def build_tiny_pipeline(
     family: Family = "sd",
     *,
@@ -167,7 +206,6 @@ def build_tiny_pipeline(
         StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
         StableDiffusionXLPipeline,
-        UNet2DConditionModel,
     )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
@@ -185,18 +223,7 @@ def build_tiny_pipeline(
     if inpainting and family != "sd":
         raise ValueError("a tiny inpainting checkpoint is SD only")
     if family == "sd":
-        unet = UNet2DConditionModel(
-            block_out_channels=(16, 32),
-            layers_per_block=1,
-            sample_size=TINY_SAMPLE_SIZE,
-            in_channels=9 if inpainting else 4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=_TEXT_HIDDEN,
-            norm_num_groups=8,
-            attention_head_dim=8,
-        )
+        unet = tiny_unet("sd", inpainting=inpainting)
         text_encoder = CLIPTextModel(_text_config(tokenizer))
         pipeline_class = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
         return pipeline_class(
@@ -210,26 +237,7 @@ def build_tiny_pipeline(
             requires_safety_checker=False,
         )
     if family == "sdxl":
-        time_embed_dim = 8
-        unet = UNet2DConditionModel(
-            block_out_channels=(16, 32),
-            layers_per_block=1,
-            sample_size=TINY_SAMPLE_SIZE,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            attention_head_dim=(2, 4),
-            use_linear_projection=True,
-            addition_embed_type="text_time",
-            addition_time_embed_dim=time_embed_dim,
-            transformer_layers_per_block=(1, 1),
-            # Six time ids of addition_time_embed_dim each, plus the pooled projection.
-            projection_class_embeddings_input_dim=6 * time_embed_dim + _TEXT_HIDDEN,
-            # Both encoders' hidden states are concatenated.
-            cross_attention_dim=2 * _TEXT_HIDDEN,
-            norm_num_groups=8,
-        )
+        unet = tiny_unet("sdxl")
         text_encoder = CLIPTextModel(_text_config(tokenizer))
         text_encoder_2 = CLIPTextModelWithProjection(
             _text_config(tokenizer, projection_dim=_TEXT_HIDDEN)

@@ -72,18 +72,40 @@ def build_qwen_tokenizer():
     return tokenizer
 
 
-def _z_image(seed: int):
-    """Z-Image: a Qwen3 text encoder and a single-stream transformer (diffusers' test sizes)."""
+def tiny_transformer(family: DitFamily):
+    """The tiny pipeline's diffusion transformer of ``family`` (random weights from torch's
+    current seed), sized as diffusers' own tests size them."""
     import torch
-    from diffusers import (
-        FlowMatchEulerDiscreteScheduler,
-        ZImagePipeline,
-        ZImageTransformer2DModel,
-    )
-    from transformers import Qwen3Config, Qwen3Model
+    from diffusers import FluxTransformer2DModel, SD3Transformer2DModel, ZImageTransformer2DModel
 
-    tokenizer = build_qwen_tokenizer()
-    torch.manual_seed(seed)
+    if family == "flux":
+        # Latents are packed in 2x2 patches: 4 channels become 16 transformer inputs.
+        return FluxTransformer2DModel(
+            patch_size=1,
+            in_channels=4 * _LATENT_CHANNELS,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=_T5_HIDDEN,
+            pooled_projection_dim=32,
+            axes_dims_rope=[4, 4, 8],
+        )
+    if family == "sd3":
+        return SD3Transformer2DModel(
+            sample_size=32,
+            patch_size=1,
+            in_channels=_LATENT_CHANNELS,
+            num_layers=2,
+            attention_head_dim=8,
+            num_attention_heads=4,
+            caption_projection_dim=32,
+            joint_attention_dim=_T5_HIDDEN,
+            pooled_projection_dim=64,
+            out_channels=_LATENT_CHANNELS,
+        )
+    if family != "z-image":
+        raise ValueError(f"family must be one of {', '.join(DIT_FAMILIES)} (got {family!r})")
     transformer = ZImageTransformer2DModel(
         all_patch_size=(2,),
         all_f_patch_size=(1,),
@@ -102,6 +124,18 @@ def _z_image(seed: int):
     with torch.no_grad():  # made with torch.empty: fixed, so that no NaN comes out
         transformer.x_pad_token.fill_(1.0)
         transformer.cap_pad_token.fill_(1.0)
+    return transformer
+
+
+def _z_image(seed: int):
+    """Z-Image: a Qwen3 text encoder and a single-stream transformer (diffusers' test sizes)."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline
+    from transformers import Qwen3Config, Qwen3Model
+
+    tokenizer = build_qwen_tokenizer()
+    torch.manual_seed(seed)
+    transformer = tiny_transformer("z-image")
     encoder = Qwen3Model(
         Qwen3Config(
             hidden_size=16,
@@ -138,7 +172,9 @@ def _t5_encoder(vocab_size: int):
         pad_token_id=0,
         eos_token_id=1,
     )
-    return T5EncoderModel(config)
+    # eval: T5 has dropout (0.1), which would make the in-memory pipeline draw differently
+    # each call (from_pretrained loads in eval mode).
+    return T5EncoderModel(config).eval()
 
 
 def _vae(shift: float, scale: float):
@@ -157,13 +193,7 @@ def _vae(shift: float, scale: float):
 def build_tiny_dit_pipeline(family: DitFamily = "flux", *, seed: int = 0):
     """A tiny random-weight FLUX.1 or SD3 text-to-image pipeline, in memory."""
     import torch
-    from diffusers import (
-        FlowMatchEulerDiscreteScheduler,
-        FluxPipeline,
-        FluxTransformer2DModel,
-        SD3Transformer2DModel,
-        StableDiffusion3Pipeline,
-    )
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, StableDiffusion3Pipeline
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     if family not in DIT_FAMILIES:
@@ -178,18 +208,7 @@ def build_tiny_dit_pipeline(family: DitFamily = "flux", *, seed: int = 0):
     t5 = _t5_encoder(len(t5_tokenizer))
     scheduler = FlowMatchEulerDiscreteScheduler()
     if family == "flux":
-        # Latents are packed in 2x2 patches: 4 channels become 16 transformer inputs.
-        transformer = FluxTransformer2DModel(
-            patch_size=1,
-            in_channels=4 * _LATENT_CHANNELS,
-            num_layers=1,
-            num_single_layers=1,
-            attention_head_dim=16,
-            num_attention_heads=2,
-            joint_attention_dim=_T5_HIDDEN,
-            pooled_projection_dim=32,
-            axes_dims_rope=[4, 4, 8],
-        )
+        transformer = tiny_transformer("flux")
         return FluxPipeline(
             scheduler=scheduler,
             vae=_vae(0.0609, 1.5035),
@@ -202,18 +221,7 @@ def build_tiny_dit_pipeline(family: DitFamily = "flux", *, seed: int = 0):
     # SD3: two CLIP encoders (their projected outputs concatenated) and T5.
     clip = CLIPTextModelWithProjection(_text_config(clip_tokenizer, projection_dim=32))
     clip_2 = CLIPTextModelWithProjection(_text_config(clip_tokenizer, projection_dim=32))
-    transformer = SD3Transformer2DModel(
-        sample_size=32,
-        patch_size=1,
-        in_channels=_LATENT_CHANNELS,
-        num_layers=2,
-        attention_head_dim=8,
-        num_attention_heads=4,
-        caption_projection_dim=32,
-        joint_attention_dim=_T5_HIDDEN,
-        pooled_projection_dim=64,
-        out_channels=_LATENT_CHANNELS,
-    )
+    transformer = tiny_transformer("sd3")
     return StableDiffusion3Pipeline(
         scheduler=scheduler,
         vae=_vae(0.0609, 1.5035),
