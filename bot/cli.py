@@ -1,4 +1,4 @@
-"""``imaginebot``: run the bot, run one job without Discord, write a tiny model."""
+"""``imaginebot``: run the bot, run one job without Discord, write a tiny model or LoRA."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         help="a dedicated inpainting checkpoint (9-channel UNet; sd only)",
     )
 
+    tiny_lora = commands.add_parser(
+        "tiny-lora", help="write a tiny random LoRA for the tiny model of a family to DIR"
+    )
+    tiny_lora.add_argument("directory", type=Path, help="a folder (or a .safetensors path)")
+    tiny_lora.add_argument(
+        "--family", choices=["sd", "sdxl", "flux", "sd3", "z-image"], default="sd"
+    )
+    tiny_lora.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+
     canvas_cli.add_commands(commands)
 
     bench = commands.add_parser(
@@ -106,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_main()
     if args.command == "tiny-model":
         return _tiny_model(args.directory, args.family, args.seed, args.inpainting)
+    if args.command == "tiny-lora":
+        return _tiny_lora(args.directory, args.family, args.seed)
     try:
         settings = load_settings()
         if args.command == "imagine":
@@ -259,6 +270,22 @@ def _tiny_model(directory: Path, family: str, seed: int, inpainting: bool = Fals
     else:
         write_tiny_model(directory, family, seed=seed, inpainting=inpainting)  # type: ignore[arg-type]
     print(f"wrote a tiny {family} pipeline to {directory} (use MODEL_ID={directory})")
+    return 0
+
+
+def _tiny_lora(target: Path, family: str, seed: int) -> int:
+    from bot.logs import configure_logging
+    from devtools.tiny_lora import write_tiny_lora
+
+    configure_logging("WARNING")
+    if target.suffix != ".safetensors":  # a folder, made if need be: tiny-<family>.safetensors
+        target.mkdir(parents=True, exist_ok=True)
+    try:
+        path = write_tiny_lora(target, family, seed=seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote a tiny {family} LoRA to {path} (for a tiny-model --family {family} model)")
     return 0
 
 
