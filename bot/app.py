@@ -88,7 +88,9 @@ async def open_ray(
     settings: Settings, *, nsfw_filter: bool = True, room: Room | None = None
 ) -> Engine:
     """``ENGINE=ray``: the replicas deployed on the cluster at ``RAY_ADDRESS`` (a local one
-    when empty), each loading ``MODEL_ID`` (and the NSFW classifier unless it is off)."""
+    when empty), each loading every model of ``MODELS`` and ``MODEL_ID`` (kept resident up
+    to ``MODEL_MEMORY_GB``), ``LORA_DIR``'s LoRAs (the same paths on the cluster's
+    machines), and the NSFW classifier unless it is off."""
     try:
         from engine.ray_engine import open_ray_engine
     except ImportError as exc:
@@ -102,15 +104,22 @@ async def open_ray(
     # each replica its GPU.
     several = "," in settings.device or settings.device == "cuda:all"
     device = "auto" if several else settings.device
+    sources, default = settings.model_sources()
+    _refuse_same_names(sources)
+    gb = settings.model_memory_gb
     try:
         return await open_ray_engine(
-            settings.model_id,
+            sources[default],
             replicas=settings.ray_replicas,
             max_batch_images=settings.max_batch_images,
             address=settings.ray_address,
             device=device,
             nsfw=nsfw,
             room=room,
+            models=sources,
+            default=default,
+            budget=None if gb is None else int(gb * 1024**3),
+            lora_dir=None if settings.lora_dir is None else str(settings.lora_dir),
         )
     except (ConnectionError, RuntimeError) as exc:  # no cluster there; replicas that fail
         from engine.ray_engine import shutdown

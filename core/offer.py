@@ -11,8 +11,7 @@ from core.errors import BadParameter, UnknownJob, UserError
 from core.model import Job, OfferedLora, OfferedModel
 
 if TYPE_CHECKING:
-    from engine import Engine
-    from engine.protocols import Model
+    from engine import Engine, Model
 
 LISTED = 20  # names a refusal lists at most
 
@@ -60,7 +59,7 @@ def loras_for(
 ) -> tuple[tuple[str, float], ...]:
     """``--lora`` checked: each one in ``LORA_DIR`` and of the model's family (a LoRA
     changes a model's layers; another family's do not fit)."""
-    from engine.loras import base_family
+    from engine import base_family
 
     family = base_family(model.defaults.family)
     for name, _ in asked:

@@ -8,8 +8,10 @@ from engine.canvas import pan_size, region_preview
 from engine.faults import WorkerLost, is_out_of_memory
 from engine.handle import JobCancelled, JobHandle, JobStarted
 from engine.images import censor, censor_each, compose_grid, encode_png, fit_png, fitting_png
+from engine.loras import LoraFile, base_family
 from engine.model import FamilyDefaults
 from engine.png import encode_grid
+from engine.protocols import Model
 from engine.scheduler import Engine, EngineStats, default_batch_images
 from engine.types import GRID_SIZE, JobOutput, JobSpec, Paint, Progress, WorkerState
 
@@ -23,10 +25,13 @@ __all__ = [
     "JobOutput",
     "JobSpec",
     "JobStarted",
+    "LoraFile",
+    "Model",
     "Paint",
     "Progress",
     "WorkerLost",
     "WorkerState",
+    "base_family",
     "censor",
     "censor_each",
     "compose_grid",

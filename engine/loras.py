@@ -27,6 +27,7 @@ LORA_FAMILIES = ("sd", "sdxl", "flux", "sd3", "z-image")
 FAMILY_METADATA_KEY = "imaginebot.family"
 _BASE_METADATA_KEYS = ("ss_base_model_version", "modelspec.architecture")
 MAX_LORA_FILES = 1000
+MAX_ADAPTERS = 8  # LoRAs kept loaded in one pipeline (use_loras)
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _SUFFIX = ".safetensors"
 
@@ -141,11 +142,18 @@ def takes_loras(pipe: Any) -> bool:
     return _loader_family(pipe) is not None
 
 
-def use_loras(pipe: Any, uses: Sequence[tuple[LoraFile, float]], loaded: set[str]) -> None:
+def use_loras(
+    pipe: Any,
+    uses: Sequence[tuple[LoraFile, float]],
+    loaded: dict[str, None],
+    keep: int = MAX_ADAPTERS,
+) -> None:
     """Make exactly ``uses`` (LoRA, weight) active on ``pipe`` before a call, on the thread
-    that runs it: each LoRA not in ``loaded`` is loaded once (and added to it); none: every
-    loaded LoRA is off, and the output is the pipeline's own. ``LoraError`` when one cannot
-    be used."""
+    that runs it: each LoRA not in ``loaded`` (the names loaded, least recently used
+    first) is loaded once; past ``keep`` loaded, the least recently used one not in use
+    is deleted first, so that the memory LoRAs take stays bounded whatever members name.
+    None: every loaded LoRA is off, and the output is the pipeline's own. ``LoraError``
+    when one cannot be used."""
     if not uses:
         if loaded:
             pipe.disable_lora()  # the base layers alone: the same output as before any load
@@ -162,9 +170,14 @@ def use_loras(pipe: Any, uses: Sequence[tuple[LoraFile, float]], loaded: set[str
         if lora.family != family:
             raise LoraError(f"LoRA {lora.name!r} is for {lora.family} models, this one is {family}")
     for lora, _ in uses:
-        if lora.name not in loaded:
+        if lora.name in loaded:
+            del loaded[lora.name]  # used now: the most recent
+        else:
+            for old in [name for name in loaded if name not in names][: len(loaded) - keep + 1]:
+                pipe.delete_adapters(adapter_name(old))
+                del loaded[old]
             _load(pipe, lora)
-            loaded.add(lora.name)
+        loaded[lora.name] = None
     pipe.enable_lora()
     pipe.set_adapters(
         [adapter_name(name) for name in names],

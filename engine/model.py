@@ -51,7 +51,8 @@ class LoadedModel:
     dtype: Any
     defaults: FamilyDefaults
     inpaint: Any = None  # the inpainting twin (zoom, pan, vary a region), same components
-    adapters: set[str] = field(default_factory=set)  # the LoRAs loaded into it, by name
+    # The LoRAs loaded into it, by name, least recently used first (engine.loras).
+    adapters: dict[str, None] = field(default_factory=dict)
 
     @property
     def sampler(self) -> str:

@@ -179,10 +179,12 @@ def deploy(
     gpus: float | None = None,
     ray_init: dict[str, Any] | None = None,
     replica: type = EngineReplica,
+    **models: Any,
 ) -> Any:
     """Join the cluster at ``address`` (or start a local one, ``ray_cluster``) and deploy
     the replicas (``replica``: the deployment's class, ``EngineReplica`` or a subclass of
-    it); their handle. Blocking."""
+    it; ``models``: its ``models``, ``default``, ``budget`` and ``lora_dir``); their
+    handle. Blocking."""
     import ray
     from ray import serve
 
@@ -204,7 +206,7 @@ def deploy(
         health_check_period_s=2,
         max_constructor_retry_count=2,  # a MODEL_ID that does not load fails the start fast
     )
-    app = deployment.bind(model_id, device if gpus else "cpu", nsfw=nsfw)
+    app = deployment.bind(model_id, device if gpus else "cpu", nsfw=nsfw, **models)
     return serve.run(app, name=APP_NAME, route_prefix=None)
 
 
@@ -226,11 +228,20 @@ async def engine_on(
     handle: Any, replicas: int, max_batch_images: int | None = None, *, room: Room | None = None
 ) -> Engine:
     """An engine with ``replicas`` workers sending their batches through ``handle``."""
-    info: ModelInfo = await handle.info.remote()
+    default, infos, loras = await handle.catalog.remote()
     workers = [RayWorker(handle, f"ray#{index}") for index in range(replicas)]
+    info: ModelInfo = infos[default]
     batch = max_batch_images or default_batch_images(info.device)  # the replicas' device
-    model = RemoteModel.of(info)
-    return Engine(model, max_batch_images=batch, workers=workers, room=room)
+    models = {alias: RemoteModel.of(each) for alias, each in infos.items()}
+    return Engine(
+        models[default],
+        max_batch_images=batch,
+        workers=workers,
+        room=room,
+        models=models,
+        default_model=default,
+        loras=loras,
+    )
 
 
 def shutdown() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import tempfile
 from collections.abc import AsyncIterator
@@ -112,15 +113,39 @@ class EngineReplica:
         preview_interval: float = 2.0,
         progress_interval: float = 0.25,
         nsfw: dict[str, Any] | None = None,
+        models: dict[str, str] | None = None,
+        default: str = "default",
+        budget: int | None = None,
+        lora_dir: str | None = None,
     ) -> None:
+        from engine.loras import scan_lora_dir
         from engine.model import load_model, pick_device
         from engine.nsfw_step import NsfwStep, Straight
         from engine.protocols import Outlet
         from engine.ray_cluster import keep_replica_on_loopback
+        from engine.resident import Resident, default_budget
         from engine.worker import Worker
 
         keep_replica_on_loopback()
-        self.model = load_model(model_id, device)
+        # Every model the bot offers, each loaded once at start (the bot learns each one's
+        # family), kept resident up to the budget as on a local worker: every replica
+        # serves every model, so the bot's scheduler need not route by model.
+        sources = dict(models or {default: model_id})
+        on = pick_device(device)
+        loaders = {
+            alias: functools.partial(load_model, source, device)
+            for alias, source in sources.items()
+        }
+        loras = scan_lora_dir(Path(lora_dir)) if lora_dir else {}
+        self.resident = Resident(
+            loaders,
+            default=default,
+            budget=default_budget(on) if budget is None else budget,
+            loras=loras,
+        )
+        for alias in [*(a for a in sources if a != default), default]:  # the default last
+            self.resident.get(alias)
+        self.model = self.resident.first
         outlet: Outlet = Straight()
         if nsfw:  # the same filter as a local worker's, on this replica's device
             from engine.nsfw import NsfwClassifier
@@ -128,7 +153,7 @@ class EngineReplica:
             classifier = NsfwClassifier.load(nsfw["model"], pick_device(device), nsfw["threshold"])
             outlet = NsfwStep(classifier, "replica")
         self.worker = Worker(
-            self.model,
+            self.resident,
             preview_interval=preview_interval,
             progress_interval=progress_interval,
             outlet=outlet,
@@ -137,18 +162,26 @@ class EngineReplica:
         self._order = 0
 
     def info(self) -> ModelInfo:
-        """The model this replica runs."""
-        model = self.model
-        return ModelInfo(
-            name=model.name,
-            device=model.device,
-            dtype=str(model.dtype).removeprefix("torch."),
-            family=model.defaults.family,
-            steps=model.defaults.steps,
-            guidance=model.defaults.guidance,
-            native_size=model.defaults.native_size,
-            sampler=model.sampler,
-        )
+        """The default model this replica runs."""
+        return self.catalog()[1][self.resident.default]
+
+    def catalog(self) -> tuple[str, dict[str, ModelInfo], dict[str, Any]]:
+        """The default's alias, every model this replica runs by alias, and its LoRAs
+        (``engine.loras.LoraFile`` by name)."""
+        infos = {
+            alias: ModelInfo(
+                name=model.name,
+                device=model.device,
+                dtype=str(self.model.dtype).removeprefix("torch."),
+                family=model.defaults.family,
+                steps=model.defaults.steps,
+                guidance=model.defaults.guidance,
+                native_size=model.defaults.native_size,
+                sampler=model.sampler,
+            )
+            for alias, model in self.resident.summaries().items()
+        }
+        return self.resident.default, infos, dict(self.resident.loras)
 
     async def run_batch(self, specs: list[JobSpec], files: Files) -> AsyncIterator[Any]:
         """Run one batch on this replica's worker; stream its events, then the outcomes."""

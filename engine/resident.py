@@ -82,6 +82,16 @@ class Resident:
         """One loaded model and nothing else (no budget: it stays)."""
         return cls({}, default=alias, loaded={alias: model})
 
+    def wrap(self, transform: Callable[[LoadedModel], LoadedModel]) -> None:
+        """Pass every model, loaded or loaded later, through ``transform`` (a test's
+        gate on its pipelines; call before the worker runs)."""
+        for held in (self._on_device, self._offloaded):
+            for alias, model in held.items():
+                held[alias] = transform(model)
+        self.loaders = {
+            alias: (lambda load=load: transform(load())) for alias, load in self.loaders.items()
+        }
+
     @property
     def aliases(self) -> list[str]:
         """Every model this worker can run."""

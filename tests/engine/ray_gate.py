@@ -33,4 +33,5 @@ class GatedReplica(EngineReplica):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.worker.model = gated(self.model, FileGate(self.gate))
+        gate = FileGate(self.gate)
+        self.resident.wrap(lambda model: gated(model, gate))  # every model of MODELS

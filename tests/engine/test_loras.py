@@ -17,6 +17,7 @@ from engine.loras import (
     LORA_FAMILIES,
     LoraError,
     LoraFile,
+    adapter_name,
     base_family,
     lora_family,
     scan_lora_dir,
@@ -56,10 +57,10 @@ def models(tiny_model_dirs, dit_models) -> dict[str, LoadedModel]:
 
 
 @pytest.fixture(scope="module")
-def loaded() -> dict[str, set[str]]:
+def loaded() -> dict[str, dict[str, None]]:
     """The LoRAs loaded into each of this module's pipelines: kept for each pipeline across
     its calls, as the worker keeps it."""
-    return {family: set() for family in LORA_FAMILIES}
+    return {family: {} for family in LORA_FAMILIES}
 
 
 # An image-to-image input that the LoRAs do not touch.
@@ -118,16 +119,37 @@ def test_two_loras_at_once_each_with_its_weight(models, loras, loaded):
     alone = draw(pipe)
     use_loras(pipe, [(first, 1.0), (second, 0.5)], loaded)
     both = draw(pipe)
-    assert {"tiny-sd", "tiny-sd.v2"} <= loaded
+    assert {"tiny-sd", "tiny-sd.v2"} <= loaded.keys()
     assert (both - alone).abs().max() > 1e-3, "the second one counts"
     use_loras(pipe, [(first, 1.0), (second, 0.0)], loaded)
     assert (draw(pipe) - alone).abs().max() <= 1e-6, "and only as much as its weight"
     use_loras(pipe, [], loaded)
 
 
+def test_past_the_cap_the_least_recently_used_lora_not_in_use_is_deleted(models, loras, loaded):
+    """However many LoRAs members name, a pipeline keeps ``keep`` loaded: the least
+    recently used one not in this call goes first."""
+    pipe, loaded = models["sd"].text2img, loaded["sd"]
+    first, second = loras["tiny-sd"], loras["tiny-sd.v2"]
+    use_loras(pipe, [], loaded)
+    for name in list(loaded):  # this module's earlier tests' adapters
+        pipe.delete_adapters(adapter_name(name))
+        del loaded[name]
+    use_loras(pipe, [(first, 1.0)], loaded, keep=1)
+    with_first = draw(pipe)
+    use_loras(pipe, [(second, 1.0)], loaded, keep=1)
+    assert list(loaded) == ["tiny-sd.v2"]
+    assert list(pipe.get_list_adapters()["unet"]) == [adapter_name("tiny-sd.v2")]
+    use_loras(pipe, [(first, 1.0)], loaded, keep=1)  # loaded again: the same image
+    assert list(loaded) == ["tiny-sd"] and (draw(pipe) - with_first).abs().max() <= 1e-6
+    use_loras(pipe, [(first, 1.0), (second, 0.5)], loaded, keep=1)  # both in use: both stay
+    assert list(loaded) == ["tiny-sd", "tiny-sd.v2"]
+    use_loras(pipe, [], loaded)
+
+
 def test_a_lora_of_another_family_is_refused_before_it_is_loaded(models, loras, loaded):
     pipe, loaded = models["sd"].text2img, loaded["sd"]
-    before = (set(loaded), pipe.get_list_adapters())
+    before = (dict(loaded), pipe.get_list_adapters())
     with pytest.raises(LoraError, match=r"'tiny-sdxl' is for sdxl models, this one is sd"):
         use_loras(pipe, [(loras["tiny-sdxl"], 1.0)], loaded)
     assert (loaded, pipe.get_list_adapters()) == before
@@ -139,7 +161,7 @@ def test_a_file_that_does_not_fit_fails_and_leaves_the_pipeline_as_it_was(
     pipe, loaded = models["sd"].text2img, loaded["sd"]
     use_loras(pipe, [], loaded)
     plain = draw(pipe)
-    before = (set(loaded), pipe.get_list_adapters())
+    before = (dict(loaded), pipe.get_list_adapters())
     # SDXL's tensors (wider cross-attention) under an SD label; then not a LoRA at all.
     misfit = LoraFile("misfit", loras["tiny-sdxl"].path, "sd")
     junk_path = tmp_path / "junk.safetensors"

@@ -5,6 +5,7 @@ holds one model, the least recently used goes out and the swap is logged with it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import numpy as np
@@ -156,3 +157,37 @@ async def test_a_batch_goes_to_the_worker_that_holds_its_model(loaded_models, sd
     async with engine:
         await engine.submit(spec(1, 1, "xl"))
     assert recorder_b.batches == [[(1, "xl")]] and recorder_a.batches == []
+
+
+async def test_a_lora_changes_the_image_at_weight_0_it_does_not_and_it_never_fuses(
+    tiny_model_dirs, tmp_path
+):
+    """Through the worker: the same seed with the LoRA differs, at weight 0 it is the image
+    without it, and LoRA and no-LoRA jobs (or two weights) are never one call."""
+    from devtools.tiny_lora import write_tiny_lora
+    from engine.loras import scan_lora_dir
+    from engine.model import load_model
+
+    write_tiny_lora(tmp_path, "sd")
+    loras = scan_lora_dir(tmp_path)
+    own = load_model(str(tiny_model_dirs["sd"]), "cpu")  # its adapters stay in this test
+    recorder = Recorder()
+    resident = Resident({}, default="sd", loaded={"sd": own}, loras=loras)
+    engine = Engine(resident, max_batch_images=16, hooks=recorder)
+    plain = spec(1, 1, "sd")
+    jobs = [
+        plain,
+        dataclasses.replace(plain, job_id=2, owner=2, loras=(("tiny-sd", 1.0),)),
+        dataclasses.replace(plain, job_id=3, owner=3, loras=(("tiny-sd", 0.0),)),
+        dataclasses.replace(plain, job_id=4, owner=4),
+    ]
+    async with engine:
+        async with held_worker(engine):
+            handles = [engine.submit(job) for job in jobs]
+        outputs = await asyncio.gather(*handles)
+    # 1 and 4 share a call; the LoRA jobs each have their own.
+    assert recorder.batches == [[(1, "sd"), (4, "sd")], [(2, "sd")], [(3, "sd")]]
+    without, with_lora, weight_0, after = (output.images for output in outputs)
+    assert not same_images(without, with_lora)
+    assert same_images(without, weight_0) and same_images(without, after)
+    assert list(own.adapters) == ["tiny-sd"]  # loaded once

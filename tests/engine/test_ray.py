@@ -67,6 +67,7 @@ def cluster(tiny_model_dirs, gate_file) -> Iterator[str]:
         gpus=0,
         ray_init={"num_cpus": REPLICAS, "log_to_driver": False},
         replica=ray_gate.GatedReplica,
+        models={"default": model, "xl": str(tiny_model_dirs["sdxl"])},  # MODELS
     )
     folder = token_folder()
     yield model
@@ -95,7 +96,9 @@ def spec(job_id: int, steps: int = 2, **fields) -> JobSpec:
     return JobSpec(job_id, f"prompt {job_id}", "", 64, 64, steps, 7.0, 40 + job_id, **fields)
 
 
-async def test_jobs_run_on_the_replicas_through_the_service(cluster, sd_model, tmp_path):
+async def test_jobs_run_on_the_replicas_through_the_service(
+    cluster, sd_model, loaded_models, tmp_path
+):
     engine = await engine_on(handle(), REPLICAS)
     assert engine.model.name == Path(cluster).name and engine.model.sampler
     assert [w.name for w in engine.workers()] == ["ray#0", "ray#1"]
@@ -117,14 +120,19 @@ async def test_jobs_run_on_the_replicas_through_the_service(cluster, sd_model, t
         assert varied.status == JobStatus.DONE, varied.error
         assert len(await services.runner.images(varied.id)) == 4
     # The same image a local worker makes from the same spec (up to float rounding: the
-    # replica's torch runs one thread, the local one two).
-    async with Engine(sd_model) as local:
-        expected = await local.submit(spec(7))
+    # replica's torch runs one thread, the local one two), on each model: every replica
+    # serves every model of MODELS.
     async with await engine_on(handle(), REPLICAS) as remote:
+        assert sorted(remote.models) == ["default", "xl"]
+        assert remote.models["xl"].name == "tiny-sdxl"
         made = await remote.submit(spec(7))
-    for a, b in zip(made.images, expected.images, strict=True):
-        difference = np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int))
-        assert difference.max() <= 3 and difference.mean() < 0.1
+        made_xl = await remote.submit(spec(8, model="xl"))
+    for model, job, output in ((sd_model, 7, made), (loaded_models["sdxl"], 8, made_xl)):
+        async with Engine(model) as local:
+            expected = await local.submit(spec(job))
+        for a, b in zip(output.images, expected.images, strict=True):
+            difference = np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int))
+            assert difference.max() <= 3 and difference.mean() < 0.1
 
 
 async def test_progress_arrives_in_order_and_errors_come_back_as_the_jobs_own(cluster, tmp_path):
