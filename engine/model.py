@@ -53,6 +53,8 @@ class LoadedModel:
     inpaint: Any = None  # the inpainting twin (zoom, pan, vary a region), same components
     # The LoRAs loaded into it, by name, least recently used first (engine.loras).
     adapters: dict[str, None] = field(default_factory=dict)
+    # The LoRAs (name, weight) its last call ran with; None: not known (a call failed).
+    active_loras: tuple[tuple[str, float], ...] | None = ()
 
     @property
     def sampler(self) -> str:

@@ -148,15 +148,17 @@ class Resident:
     def use_loras(self, model: LoadedModel, uses: tuple[tuple[str, float], ...]) -> None:
         """Set the LoRAs (name, weight) of the next call on ``model`` (worker thread):
         each loaded into it once, then only weighted; none turns every one off."""
-        if not uses and not model.adapters:
-            return  # nothing loaded, nothing to turn off
+        if uses == model.active_loras:
+            return  # as the last call: nothing to switch (and none at all without LoRAs)
         from engine.loras import use_loras
 
         try:
             files = [(self.loras[name], weight) for name, weight in uses]
         except KeyError as exc:
             raise KeyError(f"no LoRA {exc.args[0]!r} in LORA_DIR") from None
+        model.active_loras = None  # until they are all set
         use_loras(model.text2img, files, model.adapters)
+        model.active_loras = uses
 
     def _make_room(self, needed: int, keep: str = "") -> list[str]:
         """Send models out, least recently used first, until ``needed`` more bytes fit
