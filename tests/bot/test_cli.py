@@ -79,3 +79,47 @@ def test_cli_imagine_zoom_pan_and_vary_region(tmp_path, tiny_model_dirs, monkeyp
         stderr = capsys.readouterr().err
         assert code == 2 and words in stderr, stderr
         assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_imagine_with_a_model_of_models_and_a_lora(
+    tmp_path, tiny_model_dirs, monkeypatch, capsys
+):
+    """Issue 25: ``--model`` picks a model of ``MODELS`` (``MODEL_ID`` the default) and
+    ``--lora`` one of ``LORA_DIR``; each image's PNG recipe names both as A1111 does. A
+    model that is not offered is refused on stderr, listing those that are."""
+    from devtools.tiny_lora import write_tiny_lora
+
+    loras = tmp_path / "loras"
+    loras.mkdir()
+    write_tiny_lora(loras, "sdxl")
+    write_tiny_lora(loras, "sd")
+    env = {
+        "MODEL_ID": str(tiny_model_dirs["sd"]),
+        "MODELS": f"xl={tiny_model_dirs['sdxl']}",
+        "LORA_DIR": str(loras),
+        "DATA_DIR": str(tmp_path / "data"),
+        "DAILY_QUOTA": "0",
+    }
+    prompt = "a fox --model xl --lora tiny-sdxl:0.7 --steps 2 --seed 5"
+    made = run(["-m", "bot.cli", "imagine", prompt, "-o", "grid.png"], tmp_path, **env)
+    assert made.returncode == 0, made.stderr
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.size == (256, 256)  # four of the tiny SDXL's 128x128
+    for k in range(1, 5):
+        with Image.open(tmp_path / f"grid_{k}.png") as image:
+            first, _, rest = image.text["parameters"].partition("\n")
+            assert first == "a fox <lora:tiny-sdxl:0.7>", image.text["parameters"]
+            assert "Model: tiny-sdxl" in rest and f"Seed: {4 + k}" in rest, rest
+            assert image.text["model"] == "tiny-sdxl"
+    # The refusal, in this process (the same main() as the command).
+    monkeypatch.chdir(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from bot.cli import main
+
+    capsys.readouterr()
+    code = main(["imagine", "a fox --model nope --steps 2", "-o", "x.png"])
+    stderr = capsys.readouterr().err
+    assert code != 0, stderr
+    assert "--model nope" in stderr and "`default`" in stderr and "`xl`" in stderr, stderr
+    assert not (tmp_path / "x.png").exists()
