@@ -40,6 +40,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "cfg": Opt(NUMBER),
         "negative": Opt(STRING),
         "remix": Opt(BOOLEAN),
+        # A choice of the models on offer: the shared bot's MODEL_ID alone is ``default``
+        # (tests/e2e/test_models.py: two models).
+        "model": Opt(STRING, choices=frozenset({"default"})),
         "reset": Opt(BOOLEAN),
     },
     "admin": {
