@@ -74,8 +74,8 @@ def loras_for(
         if lora.family != family:
             raise BadParameter(
                 "--lora",
-                f"The LoRA `{name}` is for {lora.family} models, and `{alias}` is a "
-                f"{model.defaults.family} model: choose a LoRA for it, or another "
+                f"The LoRA `{name}` is for {lora.family} models, and `{alias}` is of the "
+                f"{model.defaults.family} family: choose a LoRA for it, or another "
                 "`--model`.",
             )
     return asked

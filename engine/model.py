@@ -193,12 +193,25 @@ def _transformer_family(pipe: Any) -> FamilyDefaults:
 
 
 def single_file_pipeline_class(path: Path):
-    """The pipeline class for a single-file checkpoint, read from its tensor names."""
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    """The pipeline class for a single-file checkpoint, read from its tensor names (as
+    diffusers' own single-file loader tells them: FLUX.1's double blocks, SD3's joint
+    blocks, SDXL's second text encoder); diffusers fetches the rest of a FLUX.1 or SD3
+    pipeline (its configs, and the text encoders a transformer-only file lacks)."""
+    from diffusers import (
+        FluxPipeline,
+        StableDiffusion3Pipeline,
+        StableDiffusionPipeline,
+        StableDiffusionXLPipeline,
+    )
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as checkpoint:
         keys = checkpoint.keys()
+    blocks = {key.removeprefix("model.diffusion_model.").split(".", 1)[0] for key in keys}
+    if "double_blocks" in blocks:
+        return FluxPipeline
+    if "joint_blocks" in blocks:
+        return StableDiffusion3Pipeline
     if any(key.startswith("conditioner.embedders.1") for key in keys):
         return StableDiffusionXLPipeline
     return StableDiffusionPipeline

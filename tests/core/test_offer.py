@@ -150,7 +150,7 @@ async def test_loras_are_checked_against_the_folder_and_the_model_family(
     assert "`nope` is not a LoRA here. This bot offers `ink`, `xl_ink`." in str(refused.value)
     with pytest.raises(BadParameter) as refused:
         await service.jobs.imagine(ALICE, "a fox --model xl --lora ink:0.5")
-    assert "The LoRA `ink` is for sd models, and `xl` is a sdxl model" in str(refused.value)
+    assert "The LoRA `ink` is for sd models, and `xl` is of the sdxl family" in str(refused.value)
     job = await service.jobs.imagine(ALICE, "a fox --lora ink:0.5")
     assert job.params.loras == (("ink", 0.5),)
     assert service.runner.spec_for(job).loras == (("ink", 0.5),)

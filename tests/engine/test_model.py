@@ -83,6 +83,19 @@ def test_single_file_checkpoints_pick_their_pipeline(tmp_path):
     )
     assert single_file_pipeline_class(xl).__name__ == "StableDiffusionXLPipeline"
     assert single_file_pipeline_class(sd).__name__ == "StableDiffusionPipeline"
+    # FLUX.1 (BFL's transformer-only file, or a whole checkpoint) and SD 3.5.
+    for name, key, expected in (
+        ("flux1-schnell", "double_blocks.0.img_attn.norm.key_norm.scale", "FluxPipeline"),
+        ("flux-all", "model.diffusion_model.double_blocks.0.img_mod.lin.bias", "FluxPipeline"),
+        (
+            "sd3.5_medium",
+            "model.diffusion_model.joint_blocks.0.context_block.adaLN_modulation.1.bias",
+            "StableDiffusion3Pipeline",
+        ),
+    ):
+        path = tmp_path / f"{name}.safetensors"
+        save_file({key: torch.zeros(2)}, str(path))
+        assert single_file_pipeline_class(path).__name__ == expected
 
 
 def test_device_and_dtype(monkeypatch):
