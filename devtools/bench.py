@@ -149,6 +149,7 @@ def bare_pipeline(
                 guidance_scale=guidance,
                 generator=generators,
                 output_type="pil",
+                **model.defaults.call_arguments(),  # as the worker calls it
             )
     seconds = time.perf_counter() - started
     return Phase(

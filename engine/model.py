@@ -22,15 +22,27 @@ class FamilyDefaults:
     # --tile: circular padding makes seamless images where a UNet's convolutions see the
     # whole image; a diffusion transformer's attention does not wrap around.
     tile: bool = True
+    # T5 tokens a prompt is padded to (FLUX.1, SD3: ``max_sequence_length``); 0: the
+    # pipeline's own. Every image of the model gets the same, fused or alone.
+    text_tokens: int = 0
+
+    def call_arguments(self) -> dict[str, int]:
+        """What every pipeline call of the family is given beyond the job's own (the
+        worker's calls and the benchmark's bare ones alike)."""
+        return {"max_sequence_length": self.text_tokens} if self.text_tokens else {}
 
 
 TURBO = FamilyDefaults("turbo", steps=4, guidance=0.0, native_size=512)
 # Diffusion transformers, as their model cards run them: FLUX.1 [dev] is guidance-distilled
 # (the guidance is an input, no second pass), [schnell] is timestep-distilled (4 steps, no
 # guidance); SD3/3.5 runs classic CFG with a negative prompt.
-FLUX_DEV = FamilyDefaults("flux", 28, 3.5, 1024, negative=False, tile=False)
-FLUX_SCHNELL = FamilyDefaults("flux-schnell", 4, 0.0, 1024, negative=False, tile=False)
-SD3 = FamilyDefaults("sd3", 28, 4.5, 1024, tile=False)
+# The T5 sequence as the reference code runs it: [dev] 512 tokens, [schnell] 256 (BFL's
+# flux repo; diffusers pads both to 512), SD3 256; never past the T5 tokenizer's own limit.
+FLUX_DEV = FamilyDefaults("flux", 28, 3.5, 1024, negative=False, tile=False, text_tokens=512)
+FLUX_SCHNELL = FamilyDefaults(
+    "flux-schnell", 4, 0.0, 1024, negative=False, tile=False, text_tokens=256
+)
+SD3 = FamilyDefaults("sd3", 28, 4.5, 1024, tile=False, text_tokens=256)
 # Z-Image-Turbo: 9 scheduler steps (8 transformer passes) and no guidance, as its card.
 Z_IMAGE = FamilyDefaults("z-image", 9, 0.0, 1024, tile=False)
 SDXL = FamilyDefaults("sdxl", steps=30, guidance=6.0, native_size=1024)
@@ -184,6 +196,10 @@ def _transformer_family(pipe: Any) -> FamilyDefaults:
         base = FLUX_DEV if guided else FLUX_SCHNELL
     else:
         base = Z_IMAGE if kind.startswith("ZImage") else SD3
+    t5 = getattr(pipe, "tokenizer_3" if base is SD3 else "tokenizer_2", None)
+    limit = getattr(t5, "model_max_length", None)
+    if base.text_tokens and isinstance(limit, int) and limit < base.text_tokens:
+        base = dataclasses.replace(base, text_tokens=limit)  # a T5 that reads fewer
     sample = getattr(pipe, "default_sample_size", None)
     scale = getattr(pipe, "vae_scale_factor", None)
     if isinstance(sample, int) and isinstance(scale, int):

@@ -303,6 +303,7 @@ class Worker:
             "callback_on_step_end_tensor_inputs": ["latents"],
             "output_type": "pt",  # 8-bit on the device: to_pil_images
         }
+        common.update(model.defaults.call_arguments())  # FLUX.1, SD3: the T5 sequence
         return _run_pipeline(model, entries, common)
 
 

@@ -5,12 +5,14 @@ inpainting jobs with previews decoded from their latents (FLUX's unpacked first)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 import torch
 from PIL import Image
 
 from engine import Engine, JobStarted
+from engine.model import FLUX_DEV, FLUX_SCHNELL, SD3
 from engine.preview import latents_to_preview, unpack_latents
 from engine.types import JobSpec, Paint, Progress
 
@@ -35,6 +37,44 @@ def test_each_family_knows_its_defaults(dit_models):
     )
     # Native sizes are the pipelines' defaults (1024 for the real ones).
     assert flux.defaults.native_size == 256 and sd3.defaults.native_size == 64
+    # The T5 sequence as the reference code runs it, capped by the T5 tokenizer's own
+    # limit (the tiny one reads 64 tokens); Z-Image keeps its pipeline's.
+    assert (FLUX_DEV.text_tokens, FLUX_SCHNELL.text_tokens, SD3.text_tokens) == (512, 256, 256)
+    assert flux.defaults.text_tokens == sd3.defaults.text_tokens == 64
+    assert flux.defaults.call_arguments() == {"max_sequence_length": 64}
+    assert z_image.call_arguments() == {}
+
+
+async def test_every_call_of_the_family_gets_its_text_sequence(dit_models, tmp_path):
+    """Text-to-image and inpainting calls alike are given the family's T5 sequence length:
+    a job's images do not depend on the call it runs in."""
+    model = dit_models["flux"]
+    seen: list[dict] = []
+
+    class Recording:
+        def __init__(self, pipe):
+            self.pipe = pipe
+
+        def __call__(self, **kwargs):
+            seen.append(kwargs)
+            return self.pipe(**kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.pipe, name)
+
+    recording = dataclasses.replace(
+        model, text2img=Recording(model.text2img), inpaint=Recording(model.inpaint)
+    )
+    source = tmp_path / "source.png"
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(source)
+    common = {"prompt": "a fox", "negative": "", "steps": 2, "guidance": 0.0, "seed": 5}
+    async with Engine(recording) as engine:
+        await engine.submit(JobSpec(job_id=1, width=64, height=64, num_images=1, **common))
+        zoom = Paint("zoom", factor=2.0)
+        await engine.submit(
+            JobSpec(job_id=2, width=64, height=64, source_image=source, paint=zoom, **common)
+        )
+    assert [call["max_sequence_length"] for call in seen] == [64, 64]
 
 
 def test_flux_latents_unpack_to_their_image():
