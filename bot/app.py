@@ -158,7 +158,7 @@ def load_engine(
     residents: list[Resident] = []
     for device in devices:
         loaders = {
-            alias: functools.partial(load_model, source, device)
+            alias: functools.partial(load_model, source, device, place=False)
             for alias, source in sources.items()
         }
         gb = settings.model_memory_gb

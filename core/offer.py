@@ -51,6 +51,12 @@ def parent_model(engine: Engine, parent: Job) -> tuple[str, Model]:
             f"Job {parent.id} was made with a model this bot no longer offers "
             f"({parent.params.model}); start a new /imagine."
         )
+    gone = [name for name, _ in parent.params.loras if name not in engine.loras]
+    if gone:
+        raise UnknownJob(
+            f"Job {parent.id} was made with a LoRA this bot no longer offers "
+            f"({gone[0]}); start a new /imagine."
+        )
     return alias, engine.models[alias]
 
 

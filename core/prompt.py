@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from core.errors import BadParameter
 from core.wordfilter.fold import THIN_SPACES
+from engine.types import MAX_LORA_WEIGHT, MAX_LORAS
 
 _THIN = dict.fromkeys(map(ord, THIN_SPACES))
 
@@ -46,8 +47,6 @@ KNOWN_PARAMETERS = (
 )
 FLAGS = ("--tile",)  # parameters that take no value
 REPEATABLE = ("--lora",)  # parameters that may be given more than once
-MAX_LORAS = 3
-MAX_LORA_WEIGHT = 2.0
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a model's alias, a LoRA's name
 
 
@@ -187,7 +186,9 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
             loras.append(parse_lora(value))  # type: ignore[attr-defined]
             continue
         values[name] = _parse_value(name, value, max_steps)
-    loras = tuple(values.get("--lora", ()))  # type: ignore[call-overload]
+    # In one order whatever order they were typed in: the same set fuses, and switches
+    # nothing on the worker.
+    loras = tuple(sorted(values.get("--lora", ())))  # type: ignore[call-overload]
     if len(loras) > MAX_LORAS or len({n for n, _ in loras}) < len(loras):
         raise BadParameter(
             "--lora", f"At most {MAX_LORAS} LoRAs per prompt, each named once (got {len(loras)})."

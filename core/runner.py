@@ -145,6 +145,9 @@ class Runner:
         alias = self.engine.alias_of(p.model)
         if alias is None:
             raise ModelGone(f"the model it was made with ({p.model}) is no longer offered")
+        gone = [name for name, _ in p.loras if name not in self.engine.loras]
+        if gone:
+            raise ModelGone(f"the LoRA it was made with ({gone[0]}) is no longer offered")
         start = starts_from(job.recipe)
         source = None
         if isinstance(start, ImageRef):
@@ -261,7 +264,8 @@ class Runner:
 
 
 class ModelGone(ValueError):
-    """A queued job's model is not among those the bot offers now (``MODELS`` changed)."""
+    """A queued job's model or LoRA is not among those the bot offers now (``MODELS`` or
+    ``LORA_DIR`` changed)."""
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -65,6 +65,7 @@ class JobHandle:
         self.output: asyncio.Future[JobOutput] = self.loop.create_future()
         self.cancelled = threading.Event()  # read by the worker between and during steps
         self.requeued = False  # given back once by a worker that was lost mid-batch
+        self.passed_over = False  # a job of a resident model went first once (scheduler)
         self._updates: asyncio.Queue[JobUpdate | None] = asyncio.Queue()
         # The outcome is read even when nobody awaits it any more (its owner stopped at
         # shutdown), so that asyncio does not report an error as never retrieved.

@@ -173,7 +173,8 @@ def use_loras(
         if lora.name in loaded:
             del loaded[lora.name]  # used now: the most recent
         else:
-            for old in [name for name in loaded if name not in names][: len(loaded) - keep + 1]:
+            over = max(0, len(loaded) + 1 - keep)  # past ``keep`` with this one in
+            for old in [name for name in loaded if name not in names][:over]:
                 pipe.delete_adapters(adapter_name(old))
                 del loaded[old]
             _load(pipe, lora)

@@ -247,8 +247,10 @@ def _pipeline_class(model_id: str, path: Path) -> str:
         return ""
 
 
-def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
-    """Load ``model_id`` once on the chosen device, with its image-to-image twin."""
+def load_model(model_id: str, device_setting: str = "auto", *, place: bool = True) -> LoadedModel:
+    """Load ``model_id`` once for the chosen device, with its image-to-image twin;
+    ``place=False`` leaves its weights in CPU memory (in the device's dtype), for the
+    caller to measure and make room before moving them (``engine.resident``)."""
     from diffusers import AutoPipelineForText2Image
 
     device = pick_device(device_setting)
@@ -265,17 +267,21 @@ def load_model(model_id: str, device_setting: str = "auto") -> LoadedModel:
     else:
         source = str(path) if path.is_dir() else model_id
         text2img = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype)
-    return wrap_pipeline(text2img, name_of(model_id), device, model_id=model_id)
+    return wrap_pipeline(text2img, name_of(model_id), device, model_id=model_id, place=place)
 
 
-def wrap_pipeline(text2img: Any, name: str, device: str, *, model_id: str = "") -> LoadedModel:
-    """Put a loaded text-to-image pipeline on ``device`` and derive what the engine needs."""
+def wrap_pipeline(
+    text2img: Any, name: str, device: str, *, model_id: str = "", place: bool = True
+) -> LoadedModel:
+    """Put a loaded text-to-image pipeline on ``device`` (not yet when ``place`` is
+    False) and derive what the engine needs."""
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
     if getattr(text2img, "safety_checker", None) is not None:
         # Moderation is the bot's job (NSFW_FILTER), not a black image from the pipeline.
         text2img.safety_checker = None
-    text2img.to(device)
+    if place:
+        text2img.to(device)
     text2img.set_progress_bar_config(disable=True)
     img2img = AutoPipelineForImage2Image.from_pipe(text2img)
     img2img.set_progress_bar_config(disable=True)

@@ -56,7 +56,9 @@ class RemoteModel:
 
     @classmethod
     def of(cls, info: ModelInfo) -> RemoteModel:
-        defaults = FamilyDefaults(info.family, info.steps, info.guidance, info.native_size)
+        defaults = info.defaults or FamilyDefaults(
+            info.family, info.steps, info.guidance, info.native_size
+        )
         return cls(info.name, f"ray ({info.device})", info.dtype, defaults, info.sampler)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from engine.faults import Returned
 from engine.handle import JobHandle, JobStarted
+from engine.model import FamilyDefaults
 from engine.types import JobOutput, JobSpec, Progress
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class ModelInfo:
     guidance: float
     native_size: int
     sampler: str
+    # All of the family's defaults (what it refuses: --no, --tile; its T5 sequence).
+    defaults: FamilyDefaults | None = None
 
 
 def files_of(specs: list[JobSpec]) -> Files:
@@ -133,7 +136,7 @@ class EngineReplica:
         sources = dict(models or {default: model_id})
         on = pick_device(device)
         loaders = {
-            alias: functools.partial(load_model, source, device)
+            alias: functools.partial(load_model, source, device, place=False)
             for alias, source in sources.items()
         }
         loras = scan_lora_dir(Path(lora_dir)) if lora_dir else {}
@@ -178,6 +181,7 @@ class EngineReplica:
                 guidance=model.defaults.guidance,
                 native_size=model.defaults.native_size,
                 sampler=model.sampler,
+                defaults=model.defaults,
             )
             for alias, model in self.resident.summaries().items()
         }

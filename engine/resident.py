@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -68,7 +68,7 @@ class Resident:
         self.loras = dict(loras or {})  # LORA_DIR's, by name
         self._on_device: OrderedDict[str, LoadedModel] = OrderedDict()
         self._offloaded: dict[str, LoadedModel] = {}
-        self.swaps: list[Swap] = []
+        self.swaps: deque[Swap] = deque(maxlen=100)  # the last ones, for tests and logs
         # What the core reads of each model once loaded here, kept when it goes out.
         self.known: dict[str, ModelSummary] = {}
         for alias, model in (loaded or {}).items():
@@ -119,19 +119,26 @@ class Resident:
         if alias not in self._offloaded and alias not in self.loaders:
             raise KeyError(f"no model {alias!r} on this worker (it offers {self.aliases})")
         started = time.perf_counter()
-        out = self._make_room(self.sizes.get(alias, 0))
-        if alias in self._offloaded:
-            model = self._offloaded.pop(alias)
-            _move(model, model.device)
-            source = "cpu memory"
-        else:
-            model = self.loaders[alias]()
-            self.sizes[alias] = model_bytes(model)
-            self.known[alias] = ModelSummary.of(model, self.sizes[alias])
-            source = "disk"
-        self._on_device[alias] = model
-        out += self._make_room(0, keep=alias)  # its size was not known before loading
-        self.on_device = frozenset(self._on_device)
+        out: list[str] = []
+        try:
+            if alias in self._offloaded:
+                model, source = self._offloaded[alias], "cpu memory"
+            else:
+                # Loaded into CPU memory first (the loaders do not place it), measured,
+                # then moved once there is room: never two models' worth on the device.
+                model, source = self.loaders[alias](), "disk"
+                self.sizes[alias] = model_bytes(model)
+                self.known[alias] = ModelSummary.of(model, self.sizes[alias])
+            out = self._make_room(self.sizes[alias], keep=alias)
+            try:
+                _move(model, model.device)
+            except BaseException:
+                _move(model, "cpu")  # whole in CPU memory again (an offloaded one stays)
+                raise
+            self._offloaded.pop(alias, None)
+            self._on_device[alias] = model
+        finally:
+            self.on_device = frozenset(self._on_device)  # whatever went out, it is told
         swap = Swap(alias, source, time.perf_counter() - started, tuple(out))
         self.swaps.append(swap)
         logger.info(
@@ -184,7 +191,13 @@ class Resident:
 
     def _send_out(self, alias: str) -> None:
         model = self._on_device.pop(alias)
-        if model.device.startswith(("cuda", "mps")):
+        size = self.sizes.get(alias, 0)
+        room = available_ram()
+        if not model.device.startswith(("cuda", "mps")):
+            pass  # on the CPU the budget is RAM itself: dropped, loaded again from disk
+        elif room is not None and room < size + max(size // 10, 2 * GB):
+            logger.info("model %s dropped: CPU memory has no room to keep it", alias)
+        else:
             try:
                 _move(model, "cpu")
             except (MemoryError, RuntimeError) as exc:  # no room in RAM either: dropped
@@ -198,6 +211,18 @@ class Resident:
 
     def _used(self) -> int:
         return sum(self.sizes.get(alias, 0) for alias in self._on_device)
+
+
+def available_ram() -> int | None:
+    """Bytes of RAM the system can still give (Linux's MemAvailable), None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def default_budget(device: str) -> int:

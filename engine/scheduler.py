@@ -152,7 +152,9 @@ class Engine:
     def alias_of(self, name: str) -> str | None:
         """The alias of the model a job names (its stored name; empty: the default),
         None when no worker runs it."""
-        if not name:
+        if not name or len(self.models) == 1:
+            # One model offered: every job runs on it, as before MODELS (an operator who
+            # changes MODEL_ID keeps the old grids' buttons).
             return self.default_model
         if self.models[self.default_model].name == name:
             return self.default_model
@@ -254,17 +256,34 @@ class Engine:
                 return True
         return False
 
-    def next_batch(self) -> list[JobHandle]:
+    def next_batch(self, holds: Callable[[str], bool] | None = None) -> list[JobHandle]:
         """Take the next batch off the queue: the fairly chosen job and, with batching on,
-        same-shape jobs in fair order while the images fit in ``max_batch_images``."""
+        same-shape jobs in fair order while the images fit in ``max_batch_images``.
+
+        ``holds``: whether the worker it goes to has a model on its device. When the
+        fairly chosen job's model is not there, the next job of another member whose
+        model is goes first (no swap); a job is passed over so once at most: the next
+        time it is the fair choice, it runs."""
         order = fair_order(self._waiting, self._last_served)
         if not order:
             return []
         first = order[0]
+        if holds is not None and not holds(first.spec.model or self.default_model):
+            members = len({pending.spec.owner for pending in order})
+            if not first.passed_over:
+                # Each member's next job: the first ``members`` of the fair order.
+                resident = [
+                    p for p in order[1:members] if holds(p.spec.model or self.default_model)
+                ]
+                if resident:
+                    first.passed_over = True
+                    first = resident[0]
         batch = [first]
         images = first.spec.num_images
         if self.batching:
-            for pending in order[1:]:
+            for pending in order:
+                if pending is first:
+                    continue
                 if pending.spec.shape != first.spec.shape:
                     continue
                 if images + pending.spec.num_images > self.max_batch_images:
@@ -300,7 +319,7 @@ class Engine:
                 slot = self._free_slot()
                 if not (self._waiting and slot is not None):  # changed meanwhile
                     continue
-            batch = self.next_batch()
+            batch = self.next_batch(slot.holds)
             # The worker that holds the batch's model, where several are free.
             self._hand(self._free_slot(batch[0].spec.model) or slot, batch)
 

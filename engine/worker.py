@@ -192,21 +192,42 @@ class Worker:
                 live.append(item)
         if not live:
             return
-        started = time.perf_counter()
         try:
-            results = self._generate(live)
+            # One shape: one model. A swap when it is not on the device; a model that
+            # cannot come in fails the batch's jobs, once, with its error (no retry
+            # alone: it would load again for each).
+            model = self.resident.get(live[0].spec.model)
+        except BaseException as exc:
+            self._check_device(exc)
+            logger.warning(
+                "worker %s: model %r not brought in: %r", self.name, live[0].spec.model, exc
+            )
+            if is_out_of_memory(exc):
+                exc.__traceback__ = None  # its frames hold the half-moved tensors
+                free_memory()
+            for item in live:
+                self._fail(item, exc)
+            return
+        started = time.perf_counter()
+        failed: BaseException | None = None
+        try:
+            results = self._generate(model, live)
         except BaseException as exc:
             self._check_device(exc)
             if len(live) == 1 and not is_out_of_memory(exc):
                 self._fail(live[0], exc)
                 return
-            self._retry_alone(live, exc)
+            if is_out_of_memory(exc):
+                exc.__traceback__ = None  # its frames hold the call's tensors: let them go
+            failed = exc
+        if failed is not None:  # retried outside the except: the failed call is gone
+            self._retry_alone(model, live, failed)
             return
         seconds = time.perf_counter() - started
         for item, images in results.items():
             self._finish(item, images, seconds)
 
-    def _retry_alone(self, items: list[JobHandle], exc: BaseException) -> None:
+    def _retry_alone(self, model: Pipelines, items: list[JobHandle], exc: BaseException) -> None:
         out_of_memory = is_out_of_memory(exc)
         ids = [item.spec.job_id for item in items]
         if out_of_memory:
@@ -222,7 +243,7 @@ class Worker:
             # Out of memory: split the job's own images too (half as many per call).
             per_call = max(1, item.spec.num_images // 2) if out_of_memory else None
             try:
-                images = self._generate([item], images_per_call=per_call)[item]
+                images = self._generate(model, [item], images_per_call=per_call)[item]
             except BaseException as retry_error:
                 self._check_device(retry_error)
                 if is_out_of_memory(retry_error):
@@ -250,14 +271,13 @@ class Worker:
         item.finish_threadsafe(None, exc)
 
     def _generate(
-        self, items: list[JobHandle], images_per_call: int | None = None
+        self, model: Pipelines, items: list[JobHandle], images_per_call: int | None = None
     ) -> dict[JobHandle, list]:
         """Run the pipeline for ``items`` (same shape); returns each item's images."""
         entries = entries_of(items)
         size = images_per_call or len(entries)
         images: list = []
         spec = items[0].spec  # one shape: one model, one set of LoRAs
-        model = self.resident.get(spec.model)  # a swap, when it is not on the device
         started = time.perf_counter()
         try:
             self.resident.use_loras(model, spec.loras)

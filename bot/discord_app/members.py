@@ -116,7 +116,11 @@ async def info(interaction: discord.Interaction[ImagineBot]) -> None:
     ]
     if details.workers:
         lines.append(workers_line(details.workers))
-    await interaction.response.send_message("\n".join(lines), ephemeral=True)
+    text = "\n".join(lines)
+    await interaction.response.send_message(text[:2000], ephemeral=True)  # a message's most
+
+
+LORA_LINE = 600  # characters of LoRA names /info shows; MODELS holds 16 models at most
 
 
 def models_lines(details: UserInfo) -> list[str]:
@@ -127,18 +131,21 @@ def models_lines(details: UserInfo) -> list[str]:
     else:
         lines = [f"Models (`--model`, `/settings model`), on {details.device}:"]
         lines += [
-            f"- `{m.alias}`: {m.name} ({m.family}, {m.steps} steps)"
-            + (" · the default" if m.default else "")
+            f"- `{m.alias}`: {discord.utils.escape_markdown(m.name[:60])} ({m.family}, "
+            f"{m.steps} steps)" + (" · the default" if m.default else "")
             for m in details.models
         ]
     if details.loras:
-        shown = ", ".join(f"`{lora.name}` ({lora.family})" for lora in details.loras[:30])
-        more = len(details.loras) - 30
-        lines.append(
-            f"LoRAs (`--lora name:weight`): {shown}"
-            + (f" and {more} more" if more > 0 else "")
-            + "."
-        )
+        # Names fill up to LORA_LINE characters (a message holds 2000): then a count.
+        shown: list[str] = []
+        for lora in details.loras:
+            name = f"`{lora.name}` ({lora.family})"
+            if sum(len(n) + 2 for n in shown) + len(name) > LORA_LINE:
+                break
+            shown.append(name)
+        more = len(details.loras) - len(shown)
+        tail = f" and {more} more" if more else ""
+        lines.append(f"LoRAs (`--lora name:weight`): {', '.join(shown)}{tail}.")
     return lines
 
 

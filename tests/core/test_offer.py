@@ -4,6 +4,7 @@ resumes queued jobs on theirs, and what is not offered is refused with what is."
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -125,9 +126,13 @@ async def test_a_restart_resumes_queued_jobs_on_their_models(loaded_models, tmp_
         async with open_services(storage, engine, limits) as service:
             orphan = await service.jobs.imagine(ALICE, "a fox --model xl --steps 2")
         await engine.stop()
+    renamed = {
+        "default": loaded_models["sd"],
+        "xl2": dataclasses.replace(loaded_models["sdxl"], name="another-xl"),
+    }
     async with (
         Storage(tmp_path) as storage,
-        Engine(loaded_models["sd"]) as engine,
+        Engine(Resident({}, default="default", loaded=renamed)) as engine,
         open_services(storage, engine, limits) as service,
     ):
         failed = await service.runner.wait(orphan.id)
@@ -135,6 +140,33 @@ async def test_a_restart_resumes_queued_jobs_on_their_models(loaded_models, tmp_
         assert failed.error == "the model it was made with (tiny-sdxl) is no longer offered"
         with pytest.raises(UnknownJob, match="no longer offers"):
             await service.jobs.press(ALICE, Action.REROLL, queued[0].id, None)
+    # A bot that offers one model runs every job on it (as before MODELS): an operator
+    # who changes MODEL_ID keeps the old grids' buttons.
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(loaded_models["sd"]) as engine,
+        open_services(storage, engine, limits) as service,
+    ):
+        again = await service.jobs.press(ALICE, Action.REROLL, queued[0].id, None)
+        assert (await finished(service, again.id)).params.model == "tiny-sd"  # the one
+
+
+async def test_a_lora_taken_out_of_the_folder_fails_its_queued_job_and_refuses_buttons(
+    loaded_models, tmp_path
+):
+    ink = {"ink": LoraFile("ink", Path(tmp_path / "ink.safetensors"), "sd")}
+    async with Storage(tmp_path) as storage:
+        engine = Engine(two_models(loaded_models, ink))  # never started
+        async with open_services(storage, engine, Limits()) as service:
+            queued = await service.jobs.imagine(ALICE, "a fox --lora ink --steps 2")
+        await engine.stop()
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(two_models(loaded_models)) as engine,  # LORA_DIR without it now
+        open_services(storage, engine, Limits()) as service,
+    ):
+        failed = await service.runner.wait(queued.id)
+        assert failed.error == "the LoRA it was made with (ink) is no longer offered"
 
 
 async def test_loras_are_checked_against_the_folder_and_the_model_family(

@@ -144,6 +144,12 @@ def test_past_the_cap_the_least_recently_used_lora_not_in_use_is_deleted(models,
     assert list(loaded) == ["tiny-sd"] and (draw(pipe) - with_first).abs().max() <= 1e-6
     use_loras(pipe, [(first, 1.0), (second, 0.5)], loaded, keep=1)  # both in use: both stay
     assert list(loaded) == ["tiny-sd", "tiny-sd.v2"]
+    # Under the cap nothing goes: a third one with room for 8 keeps both.
+    use_loras(pipe, [], loaded)
+    pipe.delete_adapters(adapter_name("tiny-sd"))
+    del loaded["tiny-sd"]
+    use_loras(pipe, [(first, 1.0)], loaded, keep=8)
+    assert list(loaded) == ["tiny-sd.v2", "tiny-sd"]
     use_loras(pipe, [], loaded)
 
 

@@ -132,7 +132,7 @@ async def test_a_budget_that_holds_one_model_swaps_the_least_recently_used_out(
     assert swaps[0].startswith("model swap on cpu: xl in from disk (")
     assert swaps[0].endswith("; out: default") and " s" in swaps[0]
     assert swaps[1].startswith("model swap on cpu: default in from disk (")
-    assert [s.alias for s in resident.swaps[-2:]] == ["xl", "default"]
+    assert [s.alias for s in list(resident.swaps)[-2:]] == ["xl", "default"]
     # Each on its own model: as that model alone gives.
     for family, job, output in (("sdxl", 1, xl), ("sd", 2, sd)):
         async with Engine(loaded_models[family], batching=False) as alone:
@@ -191,3 +191,47 @@ async def test_a_lora_changes_the_image_at_weight_0_it_does_not_and_it_never_fus
     assert not same_images(without, with_lora)
     assert same_images(without, weight_0) and same_images(without, after)
     assert list(own.adapters) == ["tiny-sd"]  # loaded once
+
+
+async def test_with_room_for_one_model_a_round_takes_the_resident_model_first(
+    tiny_model_dirs, loaded_models
+):
+    """The same burst with a budget that holds one model: within the round, members on
+    the resident model go first (one swap instead of three), and no job waits past it."""
+    import functools
+
+    from engine.model import load_model
+
+    sizes = {"sd": model_bytes(loaded_models["sd"]), "xl": model_bytes(loaded_models["sdxl"])}
+    loaders = {
+        alias: functools.partial(load_model, str(tiny_model_dirs[family]), "cpu", place=False)
+        for alias, family in (("sd", "sd"), ("xl", "sdxl"))
+    }
+    resident = Resident(
+        loaders,
+        default="sd",
+        loaded={"sd": load_model(str(tiny_model_dirs["sd"]), "cpu")},
+        budget=max(sizes.values()) + min(sizes.values()) - 1,
+        sizes=sizes,
+    )
+    recorder = Recorder()
+    engine = Engine(resident, max_batch_images=8, hooks=recorder)
+    burst = [
+        spec(job_id, owner, "sd" if owner <= 2 else "xl")
+        for owner in (3, 1, 4, 2)  # the members on xl asked first
+        for job_id in (2 * owner - 1, 2 * owner)
+    ]
+    async with engine:
+        async with held_worker(engine):
+            handles = [engine.submit(s) for s in burst]
+        await asyncio.gather(*handles)
+    # Fair alone: xl (5, 7), sd (1, 3), xl (6, 8), sd (2, 4): a swap for every call. With
+    # sd on the device, sd's first jobs go first, passing 5 over once; then 5 runs, and
+    # with xl on the device, 6 passes 2 over once: two swaps.
+    assert recorder.batches == [
+        [(1, "sd"), (3, "sd")],
+        [(5, "xl"), (7, "xl")],
+        [(6, "xl"), (8, "xl")],
+        [(2, "sd"), (4, "sd")],
+    ]
+    assert [swap.alias for swap in resident.swaps] == ["xl", "sd"]

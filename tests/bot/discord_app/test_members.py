@@ -76,5 +76,17 @@ def test_info_lists_every_model_with_its_family_and_steps_and_the_loras() -> Non
         "- `flux`: FLUX.1-schnell (flux-schnell, 4 steps)",
         "LoRAs (`--lora name:weight`): `ink_style` (sdxl).",
     ]
+    many = UserInfo(
+        quota,  # type: ignore[arg-type]
+        [],
+        0,
+        0,
+        "m",
+        "cpu",
+        models=details.models,
+        loras=[OfferedLora("l" * 60 + str(i), "sdxl") for i in range(200)],
+    )
+    [*_, lora_line] = members.models_lines(many)
+    assert len(lora_line) < 800 and lora_line.endswith(" more.")
     one = UserInfo(quota, [], 0, 0, "m", "cpu", models=details.models[:1])  # type: ignore[arg-type]
     assert members.models_lines(one) == ["Model: `m` on cpu."]
