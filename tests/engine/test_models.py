@@ -235,3 +235,28 @@ async def test_with_room_for_one_model_a_round_takes_the_resident_model_first(
         [(2, "sd"), (4, "sd")],
     ]
     assert [swap.alias for swap in resident.swaps] == ["xl", "sd"]
+
+
+async def test_a_model_that_cannot_come_in_fails_its_call_once_and_the_worker_goes_on(
+    loaded_models, caplog
+):
+    """Its files gone, say: the jobs of that call fail with the error (the model is not
+    loaded again for each of them), the resident set is still told, the next job runs."""
+    calls = []
+
+    def gone():
+        calls.append(1)
+        raise FileNotFoundError("model_index.json not found")
+
+    resident = Resident({"gone": gone}, default="sd", loaded={"sd": loaded_models["sd"]})
+    engine = Engine(resident, max_batch_images=8)
+    async with engine:
+        async with held_worker(engine):
+            doomed = [engine.submit(spec(1, 1, "gone")), engine.submit(spec(2, 2, "gone"))]
+            fine = engine.submit(spec(3, 1, "sd"))
+        outcomes = await asyncio.gather(*doomed, return_exceptions=True)
+        assert all(isinstance(o, FileNotFoundError) for o in outcomes), outcomes
+        assert len((await fine).images) == 4
+    assert calls == [1]  # one call, one try
+    assert resident.on_device == {"sd"}
+    assert any("model 'gone' not brought in" in r.getMessage() for r in caplog.records)
