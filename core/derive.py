@@ -51,6 +51,7 @@ class Edit:
     seed: int | None
     aspect: tuple[int, int] | None
     tile: bool = False
+    chaos: int = 0
 
 
 def refuse_unsupported(
@@ -66,6 +67,12 @@ def refuse_unsupported(
         raise BadParameter(
             "--no",
             f"{model} takes no negative prompt: describe what you want instead, and remove `--no`.",
+        )
+    if not defaults.chaos and any(parsed.chaos for parsed in prompts):
+        raise BadParameter(
+            "--chaos",
+            f"{model} cannot take `--chaos` (its starting noise is not a picture's "
+            "grid of pixels): remove `--chaos`.",
         )
     if not defaults.tile and any(parsed.tile for parsed in prompts):
         raise BadParameter(
@@ -88,6 +95,7 @@ def edit_of(parent: Job, parsed: ParsedPrompt, max_steps: int) -> Edit:
         seed=parsed.seed,
         aspect=parsed.aspect,
         tile=parsed.tile,
+        chaos=parsed.chaos or 0,
     )
 
 
@@ -145,6 +153,7 @@ def imagine_params(
         num_images=GRID_SIZE,
         tile=parsed.tile,
         negative_from=who.user_id if parsed.negative is None and negative else None,
+        chaos=parsed.chaos or 0,
     )
 
 
@@ -297,7 +306,11 @@ def _child(
     if edit is not None:
         prompt, negative = edit.prompt, edit.negative
         params = params.but(
-            steps=edit.steps, guidance=edit.guidance, tile=edit.tile, negative_from=None
+            steps=edit.steps,
+            guidance=edit.guidance,
+            tile=edit.tile,
+            negative_from=None,
+            chaos=edit.chaos,
         )
         seed = seed if edit.seed is None else edit.seed
     if tile is not None:

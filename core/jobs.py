@@ -195,6 +195,7 @@ class Jobs:
             steps=p.steps,
             cfg=p.guidance,
             tile=p.tile,
+            chaos=p.chaos,
         )
 
     async def region_picture(

@@ -93,6 +93,7 @@ class JobParams:
     tile: bool = False
     negative_from: int | None = None
     loras: tuple[tuple[str, float], ...] = ()  # LORA_DIR's, by name, with their weights
+    chaos: int = 0  # --chaos: how different a grid's four images are
 
     @property
     def size(self) -> tuple[int, int]:
@@ -106,6 +107,8 @@ class JobParams:
             del values["tile"]  # as rows before --tile were written
         if not self.loras:
             del values["loras"]  # as rows before --lora were written
+        if not self.chaos:
+            del values["chaos"]  # as rows before --chaos were written
         return json.dumps(values, sort_keys=True)
 
     @classmethod

@@ -176,6 +176,9 @@ def image_recipe(
         recipe["image"] = (source.relative_to(data_dir) if data_dir else source).as_posix()
         recipe["image weight"] = f"{image.weight:g}"
         line += f", Image weight: {image.weight:g}"
+    if spec.chaos and spec.source_image is None:
+        recipe["chaos"] = str(spec.chaos)
+        line += f", Chaos: {spec.chaos}"
     if spec.tile:
         recipe["tile"] = "on"
         line += ", Tiling: True"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from core.errors import BadParameter
 from core.wordfilter.fold import THIN_SPACES
-from engine.types import MAX_LORA_WEIGHT, MAX_LORAS
+from engine.types import MAX_CHAOS, MAX_LORA_WEIGHT, MAX_LORAS
 
 _THIN = dict.fromkeys(map(ord, THIN_SPACES))
 
@@ -44,6 +44,7 @@ KNOWN_PARAMETERS = (
     "--repeat",
     "--model",
     "--lora",
+    "--chaos",
 )
 FLAGS = ("--tile",)  # parameters that take no value
 REPEATABLE = ("--lora",)  # parameters that may be given more than once
@@ -65,6 +66,7 @@ class ParsedPrompt:
     repeat: int = 1
     model: str | None = None  # an alias of MODELS (checked against them by the core)
     loras: tuple[tuple[str, float], ...] = ()  # LoRAs of LORA_DIR by name, with weights
+    chaos: int | None = None  # how different the four images are (0..100)
 
 
 def check_storable(text: str, name: str) -> str:
@@ -217,6 +219,7 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         repeat=values.get("--repeat", 1),  # type: ignore[arg-type]
         model=values.get("--model"),  # type: ignore[arg-type]
         loras=loras,
+        chaos=values.get("--chaos"),  # type: ignore[arg-type]
     )
 
 
@@ -239,6 +242,8 @@ def _parse_value(name: str, value: str, max_steps: int) -> object:
         return parse_int(value, name, 1, max_steps)
     if name == "--repeat":
         return parse_int(value, name, 1, MAX_JOBS)
+    if name == "--chaos":
+        return parse_int(value, name, 0, MAX_CHAOS)
     if name == "--iw":
         return parse_float(value, name, 0.0, MAX_IMAGE_WEIGHT)
     if name == "--model":
@@ -256,6 +261,7 @@ def _rule(name: str, max_steps: int) -> str:
         "--cfg": f"a number from {MIN_CFG:g} to {MAX_CFG:g}",
         "--iw": f"a number from 0 to {MAX_IMAGE_WEIGHT:g}",
         "--repeat": f"a whole number from 1 to {MAX_JOBS}",
+        "--chaos": f"a whole number from 0 to {MAX_CHAOS}",
         "--model": "a model's name as /info lists them, like `--model flux`",
         "--lora": (
             f"a LoRA's name as /info lists them, with a weight from 0 to {MAX_LORA_WEIGHT:g} "
@@ -276,6 +282,7 @@ def format_prompt(
     steps: int | None = None,
     cfg: float | None = None,
     tile: bool = False,
+    chaos: int = 0,
 ) -> str:
     """The text a user would type for these settings (``parse_prompt`` reads it back the
     same): what remix and Custom Zoom forms start from."""
@@ -288,6 +295,8 @@ def format_prompt(
         parts.append(f"--cfg {cfg:.10g}")
     if tile:
         parts.append("--tile")
+    if chaos:
+        parts.append(f"--chaos {chaos}")
     if negative:
         parts.append(f"--no {negative}")
     return " ".join(parts)

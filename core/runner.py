@@ -171,6 +171,7 @@ class Runner:
             owner=job.user_id,
             model=alias,
             loras=p.loras,
+            chaos=p.chaos,
         )
 
     def launch(self, job: Job) -> None:

@@ -25,6 +25,9 @@ class FamilyDefaults:
     # T5 tokens a prompt is padded to (FLUX.1, SD3: ``max_sequence_length``); 0: the
     # pipeline's own. Every image of the model gets the same, fused or alone.
     text_tokens: int = 0
+    # --chaos: low-frequency structure mixed into the starting noise of a UNet's latents
+    # (engine.chaos); a diffusion transformer's packed latents are refused.
+    chaos: bool = True
 
     def call_arguments(self) -> dict[str, int]:
         """What every pipeline call of the family is given beyond the job's own (the
@@ -38,13 +41,15 @@ TURBO = FamilyDefaults("turbo", steps=4, guidance=0.0, native_size=512)
 # guidance); SD3/3.5 runs classic CFG with a negative prompt.
 # The T5 sequence as the reference code runs it: [dev] 512 tokens, [schnell] 256 (BFL's
 # flux repo; diffusers pads both to 512), SD3 256; never past the T5 tokenizer's own limit.
-FLUX_DEV = FamilyDefaults("flux", 28, 3.5, 1024, negative=False, tile=False, text_tokens=512)
-FLUX_SCHNELL = FamilyDefaults(
-    "flux-schnell", 4, 0.0, 1024, negative=False, tile=False, text_tokens=256
+FLUX_DEV = FamilyDefaults(
+    "flux", 28, 3.5, 1024, negative=False, tile=False, text_tokens=512, chaos=False
 )
-SD3 = FamilyDefaults("sd3", 28, 4.5, 1024, tile=False, text_tokens=256)
+FLUX_SCHNELL = FamilyDefaults(
+    "flux-schnell", 4, 0.0, 1024, negative=False, tile=False, text_tokens=256, chaos=False
+)
+SD3 = FamilyDefaults("sd3", 28, 4.5, 1024, tile=False, text_tokens=256, chaos=False)
 # Z-Image-Turbo: 9 scheduler steps (8 transformer passes) and no guidance, as its card.
-Z_IMAGE = FamilyDefaults("z-image", 9, 0.0, 1024, tile=False)
+Z_IMAGE = FamilyDefaults("z-image", 9, 0.0, 1024, tile=False, chaos=False)
 SDXL = FamilyDefaults("sdxl", steps=30, guidance=6.0, native_size=1024)
 SD = FamilyDefaults("sd", steps=25, guidance=7.0, native_size=512)
 

@@ -15,6 +15,7 @@ PAN_DIRECTIONS = ("left", "right", "up", "down")
 MIN_ZOOM, MAX_ZOOM = 1.0, 2.0  # a zoom out's factor: Zoom Out 1.5x/2x, Custom Zoom
 REGION_CELLS = 3  # Vary (Region): a 3x3 grid of cells, numbered 1..9 row by row
 MAX_LORAS = 3  # --lora, per prompt
+MAX_CHAOS = 100  # --chaos
 MIN_LORA_WEIGHT, MAX_LORA_WEIGHT = 0.0, 2.0
 
 
@@ -95,6 +96,7 @@ class JobSpec:
     owner: int = 0  # whose job it is: the scheduler shares the GPU fairly among owners
     model: str = ""  # the model's alias ("": the engine's default)
     loras: tuple[tuple[str, float], ...] = ()  # LoRAs by name, with their weights
+    chaos: int = 0  # 0..MAX_CHAOS: the starting noise's large shapes (engine.chaos)
 
     def __post_init__(self) -> None:
         """Refuse a spec the pipeline cannot run, here on the loop with a clear message,
@@ -110,6 +112,8 @@ class JobSpec:
             problems.append("a mask needs a source image to paint on")
         if self.paint is not None:
             problems.extend(self.paint.problems())
+        if not isinstance(self.chaos, int) or not 0 <= self.chaos <= MAX_CHAOS:
+            problems.append(f"chaos must be 0..{MAX_CHAOS} (got {self.chaos!r})")
         if len(self.loras) > MAX_LORAS or len({name for name, _ in self.loras}) < len(self.loras):
             problems.append(f"at most {MAX_LORAS} LoRAs, each once (got {self.loras!r})")
         if not all(MIN_LORA_WEIGHT <= weight <= MAX_LORA_WEIGHT for _, weight in self.loras):
@@ -142,6 +146,7 @@ class JobSpec:
             self.tile,  # padding is per call: tiled and untiled jobs never share one
             self.model,
             self.loras,
+            self.chaos if image_to_image is False else 0,
         )
 
     @property

@@ -35,6 +35,7 @@ from typing import Any
 from PIL import Image
 
 from engine.canvas import keep_outside
+from engine.chaos import chaos_latents, takes_chaos
 from engine.entries import Entry, entries_of
 from engine.faults import Returned, WorkerLost, free_memory, is_device_lost, is_out_of_memory
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
@@ -324,6 +325,19 @@ class Worker:
             "output_type": "pt",  # 8-bit on the device: to_pil_images
         }
         common.update(model.defaults.call_arguments())  # FLUX.1, SD3: the T5 sequence
+        if spec.chaos and spec.source_image is None and not model.masked_input:
+            # --chaos: each image's starting noise with its large shapes (engine.chaos).
+            pipe = model.text2img
+            if not takes_chaos(pipe):
+                raise ValueError(f"{model.defaults.family} takes no --chaos")
+            scale = int(pipe.vae_scale_factor)
+            shape = (
+                int(pipe.unet.config.in_channels),
+                spec.height // scale,
+                spec.width // scale,
+            )
+            seeds = [entry.seed for entry in entries]
+            common["latents"] = chaos_latents(seeds, spec.chaos, shape, model.dtype)
         return _run_pipeline(model, entries, common)
 
 

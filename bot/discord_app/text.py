@@ -141,6 +141,8 @@ def result_text(job: Job, alias: str | None = None) -> str:
         tail = f"{_tag(job, alias)} · seed {job.seed} · {size} · {p.steps} steps"
         if p.tile:
             tail += " · tile"
+        if p.chaos:
+            tail += f" · chaos {p.chaos}"
         return _fit(f"{head}\n{detail}{tail}")
     if job.status == JobStatus.CANCELLED:
         return _fit(f"{head}\n{detail}{_tag(job, alias)} · cancelled")

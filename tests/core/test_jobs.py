@@ -392,3 +392,30 @@ async def test_the_buttons_work_on_the_diffusion_transformers(
         assert {(r.width, r.height) for r in images} == {done.params.size}, done.recipe
     sizes = {child.kind: child.params.size for child in children}
     assert sizes["region"] == sizes["reroll"] == (native, native)
+
+
+async def test_chaos_is_kept_with_the_job_its_reroll_and_its_form(make_services):
+    service = await make_services()
+    job = await finished(
+        service, (await service.jobs.imagine(ALICE, "a fox --chaos 60 --steps 2")).id
+    )
+    assert job.params.chaos == 60 and service.runner.spec_for(job).chaos == 60
+    with Image.open(service.storage.image_path(job.id, 1)) as image:
+        assert "Chaos: 60" in image.text["parameters"] and image.text["chaos"] == "60"
+    reroll = await finished(
+        service, (await service.jobs.press(BOB, Action.REROLL, job.id, None)).id
+    )
+    assert reroll.params.chaos == 60
+    assert (await service.jobs.form_text(ALICE, job.id)).endswith("--chaos 60")
+    # A form that leaves it out has none (as with --no).
+    edited = await service.jobs.press(ALICE, Action.REROLL, job.id, None, remix="a cat --steps 2")
+    assert edited.params.chaos == 0
+    plain = await service.jobs.imagine(ALICE, "a fox --steps 2")
+    assert plain.params.chaos == 0 and '"chaos"' not in plain.params.to_json()
+
+
+async def test_chaos_is_refused_on_a_diffusion_transformer(make_services, dit_models):
+    flux = await make_services(model=dit_models["flux"], started=False)
+    with pytest.raises(BadParameter, match=r"flux-schnell\) cannot take `--chaos`"):
+        await flux.jobs.imagine(ALICE, "a fox --chaos 20")
+    assert await flux.storage.count_jobs() == 0

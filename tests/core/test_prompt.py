@@ -268,3 +268,10 @@ def test_model_and_loras_are_parsed_with_their_bounds():
         with pytest.raises(BadParameter, match=re.escape(says)) as refused:
             parse(text)
         assert refused.value.parameter in ("--lora", "--model"), text
+
+
+def test_chaos_is_a_whole_number_from_0_to_100():
+    assert parse("a fox --chaos 50").chaos == 50 and parse("a fox").chaos is None
+    for text in ("a fox --chaos 101", "a fox --chaos -1", "a fox --chaos 2.5"):
+        with pytest.raises(BadParameter, match="`--chaos` takes a whole number from 0 to 100"):
+            parse(text)

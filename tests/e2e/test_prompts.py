@@ -34,3 +34,16 @@ def test_repeats_and_permutations_each_get_a_message_and_a_grid(
         message = posted_result(fake_discord, other, prompt)
         assert_grid(message, cell)
         assert "· tile" in message.content and not message.ephemeral
+
+
+def test_chaos_is_named_in_the_result_and_stored_with_the_job(
+    fake_discord: FakeDiscord, bot_process
+) -> None:
+    owner = fake_discord.member("owner")
+    grid = wait_result(
+        fake_discord.invoke("imagine", owner, prompt="a harbour --chaos 60 --steps 2")
+    )
+    assert_grid(grid)
+    assert "· chaos 60" in grid.content
+    [(params,)] = bot_process.query("SELECT params FROM jobs WHERE id = ?", job_id(grid))
+    assert '"chaos": 60' in params
