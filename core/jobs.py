@@ -86,23 +86,10 @@ class Jobs:
         # The cheap refusals first (the same read brings the user's /settings), then the
         # blocked words: all before the image is downloaded or decoded.
         mine = (await self.admission.check(who, len(prompts))).settings
-        # Each prompt's model (--model, else /settings model, else the default) and what
-        # its family cannot do; its LoRAs.
-        chosen = [offer.model_for(self.engine, parsed.model, mine) for parsed in prompts]
-        loras = []
-        for parsed, (alias, model) in zip(prompts, chosen, strict=True):
-            derive.refuse_unsupported([parsed], model.defaults, self._shown(alias))
-            loras.append(offer.loras_for(self.engine, parsed.loras, alias, model))
+        chosen = offer.for_prompts(self.engine, prompts, mine)  # each one's model, LoRAs
         saved = all(parsed.negative is None for parsed in prompts)
         texts_from = (Text.PROMPT, Text.SAVED_NEGATIVE if saved else Text.NEGATIVE)
-        # A saved negative only where the family takes one.
-        negatives = [
-            p.negative
-            if p.negative is not None
-            else (mine.get("negative", "") if model.defaults.negative else "")
-            for p, (_, model) in zip(prompts, chosen, strict=True)
-        ]
-        texts = [(p.prompt, n) for p, n in zip(prompts, negatives, strict=True)]
+        texts = [(p.prompt, negative) for p, (_, _, negative) in zip(prompts, chosen, strict=True)]
         await self.admission.words.check_all(who, texts, texts_from)
         if callable(image):
             image = await image()
@@ -111,9 +98,7 @@ class Jobs:
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
         fits: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size
         own = None if picture is None else own_aspect(picture)
-        for parsed, negative, (_, model), used in zip(
-            prompts, negatives, chosen, loras, strict=True
-        ):
+        for parsed, (model, used, negative) in zip(prompts, chosen, strict=True):
             params = derive.imagine_params(
                 who, parsed, negative, mine, own, model.defaults, self.limits.max_steps
             ).but(model=model.name, loras=used)
@@ -223,15 +208,7 @@ class Jobs:
         as for /imagine); what it leaves out is the parent's, but for the negative: a
         ``--no`` removed from the form is no negative."""
         parsed = self.check_prompt(text)
-        if parsed.model is not None or parsed.loras:
-            name = "--model" if parsed.model is not None else "--lora"
-            raise BadParameter(
-                name,
-                f"A new image from a button keeps its job's model and LoRAs: remove "
-                f"`{name}`, or start a new /imagine with it.",
-            )
-        alias, model = offer.parent_model(self.engine, parent)
-        derive.refuse_unsupported([parsed], model.defaults, self._shown(alias))
+        offer.check_form(self.engine, parent, parsed)  # the parent's model keeps to it
         return derive.edit_of(parent, parsed, self.limits.max_steps)
 
     async def custom_zoom(
@@ -295,10 +272,6 @@ class Jobs:
         if job.status.is_final:
             raise UserError(f"Job {job_id} is already {job.status}; there is nothing to cancel.")
         return await self.runner.cancel(job, who)
-
-    def _shown(self, alias: str) -> str:
-        """How a refusal names a model: by its alias where the bot offers several."""
-        return alias if len(self.engine.models) > 1 else ""
 
     async def _admit(self, who: Requester, new: NewJob, edit: Edit | None = None) -> Job:
         # An edited text is the user's own, and a blocked word in it is pointed out as such.

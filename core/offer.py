@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from core.derive import refuse_unsupported
 from core.errors import BadParameter, UnknownJob, UserError
 from core.model import Job, OfferedLora, OfferedModel
+from core.prompt import ParsedPrompt
 
 if TYPE_CHECKING:
     from engine import Engine, Model
@@ -41,6 +43,42 @@ def model_for(engine: Engine, asked: str | None, mine: dict[str, Any]) -> tuple[
             f"({_names(list(engine.models))}) with `/settings model`, or `/settings reset`."
         )
     return saved, engine.models[saved]
+
+
+def for_prompts(
+    engine: Engine, prompts: list[ParsedPrompt], mine: dict[str, Any]
+) -> list[tuple[Model, tuple[tuple[str, float], ...], str]]:
+    """Each /imagine prompt's model (``model_for``), LoRAs (``loras_for``) and negative
+    (its ``--no``, else the member's saved one where the family takes one), what its
+    family cannot do refused."""
+    chosen = []
+    for parsed in prompts:
+        alias, model = model_for(engine, parsed.model, mine)
+        refuse_unsupported([parsed], model.defaults, _named(engine, alias))
+        negative = parsed.negative
+        if negative is None:
+            negative = mine.get("negative", "") if model.defaults.negative else ""
+        chosen.append((model, loras_for(engine, parsed.loras, alias, model), negative))
+    return chosen
+
+
+def check_form(engine: Engine, parent: Job, parsed: ParsedPrompt) -> None:
+    """A form's text (remix, Custom Zoom, Vary (Region)) keeps the parent's model and
+    LoRAs, and what their family cannot do is refused."""
+    if parsed.model is not None or parsed.loras:
+        name = "--model" if parsed.model is not None else "--lora"
+        raise BadParameter(
+            name,
+            f"A new image from a button keeps its job's model and LoRAs: remove "
+            f"`{name}`, or start a new /imagine with it.",
+        )
+    alias, model = parent_model(engine, parent)
+    refuse_unsupported([parsed], model.defaults, _named(engine, alias))
+
+
+def _named(engine: Engine, alias: str) -> str:
+    """How a refusal names a model: by its alias where the bot offers several."""
+    return alias if len(engine.models) > 1 else ""
 
 
 def parent_model(engine: Engine, parent: Job) -> tuple[str, Model]:

@@ -33,19 +33,8 @@ _INTEGER = re.compile(r"^[+]?\d+$")
 # two, which a client's JSON can still carry) cannot be encoded, and a NUL ends a C string.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
-KNOWN_PARAMETERS = (
-    "--ar",
-    "--seed",
-    "--no",
-    "--steps",
-    "--cfg",
-    "--iw",
-    "--tile",
-    "--repeat",
-    "--model",
-    "--lora",
-    "--chaos",
-)
+KNOWN_PARAMETERS = ("--ar", "--seed", "--no", "--steps", "--cfg", "--iw", "--tile", "--repeat")
+KNOWN_PARAMETERS += ("--model", "--lora", "--chaos")
 FLAGS = ("--tile",)  # parameters that take no value
 REPEATABLE = ("--lora",)  # parameters that may be given more than once
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a model's alias, a LoRA's name

@@ -200,7 +200,7 @@ async def run_ray_bench(options: BenchOptions, workers: int) -> dict[str, Any]:
         defaults = dataclasses.replace(
             engine.model.defaults, native_size=models[0].defaults.native_size
         )
-        engine.model = dataclasses.replace(engine.model, defaults=defaults)
+        engine.models[engine.default_model] = dataclasses.replace(engine.model, defaults=defaults)
         return engine
 
     try:

@@ -47,6 +47,14 @@ def chaos_latents(
     return result if dtype is None else result.to(dtype)
 
 
-def takes_chaos(pipe: Any) -> bool:
-    """Whether a text-to-image pipeline's latents are a UNet's (batch, channels, h, w)."""
-    return getattr(pipe, "unet", None) is not None
+def chaos_arguments(model: Any, spec: Any, seeds: list[int]) -> dict[str, Any]:
+    """The starting ``latents`` of a text-to-image call with chaos (none without, or
+    for image-to-image and inpainting: their noise is added to the source)."""
+    if not spec.chaos or spec.source_image is not None or model.masked_input:
+        return {}
+    pipe = model.text2img
+    if getattr(pipe, "unet", None) is None:  # a UNet's latents: (batch, channels, h, w)
+        raise ValueError(f"{model.defaults.family} takes no --chaos")
+    scale = int(pipe.vae_scale_factor)
+    shape = (int(pipe.unet.config.in_channels), spec.height // scale, spec.width // scale)
+    return {"latents": chaos_latents(seeds, spec.chaos, shape, model.dtype)}

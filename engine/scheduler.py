@@ -24,7 +24,7 @@ from engine.resident import Resident
 
 if TYPE_CHECKING:
     from engine.loras import LoraFile
-from engine.slots import Slot, local_workers, requeued
+from engine.slots import Slot, free_slot, local_workers, offered_by, requeued
 from engine.types import JobSpec, WorkerState
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,35 @@ def fair_order(waiting: Iterable[Q], last_served: dict[int, int]) -> list[Q]:
         clock += 1
         served[owner] = clock
     return order
+
+
+def resident_first(order: list[JobHandle], holds: Callable[[str], bool], default: str) -> JobHandle:
+    """The job a batch starts from: the fair order's first, unless its model is not on
+    the worker (``holds``) and another member's next job's is: that one goes first (no
+    swap). A job is passed over so once at most: the next time it is the fair choice,
+    it runs."""
+    first = order[0]
+    if first.passed_over or holds(first.spec.model or default):
+        return first
+    members = len({pending.spec.owner for pending in order})
+    # Each member's next job: the first ``members`` of the fair order.
+    resident = [p for p in order[1:members] if holds(p.spec.model or default)]
+    if not resident:
+        return first
+    first.passed_over = True
+    return resident[0]
+
+
+def fused(first: JobHandle, order: list[JobHandle], max_images: int) -> list[JobHandle]:
+    """``first`` and the jobs of its shape in ``order`` while the images fit."""
+    batch, images = [first], first.spec.num_images
+    for pending in order:
+        if pending is first or pending.spec.shape != first.spec.shape:
+            continue
+        if images + pending.spec.num_images <= max_images:
+            batch.append(pending)
+            images += pending.spec.num_images
+    return batch
 
 
 @dataclass
@@ -113,10 +142,7 @@ class Engine:
             workers, self._steps = local_workers(
                 residents, classifier, worker_options, preview_interval, progress_interval, hooks
             )
-            models, default_model = residents[0].summaries(), residents[0].default
-            for other in residents[1:]:  # a model only another copy has loaded yet
-                models = {**other.summaries(), **models}
-            loras = residents[0].loras
+            models, default_model, loras = offered_by(residents)
         else:
             self._steps = []
             models = dict(models or {default_model: cast(Model, model)})
@@ -145,18 +171,11 @@ class Engine:
         """The default model (what a job that names none runs)."""
         return self.models[self.default_model]
 
-    @model.setter
-    def model(self, value: Model) -> None:
-        self.models[self.default_model] = value
-
     def alias_of(self, name: str) -> str | None:
         """The alias of the model a job names (its stored name; empty: the default),
-        None when no worker runs it."""
-        if not name or len(self.models) == 1:
-            # One model offered: every job runs on it, as before MODELS (an operator who
-            # changes MODEL_ID keeps the old grids' buttons).
-            return self.default_model
-        if self.models[self.default_model].name == name:
+        None when no worker runs it. One model offered runs every job, as before MODELS
+        (an operator who changes MODEL_ID keeps the old grids' buttons)."""
+        if not name or len(self.models) == 1 or self.model.name == name:
             return self.default_model
         return next((alias for alias, m in self.models.items() if m.name == name), None)
 
@@ -267,29 +286,8 @@ class Engine:
         order = fair_order(self._waiting, self._last_served)
         if not order:
             return []
-        first = order[0]
-        if holds is not None and not holds(first.spec.model or self.default_model):
-            members = len({pending.spec.owner for pending in order})
-            if not first.passed_over:
-                # Each member's next job: the first ``members`` of the fair order.
-                resident = [
-                    p for p in order[1:members] if holds(p.spec.model or self.default_model)
-                ]
-                if resident:
-                    first.passed_over = True
-                    first = resident[0]
-        batch = [first]
-        images = first.spec.num_images
-        if self.batching:
-            for pending in order:
-                if pending is first:
-                    continue
-                if pending.spec.shape != first.spec.shape:
-                    continue
-                if images + pending.spec.num_images > self.max_batch_images:
-                    continue
-                batch.append(pending)
-                images += pending.spec.num_images
+        first = order[0] if holds is None else resident_first(order, holds, self.default_model)
+        batch = fused(first, order, self.max_batch_images) if self.batching else [first]
         for pending in batch:
             self._waiting.remove(pending)
             self._last_served[pending.spec.owner] = next(self._serve_clock)
@@ -297,15 +295,8 @@ class Engine:
         return batch
 
     def _free_slot(self, model: str = "") -> Slot | None:
-        """The worker to hand the next batch to: an idle one first, else one whose batch
-        is decoding with none behind it (it finds the next one waiting); among those, one
-        that holds the batch's ``model`` on its device (no swap) when there is one."""
-        for ready in (lambda s: s.idle, lambda s: s.ready_for_next):
-            free = [slot for slot in self._slots if ready(slot)]
-            holding = [slot for slot in free if slot.holds(model or self.default_model)]
-            if free:
-                return (holding or free)[0]
-        return None
+        """The worker to hand the next batch to (``slots.free_slot``)."""
+        return free_slot(self._slots, model or self.default_model)
 
     async def _schedule(self) -> None:
         while True:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from engine.faults import Returned, WorkerLost
 from engine.handle import JobHandle
 from engine.inbox import Handoff
 from engine.nsfw_step import NsfwStep, Straight
-from engine.protocols import Outlet, Worker, WorkerHooks
+from engine.protocols import Model, Outlet, Worker, WorkerHooks
 from engine.resident import Resident
+
+if TYPE_CHECKING:
+    from engine.loras import LoraFile
 from engine.worker import Worker as LocalWorker
 
 logger = logging.getLogger(__name__)
@@ -53,6 +57,29 @@ def local_workers(
         )
         workers.append(worker)
     return workers, steps
+
+
+def offered_by(residents: list[Resident]) -> tuple[dict[str, Model], str, dict[str, LoraFile]]:
+    """What the local workers offer: every model by alias (each a summary: it need not be
+    in memory; one only another copy has loaded yet too), the default's alias, the LoRAs."""
+    models: dict[str, Model] = {}
+    for resident in reversed(residents):  # the first copy's own summaries win
+        models.update(resident.summaries())
+    first = residents[0]
+    default = {first.default: models[first.default]} if first.default in models else {}
+    return {**default, **models}, first.default, first.loras
+
+
+def free_slot(slots: Sequence[Slot], model: str) -> Slot | None:
+    """The worker to hand the next batch to: an idle one first, else one whose batch is
+    decoding with none behind it (it finds the next one waiting); among those, one that
+    holds the batch's ``model`` on its device (no swap) when there is one."""
+    for ready in (lambda s: s.idle, lambda s: s.ready_for_next):
+        free = [slot for slot in slots if ready(slot)]
+        holding = [slot for slot in free if slot.holds(model)]
+        if free:
+            return (holding or free)[0]
+    return None
 
 
 class Slot:

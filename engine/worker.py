@@ -32,14 +32,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PIL import Image
-
-from engine.canvas import keep_outside
-from engine.chaos import chaos_latents, takes_chaos
+from engine.calls import call_arguments, run_pipeline
 from engine.entries import Entry, entries_of
 from engine.faults import Returned, WorkerLost, free_memory, is_device_lost, is_out_of_memory
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
-from engine.images import to_pil_images
 from engine.inbox import Batch, Call, Handoff, Stop, give_back_batches, return_all
 from engine.nsfw_step import Straight
 from engine.preview import latents_to_preview, unpack_latents
@@ -294,51 +290,9 @@ class Worker:
             results[entry.item].append(image)
         return results
 
-    @property
-    def model(self) -> Pipelines:
-        """The default model, or the one on the device (what reads one model: the
-        benchmark's bare calls; call on the worker's thread or while it is idle)."""
-        return self.resident.first
-
-    @model.setter
-    def model(self, value: Pipelines) -> None:
-        """Run ``value`` as the one model (a test's gated copy, before the thread runs)."""
-        self.resident = Resident.single(value, self.resident.default)
-
     def _call(self, model: Pipelines, entries: list[Entry]) -> list:
-        import torch
-
-        # CPU generators make a seed give the same image on every device.
-        generators = [torch.Generator("cpu").manual_seed(entry.seed) for entry in entries]
-        spec = entries[0].item.spec
-        # A family with no negative prompt (FLUX.1) is not given one (core refuses --no).
-        negatives = [entry.item.spec.negative for entry in entries]
-        negatives = negatives if model.defaults.negative else []
-        common = {
-            "prompt": [entry.item.spec.prompt for entry in entries],
-            "negative_prompt": negatives if any(negatives) else None,
-            "num_inference_steps": spec.steps,
-            "guidance_scale": spec.guidance,
-            "generator": generators,
-            "callback_on_step_end": _StepEnd(self, entries, model.defaults.family),
-            "callback_on_step_end_tensor_inputs": ["latents"],
-            "output_type": "pt",  # 8-bit on the device: to_pil_images
-        }
-        common.update(model.defaults.call_arguments())  # FLUX.1, SD3: the T5 sequence
-        if spec.chaos and spec.source_image is None and not model.masked_input:
-            # --chaos: each image's starting noise with its large shapes (engine.chaos).
-            pipe = model.text2img
-            if not takes_chaos(pipe):
-                raise ValueError(f"{model.defaults.family} takes no --chaos")
-            scale = int(pipe.vae_scale_factor)
-            shape = (
-                int(pipe.unet.config.in_channels),
-                spec.height // scale,
-                spec.width // scale,
-            )
-            seeds = [entry.seed for entry in entries]
-            common["latents"] = chaos_latents(seeds, spec.chaos, shape, model.dtype)
-        return _run_pipeline(model, entries, common)
+        step_end = _StepEnd(self, entries, model.defaults.family)
+        return run_pipeline(model, entries, call_arguments(model, entries, step_end))
 
 
 class _StepEnd:
@@ -398,51 +352,3 @@ class _StepEnd:
             scale = int(getattr(pipe, "vae_scale_factor", 8))
             latents = unpack_latents(latents, item.spec.height // scale, item.spec.width // scale)
         return latents_to_preview(latents, self.family)
-
-
-def _run_pipeline(model: Pipelines, entries: list[Entry], common: dict[str, Any]) -> list:
-    """Call the pipeline the entries need (text-to-image, image-to-image or inpainting)
-    with the arguments ``common`` to them all; the images, painted ones kept outside
-    their mask."""
-    spec = entries[0].item.spec
-    sources = [entry.source for entry in entries]
-    masks = [entry.mask for entry in entries]
-    strength = spec.strength
-    if model.masked_input and masks[0] is None:
-        # A 9-channel inpainting checkpoint takes a mask with every call: the whole
-        # image, over a plain grey canvas for text-to-image.
-        size = (spec.width, spec.height)
-        masks = [Image.new("L", size, 255)] * len(entries)
-        if spec.source_image is None:
-            sources, strength = [Image.new("RGB", size, (127, 127, 127))] * len(entries), 1.0
-    if masks[0] is None and spec.source_image is None:
-        result = model.text2img(width=spec.width, height=spec.height, **common)
-    elif masks[0] is None:
-        # FLUX and SD3 draw at their default size unless told; SD's takes the source's.
-        sized = _takes_size(type(model.img2img))
-        size = {"width": spec.width, "height": spec.height} if sized else {}
-        result = model.img2img(image=sources, strength=strength, **size, **common)
-    else:
-        result = model.inpaint(
-            image=sources,
-            mask_image=masks,
-            width=spec.width,
-            height=spec.height,
-            strength=strength,
-            **common,
-        )
-        return [
-            keep_outside(painted, source, mask)
-            for painted, source, mask in zip(
-                to_pil_images(result.images), sources, masks, strict=True
-            )
-        ]
-    return to_pil_images(result.images)
-
-
-@functools.cache
-def _takes_size(pipeline_class: type) -> bool:
-    """Whether a pipeline class's call takes ``height`` and ``width`` (read once a class)."""
-    import inspect
-
-    return "height" in inspect.signature(pipeline_class.__call__).parameters

@@ -160,7 +160,7 @@ async def test_cancel_reaches_the_replica_and_stops_its_call(cluster, tiny_model
     # pipeline at its next step. The call is held after its first step meanwhile.
     gate = StepGate(at_step=1)
     replica = EngineReplica(str(tiny_model_dirs["sd"]), "cpu", progress_interval=0)
-    replica.worker.model = gated(replica.model, gate)
+    replica.resident.wrap(lambda model: gated(model, gate))
     try:
         stream = replica.run_batch([spec(1, steps=8)], {})
         async for event in stream:
