@@ -10,6 +10,13 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_NSFW_MODEL = "Falconsai/nsfw_image_detection"
+# Florence-2 base (0.23 B parameters, MIT): transformers runs it natively (no remote code),
+# about 0.5 GB in half precision, beside any image model on one GPU.
+DEFAULT_DESCRIBE_MODEL = "florence-community/Florence-2-base"
+# h94/IP-Adapter (Apache-2.0): SD 1.5 and SDXL adapters, plain and Plus, with the ViT-H
+# image encoder they share (engine.references reads this layout).
+DEFAULT_IP_ADAPTER = "h94/IP-Adapter"
+DEFAULT_MEDIA_HOSTS = "cdn.discordapp.com,media.discordapp.net"
 
 
 class SettingsError(Exception):
@@ -51,6 +58,16 @@ class Settings(BaseSettings):
     models: str = ""
     model_memory_gb: float | None = Field(None, gt=0)
     lora_dir: Path | None = None
+    describe_model: str = DEFAULT_DESCRIBE_MODEL
+    ip_adapter_sd: str = DEFAULT_IP_ADAPTER
+    ip_adapter_sdxl: str = DEFAULT_IP_ADAPTER
+    media_hosts: str = DEFAULT_MEDIA_HOSTS
+
+    @field_validator("media_hosts")
+    @classmethod
+    def _check_media_hosts(cls, value: str) -> str:
+        parse_hosts(value)
+        return value
 
     @field_validator("models")
     @classmethod
@@ -134,6 +151,16 @@ class Settings(BaseSettings):
             return listed, same[0]
         return {DEFAULT_ALIAS: wanted, **listed}, DEFAULT_ALIAS
 
+    def ip_adapters(self) -> dict[str, str]:
+        """The IP-Adapter source of each family that has one (``off``: none)."""
+        sources = {"sd": self.ip_adapter_sd.strip(), "sdxl": self.ip_adapter_sdxl.strip()}
+        return {family: source for family, source in sources.items() if source.lower() != "off"}
+
+    @property
+    def media_host_set(self) -> frozenset[str]:
+        """``MEDIA_HOSTS`` as lowercase ``host`` or ``host:port`` names."""
+        return parse_hosts(self.media_hosts)
+
     def batch_images(self, device: str) -> int:
         """``MAX_BATCH_IMAGES``, or its default for the device (16 on CUDA, 8 elsewhere)."""
         from engine import default_batch_images
@@ -182,6 +209,19 @@ def parse_models(value: str) -> dict[str, str]:
     if len(models) > MAX_MODELS:
         raise ValueError(f"at most {MAX_MODELS} models (got {len(models)})")
     return models
+
+
+_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?")
+
+
+def parse_hosts(value: str) -> frozenset[str]:
+    """``MEDIA_HOSTS`` (``host[:port],...``) as a set; a ``ValueError`` for anything else
+    (a scheme, a path, a wildcard)."""
+    hosts = {part.strip().lower() for part in value.split(",") if part.strip()}
+    for host in hosts:
+        if not _HOST.fullmatch(host):
+            raise ValueError(f"{host!r} is not a host name (cdn.discordapp.com, host:port)")
+    return frozenset(hosts)
 
 
 def load_settings(**overrides: object) -> Settings:

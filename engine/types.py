@@ -17,6 +17,11 @@ REGION_CELLS = 3  # Vary (Region): a 3x3 grid of cells, numbered 1..9 row by row
 MAX_LORAS = 3  # --lora, per prompt
 MAX_CHAOS = 100  # --chaos
 MIN_LORA_WEIGHT, MAX_LORA_WEIGHT = 0.0, 2.0
+# Image references through an IP-Adapter (engine.references): --sref (style: the style
+# layers only), --oref (omni: the Plus adapter, every layer) and /blend (every image, every
+# layer, no text).
+REFERENCE_ROLES = ("style", "omni", "blend")
+MAX_STYLE_REFERENCES, MAX_OMNI_REFERENCES, MAX_BLEND_IMAGES = 4, 1, 5
 
 
 def render_problems(width: object, height: object, steps: object, guidance: object) -> list[str]:
@@ -68,6 +73,37 @@ class Paint:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """An image the job's images take after, through the family's IP-Adapter: its
+    ``role`` (``REFERENCE_ROLES``), its file (read on the worker) and the adapter's
+    ``scale`` for it (0: no effect; the same for every reference of one role)."""
+
+    role: str
+    path: Path
+    scale: float = 1.0
+
+
+def reference_problems(references: tuple[Reference, ...]) -> list[str]:
+    """What is wrong with a job's references, as sentences (empty when they can run)."""
+    problems = []
+    roles = [reference.role for reference in references]
+    if any(role not in REFERENCE_ROLES for role in roles):
+        problems.append(f"reference roles are {', '.join(REFERENCE_ROLES)} (got {roles!r})")
+    if any(not 0 <= reference.scale <= 1 for reference in references):
+        problems.append("reference scales are 0..1")
+    for role in set(roles):
+        if len({reference.scale for reference in references if reference.role == role}) > 1:
+            problems.append(f"the {role} references must share one scale")
+    limits = {"style": MAX_STYLE_REFERENCES, "omni": MAX_OMNI_REFERENCES, "blend": MAX_BLEND_IMAGES}
+    for role, most in limits.items():
+        if roles.count(role) > most:
+            problems.append(f"at most {most} {role} reference(s) (got {roles.count(role)})")
+    if "blend" in roles and len(set(roles)) > 1:
+        problems.append("a blend takes no style or omni reference")
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """Everything the engine needs to run one job, and nothing Discord-specific.
 
@@ -97,6 +133,7 @@ class JobSpec:
     model: str = ""  # the model's alias ("": the engine's default)
     loras: tuple[tuple[str, float], ...] = ()  # LoRAs by name, with their weights
     chaos: int = 0  # 0..MAX_CHAOS: the starting noise's large shapes (engine.chaos)
+    references: tuple[Reference, ...] = ()  # IP-Adapter images (engine.references)
 
     def __post_init__(self) -> None:
         """Refuse a spec the pipeline cannot run, here on the loop with a clear message,
@@ -120,6 +157,7 @@ class JobSpec:
             problems.append(
                 f"LoRA weights are {MIN_LORA_WEIGHT:g}..{MAX_LORA_WEIGHT:g} (got {self.loras!r})"
             )
+        problems.extend(reference_problems(self.references))
         if self.source_image is not None and self.denoising_steps < 1:
             problems.append("steps x strength must be at least 1 (no step would run)")
         if problems:
@@ -131,7 +169,8 @@ class JobSpec:
 
         Whether a negative prompt is given is part of it: SDXL encodes "no negative
         prompt" as zeros, which a fused call could not keep apart from an empty one. So
-        are the model and its LoRAs: a call runs one model with one set of adapters.
+        are the model and its LoRAs: a call runs one model with one set of adapters; and
+        its references (an IP-Adapter's images and scales are the call's).
         """
         image_to_image = self.source_image is not None
         return (
@@ -147,6 +186,7 @@ class JobSpec:
             self.model,
             self.loras,
             self.chaos if image_to_image is False else 0,
+            tuple((r.role, str(r.path), round(r.scale, 6)) for r in self.references),
         )
 
     @property
