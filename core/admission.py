@@ -220,16 +220,21 @@ class Admission:
                 waiter.set_result(group)
 
     async def _write_sources(self, news: list[NewJob], jobs: list[Job]) -> None:
-        """Image prompts: each job's source into its own folder, before it can run. A
-        write that fails (a full disk) leaves the job to fail alone with that reason."""
+        """Image prompts and references: each job's into its own folder, before it can
+        run. A write that fails (a full disk) leaves the job to fail alone with that
+        reason."""
         for new, job in zip(news, jobs, strict=True):
-            if new.source_png is None:
-                continue
+            files = [
+                (self.storage.reference_path(job.id, slot), data)
+                for slot, data in enumerate(new.reference_pngs, start=1)
+            ]
+            if new.source_png is not None:
+                files.append((self.storage.source_path(job.id), new.source_png))
             try:
-                path = self.storage.source_path(job.id)
-                await asyncio.to_thread(self.storage.write_file, path, new.source_png)
+                for path, data in files:
+                    await asyncio.to_thread(self.storage.write_file, path, data)
             except OSError as exc:
-                logger.error("job %s: could not store its image prompt: %s", job.id, exc)
+                logger.error("job %s: could not store its images: %s", job.id, exc)
 
     def _day_start(self) -> datetime:
         now = self.storage.clock().astimezone(UTC)

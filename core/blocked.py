@@ -73,6 +73,16 @@ class BlockedWords:
         self._lists.pop(guild_id, None)
         self.scanner.lists.forget(guild_id)
 
+    async def _entries(self, guild_id: int | None) -> tuple[str, ...]:
+        """The server's blocked words, read once (again after ``forget``)."""
+        entries = self._lists.get(guild_id)
+        if entries is None:
+            generation = self._changes
+            entries = tuple(await self.storage.blocked_words(guild_id))
+            if generation == self._changes:  # no change landed while it was read
+                self._lists[guild_id] = entries
+        return entries
+
     async def check(
         self,
         who: Requester,
@@ -86,12 +96,7 @@ class BlockedWords:
 
         The matcher is linear in the text's length times the longest entry; it runs on
         the scanner's own threads, within a time budget (past it the text is refused)."""
-        entries = self._lists.get(who.guild_id)
-        if entries is None:
-            generation = self._changes
-            entries = tuple(await self.storage.blocked_words(who.guild_id))
-            if generation == self._changes:  # no change landed while it was read
-                self._lists[who.guild_id] = entries
+        entries = await self._entries(who.guild_id)
         if not entries:
             return
         try:
@@ -105,6 +110,20 @@ class BlockedWords:
         source, found = sources[hit[0]], hit[1]
         await self.storage.log_blocked_prompt(who.guild_id, who.user_id, f"{found!r} in {source}")
         raise BlockedPrompt(_BLOCKED_MESSAGES[source].format(job=parent_id))
+
+    async def holds_blocked(self, who: Requester, text: str) -> bool:
+        """Whether ``text`` (not the member's own: a description the bot wrote) holds a
+        word this server blocks; nothing is logged. A check past its budget counts as
+        holding one; ``QueueFull`` when too many of the server's wait."""
+        entries = await self._entries(who.guild_id)
+        if not entries:
+            return False
+        try:
+            return await self.scanner.find(who.guild_id, entries, (text, "")) is not None
+        except ScanTooLong:
+            return True
+        except ScanBusy:
+            raise QueueFull(_BUSY) from None
 
     async def check_all(
         self,

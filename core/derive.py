@@ -30,6 +30,7 @@ from core.recipes import (
     made,
     starts_from,
 )
+from core.references import carried
 from core.sizes import size_for_aspect
 from engine import GRID_SIZE, pan_size
 
@@ -315,6 +316,7 @@ def _child(
         seed = seed if edit.seed is None else edit.seed
     if tile is not None:
         params = params.but(tile=tile)
+    params = carried(params, parent.id)  # the parent's references, from its folder
     return NewJob(
         user_id=who.user_id,
         guild_id=who.guild_id,

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from PIL import Image
 
-from core import derive, offer
+from core import derive, offer, references
 from core.admission import Admission
 from core.blocked import PARENT_TEXTS, Text
 from core.derive import ONLY_REROLL_AND_ZOOM, Edit, grid_size, own_aspects
@@ -25,6 +25,7 @@ from core.limits import Limits
 from core.model import Action, ImageRow, Job, JobStatus, NewJob, Requester
 from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt, parse_prompts
 from core.recipes import ImagePrompt
+from core.references import GivenReferences, UrlFetch
 from core.runner import Runner
 from core.sizes import size_for_aspect
 from engine import GRID_SIZE, Engine, censor_each, encode_png, region_preview
@@ -42,6 +43,7 @@ class Jobs:
     limits: Limits
     admission: Admission
     runner: Runner
+    fetch_url: UrlFetch | None = None  # --sref/--oref links (MEDIA_HOSTS only)
 
     def check_prompt(self, text: str) -> ParsedPrompt:
         """Parse and bound-check a prompt with its parameters (pure, fast)."""
@@ -65,7 +67,11 @@ class Jobs:
         return job
 
     async def imagine_all(
-        self, who: Requester, text: str, image: bytes | ImageFetch | None = None
+        self,
+        who: Requester,
+        text: str,
+        image: bytes | ImageFetch | None = None,
+        given: GivenReferences | None = None,
     ) -> list[Job]:
         """Queue every job ``text`` asks for (its ``{}`` permutations, each ``--repeat``
         times, at most 4), admitted all together or none; returns their rows in order.
@@ -75,7 +81,8 @@ class Jobs:
         so that a refused user costs no download and no decode): each job is
         image-to-image from it, cover-cropped to the job's ``--ar`` (or at the image's own
         aspect), following it as closely as ``--iw`` says (``image_strength``).
-        ``BadImage`` says what is wrong with a file, before any job exists."""
+        ``BadImage`` says what is wrong with a file, before any job exists. References
+        (``--sref``, ``--oref``; ``given`` files) are fetched then (``core.references``)."""
         prompts = parse_prompts(text, max_steps=self.limits.max_steps)
         if image is None and any(p.image_weight is not None for p in prompts):
             raise BadParameter(
@@ -87,6 +94,7 @@ class Jobs:
         # blocked words: all before the image is downloaded or decoded.
         mine = (await self.admission.check(who, len(prompts))).settings
         chosen = offer.for_prompts(self.engine, prompts, mine)  # each one's model, LoRAs
+        references.check_prompts(self.engine, prompts, chosen, self.limits.media_hosts, given)
         saved = all(parsed.negative is None for parsed in prompts)
         texts_from = (Text.PROMPT, Text.SAVED_NEGATIVE if saved else Text.NEGATIVE)
         texts = [(p.prompt, negative) for p, (_, _, negative) in zip(prompts, chosen, strict=True)]
@@ -96,12 +104,14 @@ class Jobs:
         picture = None if image is None else await asyncio.to_thread(load_image_prompt, image)
         news = []
         seeds: dict[int, int] = {}  # a given --seed: each repeat continues the sequence
+        fetched = references.Fetched(self.storage, who, self.fetch_url, {})
         fits: dict[tuple[int, int], bytes] = {}  # the image prompt fitted, by size
         own = None if picture is None else own_aspect(picture)
         for parsed, (model, used, negative) in zip(prompts, chosen, strict=True):
+            named, pngs = await references.for_prompt(fetched, parsed, given)
             params = derive.imagine_params(
                 who, parsed, negative, mine, own, model.defaults, self.limits.max_steps
-            ).but(model=model.name, loras=used)
+            ).but(model=model.name, loras=used, **references.weights(parsed, given, named))
             prompt_image = source = None
             if picture is not None:
                 weight = parsed.image_weight
@@ -109,13 +119,9 @@ class Jobs:
                 if params.size not in fits:  # repeats of one size share it
                     fits[params.size] = await asyncio.to_thread(_source_png, picture, params.size)
                 source = fits[params.size]
-            if parsed.seed is None:
-                seed = secrets.randbelow(2**32)
-            else:
-                repeat = seeds.get(parsed.seed, 0)
-                seeds[parsed.seed] = repeat + 1
-                seed = (parsed.seed + GRID_SIZE * repeat) % 2**32
-            news.append(derive.imagine(who, parsed, negative, seed, params, prompt_image, source))
+            seed = _seed(parsed.seed, seeds)
+            new = derive.imagine(who, parsed, negative, seed, params, prompt_image, source)
+            news.append(dataclasses.replace(new, reference_pngs=pngs))
         return await self.admission.admit_all(who, news, sources=texts_from, checked=True)
 
     async def press(
@@ -277,6 +283,15 @@ class Jobs:
         # An edited text is the user's own, and a blocked word in it is pointed out as such.
         sources = PARENT_TEXTS if edit is None else (Text.PROMPT, Text.NEGATIVE)
         return await self.admission.admit(who, new, sources=sources)
+
+
+def _seed(given: int | None, seeds: dict[int, int]) -> int:
+    """A job's seed: random, or ``--seed``'s (each repeat of it continues the sequence)."""
+    if given is None:
+        return secrets.randbelow(2**32)
+    repeat = seeds.get(given, 0)
+    seeds[given] = repeat + 1
+    return (given + GRID_SIZE * repeat) % 2**32
 
 
 def _source_png(picture: Image.Image, size: tuple[int, int]) -> bytes:

@@ -18,6 +18,8 @@ class Limits:
     global_daily_quota: int = 200  # 0: off
     max_blocked_words: int = 500
     owner_ids: frozenset[int] = frozenset()  # OWNER_IDS: never banned, never counted
+    # MEDIA_HOSTS: the only hosts --sref/--oref links are fetched from.
+    media_hosts: frozenset[str] = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:
@@ -31,4 +33,5 @@ class Limits:
             global_daily_quota=settings.global_daily_quota,
             max_blocked_words=settings.max_blocked_words,
             owner_ids=settings.owner_id_set,
+            media_hosts=settings.media_host_set,
         )

@@ -27,6 +27,7 @@ class JobKind(enum.StrEnum):
     ZOOM = "zoom"  # zoom out: the image shrunk into the middle, the border painted
     PAN = "pan"  # the canvas grown by half a side, the new strip painted
     REGION = "region"  # Vary (Region): the chosen cells of a 3x3 grid repainted
+    BLEND = "blend"  # /blend: two to five images merged, no text
 
 
 class JobStatus(enum.StrEnum):
@@ -94,6 +95,11 @@ class JobParams:
     negative_from: int | None = None
     loras: tuple[tuple[str, float], ...] = ()  # LORA_DIR's, by name, with their weights
     chaos: int = 0  # --chaos: how different a grid's four images are
+    # IP-Adapter images (core.references): (role, job whose folder keeps it, None: this
+    # job's own; slot), and the weights of the style and omni ones (None: none of them).
+    references: tuple[tuple[str, int | None, int], ...] = ()
+    style_weight: int | None = None
+    omni_weight: int | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -109,6 +115,8 @@ class JobParams:
             del values["loras"]  # as rows before --lora were written
         if not self.chaos:
             del values["chaos"]  # as rows before --chaos were written
+        if not self.references:
+            del values["references"]  # as rows before references were written
         return json.dumps(values, sort_keys=True)
 
     @classmethod
@@ -119,6 +127,10 @@ class JobParams:
         kept = {k: v for k, v in values.items() if k in known}
         kept["tile"] = bool(kept.get("tile"))
         kept["loras"] = tuple((str(name), float(w)) for name, w in kept.get("loras", ()))
+        kept["references"] = tuple(
+            (str(role), None if job is None else int(job), int(slot))
+            for role, job, slot in kept.get("references", ())
+        )
         return cls(**kept)
 
     def but(self, **changes: Any) -> JobParams:
@@ -143,6 +155,8 @@ class NewJob:
     # An image prompt's source (PNG, fitted to the job's size), written to the job's
     # folder when the row is committed; not a column.
     source_png: bytes | None = field(default=None, repr=False, compare=False)
+    # Its own references (PNG), slot 1 first, written beside it as ref-<slot>.png.
+    reference_pngs: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**32:
@@ -195,6 +209,16 @@ class ImageRow:
     height: int
     seed: int
     nsfw: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """A /describe answer: the four prompts made from an image (``core.describe``)."""
+
+    id: int
+    guild_id: int | None
+    user_id: int
+    prompts: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,15 @@ def check_form(engine: Engine, parent: Job, parsed: ParsedPrompt) -> None:
             f"A new image from a button keeps its job's model and LoRAs: remove "
             f"`{name}`, or start a new /imagine with it.",
         )
+    typed = {"--sref": parsed.style_refs, "--sw": parsed.style_weight}
+    typed |= {"--oref": parsed.omni_ref, "--ow": parsed.omni_weight}
+    for name, value in typed.items():
+        if value:
+            raise BadParameter(
+                name,
+                f"A new image from a button keeps its job's references: remove `{name}`, "
+                "or start a new /imagine with it.",
+            )
     alias, model = parent_model(engine, parent)
     refuse_unsupported([parsed], model.defaults, _named(engine, alias))
 

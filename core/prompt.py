@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import BadParameter
+from core.permutations import MAX_JOBS, expand_prompt
 from core.wordfilter.fold import THIN_SPACES
 from engine.types import MAX_CHAOS, MAX_LORA_WEIGHT, MAX_LORAS
 
@@ -20,9 +21,7 @@ MAX_NEGATIVE_CHARS = 1500
 MAX_SEED = 2**32 - 1
 MIN_CFG, MAX_CFG = 0.0, 20.0
 MAX_ASPECT = 4.0  # ratios between 1:4 and 4:1
-MAX_JOBS = 4  # jobs one prompt may make, --repeat and {} together
 MAX_IMAGE_WEIGHT = 2.0
-MAX_NESTING = 8  # levels of {} inside {}
 
 # `--name` at the start or after whitespace, followed by a letter. Phones turn `--` into
 # an em or en dash; those are accepted too.
@@ -33,11 +32,18 @@ _INTEGER = re.compile(r"^[+]?\d+$")
 # two, which a client's JSON can still carry) cannot be encoded, and a NUL ends a C string.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
-KNOWN_PARAMETERS = ("--ar", "--seed", "--no", "--steps", "--cfg", "--iw", "--tile", "--repeat")
-KNOWN_PARAMETERS += ("--model", "--lora", "--chaos")
+KNOWN_PARAMETERS: tuple[str, ...] = ("--ar", "--seed", "--no", "--steps", "--cfg", "--iw")
+KNOWN_PARAMETERS += ("--tile", "--repeat", "--model", "--lora", "--chaos")
+KNOWN_PARAMETERS += ("--sref", "--sw", "--oref", "--ow")
 FLAGS = ("--tile",)  # parameters that take no value
 REPEATABLE = ("--lora",)  # parameters that may be given more than once
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a model's alias, a LoRA's name
+# --sref/--oref: image N of a job (``ID:N``), or an image's link (its host is checked
+# against MEDIA_HOSTS by the core, before anything is fetched).
+_JOB_IMAGE = re.compile(r"^(\d{1,19}):(\d{1,2})$")
+MAX_URL_CHARS = 1000
+MAX_STYLE_REFS = 4
+MAX_REFERENCE_WEIGHT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,10 @@ class ParsedPrompt:
     model: str | None = None  # an alias of MODELS (checked against them by the core)
     loras: tuple[tuple[str, float], ...] = ()  # LoRAs of LORA_DIR by name, with weights
     chaos: int | None = None  # how different the four images are (0..100)
+    style_refs: tuple[str, ...] = ()  # --sref: ``ID:N`` or image links, as typed
+    style_weight: int | None = None  # --sw 0..1000
+    omni_ref: str | None = None  # --oref
+    omni_weight: int | None = None  # --ow 1..1000
 
 
 def check_storable(text: str, name: str) -> str:
@@ -154,6 +164,9 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         if name == "--no":
             values[name] = check_negative(raw)
             continue
+        if name in ("--sref", "--oref"):
+            values[name] = parse_references(raw, name)
+            continue
         if name in FLAGS:
             if raw:
                 raise BadParameter(
@@ -209,7 +222,36 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         model=values.get("--model"),  # type: ignore[arg-type]
         loras=loras,
         chaos=values.get("--chaos"),  # type: ignore[arg-type]
+        style_refs=values.get("--sref", ()),  # type: ignore[arg-type]
+        style_weight=values.get("--sw"),  # type: ignore[arg-type]
+        omni_ref=values.get("--oref", (None,))[0],  # type: ignore[index]
+        omni_weight=values.get("--ow"),  # type: ignore[arg-type]
     )
+
+
+def parse_references(raw: str, name: str) -> tuple[str, ...]:
+    """The references after ``--sref`` (1..4) or ``--oref`` (one): each ``ID:N`` (image
+    N of a job) or an ``http(s)`` link; ``BadParameter`` saying what is wrong."""
+    parts = raw.split()
+    most = MAX_STYLE_REFS if name == "--sref" else 1
+    if not parts:
+        raise BadParameter(name, f"`{name}` needs {_rule(name, 0)}.")
+    if len(parts) > most:
+        raise BadParameter(
+            name,
+            f"`{name}` takes at most {most} image(s) (got {len(parts)}). "
+            "Write the prompt first and the parameters after it.",
+        )
+    for part in parts:
+        text = check_storable(part, name)
+        match = _JOB_IMAGE.match(text)
+        if match and 1 <= int(match.group(2)) <= 4 and int(match.group(1)) >= 1:
+            continue
+        url = text.lower().startswith(("https://", "http://"))
+        if url and len(text) <= MAX_URL_CHARS:
+            continue
+        raise BadParameter(name, f"`{name} {_clip(text)}` is not an image: {_rule(name, 0)}.")
+    return tuple(parts)
 
 
 def parse_lora(value: str) -> tuple[str, float]:
@@ -233,6 +275,10 @@ def _parse_value(name: str, value: str, max_steps: int) -> object:
         return parse_int(value, name, 1, MAX_JOBS)
     if name == "--chaos":
         return parse_int(value, name, 0, MAX_CHAOS)
+    if name == "--sw":
+        return parse_int(value, name, 0, MAX_REFERENCE_WEIGHT)
+    if name == "--ow":
+        return parse_int(value, name, 1, MAX_REFERENCE_WEIGHT)
     if name == "--iw":
         return parse_float(value, name, 0.0, MAX_IMAGE_WEIGHT)
     if name == "--model":
@@ -251,6 +297,16 @@ def _rule(name: str, max_steps: int) -> str:
         "--iw": f"a number from 0 to {MAX_IMAGE_WEIGHT:g}",
         "--repeat": f"a whole number from 1 to {MAX_JOBS}",
         "--chaos": f"a whole number from 0 to {MAX_CHAOS}",
+        "--sw": f"a whole number from 0 to {MAX_REFERENCE_WEIGHT}",
+        "--ow": f"a whole number from 1 to {MAX_REFERENCE_WEIGHT}",
+        "--sref": (
+            f"up to {MAX_STYLE_REFS} images, each `ID:N` (image N of a job here, as /history "
+            "shows it) or the link of an image on Discord"
+        ),
+        "--oref": (
+            "one image: `ID:N` (image N of a job here, as /history shows it) or the link "
+            "of an image on Discord"
+        ),
         "--model": "a model's name as /info lists them, like `--model flux`",
         "--lora": (
             f"a LoRA's name as /info lists them, with a weight from 0 to {MAX_LORA_WEIGHT:g} "
@@ -289,91 +345,6 @@ def format_prompt(
     if negative:
         parts.append(f"--no {negative}")
     return " ".join(parts)
-
-
-# Permutations: ``a {red, blue} bird`` is two prompts. ``\\{`` and ``\\}`` are braces as
-# text and ``\\,`` is a comma inside an option; any other backslash stays as typed
-# (``\\[x]`` is not touched). Parsed into a tree first, counted without expanding (a hostile
-# ``{a,b}{a,b}...`` would make millions), expanded only when the count fits.
-_Seq = list  # of str and alternatives (a list of _Seq)
-
-
-def _brace_tree(text: str) -> _Seq:
-    """``text`` as a sequence of text and alternatives; ``BadParameter`` when the braces
-    do not pair up or nest too deep."""
-    rule = "use `{red, blue}` for one job per option; write `\\{` for a brace as text"
-    root: _Seq = []
-    stack: list[tuple[_Seq, list[_Seq]]] = []  # the enclosing sequence, this group's options
-    current = root
-    buffer: list[str] = []
-    position = 0
-    while position < len(text):
-        char = text[position]
-        following = text[position + 1] if position + 1 < len(text) else ""
-        if char == "\\" and (following in ("{", "}") or (following == "," and stack)):
-            buffer.append(following)
-            position += 2
-            continue
-        if char == "{":
-            if len(stack) >= MAX_NESTING:
-                raise BadParameter("{}", f"Braces nest more than {MAX_NESTING} deep: {rule}.")
-            current.append("".join(buffer))
-            buffer = []
-            options: list[_Seq] = [[]]
-            stack.append((current, options))
-            current = options[0]
-        elif char == "," and stack:
-            current.append("".join(buffer))
-            buffer = []
-            options = stack[-1][1]
-            options.append([])
-            current = options[-1]
-        elif char == "}":
-            if not stack:
-                raise BadParameter("{}", f"A `}}` closes no `{{`: {rule}.")
-            current.append("".join(buffer))
-            buffer = []
-            parent, options = stack.pop()
-            parent.append(options)
-            current = parent
-        else:
-            buffer.append(char)
-        position += 1
-    if stack:
-        raise BadParameter("{}", f"A `{{` is never closed: {rule}.")
-    current.append("".join(buffer))
-    return root
-
-
-def _count(sequence: _Seq) -> int:
-    total = 1
-    for part in sequence:
-        if isinstance(part, list):
-            total *= sum(_count(option) for option in part)
-    return total
-
-
-def _expand(sequence: _Seq) -> list[str]:
-    results = [""]
-    for part in sequence:
-        if isinstance(part, list):
-            options = [text.strip() for option in part for text in _expand(option)]
-            results = [f"{head}{option}" for head in results for option in options]
-        else:
-            results = [f"{head}{part}" for head in results]
-    return results
-
-
-def expand_prompt(text: str) -> list[str]:
-    """The prompts that ``{}`` permutations make of ``text`` (one when it has none)."""
-    tree = _brace_tree(text)
-    count = _count(tree)
-    if count > MAX_JOBS:
-        many = f"{count}" if count < 10**6 else "over a million"
-        raise BadParameter(
-            "{}", f"This prompt makes {many} prompts with `{{}}`; the most is {MAX_JOBS}."
-        )
-    return _expand(tree)
 
 
 def parse_prompts(text: str, *, max_steps: int) -> list[ParsedPrompt]:

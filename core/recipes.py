@@ -1,7 +1,7 @@
 """A job's recipe: what it makes, as one typed value per kind.
 
-``Imagine`` (text to image, or from an image prompt), ``Variation``, ``Upscale``,
-``Reroll`` (what another job made, again with a new seed), ``ZoomOut``, ``Pan`` and
+``Imagine`` (text to image, or from an image prompt), ``Blend`` (/blend), ``Variation``,
+``Upscale``, ``Reroll`` (what another job made, again with a new seed), ``ZoomOut``, ``Pan`` and
 ``Region`` (Vary (Region)). Each is frozen and checked when it is made, names the image it
 starts from as one typed reference (``ImageRef``: an image of a job; ``ImagePrompt``: an
 uploaded image kept in a job's folder), and is stored in the job's row as JSON with a
@@ -25,7 +25,15 @@ from typing import Any, ClassVar, Literal, assert_never
 
 from core.image_prompt import image_strength
 from core.prompt import MAX_IMAGE_WEIGHT
-from engine.types import GRID_SIZE, MAX_ZOOM, MIN_ZOOM, PAN_DIRECTIONS, REGION_CELLS, Paint
+from engine.types import (
+    GRID_SIZE,
+    MAX_BLEND_IMAGES,
+    MAX_ZOOM,
+    MIN_ZOOM,
+    PAN_DIRECTIONS,
+    REGION_CELLS,
+    Paint,
+)
 
 STRONG_VARIATION = 0.7
 SUBTLE_VARIATION = 0.35
@@ -95,6 +103,23 @@ class Imagine:
     def strength(self) -> float:
         """How far from its source the sampler goes (1.0: text to image)."""
         return 1.0 if self.image is None else image_strength(self.image.weight)
+
+
+@dataclass(frozen=True, slots=True)
+class Blend:
+    """/blend: a grid that merges ``images`` (2..5) images, kept as the job's references
+    (``JobParams.references``), with no text."""
+
+    KIND: ClassVar[str] = "blend"
+    images: int = 2
+
+    def __post_init__(self) -> None:
+        _check(2 <= self.images <= MAX_BLEND_IMAGES, f"a blend merges 2..{MAX_BLEND_IMAGES} images")
+
+    @property
+    def strength(self) -> float:
+        """From noise: the images steer it through the adapter."""
+        return 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +225,7 @@ class Region:
 
 
 # What 🔄 can make again: the grids (an upscaled image has no 🔄).
-Again = Imagine | Variation | ZoomOut | Pan | Region
+Again = Imagine | Blend | Variation | ZoomOut | Pan | Region
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +244,9 @@ class Reroll:
         return self.again.strength
 
 
-Recipe = Imagine | Variation | Upscale | Reroll | ZoomOut | Pan | Region
+Recipe = Imagine | Blend | Variation | Upscale | Reroll | ZoomOut | Pan | Region
 _KINDS: dict[str, type[Recipe]] = {
-    kind.KIND: kind for kind in (Imagine, Variation, Upscale, Reroll, ZoomOut, Pan, Region)
+    kind.KIND: kind for kind in (Imagine, Blend, Variation, Upscale, Reroll, ZoomOut, Pan, Region)
 }
 KINDS = tuple(_KINDS)  # the tags, as the jobs table's kind column holds them
 
@@ -234,6 +259,8 @@ def made(recipe: Recipe) -> Again | Upscale:
 def starts_from(recipe: Recipe) -> ImageRef | ImagePrompt | None:
     """The image a recipe starts from (None: text to image)."""
     recipe = made(recipe)
+    if isinstance(recipe, Blend):
+        return None
     return recipe.image if isinstance(recipe, Imagine) else recipe.source
 
 
@@ -248,7 +275,7 @@ def paint(recipe: Recipe) -> Paint | None:
             return Paint("pan", direction=direction, base=base)
         case Region(cells=cells):
             return Paint("region", cells=cells)
-        case Imagine() | Variation() | Upscale():
+        case Imagine() | Blend() | Variation() | Upscale():
             return None
         case _:  # a new kind: the type checker points here (mypy, in .ci/run)
             assert_never(what)

@@ -25,6 +25,7 @@ from core.model import (
 )
 from core.outputs import write_outputs
 from core.recipes import ImagePrompt, ImageRef, paint, starts_from
+from core.references import engine_references
 from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted, is_out_of_memory
 from storage.db import Storage
 
@@ -172,6 +173,7 @@ class Runner:
             model=alias,
             loras=p.loras,
             chaos=p.chaos,
+            references=engine_references(self.storage, job.id, p),
         )
 
     def launch(self, job: Job) -> None:

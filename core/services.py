@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from core.admission import Admission
+from core.blends import Blends
+from core.describe import Describer, Descriptions
 from core.encoders import EncoderPool
 from core.jobs import Jobs
 from core.limits import Limits
 from core.moderation import Moderation
+from core.references import UrlFetch
 from core.runner import Runner
 from core.users import Users
 from engine import Engine
@@ -31,6 +34,8 @@ class Services:
     jobs: Jobs  # /imagine, buttons, Cancel
     users: Users  # /settings, /info, /history
     moderation: Moderation  # /admin
+    blends: Blends  # /blend
+    descriptions: Descriptions  # /describe, the Describe menu
 
     @classmethod
     def build(
@@ -39,12 +44,17 @@ class Services:
         engine: Engine,
         limits: Limits | None = None,
         encoders: EncoderPool | None = None,
+        *,
+        describer: Describer | None = None,
+        fetch_url: UrlFetch | None = None,
     ) -> Services:
-        """The services wired together (not started: see ``open_services``)."""
+        """The services wired together (not started: see ``open_services``);
+        ``describer``: the captioning model's service (None: /describe is not offered);
+        ``fetch_url``: what downloads ``--sref``/``--oref`` links."""
         limits = limits or Limits()
         runner = Runner(storage, engine, encoders or EncoderPool())
         admission = Admission(storage, limits, runner)
-        jobs = Jobs(storage, engine, limits, admission, runner)
+        jobs = Jobs(storage, engine, limits, admission, runner, fetch_url)
         return cls(
             storage=storage,
             engine=engine,
@@ -54,6 +64,8 @@ class Services:
             jobs=jobs,
             users=Users(storage, engine, limits, admission),
             moderation=Moderation(storage, engine, limits, admission, runner, jobs),
+            blends=Blends(engine, limits, admission),
+            descriptions=Descriptions(storage, admission, describer),
         )
 
 
@@ -63,12 +75,17 @@ async def open_services(
     engine: Engine,
     limits: Limits | None = None,
     encoders: EncoderPool | None = None,
+    *,
+    describer: Describer | None = None,
+    fetch_url: UrlFetch | None = None,
 ) -> AsyncIterator[Services]:
     """Services whose runner has resumed the jobs a stop left (queued ones run, a running
     one is retried once); at the end, admission stops and the runner leaves every
     unfinished job queued for the next start."""
     pool = encoders or EncoderPool()
-    services = Services.build(storage, engine, limits, pool)
+    services = Services.build(
+        storage, engine, limits, pool, describer=describer, fetch_url=fetch_url
+    )
     await services.runner.start()
     try:
         yield services

@@ -1,13 +1,14 @@
 """``Storage``: the database and the image files, one object for the rest of the bot.
 
-Each table family has its module (``jobs``, ``members``, ``moderation``, ``images``);
+Each table family has its module (``jobs``, ``members``, ``moderation``, ``images``,
+``descriptions``);
 ``connection`` opens the database and applies the migrations.
 """
 
 from __future__ import annotations
 
 from storage.connection import Clock, Migration, bundled_migrations, utc_now
-from storage.images import ImageFiles
+from storage.descriptions import DescriptionRows
 from storage.jobs import JobRows
 from storage.members import MemberRows
 from storage.moderation import ModerationRows
@@ -15,5 +16,5 @@ from storage.moderation import ModerationRows
 __all__ = ["Clock", "Migration", "Storage", "bundled_migrations", "utc_now"]
 
 
-class Storage(JobRows, MemberRows, ModerationRows, ImageFiles):
+class Storage(JobRows, MemberRows, ModerationRows, DescriptionRows):
     """The database and the image files. Open with ``async with Storage(data_dir)``."""

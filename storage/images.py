@@ -32,6 +32,10 @@ class ImageFiles(Database):
         """Where an image-prompt job keeps the image it starts from (as it was fitted)."""
         return self.job_dir(job_id) / "source.png"
 
+    def reference_path(self, job_id: int, slot: int) -> Path:
+        """Where a job keeps its reference ``slot`` (1-based: --sref, --oref, /blend)."""
+        return self.job_dir(job_id) / f"ref-{int(slot)}.png"
+
     def thumbnail_path(self, job_id: int, censored: str = "") -> Path:
         """Where a job's thumbnail for /history lives (made once, WebP); ``censored``
         (``blur`` or ``block``): the one shown outside NSFW channels, flagged images

@@ -7,7 +7,17 @@ import unicodedata
 from typing import assert_never
 
 from core.model import Job, JobStatus
-from core.recipes import Imagine, Pan, Region, Reroll, Upscale, Variation, ZoomOut
+from core.recipes import (
+    Blend,
+    Imagine,
+    Pan,
+    Region,
+    Reroll,
+    Upscale,
+    Variation,
+    ZoomOut,
+    made,
+)
 
 MAX_CONTENT = 2000
 _PROMPT_IN_MESSAGE = 1500
@@ -77,6 +87,8 @@ def safe_prompt(text: str, limit: int = _PROMPT_IN_MESSAGE) -> str:
 
 
 def _prompt(job: Job) -> str:
+    if not job.prompt and isinstance(made(job.recipe), Blend):
+        return "**Blend**"  # no text: the images are the prompt
     return f"**{safe_prompt(job.prompt)}**"
 
 
@@ -86,7 +98,9 @@ def _what(job: Job) -> str:
     recipe = job.recipe
     match recipe:
         case Imagine():
-            return ""
+            return _references(job)
+        case Blend(images=count):
+            return f"Blend of {count} images"
         case Variation(mode=mode):
             return f"Variations ({mode}) of image #{job.parent_index}"
         case Upscale(mode=mode):
@@ -101,6 +115,18 @@ def _what(job: Job) -> str:
             return f"{image} varied in parts {', '.join(str(cell) for cell in cells)}"
         case _:  # a new kind: the type checker points here (mypy, in .ci/run)
             assert_never(recipe)
+
+
+def _references(job: Job) -> str:
+    """What a job's references are, in a few words (style, omni), with their weights."""
+    p = job.params
+    roles = [role for role, _, _ in p.references]
+    parts = []
+    if "style" in roles:
+        parts.append(f"style of {roles.count('style')} image(s) (--sw {p.style_weight})")
+    if "omni" in roles:
+        parts.append(f"omni reference (--ow {p.omni_weight})")
+    return " · ".join(parts)
 
 
 def _fit(text: str) -> str:
