@@ -45,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         "tiny-model", help="write a tiny random-weight diffusers pipeline to DIR"
     )
     tiny.add_argument("directory", type=Path)
-    tiny.add_argument("--family", choices=["sd", "sdxl", "flux", "sd3", "z-image"], default="sd")
+    tiny.add_argument(
+        "--family",
+        choices=["sd", "sdxl", "flux", "sd3", "z-image", "describe"],
+        default="sd",
+        help="describe: a tiny Florence-2 for /describe (use DESCRIBE_MODEL=DIR)",
+    )
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     tiny.add_argument(
         "--inpainting",
@@ -265,6 +270,12 @@ def _tiny_model(directory: Path, family: str, seed: int, inpainting: bool = Fals
     if inpainting and family != "sd":
         print("error: --inpainting makes an sd model only", file=sys.stderr)
         return 2
+    if family == "describe":
+        from devtools.tiny_describe import write_tiny_describe_model
+
+        write_tiny_describe_model(directory, seed=seed)
+        print(f"wrote a tiny Florence-2 to {directory} (use DESCRIBE_MODEL={directory})")
+        return 0
     if family in DIT_FAMILIES:
         write_tiny_dit_model(directory, family, seed=seed)  # type: ignore[arg-type]
     else:

@@ -19,6 +19,21 @@ def test_cli_tiny_model_writes_a_loadable_pipeline(tmp_path, capsys):
     ).exists()
 
 
+def test_cli_tiny_model_describe_writes_a_loadable_florence2(tmp_path, capsys):
+    from transformers import AutoProcessor, Florence2ForConditionalGeneration, Florence2Processor
+
+    from bot.cli import main
+
+    folder = tmp_path / "florence"
+    assert main(["tiny-model", str(folder), "--family", "describe"]) == 0, capsys.readouterr()
+    assert f"DESCRIBE_MODEL={folder}" in capsys.readouterr().out
+    model = Florence2ForConditionalGeneration.from_pretrained(folder)
+    processor = AutoProcessor.from_pretrained(folder)
+    assert isinstance(processor, Florence2Processor)
+    inputs = processor(text="<CAPTION>", images=Image.new("RGB", (40, 30)), return_tensors="pt")
+    assert model.generate(**inputs, max_new_tokens=4).shape[-1] > 1
+
+
 def test_cli_imagine_zoom_pan_and_vary_region(tmp_path, tiny_model_dirs, monkeypatch, capsys):
     """One job without Discord, then the canvas operations on its saved image and on a
     file, an image prompt, and the refusals (one model load per command: kept together)."""
