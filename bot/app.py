@@ -120,6 +120,7 @@ async def open_ray(
             default=default,
             budget=None if gb is None else int(gb * 1024**3),
             lora_dir=None if settings.lora_dir is None else str(settings.lora_dir),
+            ip_adapters=settings.ip_adapters(),
         )
     except (ConnectionError, RuntimeError) as exc:  # no cluster there; replicas that fail
         from engine.ray_engine import shutdown
@@ -155,6 +156,7 @@ def load_engine(
     sources, default = settings.model_sources()
     _refuse_same_names(sources)
     loras = load_loras(settings)
+    ip_adapters = settings.ip_adapters()  # loaded into a model when a call first needs one
     residents: list[Resident] = []
     for device in devices:
         loaders = {
@@ -168,11 +170,19 @@ def load_engine(
             sizes = residents[0].sizes
             residents.append(
                 Resident(
-                    loaders, default=default, loaded=loaded, budget=budget, sizes=sizes, loras=loras
+                    loaders,
+                    default=default,
+                    loaded=loaded,
+                    budget=budget,
+                    sizes=sizes,
+                    loras=loras,
+                    ip_adapters=ip_adapters,
                 )
             )
             continue
-        resident = Resident(loaders, default=default, budget=budget, loras=loras)
+        resident = Resident(
+            loaders, default=default, budget=budget, loras=loras, ip_adapters=ip_adapters
+        )
         for alias in [*(a for a in sources if a != default), default]:  # the default last
             try:
                 resident.get(alias)

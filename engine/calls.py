@@ -6,6 +6,7 @@ inpainting), with painted images kept outside their mask."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from PIL import Image
@@ -17,8 +18,14 @@ from engine.images import to_pil_images
 from engine.protocols import Pipelines
 
 
-def call_arguments(model: Pipelines, entries: list[Entry], step_end: Any) -> dict[str, Any]:
-    """What every pipeline gets for ``entries`` (one shape), ``step_end`` its callback."""
+def call_arguments(
+    model: Pipelines,
+    entries: list[Entry],
+    step_end: Any,
+    references: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What every pipeline gets for ``entries`` (one shape), ``step_end`` its callback;
+    ``references``: the IP-Adapter's images (``engine.references``), the call's own."""
     import torch
 
     # CPU generators make a seed give the same image on every device.
@@ -39,6 +46,7 @@ def call_arguments(model: Pipelines, entries: list[Entry], step_end: Any) -> dic
     }
     common.update(model.defaults.call_arguments())  # FLUX.1, SD3: the T5 sequence
     common.update(chaos_arguments(model, spec, [entry.seed for entry in entries]))
+    common.update(references or {})
     return common
 
 

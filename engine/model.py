@@ -72,6 +72,8 @@ class LoadedModel:
     adapters: dict[str, None] = field(default_factory=dict)
     # The LoRAs (name, weight) its last call ran with; None: not known (a call failed).
     active_loras: tuple[tuple[str, float], ...] | None = ()
+    # Its IP-Adapters once a call had image references (engine.references.IpAdapters).
+    ip_adapter: Any = None
 
     @property
     def sampler(self) -> str:

@@ -185,7 +185,8 @@ def deploy(
 ) -> Any:
     """Join the cluster at ``address`` (or start a local one, ``ray_cluster``) and deploy
     the replicas (``replica``: the deployment's class, ``EngineReplica`` or a subclass of
-    it; ``models``: its ``models``, ``default``, ``budget`` and ``lora_dir``); their
+    it; ``models``: its ``models``, ``default``, ``budget``, ``lora_dir`` and
+    ``ip_adapters``); their
     handle. Blocking."""
     import ray
     from ray import serve
@@ -230,7 +231,7 @@ async def engine_on(
     handle: Any, replicas: int, max_batch_images: int | None = None, *, room: Room | None = None
 ) -> Engine:
     """An engine with ``replicas`` workers sending their batches through ``handle``."""
-    default, infos, loras = await handle.catalog.remote()
+    default, infos, loras, ip_adapters = await handle.catalog.remote()
     workers = [RayWorker(handle, f"ray#{index}") for index in range(replicas)]
     info: ModelInfo = infos[default]
     batch = max_batch_images or default_batch_images(info.device)  # the replicas' device
@@ -243,6 +244,7 @@ async def engine_on(
         models=models,
         default_model=default,
         loras=loras,
+        ip_adapters=ip_adapters,
     )
 
 

@@ -10,8 +10,8 @@ error as ``JobFailed``. A cancelled stream (the bot cancelled every job of the b
 interrupts the pipeline at its next step.
 
 Image-to-image inputs (variation and upscale sources, zoom and pan canvases, image
-prompts, masks) arrive as bytes with the batch, never as paths on the bot's disk: the
-replica writes them to a folder of its own for the call.
+prompts, masks, IP-Adapter references) arrive as bytes with the batch, never as paths on
+the bot's disk: the replica writes them to a folder of its own for the call.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def files_of(specs: list[JobSpec]) -> Files:
     paths = {
         str(path)
         for spec in specs
-        for path in (spec.source_image, spec.mask_image)
+        for path in (spec.source_image, spec.mask_image, *(r.path for r in spec.references))
         if path is not None
     }
     return {path: Path(path).read_bytes() for path in sorted(paths)}
@@ -99,7 +99,12 @@ def with_local_files(specs: list[JobSpec], files: Files, folder: Path) -> list[J
 
     return [
         dataclasses.replace(
-            spec, source_image=moved(spec.source_image), mask_image=moved(spec.mask_image)
+            spec,
+            source_image=moved(spec.source_image),
+            mask_image=moved(spec.mask_image),
+            references=tuple(
+                dataclasses.replace(r, path=local[str(r.path)]) for r in spec.references
+            ),
         )
         for spec in specs
     ]
@@ -120,6 +125,7 @@ class EngineReplica:
         default: str = "default",
         budget: int | None = None,
         lora_dir: str | None = None,
+        ip_adapters: dict[str, str] | None = None,
     ) -> None:
         from engine.loras import scan_lora_dir
         from engine.model import load_model, pick_device
@@ -145,6 +151,7 @@ class EngineReplica:
             default=default,
             budget=default_budget(on) if budget is None else budget,
             loras=loras,
+            ip_adapters=ip_adapters,
         )
         for alias in [*(a for a in sources if a != default), default]:  # the default last
             self.resident.get(alias)
@@ -168,9 +175,9 @@ class EngineReplica:
         """The default model this replica runs."""
         return self.catalog()[1][self.resident.default]
 
-    def catalog(self) -> tuple[str, dict[str, ModelInfo], dict[str, Any]]:
-        """The default's alias, every model this replica runs by alias, and its LoRAs
-        (``engine.loras.LoraFile`` by name)."""
+    def catalog(self) -> tuple[str, dict[str, ModelInfo], dict[str, Any], dict[str, str]]:
+        """The default's alias, every model this replica runs by alias, its LoRAs
+        (``engine.loras.LoraFile`` by name) and the IP-Adapter source of each family."""
         infos = {
             alias: ModelInfo(
                 name=model.name,
@@ -185,7 +192,8 @@ class EngineReplica:
             )
             for alias, model in self.resident.summaries().items()
         }
-        return self.resident.default, infos, dict(self.resident.loras)
+        resident = self.resident
+        return resident.default, infos, dict(resident.loras), dict(resident.ip_adapters)
 
     async def run_batch(self, specs: list[JobSpec], files: Files) -> AsyncIterator[Any]:
         """Run one batch on this replica's worker; stream its events, then the outcomes."""

@@ -20,12 +20,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.model import LoadedModel, ModelSummary, model_bytes
 
 if TYPE_CHECKING:
     from engine.loras import LoraFile
+    from engine.types import Reference
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ class Resident:
     """The models a worker can run (``loaders``, by alias; ``default``: the one a job
     without a model runs), those loaded already (``loaded``: the start-up's), and the
     bytes it may keep on its device (``budget``; None: no limit). ``sizes``: the bytes of
-    models measured before they are loaded here, so room is made before loading."""
+    models measured before they are loaded here, so room is made before loading;
+    ``ip_adapters``: the IP-Adapter source of each family that has one (image references)."""
 
     def __init__(
         self,
@@ -58,6 +60,7 @@ class Resident:
         budget: int | None = None,
         sizes: Mapping[str, int] | None = None,
         loras: Mapping[str, LoraFile] | None = None,
+        ip_adapters: Mapping[str, str] | None = None,
     ) -> None:
         if default not in loaders and default not in (loaded or {}):
             raise ValueError(f"the default model {default!r} is not one of the models")
@@ -66,6 +69,7 @@ class Resident:
         self.budget = budget
         self.sizes = dict(sizes or {})
         self.loras = dict(loras or {})  # LORA_DIR's, by name
+        self.ip_adapters = dict(ip_adapters or {})  # family -> hub id or folder
         self._on_device: OrderedDict[str, LoadedModel] = OrderedDict()
         self._offloaded: dict[str, LoadedModel] = {}
         self.swaps: deque[Swap] = deque(maxlen=100)  # the last ones, for tests and logs
@@ -166,6 +170,15 @@ class Resident:
         model.active_loras = None  # until they are all set
         use_loras(model.text2img, files, model.adapters)
         model.active_loras = uses
+
+    def use_references(
+        self, model: LoadedModel, references: tuple[Reference, ...]
+    ) -> dict[str, Any]:
+        """Switch ``model``'s IP-Adapters for its next call (worker thread): loaded once,
+        on with the references' scales, off without any; the call's pipeline arguments."""
+        from engine.references import use_references
+
+        return use_references(model, references, self.ip_adapters)
 
     def _make_room(self, needed: int, keep: str = "") -> list[str]:
         """Send models out, least recently used first, until ``needed`` more bytes fit

@@ -133,6 +133,7 @@ class Engine:
         models: Mapping[str, Model] | None = None,
         default_model: str = "default",
         loras: Mapping[str, LoraFile] | None = None,
+        ip_adapters: Mapping[str, str] | None = None,
     ) -> None:
         if workers is None:
             held = list(model) if isinstance(model, Sequence) else [model]
@@ -142,7 +143,7 @@ class Engine:
             workers, self._steps = local_workers(
                 residents, classifier, worker_options, preview_interval, progress_interval, hooks
             )
-            models, default_model, loras = offered_by(residents)
+            models, default_model, loras, ip_adapters = offered_by(residents)
         else:
             self._steps = []
             models = dict(models or {default_model: cast(Model, model)})
@@ -151,6 +152,7 @@ class Engine:
         self.models: dict[str, Model] = dict(models)
         self.default_model = default_model
         self.loras: dict[str, LoraFile] = dict(loras or {})  # LORA_DIR's, by name
+        self.ip_adapters: dict[str, str] = dict(ip_adapters or {})  # family -> IP-Adapter
         if default_model not in self.models:
             raise ValueError(f"the default model {default_model!r} is not among the models")
         self.max_batch_images = max(1, max_batch_images)

@@ -59,15 +59,18 @@ def local_workers(
     return workers, steps
 
 
-def offered_by(residents: list[Resident]) -> tuple[dict[str, Model], str, dict[str, LoraFile]]:
+def offered_by(
+    residents: list[Resident],
+) -> tuple[dict[str, Model], str, dict[str, LoraFile], dict[str, str]]:
     """What the local workers offer: every model by alias (each a summary: it need not be
-    in memory; one only another copy has loaded yet too), the default's alias, the LoRAs."""
+    in memory; one only another copy has loaded yet too), the default's alias, the LoRAs,
+    the IP-Adapter source of each family that has one."""
     models: dict[str, Model] = {}
     for resident in reversed(residents):  # the first copy's own summaries win
         models.update(resident.summaries())
     first = residents[0]
     default = {first.default: models[first.default]} if first.default in models else {}
-    return {**default, **models}, first.default, first.loras
+    return {**default, **models}, first.default, first.loras, first.ip_adapters
 
 
 def free_slot(slots: Sequence[Slot], model: str) -> Slot | None:

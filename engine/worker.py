@@ -30,13 +30,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from engine.calls import call_arguments, run_pipeline
 from engine.entries import Entry, entries_of
 from engine.faults import Returned, WorkerLost, free_memory, is_device_lost, is_out_of_memory
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.inbox import Batch, Call, Handoff, Stop, give_back_batches, return_all
+from engine.model import LoadedModel
 from engine.nsfw_step import Straight
 from engine.preview import latents_to_preview, unpack_latents
 from engine.protocols import Outlet, Pipelines, WorkerHooks
@@ -274,15 +275,16 @@ class Worker:
         entries = entries_of(items)
         size = images_per_call or len(entries)
         images: list = []
-        spec = items[0].spec  # one shape: one model, one set of LoRAs
+        spec = items[0].spec  # one shape: one model, one set of LoRAs and references
         started = time.perf_counter()
         try:
             self.resident.use_loras(model, spec.loras)
+            references = self.resident.use_references(cast(LoadedModel, model), spec.references)
             # --tile: circular padding for these calls only (same shape: all or none).
             tile = spec.tile and model.defaults.tile  # core refuses the rest
             with tiling(model.text2img, tile):
                 for start in range(0, len(entries), size):
-                    images.extend(self._call(model, entries[start : start + size]))
+                    images.extend(self._call(model, entries[start : start + size], references))
         finally:
             self.call_seconds += time.perf_counter() - started
         results: dict[JobHandle, list] = {item: [] for item in items}
@@ -290,9 +292,10 @@ class Worker:
             results[entry.item].append(image)
         return results
 
-    def _call(self, model: Pipelines, entries: list[Entry]) -> list:
+    def _call(self, model: Pipelines, entries: list[Entry], references: dict) -> list:
         step_end = _StepEnd(self, entries, model.defaults.family)
-        return run_pipeline(model, entries, call_arguments(model, entries, step_end))
+        common = call_arguments(model, entries, step_end, references)
+        return run_pipeline(model, entries, common)
 
 
 class _StepEnd:
