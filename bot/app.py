@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from bot.describing import open_describer
+from bot.media import MediaFetcher
 from bot.settings import Settings, SettingsError
 from core.encoders import EncoderPool
 from core.limits import Limits
@@ -46,10 +48,13 @@ class App:
 
 
 @contextlib.asynccontextmanager
-async def open_app(settings: Settings, *, nsfw_filter: bool = True) -> AsyncIterator[App]:
+async def open_app(
+    settings: Settings, *, nsfw_filter: bool = True, warm: bool = False
+) -> AsyncIterator[App]:
     """Storage, then the engine (the model loads off the event loop), then the services;
     closed in reverse order. ``nsfw_filter=False`` skips the classifier (the CLI's files
-    are the operator's own)."""
+    are the operator's own); ``warm``: the captioning model starts loading at once (the
+    bot's; the CLI loads it when it describes)."""
     async with Storage(settings.data_dir) as storage:
         # The engine hands a worker no new batch while the encoders' hand-off is full.
         encoders = EncoderPool()
@@ -61,14 +66,19 @@ async def open_app(settings: Settings, *, nsfw_filter: bool = True) -> AsyncIter
                 load_engine, settings, nsfw_filter=nsfw_filter, room=room
             )
         limits = Limits.from_settings(settings)
+        fetcher = MediaFetcher(limits.media_hosts)  # --sref/--oref links
         try:
             async with (
                 engine,
                 _closing(encoders),
-                open_services(storage, engine, limits, encoders) as services,
+                open_describer(settings, warm=warm) as describer,
+                open_services(
+                    storage, engine, limits, encoders, describer=describer, fetch_url=fetcher
+                ) as services,
             ):
                 yield App(settings, storage, engine, services)
         finally:
+            await fetcher.close()
             if settings.engine == "ray":
                 from engine.ray_engine import shutdown
 

@@ -9,16 +9,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot import canvas_cli
+from bot import canvas_cli, image_cli
 from bot.cli_jobs import run_job
 from bot.settings import Settings, SettingsError, load_settings
-from core.errors import BadImage, UserError
-from core.image_prompt import MAX_IMAGE_BYTES, load_image_prompt, too_big
+from core.errors import UserError
 from core.limits import Limits
-from core.prompt import parse_prompts
+from core.prompt import MAX_STYLE_REFS, parse_prompts
 
 if TYPE_CHECKING:
     from core.model import Job, Requester
+    from core.references import GivenReferences
     from core.services import Services
     from devtools.bench import BenchOptions
 
@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     imagine.add_argument(
         "--image", type=Path, help="an image prompt: a PNG, JPEG or WebP file (10 MB at most)"
     )
+    imagine.add_argument(
+        "--sref", type=Path, action="append", default=[], help="a style reference file (up to 4)"
+    )
+    imagine.add_argument("--oref", type=Path, help="an omni reference file")
 
     tiny = commands.add_parser(
         "tiny-model", help="write a tiny random-weight diffusers pipeline to DIR"
@@ -68,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     tiny_lora.add_argument("--seed", type=int, default=0, help="seed of the random weights")
 
     canvas_cli.add_commands(commands)
+    image_cli.add_commands(commands)
 
     bench = commands.add_parser(
         "bench", help="measure the job path against the bare pipeline (see README)"
@@ -127,21 +132,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "imagine":
             # Bad parameters are refused before the model loads (seconds, on any machine).
             prompts = parse_prompts(args.prompt, max_steps=Limits.from_settings(settings).max_steps)
-            image = None if args.image is None else _read_image(args.image)
-            if image is not None:
-                load_image_prompt(image)  # a bad file is refused before the model loads
+            # A bad file is refused before the model loads.
+            image = None if args.image is None else image_cli.read_image(args.image)
+            given = _references(args.sref, args.oref)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except UserError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    if args.command in image_cli.COMMANDS:
+        return image_cli.run(settings, args)
     if args.command != "imagine":
         return canvas_cli.run(settings, args)
     if image is None and any(p.image_weight is not None for p in prompts):
         print("error: --iw needs an image: give one with --image PATH", file=sys.stderr)
         return 2
-    return asyncio.run(_imagine(settings, args.prompt, args.output, image))
+    return asyncio.run(_imagine(settings, args.prompt, args.output, image, given))
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -300,21 +307,29 @@ def _tiny_lora(target: Path, family: str, seed: int) -> int:
     return 0
 
 
-def _read_image(path: Path) -> bytes:
-    """An image prompt's bytes (``UserError`` when it is not a readable file or too big)."""
-    try:
-        if path.stat().st_size > MAX_IMAGE_BYTES:
-            raise BadImage(too_big(path.stat().st_size))
-        return path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+def _references(style: list[Path], omni: Path | None) -> GivenReferences | None:
+    """``--sref PATH`` (up to 4) and ``--oref PATH``, read and checked before any model
+    loads (``UserError`` saying what is wrong)."""
+    from core.references import GivenReferences
+
+    if len(style) > MAX_STYLE_REFS:
+        raise UserError(f"--sref takes up to {MAX_STYLE_REFS} files (got {len(style)})")
+    given = GivenReferences(
+        tuple(image_cli.read_image(path) for path in style),
+        None if omni is None else image_cli.read_image(omni),
+    )
+    return given or None
 
 
 async def _imagine(
-    settings: Settings, prompt: str, output: Path, image: bytes | None = None
+    settings: Settings,
+    prompt: str,
+    output: Path,
+    image: bytes | None = None,
+    given: GivenReferences | None = None,
 ) -> int:
     async def admit(services: Services, who: Requester) -> list[Job]:
-        return await services.jobs.imagine_all(who, prompt, image)
+        return await services.jobs.imagine_all(who, prompt, image, given)
 
     return await run_job(settings, admit, output)
 

@@ -25,7 +25,6 @@ from PIL import Image
 from core.errors import BadParameter, UnknownJob, UserError
 from core.image_prompt import ImageFetch, load_image_prompt
 from core.model import Description, Requester
-from core.prompt import parse_references
 from core.references import job_image
 from engine import encode_png
 
@@ -41,6 +40,7 @@ RATIOS = ((1, 1), (4, 5), (5, 4), (2, 3), (3, 2), (3, 4), (4, 3), (9, 16), (16, 
 _LINK = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
 _MENTION = re.compile(r"<[@#][!&]?\d+>|<a?:\w+:\d+>|@(?:everyone|here)\b|@")
 _MARKUP = re.compile(r"[*_`~|>#\[\](){}\\<]")
+_JOB_IMAGE = re.compile(r"([0-9]{1,18}):([1-4])")
 _SPECIAL = re.compile(r"</?s>|<pad>|<unk>|<[A-Z_]+>")
 
 
@@ -86,6 +86,14 @@ def clean_prompt(text: str) -> str:
     return text.strip(" ,;:")
 
 
+def as_prompts(raw: list[str], size: tuple[int, int]) -> list[str]:
+    """A model's texts as prompts: cleaned (``clean_prompt``), each once, at most
+    ``PROMPTS``, each with the ``--ar`` of an image of ``size``."""
+    aspect = suggested_aspect(*size)
+    cleaned = dict.fromkeys(c for c in map(clean_prompt, raw) if c)
+    return [f"{text} --ar {aspect}" for text in list(cleaned)[:PROMPTS]]
+
+
 def prompt_text(description: Description, number: int | None) -> str:
     """What ``1``-``4`` (``number``) or ``Imagine all`` (None) runs: one prompt, or the
     four as ``{}`` permutations (one request: all admitted or none)."""
@@ -121,10 +129,12 @@ class Descriptions:
         if (image is None) == (job is None):
             raise UserError("Give an image or a job's image (`job: ID:N`), one of them.")
         if job is not None:
-            [ref] = parse_references(job.strip(), "job")
-            if "://" in ref:
-                raise BadParameter("job", "`job` is `ID:N`: image N of a job here.")
-            job_id, index = (int(part) for part in ref.split(":"))
+            found = _JOB_IMAGE.fullmatch(job.strip())
+            if found is None:
+                raise BadParameter(
+                    "job", "`job` is `ID:N`: image N (1 to 4) of job ID here, as /history shows."
+                )
+            job_id, index = int(found[1]), int(found[2])
             path = await job_image(self.storage, who, job_id, index, "job")
             data = await asyncio.to_thread(path.read_bytes)
         elif callable(image):
@@ -173,12 +183,11 @@ class Descriptions:
         withheld (``BlockedPrompt`` when all four are)."""
         assert self.describer is not None
         raw = await self.describer.describe(picture, secrets.randbelow(2**32))
-        aspect = suggested_aspect(*picture.size)
-        cleaned = list(dict.fromkeys(c for c in map(clean_prompt, raw[:PROMPTS]) if c))
+        cleaned = as_prompts(raw, picture.size)
         kept = []
         for text in cleaned:
-            if not await self.admission.words.holds_blocked(who, text):
-                kept.append(f"{text} --ar {aspect}")
+            if not await self.admission.words.holds_blocked(who, text.rsplit(" --ar ", 1)[0]):
+                kept.append(text)
         if not kept:
             raise UserError(
                 "The descriptions of this image hold words or phrases blocked in this "

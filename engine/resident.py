@@ -178,7 +178,19 @@ class Resident:
         on with the references' scales, off without any; the call's pipeline arguments."""
         from engine.references import use_references
 
-        return use_references(model, references, self.ip_adapters)
+        first = model.ip_adapter is None
+        arguments = use_references(model, references, self.ip_adapters)
+        alias = next((a for a, held in self._on_device.items() if held is model), None)
+        if first and model.ip_adapter is not None and alias is not None:
+            # The adapters and their image encoder count against the budget from now on.
+            before = self.sizes.get(alias, 0)
+            self.sizes[alias] = model_bytes(model)
+            self.known[alias] = ModelSummary.of(model, self.sizes[alias])
+            logger.info(
+                "model %s: IP-Adapters loaded (+%.2f GB)", alias, (self.sizes[alias] - before) / GB
+            )
+            self._make_room(0, keep=alias)
+        return arguments
 
     def _make_room(self, needed: int, keep: str = "") -> list[str]:
         """Send models out, least recently used first, until ``needed`` more bytes fit
@@ -255,6 +267,10 @@ def default_budget(device: str) -> int:
 def _move(model: LoadedModel, device: str) -> None:
     """Move a model's weights (the three pipelines share them) to ``device``."""
     model.text2img.to(device)
+    adapters = model.ip_adapter  # IP-Adapters switched off are outside the UNet: theirs too
+    if adapters is not None and not adapters.on:
+        for module in (*adapters.processors.values(), adapters.projection):
+            module.to(device)
     if device == "cpu":
         _free_device_memory()
 

@@ -65,8 +65,8 @@ def sd_model_copy(tiny_model_dirs: dict[str, Path]):
 @pytest.fixture
 async def make_services(sd_model, tmp_path):
     """The one way tests build services: ``await make_services(started=..., clock=...,
-    gate=..., model=..., **limits)``, over real SQLite in ``tmp_path/data`` and the tiny SD
-    pipeline (or ``model``).
+    gate=..., model=..., ip_adapters=..., describer=..., fetch_url=..., **limits)``, over
+    real SQLite in ``tmp_path/data`` and the tiny SD pipeline (or ``model``).
     With ``started=False`` the engine never runs a job (they stay queued); with a
     ``tests.gates.StepGate`` every pipeline call waits at its step until the test opens
     it. All of it is closed at the end of the test, services first."""
@@ -79,7 +79,18 @@ async def make_services(sd_model, tmp_path):
 
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(*, started=True, clock=None, gate=None, encoders=None, model=None, **limits):
+        async def make(
+            *,
+            started=True,
+            clock=None,
+            gate=None,
+            encoders=None,
+            model=None,
+            ip_adapters=None,
+            describer=None,
+            fetch_url=None,
+            **limits,
+        ):
             storage = await stack.enter_async_context(
                 Storage(tmp_path / "data", clock=clock or utc_now)
             )
@@ -88,6 +99,11 @@ async def make_services(sd_model, tmp_path):
             pool = encoders or EncoderPool()
             model = model or sd_model  # another loaded model: dit_models["flux"], say
             model = model if gate is None else gated(model, gate)
+            if ip_adapters is not None:  # family -> IP-Adapter folder (image references)
+                from engine.resident import Resident
+
+                model = Resident.single(model)
+                model.ip_adapters = dict(ip_adapters)
             engine = Engine(model, room=pool.wait_for_room)
             if started:
                 await stack.enter_async_context(engine)
@@ -95,7 +111,14 @@ async def make_services(sd_model, tmp_path):
                 stack.push_async_callback(engine.stop)
             stack.push_async_callback(asyncio.to_thread, pool.close)
             return await stack.enter_async_context(
-                open_services(storage, engine, Limits(**limits), pool)
+                open_services(
+                    storage,
+                    engine,
+                    Limits(**limits),
+                    pool,
+                    describer=describer,
+                    fetch_url=fetch_url,
+                )
             )
 
         yield make

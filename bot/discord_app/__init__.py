@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 
 def create_bot(settings: Settings, services: Services) -> ImagineBot:
     """The client with every feature: /imagine, the forms (remix, Custom Zoom, Vary
-    (Region)), /settings and /info, /history, /admin."""
-    from bot.discord_app import admin, forms, history, imagine, members
+    (Region)), /settings and /info, /history, /admin, /describe (and its message menu),
+    /blend."""
+    from bot.discord_app import admin, blend, describe, forms, history, imagine, members
     from bot.discord_app.client import ImagineBot
 
     features = (imagine.setup, forms.setup, members.setup, history.setup, admin.setup)
+    features += (describe.setup, blend.setup)
     return ImagineBot(settings, services, features)

@@ -23,6 +23,8 @@ format                                    component
 ``h:<user>:<page>``                       Previous / Next on a /history page
 ``bw:<page>``                             Previous / Next on /admin banword list (the
                                           server is the one it is pressed in)
+``ds:<description>:<choice>``             a /describe answer's buttons: ``1``-``4`` (run
+                                          that prompt), ``a`` (Imagine all), ``r`` (🔄)
 ``prompt``, ``factor``                    the text inputs inside the forms (read from a
                                           submitted form, never routed)
 ========================================  ==============================================
@@ -117,6 +119,14 @@ class Page:
 
     page: int
     user: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeChoice:
+    """A /describe answer's button: the description, and ``1``-``4``, ``a`` or ``r``."""
+
+    description: int
+    choice: str
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,13 @@ WORD_PAGE: Format[Page] = Format(
     lambda page: str(page.page),
     lambda match: Page(int(match["page"])),
 )
+DESCRIBE_BUTTON: Format[DescribeChoice] = Format(
+    "/describe button",
+    "ds:",
+    rf"(?P<description>{_ID}):(?P<choice>[1-4ar])",
+    lambda value: f"{value.description}:{value.choice}",
+    lambda match: DescribeChoice(int(match["description"]), match["choice"]),
+)
 FORMATS: tuple[Format[Any], ...] = (
     JOB_BUTTON,
     REMIX_FORM,
@@ -243,6 +260,7 @@ FORMATS: tuple[Format[Any], ...] = (
     REGION_FORM,
     HISTORY_PAGE,
     WORD_PAGE,
+    DESCRIBE_BUTTON,
 )
 
 

@@ -293,3 +293,16 @@ def test_a_replica_gets_the_reference_files_with_the_batch(pictures, tmp_path):
     assert [r.path.parent for r in moved.references] == [here, here]
     assert [r.path.read_bytes() for r in moved.references] == [p.read_bytes() for p in pictures[:2]]
     assert dataclasses.replace(moved, references=job.references) == job
+
+
+def test_the_adapters_count_against_the_memory_budget(tiny_model_dirs, adapter_dir, pictures):
+    model = load_model(str(tiny_model_dirs["sd"]), "cpu")
+    resident = Resident(
+        {}, default="sd", loaded={"sd": model}, ip_adapters={"sd": str(adapter_dir)}
+    )
+    before = resident.sizes["sd"]
+    arguments = resident.use_references(model, tuple(refs("omni", pictures[:1])))
+    assert len(arguments["ip_adapter_image"]) == 2
+    # The image encoder and both adapters are measured once they are in.
+    assert resident.sizes["sd"] > before
+    assert resident.known["sd"].memory == resident.sizes["sd"]

@@ -16,7 +16,15 @@ from bot.discord_app import custom_ids as ids
 from bot.discord_app import forms, history
 from bot.discord_app.admin import WordPageButton, word_page
 from bot.discord_app.buttons import JobButton, cancel_view, grid_view, upscale_view
-from bot.discord_app.custom_ids import Image, Page, Picker, Press, UnknownCustomId
+from bot.discord_app.custom_ids import (
+    DescribeChoice,
+    Image,
+    Page,
+    Picker,
+    Press,
+    UnknownCustomId,
+)
+from bot.discord_app.describe import DescribeButton
 from bot.discord_app.forms import RegionPromptButton, RegionSelect, RegionSubmitButton
 from core.errors import UnknownJob, UserError
 from core.model import Action
@@ -30,6 +38,7 @@ DYNAMIC = (
     RegionPromptButton,
     RegionSubmitButton,
     WordPageButton,
+    DescribeButton,
 )
 FORMS = (ids.REMIX_FORM, ids.ZOOM_FORM, ids.REGION_FORM)
 # The largest value of each format (the longest id it makes), and a small one.
@@ -43,6 +52,7 @@ SAMPLES: dict[ids.Format[Any], list[Any]] = {
     ids.REGION_FORM: [Picker(BIG, 4, BIG, ALL_CELLS), Picker(1, 1, 1, (2, 9))],
     ids.HISTORY_PAGE: [Page(999_999, BIG), Page(0, 1)],
     ids.WORD_PAGE: [Page(9999), Page(0)],
+    ids.DESCRIBE_BUTTON: [DescribeChoice(BIG, "a"), DescribeChoice(1, "4"), DescribeChoice(7, "r")],
 }
 # Ids as earlier versions posted them (messages in Discord keep them): what each carries.
 POSTED = {

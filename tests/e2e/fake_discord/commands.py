@@ -33,6 +33,7 @@ from .model import (
     FakeChannel,
     FakeMember,
     StoredAttachment,
+    StoredMessage,
     _field_error,
     _Guild,
 )
@@ -74,14 +75,14 @@ class _CommandTrees(_Lookups):
             self._grants.add((self._guild(server).id, name))
 
     def _find_command(
-        self, name: str, guild_id: int, *, guild_first: bool = False
+        self, name: str, guild_id: int, *, guild_first: bool = False, kind: int = 1
     ) -> dict[str, Any]:
         trees = [self._global_commands, self._guild_commands.get(guild_id, [])]
         if guild_first:
             trees.reverse()
         for tree in trees:
             for command in tree:
-                if command["name"] == name and command.get("type", 1) == 1:
+                if command["name"] == name and command.get("type", 1) == kind:
                     return copy.deepcopy(command)
         known = sorted({c["name"] for tree in trees for c in tree})
         raise CommandUsageError(f"/{name} is not a synced command (synced: {known})")
@@ -215,6 +216,39 @@ class _SlashCommands(_Driver, _CommandTrees):
             data["guild_id"] = str(server.id)
         return self._send_interaction(
             2, member, place, data, name=" ".join(path), custom_id=None, message=None
+        )
+
+    def message_command(
+        self,
+        name: str,
+        member: FakeMember | str,
+        message: StoredMessage | int,
+        *,
+        guild: bool = False,
+    ) -> Interaction:
+        """Run a message context-menu command (Apps > ``name``) on ``message`` as
+        ``member``: type 2 with ``data.type`` 3, ``target_id`` and the resolved message,
+        as Discord sends it."""
+        member = self.member(member) if isinstance(member, str) else member
+        server = self._guild_of(member)
+        stored = self._visible_message(message if isinstance(message, int) else message.id, member)
+        with self._cond:
+            top = self._find_command(name, server.id, guild_first=guild, kind=3)
+            message_json = self._message_json(stored)
+        place = server.channel_by_id(stored.channel_id)
+        if place is None:
+            raise CommandUsageError(f"message {stored.id} is in no channel of {server.key}")
+        data: dict[str, Any] = {
+            "id": str(top["id"]),
+            "name": top["name"],
+            "type": 3,
+            "target_id": str(stored.id),
+            "resolved": {"messages": {str(stored.id): message_json}},
+        }
+        if top.get("guild_id") is not None:
+            data["guild_id"] = str(server.id)
+        return self._send_interaction(
+            2, member, place, data, name=name, custom_id=None, message=None
         )
 
     def _command_options(
