@@ -15,6 +15,22 @@ CHUNK = 64 * 1024
 TIMEOUT = 10.0  # seconds for one download, all of it
 
 
+async def read_image(reply: aiohttp.ClientResponse, who: str, again: str) -> bytes:
+    """An image download's bytes: ``BadImage`` for a status other than 200 (``who``
+    answered it; ``again`` says what to do) or past ``MAX_IMAGE_BYTES`` (what the server
+    claims, then what arrives)."""
+    if reply.status != 200:
+        raise BadImage(f"I could not download the image ({who} answered {reply.status}). {again}")
+    if (reply.content_length or 0) > MAX_IMAGE_BYTES:
+        raise BadImage(too_big(reply.content_length or 0))
+    data = bytearray()
+    async for chunk in reply.content.iter_chunked(CHUNK):
+        data += chunk
+        if len(data) > MAX_IMAGE_BYTES:
+            raise BadImage(too_big(len(data)))
+    return bytes(data)
+
+
 class MediaFetcher:
     """The bot's downloader of image links (its own HTTP session, opened on first use)."""
 
@@ -37,18 +53,7 @@ class MediaFetcher:
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:
             async with self._session.get(url, timeout=timeout, allow_redirects=False) as reply:
-                if reply.status != 200:
-                    raise BadImage(
-                        f"I could not download the image (the server answered {reply.status})."
-                    )
-                if (reply.content_length or 0) > MAX_IMAGE_BYTES:
-                    raise BadImage(too_big(reply.content_length or 0))
-                data = bytearray()
-                async for chunk in reply.content.iter_chunked(CHUNK):
-                    data += chunk
-                    if len(data) > MAX_IMAGE_BYTES:
-                        raise BadImage(too_big(len(data)))
-                return bytes(data)
+                return await read_image(reply, "the server", "Check the link.")
         except TimeoutError:
             raise BadImage("Downloading the image took too long. Try again.") from None
         except aiohttp.ClientError:

@@ -17,6 +17,7 @@ import asyncio
 import io
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,7 +27,7 @@ from core.errors import BadParameter, UnknownJob, UserError
 from core.image_prompt import ImageFetch, load_image_prompt
 from core.model import Description, Requester
 from core.references import job_image
-from engine import encode_png
+from engine import censor_each, encode_png
 
 if TYPE_CHECKING:
     from core.admission import Admission
@@ -60,6 +61,16 @@ class Described:
     description: Description
     image_png: bytes
     withheld: int = 0
+    nsfw: bool = False  # the NSFW classifier flagged the image (when one runs)
+
+    def shown_png(self, mode: str) -> bytes:
+        """The image as the answer shows it where ``mode`` (``NSFW_FILTER`` as it applies
+        to the channel: off, blur, block) holds: a flagged one blurred or grey. Blocking:
+        run it off the event loop."""
+        if not self.nsfw or mode == "off":
+            return self.image_png
+        [shown] = censor_each([_opened(self.image_png)], [True], mode)
+        return encode_png(shown, {"Software": "imaginebot"})
 
 
 def suggested_aspect(width: int, height: int) -> str:
@@ -118,6 +129,8 @@ class Descriptions:
     storage: Storage
     admission: Admission
     describer: Describer | None = None
+    # The NSFW verdicts on images (``Engine.classify``; None: no classifier runs).
+    classify: Callable[[list], Awaitable[list[bool] | None]] | None = None
 
     async def describe(
         self, who: Requester, image: bytes | ImageFetch | None = None, job: str | None = None
@@ -148,7 +161,7 @@ class Descriptions:
         png = await asyncio.to_thread(encode_png, picture, {"Software": "imaginebot"})
         path = self.storage.description_image(row.id)
         await asyncio.to_thread(self.storage.write_file, path, png)
-        return Described(row, png, withheld)
+        return Described(row, png, withheld, await self._flagged(picture))
 
     async def again(self, who: Requester, description_id: int) -> Described:
         """🔄: four new prompts from the same image (for whoever presses)."""
@@ -173,6 +186,10 @@ class Descriptions:
         if row is None:
             raise UnknownJob("This description is not known here.")
         return row
+
+    async def _flagged(self, picture: Image.Image) -> bool:
+        verdicts = None if self.classify is None else await self.classify([picture])
+        return bool(verdicts and verdicts[0])
 
     def _require_model(self) -> None:
         if self.describer is None:

@@ -179,6 +179,13 @@ def image_recipe(
     if spec.chaos and spec.source_image is None:
         recipe["chaos"] = str(spec.chaos)
         line += f", Chaos: {spec.chaos}"
+    for role in ("style", "omni", "blend"):  # IP-Adapter references, kept under DATA_DIR
+        paths = [Path(r.path) for r in spec.references if r.role == role]
+        if paths:
+            shown = [(p.relative_to(data_dir) if data_dir else p).as_posix() for p in paths]
+            recipe[f"{role} references"] = ", ".join(shown)
+            scale = next(r.scale for r in spec.references if r.role == role)
+            line += f", IP-Adapter {role}: {len(paths)} at {scale:g}"
     if spec.tile:
         recipe["tile"] = "on"
         line += ", Tiling: True"

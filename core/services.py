@@ -65,7 +65,7 @@ class Services:
             users=Users(storage, engine, limits, admission),
             moderation=Moderation(storage, engine, limits, admission, runner, jobs),
             blends=Blends(engine, limits, admission),
-            descriptions=Descriptions(storage, admission, describer),
+            descriptions=Descriptions(storage, admission, describer, engine.classify),
         )
 
 

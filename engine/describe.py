@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import colorsys
 import logging
-import math
 import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,7 +36,6 @@ logger = logging.getLogger(__name__)
 MAX_PROMPT_CHARS = 300
 MAX_SIDE = 768  # longest side an image keeps on its way to the model
 MAX_RESAMPLES = 3  # fresh draws for a prompt that repeats another, before a suffix
-COMMON_RATIOS = ("1:1", "4:5", "5:4", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "1:2", "2:1")
 # The four angles: (Florence-2 task, max new tokens). The last is a second short caption
 # that gets the image's palette and light (measured from its pixels) appended.
 ANGLES = (
@@ -67,18 +65,6 @@ class DescribeUnavailable(Exception):
 
 class DescribeBusy(Exception):
     """Too many /describe requests are already waiting; try again shortly."""
-
-
-def suggested_ar(image: Image.Image) -> str:
-    """The common aspect ratio (``"3:2"``...) nearest to the image's own, on a log scale."""
-    width, height = image.size
-    own = math.log(max(width, 1) / max(height, 1))
-
-    def distance(ratio: str) -> float:
-        w, h = ratio.split(":")
-        return abs(math.log(int(w) / int(h)) - own)
-
-    return min(COMMON_RATIOS, key=distance)
 
 
 def shrink(image: Image.Image, max_side: int = MAX_SIDE) -> Image.Image:

@@ -12,10 +12,12 @@ handles at once from the worker thread.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from engine.handle import JobHandle
@@ -52,6 +54,7 @@ class NsfwStep:
         self.classifier = classifier
         self.thread_name = f"nsfw-{name}" if name else "nsfw"
         self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # the worker's thread and the loop (classify)
 
     def progress(self, reports: Sequence[tuple[JobHandle, Progress]]) -> None:
         """Classify the step's previews (in one batch), then report each job's progress."""
@@ -65,18 +68,26 @@ class NsfwStep:
         """Run ``callback`` on the step's thread, after everything handed over before."""
         self._submit(callback)
 
+    def classify(self, images: list, what: str) -> Future[list[bool]]:
+        """The verdicts on ``images`` (shown by the bot, not made by a job), on the step's
+        thread after what was handed over before; all flagged if the classifier fails."""
+        return self._thread().submit(self._flags, images, what)
+
     def close(self) -> None:
         """Finish what was handed over (blocking); a later result starts a new thread."""
-        executor, self._executor = self._executor, None
+        with self._lock:
+            executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
 
     def _submit(self, function: Callable[..., None], *args: Any) -> None:
-        # Only the worker's thread hands results over, and the engine closes the step
-        # once that thread has ended: no lock needed.
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix=self.thread_name)
-        self._executor.submit(_logged, function, *args)
+        self._thread().submit(_logged, function, *args)
+
+    def _thread(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix=self.thread_name)
+            return self._executor
 
     def _progress(self, reports: list[tuple[JobHandle, Progress]]) -> None:
         live = [(item, p) for item, p in reports if not item.cancelled.is_set()]
@@ -103,6 +114,13 @@ class NsfwStep:
         except Exception:
             logger.exception("%s: the NSFW classifier failed; flagging", what)
             return [True] * len(images)
+
+
+async def classify_on(steps: Sequence[NsfwStep], images: list) -> list[bool] | None:
+    """The first step's verdicts on ``images`` (None: no step, no classifier here)."""
+    if not steps:
+        return None
+    return await asyncio.wrap_future(steps[0].classify(images, "an image shown by the bot"))
 
 
 def _logged(function: Callable[..., None], *args: Any) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 from engine.faults import Returned
 from engine.handle import JobCancelled, JobHandle
 from engine.inbox import Handoff
+from engine.nsfw_step import classify_on
 from engine.protocols import Model, Pipelines, Room, Worker, WorkerHooks
 from engine.resident import Resident
 
@@ -108,14 +109,14 @@ class EngineStats:
 
 class Engine:
     """Queues jobs on the event loop and runs them, fairly and fused, on the workers: one
-    thread per device (``model``: one loaded pipeline per device; with a ``classifier``,
-    each worker's results pass the NSFW step, ``engine.nsfw_step``), or ``workers`` of
-    another kind (Ray Serve replicas, ``engine.ray_engine``; ``model`` then describes what
-    they run). The scheduler alone decides what runs next; it hands each batch to the
-    first free worker once ``room`` returns (back-pressure: room for its results, the
-    encoder pool's bound; None: always room). A worker whose device is lost is retired
-    and its batches go back to the queue: a job that had started is re-queued once, then
-    fails (``WorkerLost``). ``hooks``: a test's gates on the local workers."""
+    thread per device (``model``: a pipeline per device; with a ``classifier``, results
+    pass the NSFW step, ``engine.nsfw_step``), or ``workers`` of another kind (Ray Serve
+    replicas, ``engine.ray_engine``; ``model`` then describes what they run). The
+    scheduler alone decides what runs next; it hands each batch to the first free worker
+    once ``room`` returns (back-pressure: the encoder pool's bound; None: always room). A
+    worker whose device is lost is retired and its batches go back to the queue: a job
+    that had started is re-queued once, then fails (``WorkerLost``). ``hooks``: a test's
+    gates on the local workers."""
 
     def __init__(
         self,
@@ -211,6 +212,10 @@ class Engine:
         for step in self._steps:  # the workers' last verdicts settle their jobs
             await asyncio.to_thread(step.close)
 
+    async def classify(self, images: list) -> list[bool] | None:
+        """NSFW verdicts on images the bot shows but did not make (None: no classifier)."""
+        return await classify_on(self._steps, images)
+
     def submit(self, spec: JobSpec) -> JobHandle:
         """Queue a job. Await the handle for its ``JobOutput`` (or its error); its
         ``events()`` say when it starts and how far it is."""
@@ -280,11 +285,8 @@ class Engine:
     def next_batch(self, holds: Callable[[str], bool] | None = None) -> list[JobHandle]:
         """Take the next batch off the queue: the fairly chosen job and, with batching on,
         same-shape jobs in fair order while the images fit in ``max_batch_images``.
-
-        ``holds``: whether the worker it goes to has a model on its device. When the
-        fairly chosen job's model is not there, the next job of another member whose
-        model is goes first (no swap); a job is passed over so once at most: the next
-        time it is the fair choice, it runs."""
+        ``holds``: whether the worker has a model on its device (``resident_first``: a
+        job whose model is there may go first, a job is passed over once at most)."""
         order = fair_order(self._waiting, self._last_served)
         if not order:
             return []

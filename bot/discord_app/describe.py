@@ -26,6 +26,7 @@ from bot.discord_app.context import requester
 from bot.discord_app.custom_ids import DESCRIBE_BUTTON, MAX_ID, DescribeChoice
 from bot.discord_app.imagine import download
 from bot.discord_app.items import IdButton
+from bot.discord_app.nsfw import filter_in
 from bot.discord_app.sending import SEND_ERRORS
 from bot.discord_app.text import MAX_CONTENT, safe_prompt
 from core.describe import Described, prompt_text
@@ -137,7 +138,11 @@ async def _answer(
     """The public answer: the image, the prompts and the buttons (🔄 edits it)."""
     content = answer_text(described)
     view = answer_view(described.description)
-    file = discord.File(io.BytesIO(described.image_png), filename=IMAGE_NAME)
+    # A flagged image is blurred (a spoiler) or grey outside NSFW channels, as a grid is.
+    mode = filter_in(interaction.client, interaction.channel_id)
+    png = await asyncio.to_thread(described.shown_png, mode)
+    hidden = described.nsfw and mode != "off"
+    file = discord.File(io.BytesIO(png), filename=IMAGE_NAME, spoiler=hidden and mode == "blur")
     if not interaction.response.is_done():
         if edit:
             await interaction.response.edit_message(content=content, view=view, attachments=[file])

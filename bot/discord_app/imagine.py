@@ -12,6 +12,7 @@ from discord import app_commands
 from bot.discord_app.admission import admit_and_answer
 from bot.discord_app.buttons import JobButton
 from bot.discord_app.context import requester
+from bot.media import read_image
 from core.errors import BadImage
 from core.image_prompt import MAX_IMAGE_BYTES, too_big
 from core.model import Job
@@ -23,7 +24,6 @@ PROMPT_HELP = "What to draw, then parameters: --ar 3:2 --seed 7 --no people --ti
 
 
 IMAGE_HELP = "An image to start from: PNG, JPEG or WebP, up to 10 MB (--iw 0-2: how closely)"
-DOWNLOAD_CHUNK = 64 * 1024
 
 
 @app_commands.command(name="imagine")
@@ -58,19 +58,7 @@ async def download(bot: ImagineBot, attachment: discord.Attachment) -> bytes:
     timeout = aiohttp.ClientTimeout(total=bot.download_timeout)
     try:
         async with bot.http_session.get(attachment.url, timeout=timeout) as response:
-            if response.status != 200:
-                raise BadImage(
-                    f"I could not download the image (Discord answered {response.status}). "
-                    "Attach it again."
-                )
-            if (response.content_length or 0) > MAX_IMAGE_BYTES:
-                raise BadImage(too_big(response.content_length or 0))
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK):
-                data += chunk
-                if len(data) > MAX_IMAGE_BYTES:
-                    raise BadImage(too_big(len(data)))
-            return bytes(data)
+            return await read_image(response, "Discord", "Attach it again.")
     except TimeoutError:
         raise BadImage(
             "Downloading the image took too long. Try again, or attach a smaller one."

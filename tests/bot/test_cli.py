@@ -138,3 +138,56 @@ def test_cli_imagine_with_a_model_of_models_and_a_lora(
     assert code != 0, stderr
     assert "--model nope" in stderr and "`default`" in stderr and "`xl`" in stderr, stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_describe_blend_and_references(
+    tmp_path, tiny_model_dirs, loaded_models, monkeypatch, capsys
+):
+    """Issue 26 without Discord: ``describe`` prints four prompts (the captioning model
+    only), ``blend`` writes a grid, ``--sref``/``--oref PATH`` take local files; bad
+    files are refused before any model loads."""
+    from bot.cli import main
+    from devtools.tiny_describe import write_tiny_describe_model
+    from devtools.tiny_ip_adapter import write_tiny_ip_adapter
+    from tests.images import drawing
+
+    write_tiny_describe_model(tmp_path / "florence")
+    write_tiny_ip_adapter(tmp_path / "adapter", loaded_models["sd"].text2img, "sd")
+    env = {
+        "MODEL_ID": str(tiny_model_dirs["sd"]),
+        "DATA_DIR": str(tmp_path / "data"),
+        "DAILY_QUOTA": "0",
+        "DESCRIBE_MODEL": str(tmp_path / "florence"),
+        "IP_ADAPTER_SD": str(tmp_path / "adapter"),
+    }
+    monkeypatch.chdir(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    drawing().save(tmp_path / "a.png")
+    drawing((200, 300)).save(tmp_path / "b.png")
+    capsys.readouterr()
+    assert main(["describe", "a.png"]) == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(".")[0] for line in lines] == ["1", "2", "3", "4"]
+    assert all(line.endswith(" --ar 3:2") for line in lines) and len(set(lines)) == 4
+    blend = ["blend", "a.png", "b.png", "--dimensions", "landscape", "-o", "blend.png"]
+    assert main(blend) == 0, capsys.readouterr().err
+    with Image.open(tmp_path / "blend.png") as grid:
+        assert grid.width > grid.height  # 3:2
+    refs = ["imagine", "a fox --steps 2 --sw 500", "--sref", "a.png", "--oref", "b.png"]
+    assert main([*refs, "-o", "s.png"]) == 0, capsys.readouterr().err
+    with Image.open(tmp_path / "s_1.png") as image:
+        assert image.size == (128, 128)
+    (tmp_path / "notes.png").write_text("not an image")
+    capsys.readouterr()
+    for argv, words in (
+        (["blend", "a.png", "-o", "x.png"], "2 to 5 images"),
+        (["blend", "a.png", "notes.png", "-o", "x.png"], "not a PNG, JPEG or WebP"),
+        (["imagine", "a fox", "--sref", "notes.png", "-o", "x.png"], "not a PNG"),
+        (["imagine", "a fox --sw 5", "-o", "x.png"], "--sw"),
+        (["describe", "notes.png"], "not a PNG"),
+    ):
+        code = main(argv)
+        stderr = capsys.readouterr().err
+        assert code == 2 and words in stderr, (argv, stderr)
+        assert not (tmp_path / "x.png").exists()

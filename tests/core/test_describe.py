@@ -21,6 +21,7 @@ from core.errors import BadParameter, Banned, QuotaExceeded, UnknownJob, UserErr
 from core.model import Requester
 from core.prompt import parse_prompts
 from tests.core.commits import ALICE, BOB, finished
+from tests.images import drawing, encoded
 
 ADMIN = Requester(user_id=303, guild_id=1, channel_id=10, is_admin=True)
 ELSEWHERE = Requester(user_id=404, guild_id=2, channel_id=20)
@@ -58,11 +59,21 @@ def test_clean_prompt_drops_markup_mentions_links_and_parameters():
     assert clean_prompt("{a,b} [x](y) \\n") == "a,b x y n"
 
 
-def test_suggested_aspect_is_the_nearest_usual_ratio():
-    assert suggested_aspect(300, 200) == "3:2"
-    assert suggested_aspect(1000, 1000) == "1:1"
-    assert suggested_aspect(1080, 1920) == "9:16"
-    assert suggested_aspect(4000, 1000) == "2:1"
+@pytest.mark.parametrize(
+    ("size", "ratio"),
+    [
+        ((300, 200), "3:2"),
+        ((1000, 1000), "1:1"),
+        ((200, 300), "2:3"),
+        ((1920, 1080), "16:9"),
+        ((1080, 1920), "9:16"),
+        ((1080, 1350), "4:5"),
+        ((1000, 480), "2:1"),
+        ((4000, 1000), "2:1"),
+    ],
+)
+def test_suggested_aspect_is_the_nearest_usual_ratio(size, ratio):
+    assert suggested_aspect(*size) == ratio
 
 
 async def test_four_prompts_with_the_images_ratio_stored_for_the_buttons(service):
@@ -194,3 +205,24 @@ async def test_past_the_daily_quota_a_button_is_refused(make_services):
     await service.jobs.imagine_all(BOB, prompt_text(described.description, 1))
     with pytest.raises(QuotaExceeded):
         await service.jobs.imagine_all(BOB, prompt_text(described.description, 2))
+
+
+async def test_a_flagged_upload_is_blurred_or_grey_where_the_filter_holds(service):
+    async def flag_all(images: list) -> list[bool]:
+        return [True] * len(images)
+
+    descriptions = Descriptions(
+        service.storage, service.admission, Captions(["a", "b", "c", "d"]), flag_all
+    )
+    described = await descriptions.describe(ALICE, encoded(drawing(), "PNG"))
+    assert described.nsfw
+    assert described.shown_png("off") == described.image_png  # an NSFW channel
+    with Image.open(io.BytesIO(described.shown_png("block"))) as grey:
+        assert grey.size == (300, 200) and len(set(grey.getdata())) == 1
+    with (
+        Image.open(io.BytesIO(described.shown_png("blur"))) as blurred,
+        Image.open(io.BytesIO(described.image_png)) as original,
+    ):
+        assert blurred.size == original.size and blurred.tobytes() != original.tobytes()
+    clean = await described_by(service, Captions(["a", "b", "c", "d"])).describe(ALICE, png())
+    assert not clean.nsfw and clean.shown_png("block") == clean.image_png

@@ -218,6 +218,9 @@ async def test_references_change_the_images_and_weight_0_does_not(make_services,
         made[name] = (await finished(service, job.id)).id
     blend = await service.blends.blend(BOB, [png(), png(colour=(250, 250, 0))])
     blended = await finished(service, blend.id)
+    with Image.open(service.storage.image_path(made["style"], 1)) as image:
+        assert image.text["style references"] == f"images/{made['style']}/ref-1.png"
+        assert f"IP-Adapter style: 1 at {scale_of(500):g}" in image.text["parameters"]
     plain = pixels(service, base.id)
     assert float(np.abs(pixels(service, made["style"]) - plain).mean()) > 1.0
     assert float(np.abs(pixels(service, made["omni"]) - plain).mean()) > 1.0

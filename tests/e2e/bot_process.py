@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.app import TEST_ENGINE_OPTIONS
 from tests.e2e import engine_options
@@ -100,6 +101,11 @@ class BotProcess:
                 # Upscale (Creative) stops at 512 px: the tiny model's full-size VAE
                 # attention makes larger images slow on a CPU.
                 "MAX_UPSCALE_SIDE": "512",
+                # Written beside the model by the e2e_model_dir fixture.
+                "DESCRIBE_MODEL": str(self.model_dir.parent / "tiny-describe"),
+                "IP_ADAPTER_SD": str(self.model_dir.parent / "tiny-ip-adapter"),
+                # --sref/--oref links: the fake's CDN is the only host.
+                "MEDIA_HOSTS": urlsplit(self.fake.url).netloc,
             }
         )
         env.update(self.settings)

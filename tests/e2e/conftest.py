@@ -87,16 +87,25 @@ def e2e_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight pipeline written by the product's own CLI, once per session."""
     directory = tmp_path_factory.mktemp("e2e-model") / "tiny-sd"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "tiny-model", str(directory)],
-        cwd=tmp_path_factory.getbasetemp(),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    # Beside it: the tiny captioning model (DESCRIBE_MODEL) and an IP-Adapter folder for
+    # its UNet (IP_ADAPTER_SD), which every bot of the tests is given (bot_process.py).
+    for target, family in ((directory, "sd"), (directory.parent / "tiny-describe", "describe")):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "tiny-model", str(target), "--family", family],
+            cwd=tmp_path_factory.getbasetemp(),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    from diffusers import UNet2DConditionModel
+
+    from devtools.tiny_ip_adapter import write_tiny_ip_adapter
+
+    unet = UNet2DConditionModel.from_pretrained(directory / "unet")
+    write_tiny_ip_adapter(directory.parent / "tiny-ip-adapter", unet, "sd")
     return directory
 
 

@@ -62,11 +62,22 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "purge": {"job": Opt(STRING, required=True)},
         "audit": {"page": Opt(INTEGER)},
     },
+    "describe": {"image": Opt(ATTACHMENT), "job": Opt(STRING)},
+    "blend": {
+        "image1": Opt(ATTACHMENT, required=True),
+        "image2": Opt(ATTACHMENT, required=True),
+        "image3": Opt(ATTACHMENT),
+        "image4": Opt(ATTACHMENT),
+        "image5": Opt(ATTACHMENT),
+        "dimensions": Opt(STRING, choices=frozenset({"portrait", "square", "landscape"})),
+    },
 }
+# Message context menus (Apps, on a message): PRODUCT.md's "message menu".
+MESSAGE_MENUS = {"Describe"}
 # Commands a Manage Server permission guards by default (``default_member_permissions``).
 ADMIN_ONLY = {"admin"}
 # What the bot must register by now; add each command here as its issue lands.
-REGISTERED_NOW = {"imagine", "history", "info", "settings", "admin"}
+REGISTERED_NOW = {"imagine", "history", "info", "settings", "admin", "describe", "blend"}
 
 
 def _shape(options: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,7 +96,14 @@ def _shape(options: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_synced_commands_are_the_public_surface(fake_discord: FakeDiscord, bot_process) -> None:
-    synced = {command["name"]: command for command in fake_discord.global_commands()}
+    every = fake_discord.global_commands()
+    menus = {c["name"]: c for c in every if c.get("type", 1) == 3}
+    assert set(menus) == MESSAGE_MENUS
+    for name, menu in menus.items():
+        assert not menu.get("options") and menu.get("description", "") == "", name
+        permissions = menu.get("default_member_permissions")
+        assert permissions in (None, "0") or int(permissions) == 0, name
+    synced = {c["name"]: c for c in every if c.get("type", 1) != 3}
     assert synced.keys() >= REGISTERED_NOW, f"missing commands: {REGISTERED_NOW - synced.keys()}"
     for name, command in synced.items():
         assert name in EXPECTED, f"/{name} is not a command of PRODUCT.md"

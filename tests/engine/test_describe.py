@@ -24,7 +24,6 @@ from engine.describe import (
     make_distinct,
     prompt_key,
     shrink,
-    suggested_ar,
     whole_sentences,
 )
 
@@ -88,21 +87,6 @@ def test_same_seed_same_four_another_seed_new_ones_and_global_rng_untouched(desc
     check_prompts(other)
     assert other != first
     assert sum(a == b for a, b in zip(first, other, strict=True)) < 4
-
-
-@pytest.mark.parametrize(
-    ("size", "ratio"),
-    [
-        ((300, 200), "3:2"),
-        ((1000, 1000), "1:1"),
-        ((200, 300), "2:3"),
-        ((1920, 1080), "16:9"),
-        ((1080, 1350), "4:5"),
-        ((1000, 480), "2:1"),
-    ],
-)
-def test_suggested_ar_is_the_nearest_common_ratio(size, ratio):
-    assert suggested_ar(Image.new("RGB", size)) == ratio
 
 
 def test_clean_prompt_strips_tokens_and_openings_and_cuts_at_a_sentence():

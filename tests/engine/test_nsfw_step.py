@@ -107,3 +107,19 @@ async def test_without_a_classifier_results_go_straight_to_the_handles():
     events = [update async for update in handle.events()]
     assert [e.preview_nsfw for e in events] == [False, False]
     assert (await handle).nsfw == []
+
+
+async def test_images_the_bot_did_not_make_are_classified_on_the_steps_thread() -> None:
+    from engine.nsfw_step import classify_on
+
+    marked = Marked()
+    step = NsfwStep(marked, "cpu")
+    try:
+        assert await classify_on([step], ["ok", "bad"]) == [False, True]
+        assert marked.threads == {"nsfw-cpu_0"}
+        assert await classify_on([], ["bad"]) is None  # no classifier here: not known
+        failing = NsfwStep(Broken())
+        assert await classify_on([failing], ["ok"]) == [True]  # unchecked: flagged
+        failing.close()
+    finally:
+        step.close()
