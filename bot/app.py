@@ -67,6 +67,8 @@ async def open_app(
             )
         limits = Limits.from_settings(settings)
         fetcher = MediaFetcher(limits.media_hosts)  # --sref/--oref links
+        if warm:
+            prefetch_adapters(settings, engine)
         try:
             async with (
                 engine,
@@ -83,6 +85,27 @@ async def open_app(
                 from engine.ray_engine import shutdown
 
                 await asyncio.to_thread(shutdown)
+
+
+def prefetch_adapters(settings: Settings, engine: Engine) -> None:
+    """The bot's: fetch the IP-Adapters of the offered models' families from the hub on a
+    thread of its own (``engine.references.prefetch``), so that the first job with
+    references does not hold a worker for the download."""
+    import threading
+
+    from engine import base_family
+    from engine.references import prefetch
+
+    families = set()
+    for model in engine.models.values():
+        try:
+            families.add(base_family(model.defaults.family))
+        except ValueError:
+            continue  # a family without adapters
+    for family, source in settings.ip_adapters().items():
+        if family in families:
+            name = f"prefetch-{family}"
+            threading.Thread(target=prefetch, args=(source, family), name=name, daemon=True).start()
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,8 @@ from core.errors import QueueFull, UserError
 
 logger = logging.getLogger(__name__)
 
+FAILED = "Describing the image failed on my side. Try again in a moment."
+
 UNAVAILABLE = (
     "Describing images is not available right now: the captioning model did not load "
     "(the bot's log says why)."
@@ -38,6 +40,14 @@ class Describing:
             raise QueueFull(str(exc)) from None
         except DescribeUnavailable:
             raise UserError(UNAVAILABLE) from None
+        except Exception:  # out of memory beside the image model, a generate() error
+            logger.exception("describing an image failed")
+            raise UserError(FAILED) from None
+
+    def has_room(self) -> bool:
+        """Whether another image may wait for the model (checked before any download)."""
+        service = self.service
+        return service.pending < service.max_pending  # type: ignore[attr-defined]
 
 
 @contextlib.asynccontextmanager

@@ -4,12 +4,11 @@ redirects elsewhere is refused, not followed)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import aiohttp
 
 from core.errors import BadImage
 from core.image_prompt import MAX_IMAGE_BYTES, too_big
+from core.references import check_host
 
 CHUNK = 64 * 1024
 TIMEOUT = 10.0  # seconds for one download, all of it
@@ -42,11 +41,7 @@ class MediaFetcher:
 
     async def __call__(self, url: str) -> bytes:
         """The bytes at ``url``: ``BadImage`` saying why not."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        named = f"{host}:{parts.port}" if parts.port else host
-        if named not in self.hosts and host not in self.hosts:
-            raise BadImage("I only fetch images from Discord: post the image there first.")
+        check_host(url, self.hosts, "--sref")  # whatever the caller checked: the same rule
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         self.requests += 1

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from core.batches import create_rows
 from core.blocked import PARENT_TEXTS, BlockedWords, Text
@@ -224,14 +225,8 @@ class Admission:
         run. A write that fails (a full disk) leaves the job to fail alone with that
         reason."""
         for new, job in zip(news, jobs, strict=True):
-            files = [
-                (self.storage.reference_path(job.id, slot), data)
-                for slot, data in enumerate(new.reference_pngs, start=1)
-            ]
-            if new.source_png is not None:
-                files.append((self.storage.source_path(job.id), new.source_png))
             try:
-                for path, data in files:
+                for path, data in _input_files(self.storage, new, job.id):
                     await asyncio.to_thread(self.storage.write_file, path, data)
             except OSError as exc:
                 logger.error("job %s: could not store its images: %s", job.id, exc)
@@ -315,3 +310,15 @@ def _for_the_group(refusal: UserError, count: int, fitted: int) -> UserError:
 def _stopping(error: BaseException) -> bool:
     """Whether ``error`` stops the task (cancelled, or the process is exiting)."""
     return not isinstance(error, Exception)
+
+
+def _input_files(storage: Storage, new: NewJob, job_id: int) -> list[tuple[Path, bytes]]:
+    """The files a new job keeps beside it: its references (``ref-<slot>.png``) and its
+    image prompt (``source.png``)."""
+    files = [
+        (storage.reference_path(job_id, slot), data)
+        for slot, data in enumerate(new.reference_pngs, start=1)
+    ]
+    if new.source_png is not None:
+        files.append((storage.source_path(job_id), new.source_png))
+    return files

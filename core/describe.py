@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
-from core.errors import BadParameter, UnknownJob, UserError
+from core.errors import BadParameter, QueueFull, UnknownJob, UserError
 from core.image_prompt import ImageFetch, load_image_prompt
 from core.model import Description, Requester
 from core.references import job_image
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from storage.db import Storage
 
 PROMPTS = 4
+BUSY = "Too many images are waiting to be described right now. Try again in a moment."
 MAX_DESCRIBED_CHARS = 300  # one prompt, before its --ar
 DESCRIBE_SIDE = 768  # the image as kept and shown (the model sees less)
 # The ratios a suggestion picks from (--ar): the usual ones of cameras, phones and prints.
@@ -52,6 +53,10 @@ class Describer(Protocol):
         """Four raw texts about ``image`` (``seed``: which four)."""
         ...
 
+    def has_room(self) -> bool:
+        """Whether another image may wait for the model now."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Described:
@@ -61,13 +66,19 @@ class Described:
     description: Description
     image_png: bytes
     withheld: int = 0
-    nsfw: bool = False  # the NSFW classifier flagged the image (when one runs)
+    # The NSFW classifier's verdict on the image; None: no classifier could check it
+    # (ENGINE=ray: it runs on the replicas), which the filter treats as flagged.
+    nsfw: bool | None = None
+
+    def hidden_in(self, mode: str) -> bool:
+        """Whether the image (and its prompts) are hidden where ``mode`` (``NSFW_FILTER``
+        as it applies to the channel: off, blur, block) holds: flagged, or not checked."""
+        return mode != "off" and self.nsfw is not False
 
     def shown_png(self, mode: str) -> bytes:
-        """The image as the answer shows it where ``mode`` (``NSFW_FILTER`` as it applies
-        to the channel: off, blur, block) holds: a flagged one blurred or grey. Blocking:
-        run it off the event loop."""
-        if not self.nsfw or mode == "off":
+        """The image as the answer shows it where ``mode`` holds: a flagged (or unchecked)
+        one blurred or grey. Blocking: run it off the event loop."""
+        if not self.hidden_in(mode):
             return self.image_png
         [shown] = censor_each([_opened(self.image_png)], [True], mode)
         return encode_png(shown, {"Software": "imaginebot"})
@@ -176,24 +187,27 @@ class Descriptions:
         picture = await asyncio.to_thread(_opened, png)
         prompts, withheld = await self._prompts(who, picture)
         await self.storage.set_description_prompts(row.id, prompts)
-        return Described(
-            Description(row.id, row.guild_id, row.user_id, tuple(prompts)), png, withheld
-        )
+        again = Description(row.id, row.guild_id, row.user_id, tuple(prompts))
+        return Described(again, png, withheld, await self._flagged(picture))
 
     async def get(self, who: Requester, description_id: int) -> Description:
         """A description of this server (``UnknownJob`` otherwise, as for a job)."""
-        row = await self.storage.get_description(description_id, scope=who.scope)
+        # This server's only, owners too: the answer is public here.
+        row = await self.storage.get_description(description_id, scope=who.guild_id)
         if row is None:
             raise UnknownJob("This description is not known here.")
         return row
 
-    async def _flagged(self, picture: Image.Image) -> bool:
+    async def _flagged(self, picture: Image.Image) -> bool | None:
         verdicts = None if self.classify is None else await self.classify([picture])
-        return bool(verdicts and verdicts[0])
+        return None if verdicts is None else bool(verdicts[0])
 
     def _require_model(self) -> None:
+        """Refused before any download: no model here, or too many images waiting."""
         if self.describer is None:
             raise UserError("Describing images is not available on this bot.")
+        if not self.describer.has_room():
+            raise QueueFull(BUSY)
 
     async def _prompts(self, who: Requester, picture: Image.Image) -> tuple[list[str], int]:
         """The model's four texts as prompts with ``--ar``, those with a blocked word

@@ -282,6 +282,7 @@ class Jobs:
     async def _admit(self, who: Requester, new: NewJob, edit: Edit | None = None) -> Job:
         # An edited text is the user's own, and a blocked word in it is pointed out as such.
         sources = PARENT_TEXTS if edit is None else (Text.PROMPT, Text.NEGATIVE)
+        await references.check_kept(self.storage, new.params)  # a purge removed them?
         return await self.admission.admit(who, new, sources=sources)
 
 

@@ -40,7 +40,7 @@ REPEATABLE = ("--lora",)  # parameters that may be given more than once
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a model's alias, a LoRA's name
 # --sref/--oref: image N of a job (``ID:N``), or an image's link (its host is checked
 # against MEDIA_HOSTS by the core, before anything is fetched).
-_JOB_IMAGE = re.compile(r"^(\d{1,19}):(\d{1,2})$")
+_JOB_IMAGE = re.compile(r"^(\d{1,18}):(\d{1,2})$")  # ids within SQLite's integers
 MAX_URL_CHARS = 1000
 MAX_STYLE_REFS = 4
 MAX_REFERENCE_WEIGHT = 1000

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
-from core.errors import BadImage, BadParameter
+from core.errors import BadImage, BadParameter, UnknownJob
 from core.image_prompt import ImageFetch, load_image_prompt
 from core.model import JobParams, JobStatus, Requester
 from core.prompt import ParsedPrompt
@@ -111,11 +111,13 @@ def check_family(engine: Engine, model: Model, name: str) -> None:
     except ValueError:  # a family with no LoRA/adapter mapping at all (FLUX.1, SD3, ...)
         takes = False
     if not takes:
+        what = "/blend needs" if name == "/blend" else f"`{name}` needs"
+        how = "`/settings model`" if name == "/blend" else "`--model`"
         raise BadParameter(
             name,
-            f"`{name}` and /blend need an image adapter (IP-Adapter), and the model "
-            f"{model.name} ({family}) has none here: use a Stable Diffusion 1.5 or SDXL "
-            "model (`--model`, as /info lists them).",
+            f"{what} an image adapter (IP-Adapter), and the model {model.name} ({family}) "
+            f"has none here: choose a Stable Diffusion 1.5 or SDXL model with {how} (as "
+            "/info lists them).",
         )
 
 
@@ -133,7 +135,8 @@ def check_host(text: str, hosts: frozenset[str], name: str) -> None:
     named = f"{host}:{port}" if port else host
     loopback = host in ("127.0.0.1", "localhost", "::1")
     allowed = named in hosts or (port is None and host in hosts)
-    if not allowed or (parts.scheme != "https" and not loopback) or parts.username:
+    userinfo = "@" in parts.netloc  # user:password@host: never (a link that hides its host)
+    if not allowed or (parts.scheme != "https" and not loopback) or userinfo:
         shown = ", ".join(sorted(hosts)) or "none"
         raise BadParameter(
             name,
@@ -172,7 +175,8 @@ class Fetched:
 async def job_image(storage: Storage, who: Requester, job_id: int, index: int, name: str) -> Path:
     """The file of image ``index`` of job ``job_id`` when ``who`` may use it as a
     reference: a finished job of their server, its images kept, the image not flagged."""
-    job = await storage.get_job(job_id, scope=who.scope)
+    # This server's only, owners too: the image is used (and shown) here.
+    job = await storage.get_job(job_id, scope=who.guild_id)
     if job is None:
         raise BadParameter(name, f"There is no job {job_id} here (`{name} {job_id}:{index}`).")
     if job.status != JobStatus.DONE or job.purged_at is not None:
@@ -253,6 +257,19 @@ def carried(params: JobParams, parent_id: int) -> JobParams:
         return params
     named = tuple((role, job or parent_id, slot) for role, job, slot in params.references)
     return params.but(references=named)
+
+
+async def check_kept(storage: Storage, params: JobParams) -> None:
+    """A child's references must still be kept (an admin's purge of the job that holds
+    them removes them): ``UnknownJob`` saying so, before anything is admitted."""
+    for _, job, slot in params.references:
+        if job is not None and not await asyncio.to_thread(
+            storage.reference_path(job, slot).is_file
+        ):
+            raise UnknownJob(
+                f"The reference images of this job (kept with job {job}) were removed; "
+                "start a new /imagine."
+            )
 
 
 def engine_references(storage: Storage, job_id: int, params: JobParams) -> tuple[Reference, ...]:

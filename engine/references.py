@@ -92,8 +92,14 @@ def use_references(
         return {}
     source = adapter_source(model, sources)
     adapters = model.ip_adapter
+    if isinstance(adapters, IpAdapterError):
+        raise adapters  # it did not load: not tried again with every batch (a restart does)
     if adapters is None:
-        adapters = model.ip_adapter = load_adapters(model, source)
+        try:
+            adapters = model.ip_adapter = load_adapters(model, source)
+        except IpAdapterError as exc:
+            model.ip_adapter = exc
+            raise
     _switch_on(model, adapters)
     _set_scales(model.text2img.unet, adapters, references)
     return {"ip_adapter_image": reference_images(references)}
@@ -102,8 +108,8 @@ def use_references(
 def switch_off(model: LoadedModel) -> None:
     """The UNet as it was before any adapter: its own processors, no image projection
     (nothing to do when none is in)."""
-    adapters: IpAdapters | None = model.ip_adapter
-    if adapters is None or not adapters.on:
+    adapters = model.ip_adapter
+    if not isinstance(adapters, IpAdapters) or not adapters.on:
         return
     unet = model.text2img.unet
     # The projection first: the Plus one's Resampler has attention layers of its own,
@@ -131,6 +137,34 @@ def _switch_on(model: LoadedModel, adapters: IpAdapters) -> None:
     unet.config.encoder_hid_dim_type = "ip_image_proj"
     adapters.own = dict(own)
     adapters.on = True
+
+
+def prefetch(source: str, family: str) -> None:
+    """Download the family's adapter files and their image encoder from the hub into its
+    cache (blocking: a thread of its own, at the bot's start), so that the first job with
+    references loads them from disk instead of holding the worker for the download. A
+    folder needs nothing; a failure is logged (the first such job then says why)."""
+    if Path(source).expanduser().is_dir() or family not in ADAPTER_FILES:
+        return
+    subfolder, plain, plus = ADAPTER_FILES[family]
+    started = time.perf_counter()
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(
+            source,
+            allow_patterns=[
+                f"{subfolder}/{plain}",
+                f"{subfolder}/{plus}",
+                f"{IMAGE_ENCODER_FOLDER}/*",
+            ],
+        )
+    except Exception as exc:
+        logger.warning("IP-Adapter %s (%s) not fetched ahead: %s", source, family, exc)
+        return
+    logger.info(
+        "IP-Adapter %s (%s) fetched in %.1f s", source, family, time.perf_counter() - started
+    )
 
 
 def load_adapters(model: LoadedModel, source: str) -> IpAdapters:

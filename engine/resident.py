@@ -268,7 +268,7 @@ def _move(model: LoadedModel, device: str) -> None:
     """Move a model's weights (the three pipelines share them) to ``device``."""
     model.text2img.to(device)
     adapters = model.ip_adapter  # IP-Adapters switched off are outside the UNet: theirs too
-    if adapters is not None and not adapters.on:
+    if adapters is not None and getattr(adapters, "on", True) is False:
         for module in (*adapters.processors.values(), adapters.projection):
             module.to(device)
     if device == "cpu":

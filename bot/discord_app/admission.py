@@ -50,10 +50,7 @@ async def admit_and_answer(
     bot = interaction.client
     # A task of its own: if the interaction's handler is cut off, the admission is not.
     task = asyncio.ensure_future(admit())
-    # Discord's 3 s run from the user's action: time already spent getting here counts.
-    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
-    deadline = min(bot.answer_deadline, max(MIN_DEADLINE, bot.answer_deadline - max(0.0, age)))
-    done, _ = await asyncio.wait({task}, timeout=deadline)
+    done, _ = await asyncio.wait({task}, timeout=answer_deadline(interaction))
     if task in done:
         first, *others = _jobs(task.result())
         await interaction.client.job_messages.track(first, interaction)
@@ -81,6 +78,14 @@ async def admit_and_answer(
         await interaction.followup.send(note, ephemeral=True)
     except SEND_ERRORS as exc:
         logger.info("interaction %s: could not send the private note: %s", interaction.id, exc)
+
+
+def answer_deadline(interaction: discord.Interaction[ImagineBot]) -> float:
+    """Seconds left to decide before holding ``interaction``: Discord's 3 s run from the
+    user's action, so the time already spent getting here counts."""
+    limit = interaction.client.answer_deadline
+    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    return min(limit, max(MIN_DEADLINE, limit - max(0.0, age)))
 
 
 def _jobs(admitted: Job | list[Job]) -> list[Job]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -28,6 +28,13 @@ _IMAGE_HELP = "PNG, JPEG or WebP, up to 10 MB"
     image5=_IMAGE_HELP,
     dimensions="The grid's shape: portrait 2:3, square 1:1 (the default) or landscape 3:2",
 )
+@app_commands.choices(
+    dimensions=[
+        app_commands.Choice(name="portrait 2:3", value="portrait"),
+        app_commands.Choice(name="square 1:1", value="square"),
+        app_commands.Choice(name="landscape 3:2", value="landscape"),
+    ]
+)
 @app_commands.guild_only()
 async def blend(
     interaction: discord.Interaction[ImagineBot],
@@ -36,7 +43,7 @@ async def blend(
     image3: discord.Attachment | None = None,
     image4: discord.Attachment | None = None,
     image5: discord.Attachment | None = None,
-    dimensions: Literal["portrait", "square", "landscape"] = "square",
+    dimensions: str = "square",
 ) -> None:
     """Merge two to five images into four new ones."""
     bot = interaction.client

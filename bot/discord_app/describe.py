@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.discord_app.admission import admit_and_answer
+from bot.discord_app.admission import admit_and_answer, answer_deadline
 from bot.discord_app.context import requester
 from bot.discord_app.custom_ids import DESCRIBE_BUTTON, MAX_ID, DescribeChoice
 from bot.discord_app.imagine import download
@@ -123,7 +123,7 @@ async def _within_deadline(
     """Run ``work``; past the answer deadline, hold the interaction privately (a refusal
     then stays private; the answer is posted in the channel by ``_answer``)."""
     task = asyncio.ensure_future(work())
-    done, _ = await asyncio.wait({task}, timeout=interaction.client.answer_deadline)
+    done, _ = await asyncio.wait({task}, timeout=answer_deadline(interaction))
     if task not in done:
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
@@ -136,13 +136,14 @@ async def _answer(
     interaction: discord.Interaction[ImagineBot], described: Described, *, edit: bool = False
 ) -> None:
     """The public answer: the image, the prompts and the buttons (🔄 edits it)."""
-    content = answer_text(described)
     view = answer_view(described.description)
-    # A flagged image is blurred (a spoiler) or grey outside NSFW channels, as a grid is.
+    # A flagged image is blurred (a spoiler) or grey outside NSFW channels, as a grid is,
+    # and the prompts written from it are spoilers.
     mode = filter_in(interaction.client, interaction.channel_id)
     png = await asyncio.to_thread(described.shown_png, mode)
-    hidden = described.nsfw and mode != "off"
+    hidden = described.hidden_in(mode)
     file = discord.File(io.BytesIO(png), filename=IMAGE_NAME, spoiler=hidden and mode == "blur")
+    content = answer_text(described, hidden=hidden)
     if not interaction.response.is_done():
         if edit:
             await interaction.response.edit_message(content=content, view=view, attachments=[file])
@@ -163,17 +164,17 @@ async def _answer(
     await interaction.followup.send(note, ephemeral=True)
 
 
-def answer_text(described: Described) -> str:
-    """The numbered prompts (shown as plain text: no markdown, links or mentions)."""
+def answer_text(described: Described, *, hidden: bool = False) -> str:
+    """The numbered prompts (shown as plain text: no markdown, links or mentions); as
+    spoilers when the image is ``hidden`` by the NSFW filter."""
     description = described.description
     lines = [f"<@{description.user_id}> · description {description.id}"]
     room = (MAX_CONTENT - 200) // max(1, len(description.prompts))
     for number, prompt in enumerate(description.prompts, start=1):
-        lines.append(f"**{number}.** {safe_prompt(prompt, room)}")
+        shown = safe_prompt(prompt, room - 4)
+        lines.append(f"**{number}.** " + (f"||{shown}||" if hidden else shown))
     if described.withheld:
-        lines.append(
-            f"{described.withheld} more held words blocked in this server and are not shown."
-        )
+        lines.append(f"{described.withheld} more prompt(s) held back by this server's filter.")
     return "\n".join(lines)[:MAX_CONTENT]
 
 

@@ -145,7 +145,7 @@ def test_cli_describe_blend_and_references(
 ):
     """Issue 26 without Discord: ``describe`` prints four prompts (the captioning model
     only), ``blend`` writes a grid, ``--sref``/``--oref PATH`` take local files; bad
-    files are refused before any model loads."""
+    files are refused before any model loads (``--sw`` alone once it has)."""
     from bot.cli import main
     from devtools.tiny_describe import write_tiny_describe_model
     from devtools.tiny_ip_adapter import write_tiny_ip_adapter
@@ -178,6 +178,9 @@ def test_cli_describe_blend_and_references(
     assert main([*refs, "-o", "s.png"]) == 0, capsys.readouterr().err
     with Image.open(tmp_path / "s_1.png") as image:
         assert image.size == (128, 128)
+        assert image.text["style references"].endswith("/ref-1.png")
+        assert image.text["omni references"].endswith("/ref-2.png")
+        assert "IP-Adapter style: 1 at 0.8818" in image.text["parameters"]
     (tmp_path / "notes.png").write_text("not an image")
     capsys.readouterr()
     for argv, words in (

@@ -17,7 +17,14 @@ from core.describe import (
     prompt_text,
     suggested_aspect,
 )
-from core.errors import BadParameter, Banned, QuotaExceeded, UnknownJob, UserError
+from core.errors import (
+    BadParameter,
+    Banned,
+    QueueFull,
+    QuotaExceeded,
+    UnknownJob,
+    UserError,
+)
 from core.model import Requester
 from core.prompt import parse_prompts
 from tests.core.commits import ALICE, BOB, finished
@@ -31,9 +38,13 @@ class Captions:
     """A captioning model's answers, in order (what the model says is not the subject
     here: what the core makes of it is)."""
 
-    def __init__(self, *answers: list[str]) -> None:
+    def __init__(self, *answers: list[str], room: bool = True) -> None:
         self.answers = list(answers)
+        self.room = room
         self.seen: list[tuple[tuple[int, int], int]] = []
+
+    def has_room(self) -> bool:
+        return self.room
 
     async def describe(self, image: Image.Image, seed: int) -> list[str]:
         self.seen.append((image.size, seed))
@@ -143,6 +154,10 @@ async def test_refusals_come_before_the_model_and_the_download(service):
     assert fetched == [] and captions.seen == []
     with pytest.raises(UserError, match="not available"):
         await Descriptions(service.storage, service.admission, None).describe(BOB, png())
+    # Too many images waiting for the model: refused before the download.
+    with pytest.raises(QueueFull, match="Too many images"):
+        await described_by(service, Captions(room=False)).describe(BOB, fetch)
+    assert fetched == []
 
 
 async def test_a_jobs_image_is_described_in_its_server_only(service):
@@ -224,5 +239,19 @@ async def test_a_flagged_upload_is_blurred_or_grey_where_the_filter_holds(servic
         Image.open(io.BytesIO(described.image_png)) as original,
     ):
         assert blurred.size == original.size and blurred.tobytes() != original.tobytes()
-    clean = await described_by(service, Captions(["a", "b", "c", "d"])).describe(ALICE, png())
-    assert not clean.nsfw and clean.shown_png("block") == clean.image_png
+    # 🔄 classifies the kept image again: still hidden.
+    descriptions.describer = Captions(["e", "f", "g", "h"])
+    again = await descriptions.again(BOB, described.description.id)
+    assert again.nsfw and again.hidden_in("blur") and not again.hidden_in("off")
+
+    async def all_clean(images: list) -> list[bool]:
+        return [False] * len(images)
+
+    clean = await Descriptions(
+        service.storage, service.admission, Captions(["a", "b", "c", "d"]), all_clean
+    ).describe(ALICE, png())
+    assert clean.nsfw is False and clean.shown_png("block") == clean.image_png
+    # No classifier could check it (ENGINE=ray): hidden wherever the filter holds.
+    unchecked = await described_by(service, Captions(["a", "b", "c", "d"])).describe(ALICE, png())
+    assert unchecked.nsfw is None and unchecked.hidden_in("blur")
+    assert not unchecked.hidden_in("off")

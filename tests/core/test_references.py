@@ -12,7 +12,14 @@ import io
 import pytest
 from PIL import Image
 
-from core.errors import BadImage, BadParameter, Banned, QuotaExceeded, UserError
+from core.errors import (
+    BadImage,
+    BadParameter,
+    Banned,
+    QuotaExceeded,
+    UnknownJob,
+    UserError,
+)
 from core.model import Requester
 from core.recipes import Blend, Reroll
 from core.references import scale_of
@@ -70,6 +77,11 @@ async def test_a_link_to_another_host_is_refused_without_a_request(refs_service,
             await refs_service.jobs.imagine_all(ALICE, f"a cat --sref {url}")
     with pytest.raises(BadParameter, match="only fetch"):
         await refs_service.jobs.imagine_all(ALICE, "a cat --oref https://127.0.0.2/x.png")
+    with pytest.raises(BadParameter, match="only fetch"):
+        await refs_service.jobs.imagine_all(ALICE, "a cat --oref https://:pw@cdn.discordapp.com/x")
+    # An id past SQLite's integers is not an image of a job (the parser says so).
+    with pytest.raises(BadParameter, match="is not an image"):
+        await refs_service.jobs.imagine_all(ALICE, "a cat --sref 9999999999999999999:1")
     assert links.urls == []
     [job] = await refs_service.jobs.imagine_all(ALICE, f"a cat --sref {CDN} --sw 500")
     assert links.urls == [CDN]
@@ -228,7 +240,11 @@ async def test_references_change_the_images_and_weight_0_does_not(make_services,
     # A reroll of the blend keeps its images (from the blend's folder).
     child = await service.jobs.press(ALICE, "r", blended.id, None)
     assert child.params.references == tuple(("blend", blended.id, s) for s in (1, 2))
-    await finished(service, child.id)
+    child = await finished(service, child.id)
+    # Once an admin purges the blend, its images are gone: a child's button says so.
+    await service.moderation.purge(ADMIN, blended.id)
+    with pytest.raises(UnknownJob, match="reference images of this job"):
+        await service.jobs.press(ALICE, "v", child.id, 1)
 
 
 async def test_a_queued_job_keeps_its_references_over_a_restart(adapter_model, tmp_path):

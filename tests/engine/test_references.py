@@ -217,7 +217,9 @@ async def test_an_adapter_for_another_text_width_is_refused_naming_both(
         with pytest.raises(IpAdapterError, match="text width of 64, model tiny-sd's UNet has 32"):
             await engine.submit(spec(2, *refs("style", pictures[:1])))
         [after] = await draw(engine, spec(3))
-    assert model.ip_adapter is None and model.text2img.unet.encoder_hid_proj is None
+    # The model as it was (the failure is remembered, no adapter is in its UNet).
+    assert isinstance(model.ip_adapter, IpAdapterError)
+    assert model.text2img.unet.encoder_hid_proj is None
     assert np.array_equal(after, plain), "the model as it was"
 
 
@@ -226,6 +228,28 @@ async def test_a_missing_adapter_file_is_named(models, pictures, tmp_path):
     async with engine_for(model, {"sd": str(tmp_path)}) as engine:
         with pytest.raises(IpAdapterError, match=r"has no models/ip-adapter_sd15\.safetensors"):
             await engine.submit(spec(1, *refs("style", pictures[:1])))
+        failure = model.ip_adapter
+        assert isinstance(failure, IpAdapterError)
+        # Not tried again with every batch: the same error, until a restart.
+        (tmp_path / "models").mkdir()
+        with pytest.raises(IpAdapterError) as again:
+            await engine.submit(spec(2, *refs("style", pictures[:1])))
+        assert again.value is failure
+        # Jobs without references still run on it.
+        assert (await engine.submit(spec(3))).images
+
+
+def test_prefetch_needs_nothing_for_a_folder(adapter_dir, monkeypatch):
+    import huggingface_hub
+
+    from engine.references import prefetch
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a folder is not downloaded")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_download)
+    prefetch(str(adapter_dir), "sd")
+    prefetch("flux-family/none", "flux")  # no adapter for the family: nothing either
 
 
 def test_the_kept_adapter_follows_the_model_to_its_dtype(models, adapter_dir, pictures):
