@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("directory", type=Path)
     tiny.add_argument(
         "--family",
-        choices=["sd", "sdxl", "flux", "sd3", "z-image", "describe"],
+        choices=["sd", "sdxl", "flux", "sd3", "z-image", "describe", "video"],
         default="sd",
-        help="describe: a tiny Florence-2 for /describe (use DESCRIBE_MODEL=DIR)",
+        help="describe: a tiny Florence-2 for /describe (use DESCRIBE_MODEL=DIR); "
+        "video: a tiny LTX-Video (use VIDEO_MODEL=DIR)",
     )
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     tiny.add_argument(
@@ -282,6 +283,12 @@ def _tiny_model(directory: Path, family: str, seed: int, inpainting: bool = Fals
 
         write_tiny_describe_model(directory, seed=seed)
         print(f"wrote a tiny Florence-2 to {directory} (use DESCRIBE_MODEL={directory})")
+        return 0
+    if family == "video":
+        from devtools.tiny_video import write_tiny_video_model
+
+        write_tiny_video_model(directory, seed=seed)
+        print(f"wrote a tiny LTX-Video pipeline to {directory} (use VIDEO_MODEL={directory})")
         return 0
     if family in DIT_FAMILIES:
         write_tiny_dit_model(directory, family, seed=seed)  # type: ignore[arg-type]

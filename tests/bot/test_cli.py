@@ -194,3 +194,16 @@ def test_cli_describe_blend_and_references(
         stderr = capsys.readouterr().err
         assert code == 2 and words in stderr, (argv, stderr)
         assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_tiny_model_video_writes_a_loadable_ltx_pipeline(tmp_path, capsys):
+    from diffusers import DiffusionPipeline, LTXConditionPipeline
+
+    from bot.cli import main
+
+    folder = tmp_path / "ltx"
+    assert main(["tiny-model", str(folder), "--family", "video"]) == 0, capsys.readouterr()
+    assert f"VIDEO_MODEL={folder}" in capsys.readouterr().out
+    pipe = DiffusionPipeline.from_pretrained(folder)
+    assert isinstance(pipe, LTXConditionPipeline)
+    assert (pipe.vae_spatial_compression_ratio, pipe.vae_temporal_compression_ratio) == (32, 8)
