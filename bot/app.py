@@ -179,8 +179,10 @@ def load_engine(
     load stops the bot, naming it; the core learns each one's family), and stays there
     while ``MODEL_MEMORY_GB`` allows (``engine.resident``); the other devices load each
     model when a job first needs it there."""
+    from engine import VIDEO_ALIAS, VideoOffer
     from engine.model import load_model, pick_device
     from engine.resident import Resident, default_budget
+    from engine.video import load_video_model
 
     devices = [pick_device(device) for device in settings.devices()]
     classifiers = None
@@ -190,12 +192,15 @@ def load_engine(
     _refuse_same_names(sources)
     loras = load_loras(settings)
     ip_adapters = settings.ip_adapters()  # loaded into a model when a call first needs one
+    video = settings.video_model.strip()
     residents: list[Resident] = []
     for device in devices:
         loaders = {
             alias: functools.partial(load_model, source, device, place=False)
             for alias, source in sources.items()
         }
+        if video.lower() != "off":  # loaded when a clip first needs it, not at start
+            loaders[VIDEO_ALIAS] = functools.partial(load_video_model, video, device, place=False)
         gb = settings.model_memory_gb
         budget = int(gb * 1024**3) if gb is not None else default_budget(device)
         if residents:  # the first device measured every model
@@ -227,6 +232,9 @@ def load_engine(
                     f"MODELS: {alias}={sources[alias]} could not be loaded ({first_line})"
                 ) from exc
         residents.append(resident)
+    for resident in residents:
+        if video.lower() != "off":
+            resident.video = VideoOffer.of(video, VIDEO_ALIAS)
     return Engine(
         residents,
         max_batch_images=settings.batch_images(residents[0].first.device),

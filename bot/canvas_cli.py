@@ -20,7 +20,7 @@ from bot.settings import Settings
 from core.model import Action
 from engine.types import MAX_ZOOM, MIN_ZOOM
 
-_JOB = re.compile(r"^(?P<job>[0-9]{1,19})(?::(?P<index>[1-4]))?$")
+JOB_IMAGE = re.compile(r"^(?P<job>[0-9]{1,18})(?::(?P<index>[1-4]))?$")
 # The pan buttons by direction: ``imaginebot pan left`` presses ``Action.PAN_LEFT``.
 PAN_ACTIONS = {action.pan: action for action in Action if action.pan is not None}
 
@@ -70,7 +70,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if is_file and not args.prompt:
         print("error: --prompt is needed for an image file (what it shows)", file=sys.stderr)
         return 2
-    match = None if is_file else _JOB.match(args.source)
+    match = None if is_file else JOB_IMAGE.match(args.source)
     if not is_file and match is None:
         print(f"error: {args.source!r} is neither an image file nor JOB[:INDEX]", file=sys.stderr)
         return 2

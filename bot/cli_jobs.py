@@ -78,7 +78,12 @@ async def run_job(settings: Settings, admit: Admit, output: Path, *, scratch: bo
             rows = await services.runner.images(final.id)
             grid = storage.grid_path(final.id) if len(rows) > 1 else None
             images = [storage.image_file(row) for row in rows]
-            written = copy_outputs(grid, images, target)
+            clip = storage.clip_path(final.id)
+            if clip.is_file():  # a clip: the MP4 itself
+                target.parent.mkdir(parents=True, exist_ok=True)
+                written = [Path(shutil.copyfile(clip, target))]
+            else:
+                written = copy_outputs(grid, images, target)
             p = final.params
             print(
                 f"job {final.id}: {final.prompt[:60]!r} {p.width}x{p.height} x{len(rows)}, "

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from core.model import Job, Requester
     from core.services import Services
 
-COMMANDS = ("describe", "blend")
+COMMANDS = ("describe", "blend", "animate")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -39,6 +39,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--dimensions", choices=["portrait", "square", "landscape"], default="square"
     )
     blend.add_argument("-o", "--output", type=Path, default=Path("blend.png"))
+    animate = commands.add_parser("animate", help="a clip from an image (VIDEO_MODEL), as Animate")
+    animate.add_argument("source", help="a saved job's image (JOB or JOB:INDEX) or an image file")
+    animate.add_argument("--motion", choices=["low", "high"], default="low")
+    animate.add_argument("--loop", action="store_true", help="end on the first frame")
+    animate.add_argument("--prompt", help="the motion prompt (a file: what it shows)")
+    animate.add_argument("-o", "--output", type=Path, default=Path("clip.mp4"))
 
 
 def read_image(path: Path) -> bytes:
@@ -55,6 +61,8 @@ def read_image(path: Path) -> bytes:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``describe`` or ``blend``; 2 for a bad file or argument."""
+    if args.command == "animate":
+        return _animate(settings, args)
     try:
         if args.command == "describe":
             data = read_image(args.image)
@@ -94,3 +102,38 @@ async def _blend(settings: Settings, images: list[bytes], dimensions: str, outpu
         return await services.blends.blend(who, images, dimensions)
 
     return await run_job(settings, admit, output)
+
+
+def _animate(settings: Settings, args: argparse.Namespace) -> int:
+    """``animate``: the clip Animate makes, from a saved job's image or a file (kept as a
+    finished job of a scratch ``DATA_DIR``), written to ``-o`` (MP4)."""
+    from bot.canvas_cli import JOB_IMAGE
+    from bot.cli_jobs import import_image
+
+    path = Path(args.source).expanduser()
+    match = None if path.is_file() else JOB_IMAGE.match(args.source)
+    if not path.is_file() and match is None:
+        print(f"error: {args.source!r} is neither an image file nor JOB[:INDEX]", file=sys.stderr)
+        return 2
+
+    async def admit(services: Services, who: Requester) -> Job:
+        from core import clips
+
+        if match is not None:
+            job_id, index = int(match["job"]), int(match["index"] or 1)
+        else:
+            text = args.prompt or "an image"
+            job_id, index = (await import_image(services, path, text, who)).id, 1
+        parent = await services.jobs.get_job(job_id, who)
+        rows = {row.index: row for row in await services.runner.images(job_id)}
+        if index not in rows or services.engine.video is None:
+            raise UserError(f"job {job_id} has no image {index}, or VIDEO_MODEL is off")
+        row = rows[index]
+        prompt = None if args.prompt is None else services.jobs.check_prompt(args.prompt).prompt
+        new = clips.animate(
+            who, parent, row, args.motion, services.engine.video,
+            size=(row.width, row.height), prompt=prompt, loop=args.loop,
+        )  # fmt: skip
+        return await services.admission.admit(who, new)
+
+    return asyncio.run(run_job(settings, admit, args.output, scratch=path.is_file()))

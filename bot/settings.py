@@ -17,6 +17,9 @@ DEFAULT_DESCRIBE_MODEL = "florence-community/Florence-2-base"
 # image encoder they share (engine.references reads this layout).
 DEFAULT_IP_ADAPTER = "h94/IP-Adapter"
 DEFAULT_MEDIA_HOSTS = "cdn.discordapp.com,media.discordapp.net"
+# LTX-Video 0.9.8 13B distilled (engine.video): 8 steps, 480p clips in seconds on one
+# large GPU; loaded by a worker when a clip first needs it. "off": no Animate.
+DEFAULT_VIDEO_MODEL = "Lightricks/LTX-Video-0.9.8-13B-distilled"
 
 
 class SettingsError(Exception):
@@ -62,6 +65,8 @@ class Settings(BaseSettings):
     ip_adapter_sd: str = DEFAULT_IP_ADAPTER
     ip_adapter_sdxl: str = DEFAULT_IP_ADAPTER
     media_hosts: str = DEFAULT_MEDIA_HOSTS
+    video_model: str = DEFAULT_VIDEO_MODEL
+    video_cost: int = Field(8, ge=1, le=100)
 
     @field_validator("media_hosts")
     @classmethod

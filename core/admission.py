@@ -88,15 +88,19 @@ class Admission:
         across every server (``GLOBAL_DAILY_QUOTA``, admins included, owners exempt),
         and when both reset (midnight UTC)."""
         day_start = self._day_start()
-        counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
-        return self._quota_status(who, counts, day_start)
+        counts = await self.storage.admission_counts(
+            who.user_id, who.guild_id, day_start, self.limits.video_cost
+        )
+        return quota_status(self.limits, who, counts, day_start)
 
     async def check(self, who: Requester, jobs: int = 1) -> AdmissionCounts:
         """The checks of ``_refuse`` on a fresh read, for the first of ``jobs`` jobs of
         one request (the commit checks them all); returns the counts (with the user's
         /settings) for the caller to use."""
         day_start = self._day_start()
-        counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
+        counts = await self.storage.admission_counts(
+            who.user_id, who.guild_id, day_start, self.limits.video_cost
+        )
         try:
             self._refuse(who, counts, day_start)
         except UserError as refusal:
@@ -182,30 +186,34 @@ class Admission:
         callers. A request's jobs pass together or are refused together."""
         day_start = self._day_start()
         reads = await self.storage.admission_counts_many(
-            [(who.user_id, who.guild_id) for who, _, _ in batch], day_start
+            [(who.user_id, who.guild_id) for who, _, _ in batch], day_start, self.limits.video_cost
         )
+        # What the batch's earlier requests add: quota units (a clip counts VIDEO_COST)
+        # here and everywhere, and jobs (queued or running) of each user and in all.
         here: Counter[tuple[int, int | None]] = Counter()
+        spent: Counter[int] = Counter()
         mine: Counter[int] = Counter()
         passed: list[_Waiting] = []
         admitted = 0  # jobs that passed so far, in the whole batch
         for (who, news, waiter), read in zip(batch, reads, strict=True):
-            fitted = 0
+            fitted = cost = 0
             try:
-                for _ in news:
+                for new in news:
                     counts = dataclasses.replace(
                         read,
-                        used_here=read.used_here + here[who.user_id, who.guild_id] + fitted,
-                        used_everywhere=read.used_everywhere + mine[who.user_id] + fitted,
+                        used_here=read.used_here + here[who.user_id, who.guild_id] + cost,
+                        used_everywhere=read.used_everywhere + spent[who.user_id] + cost,
                         active_mine=read.active_mine + mine[who.user_id] + fitted,
                         queued_all=read.queued_all + admitted + fitted,
                     )
-                    self._refuse(who, counts, day_start)
-                    fitted += 1
+                    self._refuse(who, counts, day_start, cost_of(self.limits, new))
+                    fitted, cost = fitted + 1, cost + cost_of(self.limits, new)
             except UserError as refusal:
                 if not waiter.done():
                     waiter.set_exception(_for_the_group(refusal, len(news), fitted))
                 continue
-            here[who.user_id, who.guild_id] += fitted
+            here[who.user_id, who.guild_id] += cost
+            spent[who.user_id] += cost
             mine[who.user_id] += fitted
             admitted += fitted
             passed.append((who, news, waiter))
@@ -235,51 +243,34 @@ class Admission:
         now = self.storage.clock().astimezone(UTC)
         return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
-    def _quota_status(
-        self, who: Requester, counts: AdmissionCounts, day_start: datetime
-    ) -> QuotaStatus:
-        global_limit = None
-        if not who.is_owner and self.limits.global_daily_quota:
-            global_limit = self.limits.global_daily_quota
-        limit = None
-        if not who.is_admin:
-            limit = next(
-                v
-                for v in (counts.override, counts.server_default, self.limits.daily_quota)
-                if v is not None
-            )
-        return QuotaStatus(
-            limit,
-            counts.used_here,
-            day_start + timedelta(days=1),
-            global_limit,
-            counts.used_everywhere if global_limit is not None else 0,
-        )
-
-    def _refuse(self, who: Requester, counts: AdmissionCounts, day_start: datetime) -> None:
-        """``Banned``, ``QuotaExceeded`` or ``QueueFull``, in that order."""
+    def _refuse(
+        self, who: Requester, counts: AdmissionCounts, day_start: datetime, cost: int = 1
+    ) -> None:
+        """``Banned``, ``QuotaExceeded`` or ``QueueFull``, in that order; ``cost``: the
+        quota units the job needs (a clip's ``VIDEO_COST``)."""
         self.refuse_banned(who, counts.ban)
-        status = self._quota_status(who, counts, day_start)
+        status = quota_status(self.limits, who, counts, day_start)
         reset = status.resets_at.strftime("%H:%M UTC")
-        if status.limit is not None and status.used >= status.limit:
+        if status.limit is not None and status.used + cost > status.limit:
             if status.limit == 0:
                 message = "You can't start jobs in this server (your daily limit is 0)."
             else:
                 message = (
                     f"You have used your {status.limit} jobs for today ({status.used} used). "
                     f"Your quota resets at {reset}."
-                )
+                ) + _clip_cost(cost)
             raise QuotaExceeded(
-                message, limit=status.limit, used=status.used, resets_at=status.resets_at
+                message, limit=status.limit, used=status.used, resets_at=status.resets_at, cost=cost
             )
-        if status.global_limit is not None and status.global_used >= status.global_limit:
+        if status.global_limit is not None and status.global_used + cost > status.global_limit:
             raise QuotaExceeded(
                 f"You have used your {status.global_limit} jobs for today across all servers "
-                f"({status.global_used} used). Your quota resets at {reset}.",
+                f"({status.global_used} used). Your quota resets at {reset}." + _clip_cost(cost),
                 limit=status.global_limit,
                 used=status.global_used,
                 resets_at=status.resets_at,
                 everywhere=True,
+                cost=cost,
             )
         mine = counts.active_mine
         if mine >= self.limits.max_queued_per_user:
@@ -310,6 +301,36 @@ def _for_the_group(refusal: UserError, count: int, fitted: int) -> UserError:
 def _stopping(error: BaseException) -> bool:
     """Whether ``error`` stops the task (cancelled, or the process is exiting)."""
     return not isinstance(error, Exception)
+
+
+def quota_status(
+    limits: Limits, who: Requester, counts: AdmissionCounts, day_start: datetime
+) -> QuotaStatus:
+    """``who``'s quota here and everywhere from ``counts`` (limit None: unlimited)."""
+    global_limit = None
+    if not who.is_owner and limits.global_daily_quota:
+        global_limit = limits.global_daily_quota
+    limit = None
+    if not who.is_admin:
+        limit = next(
+            v for v in (counts.override, counts.server_default, limits.daily_quota) if v is not None
+        )
+    return QuotaStatus(
+        limit,
+        counts.used_here,
+        day_start + timedelta(days=1),
+        global_limit,
+        counts.used_everywhere if global_limit is not None else 0,
+    )
+
+
+def cost_of(limits: Limits, new: NewJob) -> int:
+    """Jobs a new job counts as against the daily quotas: a clip ``VIDEO_COST``."""
+    return limits.video_cost if new.params.frames else 1
+
+
+def _clip_cost(cost: int) -> str:
+    return f" A clip counts as {cost} jobs." if cost > 1 else ""
 
 
 def _input_files(storage: Storage, new: NewJob, job_id: int) -> list[tuple[Path, bytes]]:

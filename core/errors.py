@@ -29,13 +29,21 @@ class QuotaExceeded(UserError):
     """The user's daily quota is used up; when it resets travels with it."""
 
     def __init__(
-        self, message: str, *, limit: int, used: int, resets_at: datetime, everywhere: bool = False
+        self,
+        message: str,
+        *,
+        limit: int,
+        used: int,
+        resets_at: datetime,
+        everywhere: bool = False,
+        cost: int = 1,
     ) -> None:
         super().__init__(message)
         self.everywhere = everywhere  # the quota across every server (GLOBAL_DAILY_QUOTA)
         self.limit = limit
         self.used = used
         self.resets_at = resets_at
+        self.cost = cost  # what the refused job counts as (a clip: VIDEO_COST)
 
 
 class BlockedPrompt(UserError):

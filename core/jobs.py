@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from PIL import Image
 
-from core import derive, offer, references
+from core import clips, derive, offer, references
 from core.admission import Admission
 from core.blocked import PARENT_TEXTS, Text
 from core.derive import ONLY_REROLL_AND_ZOOM, Edit, grid_size, own_aspects
@@ -146,6 +146,11 @@ class Jobs:
             raise UnknownJob(f"This button ({action}) is not one I know.")
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
+        if wanted.motion is not None or clips.is_clip(parent):  # a clip (core.clips)
+            source = await _source_image(self.storage, parent, index or 1)
+            new = clips.child(self.engine, who, parent, source, wanted, remix, self.check_prompt)
+            sources = PARENT_TEXTS if remix is None else (Text.PROMPT, Text.NEGATIVE)
+            return await self.admission.admit(who, new, sources=sources)
         edit = None if remix is None else self.edit(parent, remix)
         # A child keeps its parent's model (and LoRAs: they are among its params).
         _, kept = offer.parent_model(self.engine, parent)
@@ -177,17 +182,7 @@ class Jobs:
         await self.admission.check_not_banned(who)
         job = await self.get_job(job_id, who)
         _refuse_purged(job)
-        p = job.params
-        return format_prompt(
-            job.prompt,
-            # Another member's saved /settings negative is theirs: not shown, not carried on.
-            negative=job.negative if p.negative_from in (None, who.user_id) else "",
-            aspect=p.aspect,
-            steps=p.steps,
-            cfg=p.guidance,
-            tile=p.tile,
-            chaos=p.chaos,
-        )
+        return _form_of(job, who)
 
     async def region_picture(
         self, who: Requester, job_id: int, index: int | None, nsfw_filter: str = "off"
@@ -284,6 +279,21 @@ class Jobs:
         sources = PARENT_TEXTS if edit is None else (Text.PROMPT, Text.NEGATIVE)
         await references.check_kept(self.storage, new.params)  # a purge removed them?
         return await self.admission.admit(who, new, sources=sources)
+
+
+def _form_of(job: Job, who: Requester) -> str:
+    """A job's prompt and parameters as its forms show them to ``who``."""
+    p = job.params
+    return format_prompt(
+        job.prompt,
+        # Another member's saved /settings negative is theirs: not shown, not carried on.
+        negative=job.negative if p.negative_from in (None, who.user_id) else "",
+        aspect=p.aspect,
+        steps=p.steps,
+        cfg=p.guidance,
+        tile=p.tile,
+        chaos=p.chaos,
+    )
 
 
 def _seed(given: int | None, seeds: dict[int, int]) -> int:

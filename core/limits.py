@@ -20,6 +20,7 @@ class Limits:
     owner_ids: frozenset[int] = frozenset()  # OWNER_IDS: never banned, never counted
     # MEDIA_HOSTS: the only hosts --sref/--oref links are fetched from.
     media_hosts: frozenset[str] = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
+    video_cost: int = 8  # VIDEO_COST: jobs a clip counts as against the daily quotas
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:
@@ -34,4 +35,5 @@ class Limits:
             max_blocked_words=settings.max_blocked_words,
             owner_ids=settings.owner_id_set,
             media_hosts=settings.media_host_set,
+            video_cost=settings.video_cost,
         )

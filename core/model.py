@@ -28,6 +28,8 @@ class JobKind(enum.StrEnum):
     PAN = "pan"  # the canvas grown by half a side, the new strip painted
     REGION = "region"  # Vary (Region): the chosen cells of a 3x3 grid repainted
     BLEND = "blend"  # /blend: two to five images merged, no text
+    ANIMATE = "animate"  # a clip from an image (Animate, /imagine --video)
+    EXTEND = "extend"  # a clip continued from another's last frames
 
 
 class JobStatus(enum.StrEnum):
@@ -100,6 +102,9 @@ class JobParams:
     references: tuple[tuple[str, int | None, int], ...] = ()
     style_weight: int | None = None
     omni_weight: int | None = None
+    # A clip's (Animate, Extend): its frames and frame rate; 0 for images.
+    frames: int = 0
+    fps: int = 0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -117,6 +122,9 @@ class JobParams:
             del values["chaos"]  # as rows before --chaos were written
         if not self.references:
             del values["references"]  # as rows before references were written
+        for key in ("frames", "fps"):
+            if not values[key]:
+                del values[key]  # as rows before clips were written
         return json.dumps(values, sort_keys=True)
 
     @classmethod
@@ -289,6 +297,17 @@ class Action(enum.StrEnum):
     VARY_REGION = "g"  # opens the region picker
     CUSTOM_ZOOM = "m"  # opens the Custom Zoom form
     CANCEL = "x"
+    ANIMATE_LOW = "i"  # Animate (Low motion), on an upscaled image
+    ANIMATE_HIGH = "o"  # Animate (High motion)
+    EXTEND_LOW = "e"  # Extend (Low motion), on a clip
+    EXTEND_HIGH = "t"  # Extend (High motion)
+
+    @property
+    def motion(self) -> str | None:
+        """The motion of an Animate or Extend button."""
+        low = (Action.ANIMATE_LOW, Action.EXTEND_LOW)
+        high = (Action.ANIMATE_HIGH, Action.EXTEND_HIGH)
+        return "low" if self in low else "high" if self in high else None
 
     @property
     def zoom(self) -> float | None:

@@ -11,7 +11,17 @@ from PIL import Image
 
 from core.model import ImageRow, Job
 from core.recipes import ImagePrompt, starts_from
-from engine import GRID_SIZE, JobOutput, JobSpec, censor_each, encode_grid, encode_png
+from engine import (
+    GRID_SIZE,
+    JobOutput,
+    JobSpec,
+    censor_each,
+    encode_clip,
+    encode_grid,
+    encode_png,
+    extend_clip,
+    read_clip,
+)
 from storage.db import Storage
 
 THUMBNAIL_SIDE = 256
@@ -24,6 +34,8 @@ def write_outputs(
     """Each image as PNG with its recipe, the grid (compressed once for all five files:
     ``engine.encode_grid``) and the /history thumbnail; returns the image rows.
     Blocking (encoding, files): run it on an encoder thread (``core.encoders``)."""
+    if output.clip is not None:
+        return write_clip(storage, job, spec, output)
     images = output.images
     flags = output.nsfw or [False] * len(images)
     seeds = spec.seeds
@@ -57,6 +69,38 @@ def write_outputs(
     if thumb is not None:
         storage.write_file(storage.thumbnail_path(job.id), thumb)
     return rows
+
+
+CLIP_LIMIT = 10 * 1024 * 1024  # Discord's attachment limit without boosts
+
+
+def write_clip(storage: Storage, job: Job, spec: JobSpec, output: JobOutput) -> list[ImageRow]:
+    """A clip job's files: the MP4 (H.264, fitted under ``CLIP_LIMIT``: ``engine.clips``;
+    an Extend's is the previous clip and what it adds) with the recipe in its metadata,
+    its first frame as image 1 (its PNG, the /history thumbnail); the one image row, flagged
+    when the classifier flagged any of the frames it saw. Blocking: an encoder thread."""
+    frames = output.clip
+    plan = spec.clip
+    if plan is not None and plan.prefix is not None:  # Extend: the clip so far, then this
+        previous, _ = read_clip(plan.prefix.read_bytes())
+        frames = extend_clip(previous, frames)
+    recipe = {
+        "prompt": job.prompt,
+        "seed": str(job.seed),
+        "model": job.params.model,
+        "job": str(job.id),
+        "kind": str(job.kind),
+        "frames": str(len(frames)),
+        "fps": str(output.fps),
+        "Software": "imaginebot",
+    }
+    clip = encode_clip(frames, output.fps, limit_bytes=CLIP_LIMIT, metadata=recipe)
+    storage.write_file(storage.clip_path(job.id), clip.data)
+    storage.write_file(storage.image_path(job.id, 1), clip.poster)
+    with Image.open(io.BytesIO(clip.poster)) as poster:
+        storage.write_file(storage.thumbnail_path(job.id), thumbnail(poster))
+    flagged = any(output.nsfw)
+    return [ImageRow(job.id, 1, clip.width, clip.height, job.seed, nsfw=flagged)]
 
 
 def _rgb(image: Image.Image) -> Image.Image:

@@ -1,8 +1,9 @@
 """A job's recipe: what it makes, as one typed value per kind.
 
-``Imagine`` (text to image, or from an image prompt), ``Blend`` (/blend), ``Variation``,
-``Upscale``, ``Reroll`` (what another job made, again with a new seed), ``ZoomOut``, ``Pan`` and
-``Region`` (Vary (Region)). Each is frozen and checked when it is made, names the image it
+``Imagine`` (text to image, or from an image prompt), ``Blend`` (/blend), ``Animate``
+and ``Extend`` (clips: ``core.clips``), ``Variation``, ``Upscale``, ``Reroll`` (what
+another job made, again with a new seed), ``ZoomOut``, ``Pan`` and ``Region`` (Vary
+(Region)). Each is frozen and checked when it is made, names the image it
 starts from as one typed reference (``ImageRef``: an image of a job; ``ImagePrompt``: an
 uploaded image kept in a job's folder), and is stored in the job's row as JSON with a
 ``kind`` tag (``to_json`` / ``from_json``; migration 0010 rewrote the rows of older
@@ -41,6 +42,7 @@ UPSCALE_STRENGTH = 0.3
 CREATIVE_UPSCALE_STRENGTH = 0.4
 
 Size = tuple[int, int]
+Motion = Literal["low", "high"]
 VariationMode = Literal["strong", "subtle"]
 UpscaleMode = Literal["standard", "creative"]
 Direction = Literal["left", "right", "up", "down"]
@@ -224,8 +226,49 @@ class Region:
         return 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class Animate:
+    """Animate (Low/High motion), or /imagine --video: a clip that starts from ``source``
+    (an image of a job, or an uploaded image kept with the job), with ``motion``; it
+    ends on its first frame (``loop``) or on ``end``, an image of a job."""
+
+    KIND: ClassVar[str] = "animate"
+    source: ImageRef | ImagePrompt
+    motion: Motion = "low"
+    loop: bool = False
+    end: ImageRef | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.motion in ("low", "high"), f"motion is low or high ({self.motion})")
+        _check(not (self.loop and self.end is not None), "a clip loops or has an end, not both")
+
+    @property
+    def strength(self) -> float:
+        """A clip is drawn from noise, its frames conditioned on the images."""
+        return 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    """Extend (Low/High motion): the clip of job ``clip`` continued by about four
+    seconds, its last frames the new clip's start."""
+
+    KIND: ClassVar[str] = "extend"
+    clip: int
+    motion: Motion = "low"
+
+    def __post_init__(self) -> None:
+        _check(self.clip >= 1, f"a clip's job id is at least 1 (got {self.clip!r})")
+        _check(self.motion in ("low", "high"), f"motion is low or high ({self.motion})")
+
+    @property
+    def strength(self) -> float:
+        """A clip is drawn from noise, its first frames conditioned on the last ones."""
+        return 1.0
+
+
 # What 🔄 can make again: the grids (an upscaled image has no 🔄).
-Again = Imagine | Blend | Variation | ZoomOut | Pan | Region
+Again = Imagine | Blend | Variation | ZoomOut | Pan | Region | Animate | Extend
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,10 +287,12 @@ class Reroll:
         return self.again.strength
 
 
-Recipe = Imagine | Blend | Variation | Upscale | Reroll | ZoomOut | Pan | Region
+Recipe = Imagine | Blend | Variation | Upscale | Reroll | ZoomOut | Pan | Region | Animate | Extend
 _KINDS: dict[str, type[Recipe]] = {
-    kind.KIND: kind for kind in (Imagine, Blend, Variation, Upscale, Reroll, ZoomOut, Pan, Region)
+    kind.KIND: kind
+    for kind in (Imagine, Blend, Variation, Upscale, Reroll, ZoomOut, Pan, Region, Animate, Extend)
 }
+CLIP_KINDS = (Animate, Extend)  # what makes a clip rather than images
 KINDS = tuple(_KINDS)  # the tags, as the jobs table's kind column holds them
 
 
@@ -257,9 +302,9 @@ def made(recipe: Recipe) -> Again | Upscale:
 
 
 def starts_from(recipe: Recipe) -> ImageRef | ImagePrompt | None:
-    """The image a recipe starts from (None: text to image)."""
+    """The image a recipe starts from (None: text to image, or a clip's continuation)."""
     recipe = made(recipe)
-    if isinstance(recipe, Blend):
+    if isinstance(recipe, Blend | Extend):
         return None
     return recipe.image if isinstance(recipe, Imagine) else recipe.source
 
@@ -275,7 +320,7 @@ def paint(recipe: Recipe) -> Paint | None:
             return Paint("pan", direction=direction, base=base)
         case Region(cells=cells):
             return Paint("region", cells=cells)
-        case Imagine() | Blend() | Variation() | Upscale():
+        case Imagine() | Blend() | Variation() | Upscale() | Animate() | Extend():
             return None
         case _:  # a new kind: the type checker points here (mypy, in .ci/run)
             assert_never(what)
@@ -318,6 +363,8 @@ def _decode(values: dict[str, Any]) -> Recipe:
         if name == "again":
             value = _decode(value)
         elif name == "source":
+            value = ImagePrompt(**value) if "weight" in value else ImageRef(**value)
+        elif name == "end" and value is not None:
             value = ImageRef(**value)
         elif name == "image" and value is not None:
             value = ImagePrompt(**value)

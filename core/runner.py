@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.clips import clip_spec
 from core.encoders import EncoderPool
 from core.errors import UnknownJob, UserError
 from core.model import (
@@ -24,7 +25,7 @@ from core.model import (
     Requester,
 )
 from core.outputs import write_outputs
-from core.recipes import ImagePrompt, ImageRef, paint, starts_from
+from core.recipes import CLIP_KINDS, ImagePrompt, ImageRef, made, paint, starts_from
 from core.references import engine_references
 from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted, is_out_of_memory
 from storage.db import Storage
@@ -143,6 +144,11 @@ class Runner:
         """The engine's view of a committed job (``ValueError`` when the engine could not
         run it): built once, when the job is handed to the engine."""
         p = job.params
+        if isinstance(made(job.recipe), CLIP_KINDS):  # the video model's (core.clips)
+            video = self.engine.video
+            if video is None or video.name != p.model:
+                raise ModelGone(f"the video model it was made with ({p.model}) is off")
+            return clip_spec(self.storage, job, video)
         alias = self.engine.alias_of(p.model)
         if alias is None:
             raise ModelGone(f"the model it was made with ({p.model}) is no longer offered")
@@ -223,7 +229,8 @@ class Runner:
                 else:
                     self.emit(JobEvent(EventKind.PROGRESS, job, update))
             output = await handle
-            sampler = self.engine.models[spec.model].sampler
+            held = self.engine.models.get(spec.model)  # a clip's video model is not listed
+            sampler = held.sampler if held is not None else ""
             rows = await self.encoders.run(write_outputs, self.storage, job, spec, output, sampler)
             await self.storage.add_images(rows)
         except asyncio.CancelledError:

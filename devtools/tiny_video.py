@@ -13,6 +13,7 @@ product's real path (``VIDEO_MODEL=DIR``).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from devtools.tiny_dit import _T5_HIDDEN, _t5_encoder, build_t5_tokenizer
@@ -91,4 +92,7 @@ def write_tiny_video_model(folder: Path, seed: int = 0) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     build_tiny_video_pipeline(seed).save_pretrained(str(folder), safe_serialization=True)
+    # Its clips' defaults (engine.clip_jobs.VideoOffer): small and short, for a CPU.
+    clip = {"side": 64, "frames": 9, "fps": 8, "steps": 2}
+    (folder / "clip.json").write_text(json.dumps(clip), encoding="utf-8")
     return folder

@@ -5,6 +5,7 @@ imports nothing of ``core``, ``storage`` or ``bot``.
 """
 
 from engine.canvas import pan_size, region_preview
+from engine.clip_jobs import VIDEO_ALIAS, VideoOffer, encode_clip, read_clip
 from engine.faults import WorkerLost, is_out_of_memory
 from engine.handle import JobCancelled, JobHandle, JobStarted
 from engine.images import censor, censor_each, compose_grid, encode_png, fit_png, fitting_png
@@ -14,9 +15,23 @@ from engine.png import encode_grid
 from engine.protocols import Model
 from engine.scheduler import Engine, EngineStats, default_batch_images
 from engine.types import GRID_SIZE, JobOutput, JobSpec, Paint, Progress, WorkerState
+from engine.video import (
+    CLIP_FPS,
+    CLIP_FRAMES,
+    DEFAULT_VIDEO_MODEL,
+    ClipPlan,
+    extend_clip,
+    overlap_frames,
+    video_defaults,
+)
 
 __all__ = [
+    "CLIP_FPS",
+    "CLIP_FRAMES",
+    "DEFAULT_VIDEO_MODEL",
     "GRID_SIZE",
+    "VIDEO_ALIAS",
+    "ClipPlan",
     "Engine",
     "EngineStats",
     "FamilyDefaults",
@@ -29,6 +44,7 @@ __all__ = [
     "Model",
     "Paint",
     "Progress",
+    "VideoOffer",
     "WorkerLost",
     "WorkerState",
     "base_family",
@@ -36,11 +52,16 @@ __all__ = [
     "censor_each",
     "compose_grid",
     "default_batch_images",
+    "encode_clip",
     "encode_grid",
     "encode_png",
+    "extend_clip",
     "fit_png",
     "fitting_png",
     "is_out_of_memory",
+    "overlap_frames",
     "pan_size",
+    "read_clip",
     "region_preview",
+    "video_defaults",
 ]

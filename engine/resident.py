@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from engine.model import LoadedModel, ModelSummary, model_bytes
 
 if TYPE_CHECKING:
+    from engine.clip_jobs import VideoOffer
     from engine.loras import LoraFile
     from engine.types import Reference
 
@@ -70,6 +71,7 @@ class Resident:
         self.sizes = dict(sizes or {})
         self.loras = dict(loras or {})  # LORA_DIR's, by name
         self.ip_adapters = dict(ip_adapters or {})  # family -> hub id or folder
+        self.video: VideoOffer | None = None  # VIDEO_MODEL's: its loader is among loaders
         self._on_device: OrderedDict[str, LoadedModel] = OrderedDict()
         self._offloaded: dict[str, LoadedModel] = {}
         self.swaps: deque[Swap] = deque(maxlen=100)  # the last ones, for tests and logs

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
+from engine.clip_jobs import VideoOffer
 from engine.faults import Returned
 from engine.handle import JobCancelled, JobHandle
 from engine.inbox import Handoff
@@ -135,6 +136,7 @@ class Engine:
         default_model: str = "default",
         loras: Mapping[str, LoraFile] | None = None,
         ip_adapters: Mapping[str, str] | None = None,
+        video: VideoOffer | None = None,
     ) -> None:
         if workers is None:
             held = list(model) if isinstance(model, Sequence) else [model]
@@ -145,12 +147,13 @@ class Engine:
                 residents, classifier, worker_options, preview_interval, progress_interval, hooks
             )
             models, default_model, loras, ip_adapters = offered_by(residents)
+            video = residents[0].video
         else:
             self._steps = []
             models = dict(models or {default_model: cast(Model, model)})
-        # What the core reads of every model the workers run, by alias (each a summary:
-        # it need not be in memory), and the alias of the one a job names none of.
+        # What the core reads of every model (summaries: not in memory), the default's alias.
         self.models: dict[str, Model] = dict(models)
+        self.video = video  # VIDEO_MODEL, loaded by a worker when a clip first needs it
         self.default_model = default_model
         self.loras: dict[str, LoraFile] = dict(loras or {})  # LORA_DIR's, by name
         self.ip_adapters: dict[str, str] = dict(ip_adapters or {})  # family -> IP-Adapter
@@ -197,8 +200,7 @@ class Engine:
             self._scheduler = asyncio.create_task(self._schedule(), name="engine-scheduler")
 
     async def stop(self) -> None:
-        """Stop taking work; the batches on the workers finish, waiting jobs are dropped
-        (their rows stay queued for the next start)."""
+        """Stop taking work: running batches finish, waiting jobs are dropped (queued rows)."""
         if self._scheduler is not None:
             self._scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -217,8 +219,7 @@ class Engine:
         return await classify_on(self._steps, images)
 
     def submit(self, spec: JobSpec) -> JobHandle:
-        """Queue a job. Await the handle for its ``JobOutput`` (or its error); its
-        ``events()`` say when it starts and how far it is."""
+        """Queue a job: await the handle for its ``JobOutput`` (or error); ``events()``."""
         handle = JobHandle(spec, next(self._submitted))
         self._waiting.append(handle)
         self._changed()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.video import ClipPlan
 
 GRID_SIZE = 4  # images in a grid (2x2)
 
@@ -134,6 +137,7 @@ class JobSpec:
     loras: tuple[tuple[str, float], ...] = ()  # LoRAs by name, with their weights
     chaos: int = 0  # 0..MAX_CHAOS: the starting noise's large shapes (engine.chaos)
     references: tuple[Reference, ...] = ()  # IP-Adapter images (engine.references)
+    clip: ClipPlan | None = None  # a clip (engine.video): a call of its own, never fused
 
     def __post_init__(self) -> None:
         """Refuse a spec the pipeline cannot run, here on the loop with a clear message,
@@ -158,6 +162,8 @@ class JobSpec:
                 f"LoRA weights are {MIN_LORA_WEIGHT:g}..{MAX_LORA_WEIGHT:g} (got {self.loras!r})"
             )
         problems.extend(reference_problems(self.references))
+        if self.clip is not None:
+            problems.extend(self.clip.problems())
         if self.source_image is not None and self.denoising_steps < 1:
             problems.append("steps x strength must be at least 1 (no step would run)")
         if problems:
@@ -172,6 +178,8 @@ class JobSpec:
         are the model and its LoRAs: a call runs one model with one set of adapters; and
         its references (an IP-Adapter's images and scales are the call's).
         """
+        if self.clip is not None:
+            return ("clip", self.job_id)
         image_to_image = self.source_image is not None
         return (
             image_to_image,
@@ -226,6 +234,10 @@ class JobOutput:
     images: list = field(default_factory=list)
     seconds: float = 0.0
     nsfw: list[bool] = field(default_factory=list)  # the classifier's verdicts, if one runs
+    # A clip's frames (uint8, frames x height x width x 3) and rate; ``images`` then holds
+    # its first, middle and last frames (what the NSFW classifier looks at).
+    clip: Any = None
+    fps: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from engine.calls import call_arguments, run_pipeline
+from engine.clip_jobs import ClipFrames, job_output
 from engine.entries import Entry, entries_of
 from engine.faults import Returned, WorkerLost, free_memory, is_device_lost, is_out_of_memory
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
@@ -43,7 +44,8 @@ from engine.preview import latents_to_preview, unpack_latents
 from engine.protocols import Outlet, Pipelines, WorkerHooks
 from engine.resident import Resident
 from engine.tiling import tiling
-from engine.types import JobOutput, Progress
+from engine.types import Progress
+from engine.video import run_clip
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +256,7 @@ class Worker:
         if item.cancelled.is_set():
             item.finish_threadsafe(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
             return
-        self.outlet.finish(item, JobOutput(item.spec.job_id, images, seconds))
+        self.outlet.finish(item, job_output(item.spec.job_id, images, seconds))
 
     def _check_device(self, exc: BaseException) -> None:
         """Raise ``WorkerLost`` when ``exc`` says the device is gone: the batch goes
@@ -271,7 +273,9 @@ class Worker:
     def _generate(
         self, model: Pipelines, items: list[JobHandle], images_per_call: int | None = None
     ) -> dict[JobHandle, list]:
-        """Run the pipeline for ``items`` (same shape); returns each item's images."""
+        """Run the pipeline for ``items`` (same shape); each item's images (a clip's: one)."""
+        if items[0].spec.clip is not None:
+            return {items[0]: [_clip(self, cast(LoadedModel, model), items[0])]}
         entries = entries_of(items)
         size = images_per_call or len(entries)
         images: list = []
@@ -296,6 +300,18 @@ class Worker:
         step_end = _StepEnd(self, entries, model.defaults.family)
         common = call_arguments(model, entries, step_end, references)
         return run_pipeline(model, entries, common)
+
+
+def _clip(worker: Worker, model: LoadedModel, item: JobHandle) -> ClipFrames:
+    """A clip job: a call of its own (a clip never fuses), with the worker's step-end."""
+    plan = item.spec.clip
+    assert plan is not None
+    step_end = _StepEnd(worker, [Entry(item, plan.seed, None)], model.defaults.family)
+    started = time.perf_counter()
+    try:
+        return ClipFrames(run_clip(model, plan, step_end), plan.fps)
+    finally:
+        worker.call_seconds += time.perf_counter() - started
 
 
 class _StepEnd:
@@ -350,7 +366,10 @@ class _StepEnd:
             worker.outlet.progress(reports)
 
     def _preview(self, pipe: Any, latents: Any, item: JobHandle) -> Any:
-        """One image's preview; FLUX's packed latents are unpacked first."""
+        """One image's preview; FLUX's packed latents are unpacked first (a clip's have
+        no preview: its progress is reported without one)."""
+        if item.spec.clip is not None:
+            return None
         if latents.ndim == 2:
             scale = int(getattr(pipe, "vae_scale_factor", 8))
             latents = unpack_latents(latents, item.spec.height // scale, item.spec.width // scale)

@@ -32,6 +32,10 @@ class ImageFiles(Database):
         """Where an image-prompt job keeps the image it starts from (as it was fitted)."""
         return self.job_dir(job_id) / "source.png"
 
+    def clip_path(self, job_id: int) -> Path:
+        """Where a clip job keeps its clip (MP4; its first frame is image 1)."""
+        return self.job_dir(job_id) / "clip.mp4"
+
     def reference_path(self, job_id: int, slot: int) -> Path:
         """Where a job keeps its reference ``slot`` (1-based: --sref, --oref, /blend)."""
         return self.job_dir(job_id) / f"ref-{int(slot)}.png"

@@ -11,6 +11,9 @@ from core.model import ALL_SERVERS, AdmissionCounts, Job, JobStatus
 from storage.connection import Database, _iso
 from storage.jobs import ACTIVE_SQL, COUNTED_SQL, JOB_COLUMNS, job_from_row
 
+# A job's weight against the quotas: a clip (its params have frames) counts p.cost.
+WEIGHT = "COALESCE(SUM(CASE WHEN json_extract(j.params, '$.frames') > 0 THEN p.cost ELSE 1 END), 0)"
+
 
 class MemberRows(Database):
     """Queries on users, quota overrides, server settings and bans."""
@@ -37,37 +40,38 @@ class MemberRows(Database):
         await self.db.commit()
 
     async def admission_counts(
-        self, user_id: int, guild_id: int | None, since: datetime
+        self, user_id: int, guild_id: int | None, since: datetime, video_cost: int = 1
     ) -> AdmissionCounts:
         """``admission_counts_many`` for one user."""
-        (counts,) = await self.admission_counts_many([(user_id, guild_id)], since)
+        (counts,) = await self.admission_counts_many([(user_id, guild_id)], since, video_cost)
         return counts
 
     async def admission_counts_many(
-        self, who: Sequence[tuple[int, int | None]], since: datetime
+        self, who: Sequence[tuple[int, int | None]], since: datetime, video_cost: int = 1
     ) -> list[AdmissionCounts]:
         """What the ban, quota and limit checks need for each (user, server), in one round
         trip for all of them: admission runs for every command while Discord's 3 s run,
         and a burst of commands is admitted together.
 
         A job counts against a quota since ``since`` when it runs the model: not one
-        cancelled before it ran, nor one that failed (the bot's fault)."""
+        cancelled before it ran, nor one that failed (the bot's fault); a clip (its
+        params have frames) counts ``video_cost``."""
         if not who:
             return []
         counted = COUNTED_SQL
         values = ", ".join("(?, ?, ?, ?)" for _ in who)
-        args: list[Any] = [_iso(since), ALL_SERVERS]
+        args: list[Any] = [_iso(since), ALL_SERVERS, video_cost]
         for position, (user_id, guild_id) in enumerate(who):
             args += [position, user_id, guild_id, -1 if guild_id is None else guild_id]
         # execute_fetchall: one hop to the database thread (execute, fetch and close would
         # be three, each waiting for the GIL while the worker runs the model).
         rows = await self.db.execute_fetchall(
-            "WITH p(since, everywhere) AS (SELECT ?, ?),"
+            "WITH p(since, everywhere, cost) AS (SELECT ?, ?, ?),"
             f" who(position, user_id, guild_id, here) AS (VALUES {values})"
             " SELECT"
-            " (SELECT COUNT(*) FROM jobs j WHERE j.user_id = who.user_id"
+            f" (SELECT {WEIGHT} FROM jobs j WHERE j.user_id = who.user_id"
             f"  AND j.guild_id IS who.guild_id AND j.created_at >= p.since AND {counted}),"
-            " (SELECT COUNT(*) FROM jobs j WHERE j.user_id = who.user_id"
+            f" (SELECT {WEIGHT} FROM jobs j WHERE j.user_id = who.user_id"
             f"  AND j.created_at >= p.since AND {counted}),"
             " (SELECT daily_quota FROM quota_overrides q"
             "  WHERE q.guild_id = who.guild_id AND q.user_id = who.user_id),"

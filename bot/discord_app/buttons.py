@@ -96,10 +96,31 @@ UPSCALE_ROWS = (
 )
 
 
-def upscale_view(job_id: int) -> discord.ui.View:
-    """The rows on an upscaled image: vary / upscale again, zoom out / pan."""
+ANIMATE_ROW = (
+    (Action.ANIMATE_LOW, "Animate (Low motion)"),
+    (Action.ANIMATE_HIGH, "Animate (High motion)"),
+)
+CLIP_ROW = (
+    (Action.EXTEND_LOW, "Extend (Low motion)"),
+    (Action.EXTEND_HIGH, "Extend (High motion)"),
+    (Action.REROLL, "🔄"),
+)
+
+
+def upscale_view(job_id: int, *, animate: bool = False) -> discord.ui.View:
+    """The rows on an upscaled image: vary / upscale again, zoom out / pan, and with a
+    video model (``animate``) a fourth: Animate (Low/High motion)."""
     view = discord.ui.View(timeout=None)
-    for row, buttons in enumerate(UPSCALE_ROWS):
+    rows = (*UPSCALE_ROWS, ANIMATE_ROW) if animate else UPSCALE_ROWS
+    for row, buttons in enumerate(rows):
         for action, label in buttons:
             view.add_item(_button(action, job_id, 1, label, row=row))
+    return view
+
+
+def clip_view(job_id: int) -> discord.ui.View:
+    """A clip's buttons: Extend (Low/High motion) and 🔄 (the same clip, another seed)."""
+    view = discord.ui.View(timeout=None)
+    for action, label in CLIP_ROW:
+        view.add_item(_button(action, job_id, 1, label, row=0))
     return view

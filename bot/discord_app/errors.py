@@ -49,6 +49,8 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
             f"You have used your {error.limit} jobs for today{where} ({error.used} used). "
             f"Your quota resets <t:{reset}:R> (<t:{reset}:t>)."
         )
+        if error.cost > 1:
+            message += f" A clip counts as {error.cost} jobs."
     elif isinstance(error, UserError):
         message = error.message
     elif isinstance(error, app_commands.CheckFailure):

@@ -75,6 +75,11 @@ ACTION_NAMES = {
     Action.PAN_RIGHT: "Pan ➡️",
     Action.PAN_UP: "Pan ⬆️",
     Action.PAN_DOWN: "Pan ⬇️",
+    # The motion prompt of a clip (its parameters are the clip's own).
+    Action.ANIMATE_LOW: "Animate (Low motion)",
+    Action.ANIMATE_HIGH: "Animate (High motion)",
+    Action.EXTEND_LOW: "Extend (Low motion)",
+    Action.EXTEND_HIGH: "Extend (High motion)",
 }
 _CELL_VALUES = frozenset(str(cell) for cell in range(1, len(CELL_NAMES) + 1))
 

@@ -8,7 +8,9 @@ from typing import assert_never
 
 from core.model import Job, JobStatus
 from core.recipes import (
+    Animate,
     Blend,
+    Extend,
     Imagine,
     Pan,
     Region,
@@ -113,6 +115,11 @@ def _what(job: Job) -> str:
             return f"{image} panned {direction}"
         case Region(cells=cells):
             return f"{image} varied in parts {', '.join(str(cell) for cell in cells)}"
+        case Animate(motion=motion, loop=loop, end=end):
+            ends = " · loop" if loop else f" · ends on {end.job}:{end.index}" if end else ""
+            return f"{image} animated ({motion} motion){ends}"
+        case Extend(clip=clip, motion=motion):
+            return f"Clip of job {clip} extended ({motion} motion)"
         case _:  # a new kind: the type checker points here (mypy, in .ci/run)
             assert_never(recipe)
 

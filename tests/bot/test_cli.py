@@ -207,3 +207,31 @@ def test_cli_tiny_model_video_writes_a_loadable_ltx_pipeline(tmp_path, capsys):
     pipe = DiffusionPipeline.from_pretrained(folder)
     assert isinstance(pipe, LTXConditionPipeline)
     assert (pipe.vae_spatial_compression_ratio, pipe.vae_temporal_compression_ratio) == (32, 8)
+
+
+def test_cli_animate_writes_a_clip(tmp_path, tiny_model_dirs, monkeypatch, capsys):
+    """Issue 27 without Discord: ``animate`` makes the clip Animate makes (the tiny
+    LTX-Video of VIDEO_MODEL) from an image file, written as an MP4."""
+    from bot.cli import main
+    from devtools.tiny_video import write_tiny_video_model
+    from engine import read_clip
+    from tests.images import drawing
+
+    video = write_tiny_video_model(tmp_path / "tiny-video")
+    env = {
+        "MODEL_ID": str(tiny_model_dirs["sd"]),
+        "DATA_DIR": str(tmp_path / "data"),
+        "DAILY_QUOTA": "0",
+        "VIDEO_MODEL": str(video),
+    }
+    monkeypatch.chdir(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    drawing().save(tmp_path / "house.png")
+    argv = ["animate", "house.png", "--motion", "high", "--loop", "--prompt", "a house"]
+    assert main([*argv, "-o", "clip.mp4"]) == 0, capsys.readouterr().err
+    frames, fps = read_clip((tmp_path / "clip.mp4").read_bytes())
+    assert frames.shape == (9, 64, 64, 3) and fps == 8  # the tiny model's clip.json
+    capsys.readouterr()
+    assert main(["animate", "nothing-here", "-o", "x.mp4"]) == 2
+    assert "neither an image file nor JOB" in capsys.readouterr().err

@@ -104,6 +104,7 @@ class BotProcess:
                 # Written beside the model by the e2e_model_dir fixture.
                 "DESCRIBE_MODEL": str(self.model_dir.parent / "tiny-describe"),
                 "IP_ADAPTER_SD": str(self.model_dir.parent / "tiny-ip-adapter"),
+                "VIDEO_MODEL": str(self.model_dir.parent / "tiny-video"),
                 # --sref/--oref links: the fake's CDN is the only host.
                 "MEDIA_HOSTS": urlsplit(self.fake.url).netloc,
             }

@@ -87,9 +87,12 @@ def e2e_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight pipeline written by the product's own CLI, once per session."""
     directory = tmp_path_factory.mktemp("e2e-model") / "tiny-sd"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    # Beside it: the tiny captioning model (DESCRIBE_MODEL) and an IP-Adapter folder for
-    # its UNet (IP_ADAPTER_SD), which every bot of the tests is given (bot_process.py).
-    for target, family in ((directory, "sd"), (directory.parent / "tiny-describe", "describe")):
+    # Beside it: the tiny captioning model (DESCRIBE_MODEL), the tiny LTX-Video
+    # (VIDEO_MODEL) and an IP-Adapter folder for its UNet (IP_ADAPTER_SD), which every bot
+    # of the tests is given (bot_process.py).
+    families = [(directory, "sd"), (directory.parent / "tiny-describe", "describe")]
+    families.append((directory.parent / "tiny-video", "video"))
+    for target, family in families:
         result = subprocess.run(
             [sys.executable, "-m", "bot.cli", "tiny-model", str(target), "--family", family],
             cwd=tmp_path_factory.getbasetemp(),

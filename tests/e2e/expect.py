@@ -14,7 +14,9 @@ UPSCALE_ROWS = [
     ["Vary (Strong)", "Vary (Subtle)", "Vary (Region)"],
     ["Upscale (Creative)", "Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom"],
     ["⬅️", "➡️", "⬆️", "⬇️"],
+    ["Animate (Low motion)", "Animate (High motion)"],
 ]
+CLIP_ROWS = [["Extend (Low motion)", "Extend (High motion)", "🔄"]]
 JOB_TIMEOUT = 180.0  # generous: the creative upscale is slow on a busy CPU
 _JOB = re.compile(r"\bjob (\d+)\b")
 T = TypeVar("T")

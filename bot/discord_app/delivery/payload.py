@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.discord_app.buttons import grid_view, upscale_view
+from bot.discord_app.buttons import clip_view, grid_view, upscale_view
 from bot.discord_app.nsfw import filter_in
 from bot.discord_app.text import result_text
 from core import offer
+from core.clips import is_clip
 from core.model import ImageRow, Job, JobStatus
 from engine import censor, fit_png, fitting_png
 
@@ -53,14 +54,32 @@ async def _build(bot: ImagineBot, job: Job, limit: int) -> Payload:
         return Payload([], None)
     storage = bot.services.storage
     rows = await bot.services.runner.images(job.id)
-    view = upscale_view(job.id) if len(rows) == 1 else grid_view(job.id)
     flags = [row.nsfw for row in rows]
     mode = filter_in(bot, job.channel_id)
+    if is_clip(job):
+        return await _clip(bot, job, any(flags), mode, limit)
+    animate = bot.services.engine.video is not None
+    view = upscale_view(job.id, animate=animate) if len(rows) == 1 else grid_view(job.id)
     if any(flags) and mode != "off":
         return await _censored(bot, job, rows, mode, limit, view)
     path = storage.image_file(rows[0]) if len(rows) == 1 else storage.grid_path(job.id)
     data = await asyncio.to_thread(fitting_png, path, limit)
     return Payload([(f"job-{job.id}.png", data)], view)
+
+
+async def _clip(bot: ImagineBot, job: Job, flagged: bool, mode: str, limit: int) -> Payload:
+    """A clip (MP4, made under Discord's least limit: ``core.outputs``): a spoiler when
+    the NSFW filter flagged a frame (``blur``), withheld (``block``)."""
+    data = await asyncio.to_thread(bot.services.storage.clip_path(job.id).read_bytes)
+    view = clip_view(job.id)
+    if len(data) > limit:  # never, at Discord's 10 MB or more: said rather than failed
+        return Payload([], view, f"The clip ({len(data) / 2**20:.1f} MB) is over the limit.")
+    if flagged and mode == "block":
+        return Payload([], view, "The clip was withheld by the NSFW filter.")
+    if flagged and mode == "blur":
+        notice = "The clip was flagged by the NSFW filter: open the spoiler."
+        return Payload([(f"SPOILER_job-{job.id}.mp4", data)], view, notice)
+    return Payload([(f"job-{job.id}.mp4", data)], view)
 
 
 async def _censored(

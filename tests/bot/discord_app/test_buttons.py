@@ -6,7 +6,7 @@ from __future__ import annotations
 import discord
 
 from bot.discord_app import custom_ids as ids
-from bot.discord_app.buttons import JobButton, cancel_view, grid_view, upscale_view
+from bot.discord_app.buttons import JobButton, cancel_view, clip_view, grid_view, upscale_view
 from bot.discord_app.custom_ids import Press
 from core.model import Action
 
@@ -48,6 +48,18 @@ def test_an_upscaled_image_has_vary_then_zoom_then_pan_rows_on_its_one_image() -
     ]
 
 
+def test_with_a_video_model_an_upscaled_image_has_animate_and_a_clip_extend() -> None:
+    assert layout(upscale_view(JOB, animate=True))[-2:] == [
+        (3, "Animate (Low motion)", f"i:{JOB}:1"),
+        (3, "Animate (High motion)", f"o:{JOB}:1"),
+    ]
+    assert layout(clip_view(JOB)) == [
+        (0, "Extend (Low motion)", f"e:{JOB}:1"),
+        (0, "Extend (High motion)", f"t:{JOB}:1"),
+        (0, "🔄", f"r:{JOB}:1"),
+    ]
+
+
 def test_a_waiting_job_has_one_red_cancel_button() -> None:
     (cancel,) = cancel_view(JOB).children
     assert isinstance(cancel, JobButton)
@@ -56,7 +68,7 @@ def test_a_waiting_job_has_one_red_cancel_button() -> None:
 
 
 def test_every_action_has_a_button_and_every_button_reads_back() -> None:
-    views = [grid_view(JOB), upscale_view(JOB), cancel_view(JOB)]
+    views = [grid_view(JOB), upscale_view(JOB, animate=True), cancel_view(JOB), clip_view(JOB)]
     pressed = set()
     for view in views:
         assert view.timeout is None  # persistent: they work after a restart

@@ -250,7 +250,9 @@ def _validate_command(command: dict[str, Any], *, top: bool) -> dict[str, Any]:
 
 
 def _sniff(data: bytes) -> tuple[str, int | None, int | None] | None:
-    """The content type and size of an image, as Discord reports them."""
+    """The content type and size of an image (or an MP4 clip), as Discord reports them."""
+    if data[4:8] == b"ftyp":
+        return "video/mp4", None, None
     if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
         width = int.from_bytes(data[16:20], "big")
         height = int.from_bytes(data[20:24], "big")

@@ -1,0 +1,114 @@
+"""Clips in the core (core/clips.py, issue 27): Animate on an image, Extend and 🔄 on a clip,
+through real SQLite, the real engine (the video model a worker's resident model, loaded when
+a clip first needs it) and a tiny random LTX-Video written to disk and loaded back; the MP4
+read back with PyAV."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+import pytest
+
+from core.errors import QuotaExceeded, UnknownJob, UserError
+from core.limits import Limits
+from core.services import open_services
+from engine import VIDEO_ALIAS, Engine, VideoOffer, read_clip
+from engine.resident import Resident
+from engine.video import load_video_model
+from storage.db import Storage
+from tests.core.commits import ALICE, BOB, finished
+
+
+@pytest.fixture(scope="module")
+def video_dir(tmp_path_factory):
+    from devtools.tiny_video import write_tiny_video_model
+
+    return write_tiny_video_model(tmp_path_factory.mktemp("video") / "tiny-video")
+
+
+@contextlib.asynccontextmanager
+async def services_with_video(tmp_path, sd_model, video_dir, *, video: bool = True, **limits):
+    resident = Resident.single(sd_model)
+    if video:
+        resident.loaders[VIDEO_ALIAS] = functools.partial(
+            load_video_model, str(video_dir), "cpu", place=False
+        )
+        resident.video = VideoOffer.of(str(video_dir))
+    async with (
+        Storage(tmp_path / "data") as storage,
+        Engine(resident) as engine,
+        open_services(storage, engine, Limits(max_upscale_side=512, **limits)) as services,
+    ):
+        yield services
+
+
+def test_the_tiny_models_clip_settings_are_read_before_it_loads(video_dir):
+    offer = VideoOffer.of(str(video_dir))
+    assert (offer.defaults.native_size, offer.frames, offer.fps) == (64, 9, 8)
+    assert offer.defaults.family == "ltx-video" and offer.name == "tiny-video"
+
+
+async def test_animate_extend_and_reroll_make_clips(tmp_path, sd_model, video_dir):
+    async with services_with_video(tmp_path, sd_model, video_dir) as service:
+        grid = await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)
+        clip = await service.jobs.press(BOB, "i", grid.id, 2)  # Animate (Low motion)
+        assert clip.user_id == BOB.user_id and clip.kind == "animate"
+        assert (clip.params.width, clip.params.height) == (64, 64)  # 128x128 to the long side
+        clip = await finished(service, clip.id)
+        frames, fps = read_clip(service.storage.clip_path(clip.id).read_bytes())
+        assert frames.shape == (9, 64, 64, 3) and fps == 8
+        [row] = await service.runner.images(clip.id)
+        assert (row.index, row.width, row.height) == (1, 64, 64)
+        assert service.storage.thumbnail_path(clip.id).is_file()
+        # Extend: the clip so far, then what it adds (its start is the parent's end).
+        longer = await service.jobs.press(ALICE, "t", clip.id, 1)  # Extend (High motion)
+        assert longer.params.frames > clip.params.frames
+        longer = await finished(service, longer.id)
+        extended, _ = read_clip(service.storage.clip_path(longer.id).read_bytes())
+        assert len(extended) == longer.params.frames
+        # The first frames are the parent's (lossy codec: a tolerance).
+        difference = np.abs(extended[:9].astype(int) - frames.astype(int)).mean()
+        assert difference < 12, difference
+        # 🔄 on a clip: the same clip again, another seed.
+        again = await finished(service, (await service.jobs.press(BOB, "r", clip.id, 0)).id)
+        assert again.kind == "reroll" and again.seed != clip.seed
+        redrawn, _ = read_clip(service.storage.clip_path(again.id).read_bytes())
+        assert redrawn.shape == frames.shape
+
+
+async def test_clip_buttons_are_refused_where_they_do_not_apply(tmp_path, sd_model, video_dir):
+    async with services_with_video(tmp_path, sd_model, video_dir) as service:
+        grid = await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)
+        with pytest.raises(UnknownJob, match="does not apply to an image"):
+            await service.jobs.press(ALICE, "e", grid.id, 1)  # Extend on an image
+        clip = await finished(service, (await service.jobs.press(ALICE, "i", grid.id, 1)).id)
+        with pytest.raises(UnknownJob, match="does not apply to a clip"):
+            await service.jobs.press(ALICE, "o", clip.id, 1)  # Animate on a clip
+        with pytest.raises(UnknownJob, match="does not apply to a clip"):
+            await service.jobs.press(ALICE, "v", clip.id, 1)
+    async with services_with_video(tmp_path / "off", sd_model, video_dir, video=False) as off:
+        grid = await finished(off, (await off.jobs.imagine(ALICE, "a kite --steps 2")).id)
+        with pytest.raises(UserError, match="not available"):
+            await off.jobs.press(ALICE, "i", grid.id, 1)
+
+
+async def test_a_clip_counts_video_cost_jobs_against_the_quota(tmp_path, sd_model, video_dir):
+    limits = {"daily_quota": 10, "video_cost": 8}
+    async with services_with_video(tmp_path, sd_model, video_dir, **limits) as service:
+        grid = await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)
+        await finished(service, (await service.jobs.imagine(BOB, "a boat --steps 2")).id)
+        await finished(service, (await service.jobs.imagine(BOB, "a boat --steps 2")).id)
+        # Bob: 2 used of 10, a clip (8) fits; then 10 used: nothing more today.
+        clip = await finished(service, (await service.jobs.press(BOB, "i", grid.id, 1)).id)
+        assert (await service.admission.quota(BOB)).used == 10
+        with pytest.raises(QuotaExceeded):
+            await service.jobs.imagine(BOB, "a boat --steps 2")
+        # Alice: 1 used; a second image (2 used), then a clip would make 10: it fits, but
+        # with a third image first (3 used) it would not (11), and the refusal says why.
+        await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)
+        await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)
+        with pytest.raises(QuotaExceeded, match="A clip counts as 8 jobs") as refused:
+            await service.jobs.press(ALICE, "e", clip.id, 1)
+        assert refused.value.cost == 8 and refused.value.used == 3
