@@ -185,6 +185,7 @@ class Settings(BaseSettings):
 
 
 DEFAULT_ALIAS = "default"  # MODEL_ID's alias when MODELS gives it none
+VIDEO_ALIAS = "video"  # VIDEO_MODEL's, on the workers (engine.clip_jobs.VIDEO_ALIAS)
 MAX_MODELS = 16
 _ALIAS = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 
@@ -205,6 +206,8 @@ def parse_models(value: str) -> dict[str, str]:
             )
         if alias == DEFAULT_ALIAS:
             raise ValueError(f"the alias {DEFAULT_ALIAS!r} is MODEL_ID's: choose another")
+        if alias == VIDEO_ALIAS:
+            raise ValueError(f"the alias {VIDEO_ALIAS!r} is VIDEO_MODEL's: choose another")
         if alias in models:
             raise ValueError(f"the alias {alias!r} is given twice")
         twice = [a for a, s in models.items() if s == source]

@@ -254,11 +254,17 @@ class Admission:
         if status.limit is not None and status.used + cost > status.limit:
             if status.limit == 0:
                 message = "You can't start jobs in this server (your daily limit is 0)."
+            elif cost > 1:
+                message = (
+                    f"A clip counts as {cost} jobs and you have "
+                    f"{max(0, status.limit - status.used)} of your {status.limit} left today. "
+                    f"Your quota resets at {reset}."
+                )
             else:
                 message = (
                     f"You have used your {status.limit} jobs for today ({status.used} used). "
                     f"Your quota resets at {reset}."
-                ) + _clip_cost(cost)
+                )
             raise QuotaExceeded(
                 message, limit=status.limit, used=status.used, resets_at=status.resets_at, cost=cost
             )

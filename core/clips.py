@@ -32,14 +32,16 @@ PREFIX_FRAMES = 17  # the previous clip's last frames an Extend re-renders (engi
 
 
 def clip_size(width: int, height: int, side: int) -> tuple[int, int]:
-    """The clip's size for a source of ``width`` x ``height``: its long side ``side``, the
-    other in proportion, both rounded to multiples of 32 (at least 64)."""
-    scale = side / max(width, height)
+    """The clip's size for a source of ``width`` x ``height``: the pixels of a
+    ``side`` x ``side * 480 / 832`` clip (480p-class for the 832 side of LTX-Video) in the
+    source's proportion, both sides multiples of 32, from 64 to ``side``."""
+    area = side * side * 480 / 832
+    ratio = width / height
 
     def snap(value: float) -> int:
-        return max(MIN_SIDE, round(value * scale / SPATIAL) * SPATIAL)
+        return min(side, max(MIN_SIDE, round(value / SPATIAL) * SPATIAL))
 
-    return snap(width), snap(height)
+    return snap((area * ratio) ** 0.5), snap((area / ratio) ** 0.5)
 
 
 def extension_frames(video: VideoOffer) -> int:
@@ -96,7 +98,7 @@ def extend(
     if not p.frames or not p.fps:
         raise UserError(f"Job {parent.id} is not a clip: there is nothing to extend.")
     frames = p.frames + added_frames(video, p.frames)
-    if frames / p.fps > MAX_CLIP_SECONDS:
+    if frames - 1 > MAX_CLIP_SECONDS * p.fps:  # 21 s of intervals between frames
         raise UserError(
             f"The clip of job {parent.id} is {p.frames / p.fps:.0f} s long; a clip may grow "
             f"to {MAX_CLIP_SECONDS:.0f} s, so it cannot be extended again."
@@ -152,6 +154,11 @@ def child(
     if not is_clip(parent) and wanted.motion is not None and not extending:
         return animate(
             who, parent, source, motion, video, size=(source.width, source.height), prompt=prompt
+        )
+    if is_clip(parent) and parent.params.model != video.name:
+        raise UnknownJob(
+            f"Job {parent.id}'s clip was made with a video model this bot no longer offers "
+            f"({parent.params.model}); animate the image again."
         )
     if is_clip(parent) and extending:
         return extend(who, parent, motion, video, prompt)

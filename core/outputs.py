@@ -99,7 +99,7 @@ def write_clip(storage: Storage, job: Job, spec: JobSpec, output: JobOutput) -> 
     storage.write_file(storage.image_path(job.id, 1), clip.poster)
     with Image.open(io.BytesIO(clip.poster)) as poster:
         storage.write_file(storage.thumbnail_path(job.id), thumbnail(poster))
-    flagged = any(output.nsfw)
+    flagged = any(output.nsfw)  # an Extend's parent's flag is added by the runner
     return [ImageRow(job.id, 1, clip.width, clip.height, job.seed, nsfw=flagged)]
 
 

@@ -8,6 +8,7 @@ The job row is the truth. ``start`` resumes what a stop or crash left queued or 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -232,6 +233,10 @@ class Runner:
             held = self.engine.models.get(spec.model)  # a clip's video model is not listed
             sampler = held.sampler if held is not None else ""
             rows = await self.encoders.run(write_outputs, self.storage, job, spec, output, sampler)
+            if spec.clip is not None and spec.clip.prefix is not None and job.parent_id:
+                # An Extend's clip holds its parent's frames: flagged if they were.
+                flags = (await self.storage.nsfw_flags([job.parent_id])).get(job.parent_id, [])
+                rows = [dataclasses.replace(row, nsfw=row.nsfw or any(flags)) for row in rows]
             await self.storage.add_images(rows)
         except asyncio.CancelledError:
             raise  # the service is stopping: the row stays as it is, for the next start

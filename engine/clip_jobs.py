@@ -5,8 +5,8 @@ A clip job (``JobSpec.clip``) is a job like any other (the fair queue, progress,
 a step boundary, the worker's memory budget: the video model is one of the worker's
 resident models), but a call of its own: its shape is its own id, so it never fuses.
 The worker runs it (``engine.video.run_clip``) and returns ``ClipFrames``; its output
-carries the frames, and as images its first, middle and last frames, which the NSFW step
-classifies like any image.
+carries the frames, and as images about one frame a second (the first and last among
+them), which the NSFW step classifies like any image.
 """
 
 from __future__ import annotations
@@ -68,14 +68,14 @@ class ClipFrames:
 
 def job_output(job_id: int, images: list, seconds: float) -> JobOutput:
     """The output of a finished job: a clip's (``images`` is one ``ClipFrames``) carries
-    its frames and, as images, its first, middle and last frames; an image job's as ever."""
+    its frames and, as images, about one frame a second; an image job's as ever."""
     if len(images) != 1 or not isinstance(images[0], ClipFrames):
         return JobOutput(job_id, images, seconds)
     from PIL import Image
 
     clip = images[0]
     count = len(clip.frames)
-    picked = sorted({0, count // 2, count - 1})
+    picked = sorted({*range(0, count, max(1, clip.fps)), count - 1})  # about one a second
     stills = [Image.fromarray(clip.frames[index]) for index in picked]
     return JobOutput(job_id, stills, seconds, clip=clip.frames, fps=clip.fps)
 

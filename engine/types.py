@@ -235,7 +235,7 @@ class JobOutput:
     seconds: float = 0.0
     nsfw: list[bool] = field(default_factory=list)  # the classifier's verdicts, if one runs
     # A clip's frames (uint8, frames x height x width x 3) and rate; ``images`` then holds
-    # its first, middle and last frames (what the NSFW classifier looks at).
+    # about one frame a second (what the NSFW classifier looks at).
     clip: Any = None
     fps: int = 0
 

@@ -50,7 +50,11 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
             f"Your quota resets <t:{reset}:R> (<t:{reset}:t>)."
         )
         if error.cost > 1:
-            message += f" A clip counts as {error.cost} jobs."
+            left = max(0, error.limit - error.used)
+            message = (
+                f"A clip counts as {error.cost} jobs and you have {left} of your {error.limit} "
+                f"left today{where}. Your quota resets <t:{reset}:R> (<t:{reset}:t>)."
+            )
     elif isinstance(error, UserError):
         message = error.message
     elif isinstance(error, app_commands.CheckFailure):

@@ -140,6 +140,7 @@ def test_models_name_every_model_by_alias_with_model_id_the_default(
         ("flux", "is not alias=model"),
         ("Flux!=x", "alias 'Flux!'"),
         ("default=x", "MODEL_ID's"),
+        ("video=x", "VIDEO_MODEL's"),  # the video model's alias on the workers
         ("a=x,a=y", "given twice"),
         ("a=x,b=x", "named twice"),
         (",".join(f"m{i}=x{i}" for i in range(17)), "at most 16"),
@@ -164,3 +165,10 @@ def test_model_memory_and_lora_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("LORA_DIR", str(tmp_path))
     settings = load_settings(_env_file=None)
     assert settings.model_memory_gb == 12.5 and settings.lora_dir == tmp_path
+
+
+def test_the_video_alias_is_the_engines():
+    from bot.settings import VIDEO_ALIAS
+    from engine import VIDEO_ALIAS as ENGINES
+
+    assert VIDEO_ALIAS == ENGINES

@@ -112,3 +112,46 @@ async def test_a_clip_counts_video_cost_jobs_against_the_quota(tmp_path, sd_mode
         with pytest.raises(QuotaExceeded, match="A clip counts as 8 jobs") as refused:
             await service.jobs.press(ALICE, "e", clip.id, 1)
         assert refused.value.cost == 8 and refused.value.used == 3
+
+
+def test_a_clip_is_480p_class_in_the_sources_proportion_and_grows_to_21_s():
+    from core.clips import added_frames, clip_size
+    from engine import video_defaults
+
+    assert clip_size(1920, 1080, 832) == (832, 480)  # 16:9: LTX-Video's own 832x480
+    assert clip_size(1000, 1000, 832) == (640, 640)  # a square: about the same pixels
+    assert clip_size(1080, 1920, 832) == (480, 832)
+    assert clip_size(300, 200, 64) == (64, 64)  # never below 64
+    offer = VideoOffer("video", "ltx", video_defaults("ltx"), 121, 24)
+    frames = [121]
+    while frames[-1] + added_frames(offer, frames[-1]) - 1 <= 21 * 24:
+        frames.append(frames[-1] + added_frames(offer, frames[-1]))
+    assert frames == [121, 217, 313, 409, 505]  # 5 s, then 4 s each: 21 s at most
+
+
+async def test_a_queued_clip_runs_after_a_restart(tmp_path, sd_model, video_dir):
+    def resident() -> Resident:
+        held = Resident.single(sd_model)
+        held.loaders[VIDEO_ALIAS] = functools.partial(
+            load_video_model, str(video_dir), "cpu", place=False
+        )
+        held.video = VideoOffer.of(str(video_dir))
+        return held
+
+    async with services_with_video(tmp_path, sd_model, video_dir) as service:
+        grid = await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)
+    # A stop with the clip queued: its engine never runs it.
+    async with Storage(tmp_path / "data") as storage:
+        stopped = Engine(resident())
+        async with open_services(storage, stopped) as service:
+            clip = await service.jobs.press(BOB, "i", grid.id, 1)
+            assert clip.status == "queued"
+        await stopped.stop()
+    async with (
+        Storage(tmp_path / "data") as storage,
+        Engine(resident()) as engine,
+        open_services(storage, engine) as service,
+    ):
+        final = await finished(service, clip.id)
+        frames, _ = read_clip(storage.clip_path(final.id).read_bytes())
+        assert len(frames) == final.params.frames

@@ -68,17 +68,15 @@ async def _build(bot: ImagineBot, job: Job, limit: int) -> Payload:
 
 
 async def _clip(bot: ImagineBot, job: Job, flagged: bool, mode: str, limit: int) -> Payload:
-    """A clip (MP4, made under Discord's least limit: ``core.outputs``): a spoiler when
-    the NSFW filter flagged a frame (``blur``), withheld (``block``)."""
+    """A clip (MP4, made under Discord's least limit: ``core.outputs``), withheld outside
+    NSFW channels when the NSFW filter flagged a frame (``blur`` and ``block`` alike: a
+    clip cannot be blurred as an image is, and a spoiler plays at one click)."""
     data = await asyncio.to_thread(bot.services.storage.clip_path(job.id).read_bytes)
     view = clip_view(job.id)
     if len(data) > limit:  # never, at Discord's 10 MB or more: said rather than failed
         return Payload([], view, f"The clip ({len(data) / 2**20:.1f} MB) is over the limit.")
-    if flagged and mode == "block":
+    if flagged and mode != "off":  # a spoiler is one click from playing: withheld
         return Payload([], view, "The clip was withheld by the NSFW filter.")
-    if flagged and mode == "blur":
-        notice = "The clip was flagged by the NSFW filter: open the spoiler."
-        return Payload([(f"SPOILER_job-{job.id}.mp4", data)], view, notice)
     return Payload([(f"job-{job.id}.mp4", data)], view)
 
 
