@@ -70,10 +70,13 @@ async def open_app(
         if warm:
             prefetch_adapters(settings, engine)
         try:
+            # Closed in reverse: the services (the running job interrupted), then at once
+            # the engine (its scheduler first: no batch is handed to a worker after the
+            # services stopped), the encoders, and the captioning model's thread last.
             async with (
-                engine,
-                _closing(encoders),
                 open_describer(settings, warm=warm) as describer,
+                _closing(encoders),
+                engine,
                 open_services(
                     storage, engine, limits, encoders, describer=describer, fetch_url=fetcher
                 ) as services,

@@ -1,9 +1,9 @@
 """Clips (issue 27's Animate and Extend): the new job of each request, and what the engine
 is given for one.
 
-A clip is drawn at about 480p (its long side the video model's ``native_size``, both sides
-multiples of 32, the source's aspect kept), ``VideoOffer.frames`` frames at its rate (five
-seconds at 24 fps for LTX-Video). ``Extend`` continues a clip by about four seconds from
+A clip is drawn at about 480p (``clip_size``: the pixels of 832x480 for LTX-Video, in the
+source's proportion, both sides multiples of 32), ``VideoOffer.frames`` frames at its rate
+(five seconds at 24 fps for LTX-Video). ``Extend`` continues a clip by about four seconds from
 its last frames, up to ``MAX_CLIP_SECONDS`` in all; its job keeps the whole clip (the
 previous one and what it adds), so ``JobParams.frames`` is always the clip's full length.
 """

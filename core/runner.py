@@ -75,15 +75,19 @@ class Runner:
         A job running now is interrupted at its next step and re-queued without using
         up its retry: a clean shutdown is not the job's failure.
         """
-        running = [job_id for job_id in self._tasks if self.engine.position(job_id) == 0]
+        held = list(self._tasks)
+        running = [job_id for job_id in held if self.engine.position(job_id) == 0]
         # Stop the job tasks first, so that nothing below is recorded as a cancellation.
         tasks = list(self._tasks.values()) + list(self._background)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        for job_id in running:
+        # Every job dropped from the engine at once: none is handed to a worker while the
+        # bot stops (their rows stay queued for the next start).
+        for job_id in held:
             self.engine.cancel(job_id)
+        for job_id in running:
             await self.storage.mark_queued(job_id, refund_attempt=True)
             logger.info("job %s interrupted by shutdown; queued for the next start", job_id)
         for waiters in self._waiters.values():
