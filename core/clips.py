@@ -10,17 +10,23 @@ previous one and what it adds), so ``JobParams.frames`` is always the clip's ful
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from core.errors import UnknownJob, UserError
+from core.blocked import Text
+from core.errors import BadParameter, UnknownJob, UserError
+from core.image_prompt import ImageFetch, fitted, load_image_prompt
 from core.model import Action, ImageRow, Job, JobParams, NewJob, Requester
 from core.prompt import ParsedPrompt
 from core.recipes import Animate, Extend, ImagePrompt, ImageRef, Motion, Reroll, made
-from engine import ClipPlan, JobSpec, VideoOffer, overlap_frames
+from core.references import job_image
+from engine import ClipPlan, JobSpec, VideoOffer, encode_png, overlap_frames
 
 if TYPE_CHECKING:
+    from core.jobs import Jobs
     from engine import Engine
     from storage.db import Storage
 
@@ -216,3 +222,63 @@ def clip_spec(storage: Storage, job: Job, video: VideoOffer) -> JobSpec:
         model=video.alias,
         clip=clip_plan(storage, job, video),
     )
+
+
+async def imagine_clips(
+    jobs: Jobs, who: Requester, prompts: list[ParsedPrompt], image: bytes | ImageFetch | None
+) -> list[Job]:
+    """``/imagine`` with ``--video``: each prompt a clip from the uploaded image (kept with
+    the job, fitted to the clip's size), ``--motion``, ``--loop`` or ``--end ID:N`` (an
+    image of a job here); refused before the image is fetched when it cannot be."""
+    for parsed in prompts:
+        if not parsed.video:
+            raise BadParameter(
+                "--video",
+                "`--motion`, `--loop` and `--end` are for clips: add `--video` (with an image).",
+            )
+        if parsed.loop and parsed.end:
+            raise BadParameter("--loop", "A clip loops or ends on another image, not both.")
+        if parsed.style_refs or parsed.omni_ref or parsed.image_weight is not None:
+            raise BadParameter("--video", "A clip takes no `--sref`, `--oref` or `--iw`.")
+    if image is None:
+        raise BadParameter("--video", "`--video` animates an image: attach one in `image`.")
+    video = jobs.engine.video
+    if video is None:
+        raise UserError("Animating images is not available on this bot.")
+    await jobs.admission.check(who, len(prompts))
+    sources = (Text.PROMPT, Text.NEGATIVE)
+    await jobs.admission.words.check_all(who, [(p.prompt, "") for p in prompts], sources)
+    ends = {}
+    for parsed in prompts:
+        if parsed.end and parsed.end not in ends:
+            job_id, index = (int(part) for part in parsed.end.split(":"))
+            await job_image(jobs.storage, who, job_id, index, "--end")
+            ends[parsed.end] = ImageRef(job_id, index)
+    data = await image() if callable(image) else image
+    picture = await asyncio.to_thread(load_image_prompt, data)
+    size = clip_size(*picture.size, video.defaults.native_size)
+    png = await asyncio.to_thread(_fitted_png, picture, size)
+    news = []
+    for parsed in prompts:
+        params = JobParams(
+            width=size[0],
+            height=size[1],
+            steps=video.defaults.steps,
+            guidance=video.defaults.guidance,
+            num_images=1,
+            model=video.name,
+            frames=video.frames,
+            fps=video.fps,
+        )
+        end = ends.get(parsed.end) if parsed.end else None
+        motion: Motion = "high" if parsed.motion == "high" else "low"
+        recipe = Animate(ImagePrompt(1.0), motion, parsed.loop, end)
+        seed = secrets.randbelow(2**32) if parsed.seed is None else parsed.seed
+        new = NewJob(who.user_id, parsed.prompt, "", seed, params, recipe, who.guild_id)
+        news.append(dataclasses.replace(new, channel_id=who.channel_id, source_png=png))
+    return await jobs.admission.admit_all(who, news, sources=sources, checked=True)
+
+
+def _fitted_png(picture: Any, size: tuple[int, int]) -> bytes:
+    """The uploaded image cover-cropped to the clip's size, as the clip job keeps it."""
+    return encode_png(fitted(picture, size), {"Software": "imaginebot"})

@@ -84,6 +84,8 @@ class Jobs:
         ``BadImage`` says what is wrong with a file, before any job exists. References
         (``--sref``, ``--oref``; ``given`` files) are fetched then (``core.references``)."""
         prompts = parse_prompts(text, max_steps=self.limits.max_steps)
+        if any(p.video or p.motion or p.loop or p.end for p in prompts):  # clips
+            return await clips.imagine_clips(self, who, prompts, image)
         if image is None and any(p.image_weight is not None for p in prompts):
             raise BadParameter(
                 "--iw",

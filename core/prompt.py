@@ -34,8 +34,8 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 KNOWN_PARAMETERS: tuple[str, ...] = ("--ar", "--seed", "--no", "--steps", "--cfg", "--iw")
 KNOWN_PARAMETERS += ("--tile", "--repeat", "--model", "--lora", "--chaos")
-KNOWN_PARAMETERS += ("--sref", "--sw", "--oref", "--ow")
-FLAGS = ("--tile",)  # parameters that take no value
+KNOWN_PARAMETERS += ("--sref", "--sw", "--oref", "--ow", "--video", "--motion", "--loop", "--end")
+FLAGS = ("--tile", "--video", "--loop")  # parameters that take no value
 REPEATABLE = ("--lora",)  # parameters that may be given more than once
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a model's alias, a LoRA's name
 # --sref/--oref: image N of a job (``ID:N``), or an image's link (its host is checked
@@ -66,6 +66,10 @@ class ParsedPrompt:
     style_weight: int | None = None  # --sw 0..1000
     omni_ref: str | None = None  # --oref
     omni_weight: int | None = None  # --ow 1..1000
+    video: bool = False  # --video: animate the image prompt (a clip)
+    motion: str | None = None  # --motion low|high
+    loop: bool = False  # --loop: the clip ends on its first frame
+    end: str | None = None  # --end ID:N: the clip ends on that image
 
 
 def check_storable(text: str, name: str) -> str:
@@ -164,6 +168,9 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         if name == "--no":
             values[name] = check_negative(raw)
             continue
+        if name == "--end":
+            [values[name]] = parse_references(raw, name)  # one ID:N (checked by the core)
+            continue
         if name in ("--sref", "--oref"):
             values[name] = parse_references(raw, name)
             continue
@@ -222,6 +229,10 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         model=values.get("--model"),  # type: ignore[arg-type]
         loras=loras,
         chaos=values.get("--chaos"),  # type: ignore[arg-type]
+        video=bool(values.get("--video")),
+        motion=values.get("--motion"),  # type: ignore[arg-type]
+        loop=bool(values.get("--loop")),
+        end=values.get("--end"),  # type: ignore[arg-type]
         style_refs=values.get("--sref", ()),  # type: ignore[arg-type]
         style_weight=values.get("--sw"),  # type: ignore[arg-type]
         omni_ref=values.get("--oref", (None,))[0],  # type: ignore[index]
@@ -275,6 +286,12 @@ def _parse_value(name: str, value: str, max_steps: int) -> object:
         return parse_int(value, name, 1, MAX_JOBS)
     if name == "--chaos":
         return parse_int(value, name, 0, MAX_CHAOS)
+    if name == "--motion":
+        if value.lower() not in ("low", "high"):
+            raise BadParameter(
+                name, f"`--motion {_clip(value)}` is not a motion: {_rule(name, 0)}."
+            )
+        return value.lower()
     if name == "--sw":
         return parse_int(value, name, 0, MAX_REFERENCE_WEIGHT)
     if name == "--ow":
@@ -297,6 +314,8 @@ def _rule(name: str, max_steps: int) -> str:
         "--iw": f"a number from 0 to {MAX_IMAGE_WEIGHT:g}",
         "--repeat": f"a whole number from 1 to {MAX_JOBS}",
         "--chaos": f"a whole number from 0 to {MAX_CHAOS}",
+        "--motion": "`low` or `high`",
+        "--end": "one image of a job here, `ID:N` (image N of job ID, as /history shows it)",
         "--sw": f"a whole number from 0 to {MAX_REFERENCE_WEIGHT}",
         "--ow": f"a whole number from 1 to {MAX_REFERENCE_WEIGHT}",
         "--sref": (

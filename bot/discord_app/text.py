@@ -11,6 +11,7 @@ from core.recipes import (
     Animate,
     Blend,
     Extend,
+    ImagePrompt,
     Imagine,
     Pan,
     Region,
@@ -115,9 +116,10 @@ def _what(job: Job) -> str:
             return f"{image} panned {direction}"
         case Region(cells=cells):
             return f"{image} varied in parts {', '.join(str(cell) for cell in cells)}"
-        case Animate(motion=motion, loop=loop, end=end):
+        case Animate(source=source, motion=motion, loop=loop, end=end):
             ends = " · loop" if loop else f" · ends on {end.job}:{end.index}" if end else ""
-            return f"{image} animated ({motion} motion){ends}"
+            what = "Your image" if isinstance(source, ImagePrompt) else image
+            return f"{what} animated ({motion} motion){ends}"
         case Extend(clip=clip, motion=motion):
             return f"Clip of job {clip} extended ({motion} motion)"
         case _:  # a new kind: the type checker points here (mypy, in .ci/run)

@@ -11,8 +11,9 @@ import functools
 import numpy as np
 import pytest
 
-from core.errors import QuotaExceeded, UnknownJob, UserError
+from core.errors import BadParameter, QuotaExceeded, UnknownJob, UserError
 from core.limits import Limits
+from core.recipes import ImageRef
 from core.services import open_services
 from engine import VIDEO_ALIAS, Engine, VideoOffer, read_clip
 from engine.resident import Resident
@@ -155,3 +156,41 @@ async def test_a_queued_clip_runs_after_a_restart(tmp_path, sd_model, video_dir)
         final = await finished(service, clip.id)
         frames, _ = read_clip(storage.clip_path(final.id).read_bytes())
         assert len(frames) == final.params.frames
+
+
+async def test_imagine_with_video_animates_the_uploaded_image(tmp_path, sd_model, video_dir):
+    from tests.images import drawing, encoded
+
+    upload = encoded(drawing(), "PNG")
+    async with services_with_video(tmp_path, sd_model, video_dir) as service:
+        grid = await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)
+        text = f"a windy garden --video --motion high --end {grid.id}:3"
+        [clip] = await service.jobs.imagine_all(BOB, text, upload)
+        assert clip.kind == "animate" and clip.params.frames == 9
+        assert clip.recipe.motion == "high" and clip.recipe.end == ImageRef(grid.id, 3)
+        assert service.storage.source_path(clip.id).is_file()  # the upload, kept with it
+        spec = service.runner.spec_for(clip)
+        assert spec.clip.end == service.storage.image_path(grid.id, 3)
+        assert spec.clip.source == service.storage.source_path(clip.id)
+        done = await finished(service, clip.id)
+        frames, _ = read_clip(service.storage.clip_path(done.id).read_bytes())
+        assert len(frames) == 9
+        [looped] = await service.jobs.imagine_all(BOB, "a garden --video --loop", upload)
+        assert looped.recipe.loop and looped.recipe.motion == "low"
+        fetched = []
+
+        async def fetch() -> bytes:
+            fetched.append(1)
+            return upload
+
+        for bad, says in (
+            ("a garden --video", "attach one"),
+            ("a garden --motion high", "add `--video`"),
+            ("a garden --video --loop --end 1:1", "not both"),
+            ("a garden --video --sref 1:1", "no `--sref`"),
+            ("a garden --video --end 999:1", "no job 999"),
+        ):
+            image = None if says == "attach one" else fetch
+            with pytest.raises(BadParameter, match=says):
+                await service.jobs.imagine_all(BOB, bad, image)
+        assert fetched == []  # refused before the upload was fetched

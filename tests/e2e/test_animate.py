@@ -37,3 +37,23 @@ def test_animate_then_extend_an_upscaled_image(fake_discord: FakeDiscord, bot_pr
     assert len(extended) > len(frames) and "extended (high motion)" in longer.content
     # The longer clip starts as the first one (lossy codec: a tolerance).
     assert np.abs(extended[: len(frames)].astype(int) - frames.astype(int)).mean() < 12
+
+
+def test_imagine_with_an_image_and_video_posts_a_clip(
+    fake_discord: FakeDiscord, bot_process
+) -> None:
+    from tests.images import drawing, encoded
+
+    fake = fake_discord
+    owner = fake.member("owner")
+    upload = fake.upload("house.png", encoded(drawing(), "PNG"))
+    handle = fake.invoke(
+        "imagine", owner, prompt="a house in the wind --video --motion high --loop", image=upload
+    )
+    clip = wait_result(handle)
+    [attachment] = clip.attachments
+    assert attachment.content_type == "video/mp4" and clip.rows == CLIP_ROWS
+    assert "Your image animated (high motion) · loop" in clip.content
+    frames, _ = read_clip(fake.attachment_bytes(attachment))
+    [(recipe,)] = bot_process.query("SELECT recipe FROM jobs WHERE id = ?", job_id(clip))
+    assert json.loads(recipe)["loop"] is True and len(frames) == 9
