@@ -80,12 +80,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _describe(settings: Settings, data: bytes, seed: int) -> int:
     from bot.logs import configure_logging
-    from core.describe import DESCRIBE_SIDE, as_prompts
+    from core.describe import as_prompts, shrunk
     from engine.describe import Describer, DescribeUnavailable
 
     configure_logging("WARNING")
-    picture = load_image_prompt(data)
-    picture.thumbnail((DESCRIBE_SIDE, DESCRIBE_SIDE))
+    picture = shrunk(data)
     device = "auto" if "," in settings.device or settings.device == "cuda:all" else settings.device
     try:
         raw = Describer(settings.describe_model, device).describe(picture, seed)

@@ -50,6 +50,20 @@ def clip_size(width: int, height: int, side: int) -> tuple[int, int]:
     return snap((area * ratio) ** 0.5), snap((area / ratio) ** 0.5)
 
 
+def clip_params(video: VideoOffer, size: tuple[int, int]) -> JobParams:
+    """How a new clip of ``size`` is drawn: the video model's steps, guidance, frames, rate."""
+    return JobParams(
+        width=size[0],
+        height=size[1],
+        steps=video.defaults.steps,
+        guidance=video.defaults.guidance,
+        num_images=1,
+        model=video.name,
+        frames=video.frames,
+        fps=video.fps,
+    )
+
+
 def extension_frames(video: VideoOffer) -> int:
     """The frames an Extend's call draws: about ``EXTEND_SECONDS`` and the re-rendered
     prefix, as 8k+1."""
@@ -80,17 +94,7 @@ def animate(
     job's own uploaded image, for ``--video``) at ``size`` (``clip_size``), with
     ``prompt`` (the remix form's motion prompt; else the parent's)."""
     start = source if isinstance(source, ImagePrompt) else ImageRef(source.job_id, source.index)
-    width, height = clip_size(*size, video.defaults.native_size)
-    params = JobParams(
-        width=width,
-        height=height,
-        steps=video.defaults.steps,
-        guidance=video.defaults.guidance,
-        num_images=1,
-        model=video.name,
-        frames=video.frames,
-        fps=video.fps,
-    )
+    params = clip_params(video, clip_size(*size, video.defaults.native_size))
     index = None if isinstance(source, ImagePrompt) else source.index
     return _clip_job(who, parent, prompt, params, Animate(start, motion, loop, end), index)
 
@@ -260,16 +264,7 @@ async def imagine_clips(
     png = await asyncio.to_thread(_fitted_png, picture, size)
     news = []
     for parsed in prompts:
-        params = JobParams(
-            width=size[0],
-            height=size[1],
-            steps=video.defaults.steps,
-            guidance=video.defaults.guidance,
-            num_images=1,
-            model=video.name,
-            frames=video.frames,
-            fps=video.fps,
-        )
+        params = clip_params(video, size)
         end = ends.get(parsed.end) if parsed.end else None
         motion: Motion = "high" if parsed.motion == "high" else "low"
         recipe = Animate(ImagePrompt(1.0), motion, parsed.loop, end)

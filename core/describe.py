@@ -166,7 +166,7 @@ class Descriptions:
         else:
             assert image is not None
             data = image
-        picture = await asyncio.to_thread(_shrunk, data)
+        picture = await asyncio.to_thread(shrunk, data)
         prompts, withheld = await self._prompts(who, picture)
         row = await self.storage.add_description(who.guild_id, who.channel_id, who.user_id, prompts)
         png = await asyncio.to_thread(encode_png, picture, {"Software": "imaginebot"})
@@ -229,8 +229,9 @@ class Descriptions:
         return kept, len(cleaned) - len(kept)
 
 
-def _shrunk(data: bytes) -> Image.Image:
-    """The image checked like an image prompt, at most ``DESCRIBE_SIDE`` a side."""
+def shrunk(data: bytes) -> Image.Image:
+    """The image checked like an image prompt, at most ``DESCRIBE_SIDE`` a side, as the
+    captioning model is given it (blocking)."""
     picture = load_image_prompt(data)
     picture.thumbnail((DESCRIBE_SIDE, DESCRIBE_SIDE), Image.Resampling.LANCZOS)
     return picture

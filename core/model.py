@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.actions import Action as Action  # the button actions, where they were
 from core.recipes import Recipe, RecipeError
 from engine.types import GRID_SIZE, Progress, WorkerState
 
@@ -116,15 +117,10 @@ class JobParams:
         values = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
         if not self.tile:
             del values["tile"]  # as rows before --tile were written
-        if not self.loras:
-            del values["loras"]  # as rows before --lora were written
-        if not self.chaos:
-            del values["chaos"]  # as rows before --chaos were written
-        if not self.references:
-            del values["references"]  # as rows before references were written
-        for key in ("frames", "fps"):
+        # Left out when empty, as rows before --lora, --chaos, references and clips were.
+        for key in ("loras", "chaos", "references", "frames", "fps"):
             if not values[key]:
-                del values[key]  # as rows before clips were written
+                del values[key]
         return json.dumps(values, sort_keys=True)
 
     @classmethod
@@ -277,64 +273,6 @@ class Requester:
     def scope(self) -> Scope:
         """The jobs, members, words and log rows this requester may see and act on."""
         return EVERYWHERE if self.is_owner else self.guild_id
-
-
-class Action(enum.StrEnum):
-    """Button actions as they appear in custom ids (``action:job:index``)."""
-
-    UPSCALE = "u"
-    VARY_STRONG = "v"
-    VARY_SUBTLE = "s"
-    UPSCALE_CREATIVE = "c"
-    REROLL = "r"
-    ZOOM_OUT_2 = "z"
-    ZOOM_OUT_1_5 = "y"
-    PAN_LEFT = "a"  # not vi's h: "h:..." is /history's
-    # j k l: down, up, right, as in vi
-    PAN_DOWN = "j"
-    PAN_UP = "k"
-    PAN_RIGHT = "l"
-    VARY_REGION = "g"  # opens the region picker
-    CUSTOM_ZOOM = "m"  # opens the Custom Zoom form
-    CANCEL = "x"
-    ANIMATE_LOW = "i"  # Animate (Low motion), on an upscaled image
-    ANIMATE_HIGH = "o"  # Animate (High motion)
-    EXTEND_LOW = "e"  # Extend (Low motion), on a clip
-    EXTEND_HIGH = "t"  # Extend (High motion)
-
-    @property
-    def motion(self) -> str | None:
-        """The motion of an Animate or Extend button."""
-        low = (Action.ANIMATE_LOW, Action.EXTEND_LOW)
-        high = (Action.ANIMATE_HIGH, Action.EXTEND_HIGH)
-        return "low" if self in low else "high" if self in high else None
-
-    @property
-    def zoom(self) -> float | None:
-        """The zoom-out factor of a zoom button."""
-        return {Action.ZOOM_OUT_2: 2.0, Action.ZOOM_OUT_1_5: 1.5}.get(self)
-
-    @property
-    def pan(self) -> str | None:
-        """The direction of a pan button."""
-        return {
-            Action.PAN_LEFT: "left",
-            Action.PAN_DOWN: "down",
-            Action.PAN_UP: "up",
-            Action.PAN_RIGHT: "right",
-        }.get(self)
-
-    @property
-    def starts_a_job(self) -> bool:
-        """Pressing it starts a child job at once (with remix off): all but Cancel and
-        the two that open a form first (Vary (Region), Custom Zoom)."""
-        return self not in (Action.CANCEL, Action.VARY_REGION, Action.CUSTOM_ZOOM)
-
-    @property
-    def remixable(self) -> bool:
-        """With remix on, it first opens a form to edit the prompt: the buttons that make
-        new images from the prompt (not the upscales, which keep the image)."""
-        return self.starts_a_job and self not in (Action.UPSCALE, Action.UPSCALE_CREATIVE)
 
 
 @dataclass(frozen=True, slots=True)

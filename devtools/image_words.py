@@ -89,7 +89,7 @@ def make_pictures(
     directory: Path, model_id: str, describe_id: str, adapter: str, *, steps: int = 8
 ) -> tuple[list[Path], list[str]]:
     """Describe the house and blend it with the lake; the files written and the prompts."""
-    from core.describe import DESCRIBE_SIDE, as_prompts
+    from core.describe import as_prompts
     from engine.describe import Describer
     from engine.loras import base_family
     from engine.model import load_model
@@ -97,8 +97,7 @@ def make_pictures(
 
     directory.mkdir(parents=True, exist_ok=True)
     house, evening = drawing((SIDE, SIDE)), lake()
-    picture = house.copy()
-    picture.thumbnail((DESCRIBE_SIDE, DESCRIBE_SIDE))
+    picture = house  # SIDE px: within what /describe gives the model (core.describe.shrunk)
     prompts = as_prompts(Describer(describe_id, "auto").describe(picture, 0), picture.size)
     described = directory / "describe.png"
     described.write_bytes(encode_png(describe_picture(house, prompts)))
