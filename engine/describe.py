@@ -29,6 +29,7 @@ from typing import Any, Protocol, cast
 
 from PIL import Image, ImageOps, ImageStat
 
+from engine.loading import LOADING
 from engine.model import pick_device
 
 logger = logging.getLogger(__name__)
@@ -249,8 +250,9 @@ class Describer:
                 florence: Any = Florence2ForConditionalGeneration
                 device = pick_device(self.device_setting)
                 dtype = torch.float16 if device.startswith("cuda") else torch.float32
-                model = florence.from_pretrained(self.source, dtype=dtype)
-                processor = AutoProcessor.from_pretrained(self.source)
+                with LOADING:  # never beside another thread's load (engine.loading)
+                    model = florence.from_pretrained(self.source, dtype=dtype)
+                    processor = AutoProcessor.from_pretrained(self.source)
                 model = model.to(device).eval()
             except Exception as exc:
                 self._failure = (

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.loading import LOADING
+
 logger = logging.getLogger(__name__)
 
 LORA_FAMILIES = ("sd", "sdxl", "flux", "sd3", "z-image")
@@ -195,9 +197,10 @@ def adapter_name(name: str) -> str:
 def _load(pipe: Any, lora: LoraFile) -> None:
     adapter = adapter_name(lora.name)
     try:
-        pipe.load_lora_weights(
-            str(lora.path.parent), weight_name=lora.path.name, adapter_name=adapter
-        )
+        with LOADING:  # never beside another thread's load (engine.loading)
+            pipe.load_lora_weights(
+                str(lora.path.parent), weight_name=lora.path.name, adapter_name=adapter
+            )
     except Exception as exc:
         # A half-loaded adapter would be picked up by a later set_adapters: take it out.
         if any(adapter in names for names in pipe.get_list_adapters().values()):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.loading import LOADING
+
 logger = logging.getLogger(__name__)
 
 
@@ -270,10 +272,12 @@ def load_model(model_id: str, device_setting: str = "auto", *, place: bool = Tru
         pipeline_class = single_file_pipeline_class(path) if path.suffix == ".safetensors" else None
         if pipeline_class is None:
             from diffusers import StableDiffusionPipeline as pipeline_class
-        text2img = pipeline_class.from_single_file(str(path), dtype=dtype)
+        with LOADING:  # never beside another thread's load (engine.loading)
+            text2img = pipeline_class.from_single_file(str(path), dtype=dtype)
     else:
         source = str(path) if path.is_dir() else model_id
-        text2img = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype)
+        with LOADING:
+            text2img = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype)
     return wrap_pipeline(text2img, name_of(model_id), device, model_id=model_id, place=place)
 
 

@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from engine.loading import LOADING
+
 logger = logging.getLogger(__name__)
 
 _NSFW_LABELS = ("nsfw", "porn", "hentai", "sexy", "explicit", "nude", "unsafe")
@@ -27,8 +29,10 @@ class NsfwClassifier:
         """Load a classifier (hub id or local folder) whose labels name NSFW classes."""
         from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-        processor = AutoImageProcessor.from_pretrained(model_id)
-        model = AutoModelForImageClassification.from_pretrained(model_id).to(device).eval()
+        with LOADING:  # never beside another thread's load (engine.loading)
+            processor = AutoImageProcessor.from_pretrained(model_id)
+            model = AutoModelForImageClassification.from_pretrained(model_id)
+        model = model.to(device).eval()
         labels = {int(i): str(label) for i, label in model.config.id2label.items()}
         nsfw_ids = [i for i, label in labels.items() if label.lower() in _NSFW_LABELS]
         if not nsfw_ids:

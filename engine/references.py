@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.loading import LOADING
 from engine.model import LoadedModel
 from engine.types import Reference
 
@@ -186,12 +187,13 @@ def load_adapters(model: LoadedModel, source: str) -> IpAdapters:
     own = dict(unet.attn_processors)
     encoder = getattr(pipe, "image_encoder", None), getattr(pipe, "feature_extractor", None)
     try:
-        pipe.load_ip_adapter(
-            source,
-            subfolder=[subfolder, subfolder],
-            weight_name=[plain, plus],
-            image_encoder_folder=IMAGE_ENCODER_FOLDER,
-        )
+        with LOADING:  # never beside another thread's load (engine.loading)
+            pipe.load_ip_adapter(
+                source,
+                subfolder=[subfolder, subfolder],
+                weight_name=[plain, plus],
+                image_encoder_folder=IMAGE_ENCODER_FOLDER,
+            )
     except Exception as exc:
         # Back as it was: a half-loaded adapter would refuse every call without images.
         unet.encoder_hid_proj = None

@@ -205,3 +205,33 @@ async def test_a_model_that_cannot_load_is_unavailable_naming_describe_model(
         finally:
             await service.stop()
     assert any("could not be loaded" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_a_load_waits_for_a_diffusers_load_on_another_thread(describe_dir):
+    """diffusers builds a model on the meta device inside accelerate's
+    ``init_empty_weights``, which patches ``register_parameter`` for the whole process:
+    Florence-2 built meanwhile on another thread got meta weights ("Cannot copy out of meta
+    tensor"; seen when a first clip loaded the video model as the bot started). Every load
+    holds ``engine.loading.LOADING``: here the test holds it inside that patch, as a
+    diffusers load does, and the describer's load waits, then loads real weights."""
+    from accelerate import init_empty_weights
+
+    from engine.loading import LOADING
+
+    loaded = Describer(str(describe_dir), "cpu")
+    failures: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            loaded.load()
+        except BaseException as exc:  # the thread's failure, for the assertion below
+            failures.append(exc)
+
+    thread = threading.Thread(target=load)
+    with LOADING, init_empty_weights():
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive(), "the load waits for the one in progress"
+    thread.join(60)
+    assert not failures and not thread.is_alive()
+    assert not any(p.is_meta for p in loaded._model.parameters())

@@ -1,0 +1,17 @@
+"""One model built at a time in the process.
+
+diffusers builds a model's modules on the meta device inside accelerate's
+``init_empty_weights``, which swaps ``torch.nn.Module.register_parameter`` for the whole
+process (not the thread) while it runs. A model built on another thread at that moment
+(Florence-2 for /describe, loaded in the background at start, while a worker loads the video
+model for a first clip) gets parameters on the meta device and fails with "Cannot copy out
+of meta tensor". So every load (pipelines, LoRAs, IP-Adapters, the classifier, the
+captioning model) holds ``LOADING``: a load waits for the one in progress (seconds from
+disk), and none sees another's patch.
+"""
+
+from __future__ import annotations
+
+import threading
+
+LOADING = threading.RLock()  # reentrant: a load may load its parts
