@@ -46,6 +46,7 @@ from engine.resident import Resident
 from engine.tiling import tiling
 from engine.types import Progress
 from engine.video import run_clip
+from engine.video_preview import clip_preview
 
 logger = logging.getLogger(__name__)
 
@@ -366,10 +367,11 @@ class _StepEnd:
             worker.outlet.progress(reports)
 
     def _preview(self, pipe: Any, latents: Any, item: JobHandle) -> Any:
-        """One image's preview; FLUX's packed latents are unpacked first (a clip's have
-        no preview: its progress is reported without one)."""
-        if item.spec.clip is not None:
-            return None
+        """One image's preview; FLUX's packed latents are unpacked first; a clip's is its
+        middle frame (``engine.video_preview``)."""
+        plan = item.spec.clip
+        if plan is not None:
+            return clip_preview(pipe, latents, plan.width, plan.height, plan.frames)
         if latents.ndim == 2:
             scale = int(getattr(pipe, "vae_scale_factor", 8))
             latents = unpack_latents(latents, item.spec.height // scale, item.spec.width // scale)
