@@ -93,16 +93,17 @@ class Admission:
         )
         return quota_status(self.limits, who, counts, day_start)
 
-    async def check(self, who: Requester, jobs: int = 1) -> AdmissionCounts:
+    async def check(self, who: Requester, jobs: int = 1, cost: int = 1) -> AdmissionCounts:
         """The checks of ``_refuse`` on a fresh read, for the first of ``jobs`` jobs of
-        one request (the commit checks them all); returns the counts (with the user's
+        one request (the commit checks them all), each of ``cost`` quota units (a clip's
+        ``VIDEO_COST``: its refusal says so); returns the counts (with the user's
         /settings) for the caller to use."""
         day_start = self._day_start()
         counts = await self.storage.admission_counts(
             who.user_id, who.guild_id, day_start, self.limits.video_cost
         )
         try:
-            self._refuse(who, counts, day_start)
+            self._refuse(who, counts, day_start, cost)
         except UserError as refusal:
             raise _for_the_group(refusal, jobs, 0) from None
         return counts
@@ -146,7 +147,7 @@ class Admission:
         the quotas and limits, and if they do not all fit, ``GroupRefused`` says how many
         would."""
         if not checked:  # else the caller made these checks, and the word checks
-            await self.check(who)
+            await self.check(who, cost=cost_of(self.limits, news[0]))
             texts = [(new.prompt, new.negative) for new in news]
             await self.words.check_all(who, texts, sources, news[0].parent_id)
         waiter: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()

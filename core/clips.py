@@ -249,7 +249,7 @@ async def imagine_clips(
     video = jobs.engine.video
     if video is None:
         raise UserError("Animating images is not available on this bot.")
-    await jobs.admission.check(who, len(prompts))
+    await jobs.admission.check(who, len(prompts), cost=jobs.limits.video_cost)
     sources = (Text.PROMPT, Text.NEGATIVE)
     await jobs.admission.words.check_all(who, [(p.prompt, "") for p in prompts], sources)
     ends = {}

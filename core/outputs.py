@@ -21,6 +21,7 @@ from engine import (
     encode_png,
     extend_clip,
     read_clip,
+    read_recipe,
 )
 from storage.db import Storage
 
@@ -101,6 +102,25 @@ def write_clip(storage: Storage, job: Job, spec: JobSpec, output: JobOutput) -> 
         storage.write_file(storage.thumbnail_path(job.id), thumbnail(poster))
     flagged = any(output.nsfw)  # an Extend's parent's flag is added by the runner
     return [ImageRow(job.id, 1, clip.width, clip.height, job.seed, nsfw=flagged)]
+
+
+def fitting_clip(storage: Storage, job_id: int, limit: int) -> bytes:
+    """Job ``job_id``'s clip as it may be sent where files are at most ``limit`` bytes: the
+    MP4 itself when it fits (always, at Discord's 10 MB or more), else its frames encoded
+    again under ``limit`` (a lower bitrate, then smaller frames: ``engine.clips``), kept
+    beside it for the next delivery there. A ``ValueError`` only for a limit no clip could
+    meet. Blocking, and the frames of the whole clip in memory: an encoder thread."""
+    path = storage.clip_path(job_id)
+    data = path.read_bytes()
+    if len(data) <= limit:
+        return data
+    fitted = path.with_name(f"{path.stem}-{int(limit)}{path.suffix}")
+    if fitted.is_file():
+        return fitted.read_bytes()
+    frames, fps = read_clip(data)
+    clip = encode_clip(frames, fps, limit_bytes=limit, metadata=read_recipe(data))
+    storage.write_file(fitted, clip.data)
+    return clip.data
 
 
 def _rgb(image: Image.Image) -> Image.Image:

@@ -5,7 +5,7 @@ imports nothing of ``core``, ``storage`` or ``bot``.
 """
 
 from engine.canvas import pan_size, region_preview
-from engine.clip_jobs import VIDEO_ALIAS, VideoOffer, encode_clip, read_clip
+from engine.clip_jobs import VIDEO_ALIAS, VideoOffer, encode_clip, read_clip, read_recipe
 from engine.faults import WorkerLost, is_out_of_memory
 from engine.handle import JobCancelled, JobHandle, JobStarted
 from engine.images import censor, censor_each, compose_grid, encode_png, fit_png, fitting_png
@@ -62,6 +62,7 @@ __all__ = [
     "overlap_frames",
     "pan_size",
     "read_clip",
+    "read_recipe",
     "region_preview",
     "video_defaults",
 ]

@@ -92,3 +92,10 @@ def read_clip(data: bytes) -> tuple[Any, int]:
     from engine.clips import read_clip as read
 
     return read(data)
+
+
+def read_recipe(data: bytes) -> dict[str, str]:
+    """``engine.clips.read_recipe``: the recipe in a clip's metadata (PyAV on first use)."""
+    from engine.clips import read_recipe as read
+
+    return read(data)

@@ -106,6 +106,9 @@ async def test_a_clip_counts_video_cost_jobs_against_the_quota(tmp_path, sd_mode
         assert (await service.admission.quota(BOB)).used == 10
         with pytest.raises(QuotaExceeded):
             await service.jobs.imagine(BOB, "a boat --steps 2")
+        # With none left, a clip's refusal still says what a clip counts as.
+        with pytest.raises(QuotaExceeded, match="A clip counts as 8 jobs and you have 0 of"):
+            await service.jobs.press(BOB, "o", grid.id, 2)
         # Alice: 1 used; a second image (2 used), then a clip would make 10: it fits, but
         # with a third image first (3 used) it would not (11), and the refusal says why.
         await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)

@@ -252,9 +252,8 @@ def test_a_clip_counts_video_cost_against_the_daily_quota(
     # An image job (one unit) still fits in what is left.
     varied = new_message(fake, press(fake, grid, "V1", alice), grid)
     assert varied.rows == GRID_ROWS
-    # All 6 used: a clip is refused too (the wording is the plain quota refusal's or the
-    # clip's, either names the 6), and no row is added.
+    # All 6 used: a clip is refused too, still saying what a clip counts as; no row.
     jobs = bot.count_jobs()
     full = refused_privately(fake.press(upscaled, "Animate (Low motion)", alice), alice)
-    assert "your 6" in full.content, full.content
+    assert "A clip counts as 3 jobs and you have 0 of your 6" in full.content, full.content
     assert bot.count_jobs() == jobs

@@ -17,6 +17,7 @@ from bot.discord_app.text import result_text
 from core import offer
 from core.clips import is_clip
 from core.model import ImageRow, Job, JobStatus
+from core.outputs import fitting_clip
 from engine import censor, fit_png, fitting_png
 
 if TYPE_CHECKING:
@@ -68,15 +69,19 @@ async def _build(bot: ImagineBot, job: Job, limit: int) -> Payload:
 
 
 async def _clip(bot: ImagineBot, job: Job, flagged: bool, mode: str, limit: int) -> Payload:
-    """A clip (MP4, made under Discord's least limit: ``core.outputs``), withheld outside
+    """A clip (MP4, made under Discord's least limit; where files must be smaller, encoded
+    again to fit on an encoder thread: ``core.outputs.fitting_clip``), withheld outside
     NSFW channels when the NSFW filter flagged a frame (``blur`` and ``block`` alike: a
     clip cannot be blurred as an image is, and a spoiler plays at one click)."""
-    data = await asyncio.to_thread(bot.services.storage.clip_path(job.id).read_bytes)
     view = clip_view(job.id)
-    if len(data) > limit:  # never, at Discord's 10 MB or more: said rather than failed
-        return Payload([], view, f"The clip ({len(data) / 2**20:.1f} MB) is over the limit.")
     if flagged and mode != "off":  # a spoiler is one click from playing: withheld
         return Payload([], view, "The clip was withheld by the NSFW filter.")
+    services = bot.services
+    try:
+        data = await services.runner.encoders.run(fitting_clip, services.storage, job.id, limit)
+    except ValueError as exc:  # a limit no clip could meet (a few kilobytes)
+        logger.warning("job %s: the clip cannot be sent here: %s", job.id, exc)
+        return Payload([], view, f"The clip cannot fit in this channel's {limit} byte limit.")
     return Payload([(f"job-{job.id}.mp4", data)], view)
 
 
