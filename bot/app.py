@@ -69,6 +69,7 @@ async def open_app(
         fetcher = MediaFetcher(limits.media_hosts)  # --sref/--oref links
         if warm:
             prefetch_adapters(settings, engine)
+            prefetch_video(settings, engine)
         try:
             # Closed in reverse: the services (the running job interrupted), then at once
             # the engine (its scheduler first: no batch is handed to a worker after the
@@ -109,6 +110,15 @@ def prefetch_adapters(settings: Settings, engine: Engine) -> None:
         if family in families:
             name = f"prefetch-{family}"
             threading.Thread(target=prefetch, args=(source, family), name=name, daemon=True).start()
+
+
+def prefetch_video(settings: Settings, engine: Engine) -> None:
+    """The bot's: fetch a hub ``VIDEO_MODEL``'s files on a thread of its own
+    (``engine.video.prefetch``); clips are refused, saying so, until it is done."""
+    from engine.video import prefetch
+
+    if engine.video is not None:
+        prefetch(settings.video_model.strip(), engine.video.fetch)
 
 
 @contextlib.asynccontextmanager

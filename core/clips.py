@@ -155,9 +155,7 @@ def child(
 ) -> NewJob:
     """The job a button asks for on an image (Animate) or a clip (Extend, 🔄); ``remix``:
     the form's motion prompt, checked like a prompt (``check``)."""
-    video = engine.video
-    if video is None:
-        raise UserError("Animating images is not available on this bot.")
+    video = offered(engine)
     motion: Motion = "high" if wanted.motion == "high" else "low"
     prompt = None if remix is None else check(remix).prompt
     extending = wanted in (Action.EXTEND_LOW, Action.EXTEND_HIGH)
@@ -176,6 +174,20 @@ def child(
         return _clip_job(who, parent, prompt, parent.params, Reroll(made(parent.recipe)))
     what = "a clip" if is_clip(parent) else "an image"
     raise UnknownJob(f"This button ({wanted.value}) does not apply to {what} (job {parent.id}).")
+
+
+def offered(engine: Engine) -> VideoOffer:
+    """The engine's video model, or a ``UserError`` saying why no clip can start now:
+    none offered, or its files still being fetched (``engine.video.prefetch``)."""
+    video = engine.video
+    if video is None:
+        raise UserError("Animating images is not available on this bot.")
+    if video.fetch.busy:
+        raise UserError(
+            "The video model is still being downloaded since this bot started; "
+            "try again in a few minutes."
+        )
+    return video
 
 
 def clip_plan(storage: Storage, job: Job, video: VideoOffer) -> ClipPlan:
@@ -246,9 +258,7 @@ async def imagine_clips(
             raise BadParameter("--video", "A clip takes no `--sref`, `--oref` or `--iw`.")
     if image is None:
         raise BadParameter("--video", "`--video` animates an image: attach one in `image`.")
-    video = jobs.engine.video
-    if video is None:
-        raise UserError("Animating images is not available on this bot.")
+    video = offered(jobs.engine)
     await jobs.admission.check(who, len(prompts), cost=jobs.limits.video_cost)
     sources = (Text.PROMPT, Text.NEGATIVE)
     await jobs.admission.words.check_all(who, [(p.prompt, "") for p in prompts], sources)

@@ -11,7 +11,9 @@ them), which the NSFW step classifies like any image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,30 @@ VIDEO_ALIAS = "video"  # the video model's alias among a worker's models
 
 
 CLIP_SETTINGS = "clip.json"  # a local model folder may state its clips' defaults
+
+
+class Fetch:
+    """Whether the video model's files are still being fetched from the hub (the bot
+    fetches them at start on a thread of its own, ``engine.video.prefetch``: tens of GB
+    that a first clip would otherwise download on a worker's thread, holding every image
+    job behind it). Meanwhile clips are refused, saying so."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self._done = threading.Event()
+        self._done.set()
+
+    @property
+    def busy(self) -> bool:
+        """The fetch is under way."""
+        return not self._done.is_set()
+
+    def begin(self) -> None:
+        self.started = time.monotonic()
+        self._done.clear()
+
+    def end(self) -> None:
+        self._done.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +61,7 @@ class VideoOffer:
     defaults: FamilyDefaults
     frames: int
     fps: int
+    fetch: Fetch = field(default_factory=Fetch, compare=False, repr=False)
 
     @classmethod
     def of(cls, source: str, alias: str = VIDEO_ALIAS) -> VideoOffer:

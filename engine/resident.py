@@ -33,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 Loader = Callable[[], LoadedModel]  # loads one model on the worker's device
 GB = 1024**3
+RETRY_LOAD_S = 600  # a failed load is tried again after ten minutes, not for every job
+
+
+class ModelLoadFailed(RuntimeError):
+    """A model's load failed a short while ago; it is not tried again yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,11 @@ class Resident:
         self._on_device: OrderedDict[str, LoadedModel] = OrderedDict()
         self._offloaded: dict[str, LoadedModel] = {}
         self.swaps: deque[Swap] = deque(maxlen=100)  # the last ones, for tests and logs
+        # Loads that failed (alias: when, the error): not tried again for RETRY_LOAD_S, so
+        # that a model that cannot load (a download cut off, a file gone) fails each job
+        # at once with the reason, instead of holding the worker for another try per job.
+        self.failed: dict[str, tuple[float, str]] = {}
+        self.clock: Callable[[], float] = time.monotonic
         # What the core reads of each model once loaded here, kept when it goes out.
         self.known: dict[str, ModelSummary] = {}
         for alias, model in (loaded or {}).items():
@@ -132,7 +142,7 @@ class Resident:
             else:
                 # Loaded into CPU memory first (the loaders do not place it), measured,
                 # then moved once there is room: never two models' worth on the device.
-                model, source = self.loaders[alias](), "disk"
+                model, source = self._load(alias), "disk"
                 self.sizes[alias] = model_bytes(model)
                 self.known[alias] = ModelSummary.of(model, self.sizes[alias])
             out = self._make_room(self.sizes[alias], keep=alias)
@@ -193,6 +203,25 @@ class Resident:
             )
             self._make_room(0, keep=alias)
         return arguments
+
+    def _load(self, alias: str) -> LoadedModel:
+        """``alias``'s loader, unless it failed less than ``RETRY_LOAD_S`` ago: then
+        ``ModelLoadFailed`` with that failure, at once."""
+        now = self.clock()
+        failed = self.failed.get(alias)
+        if failed is not None and now - failed[0] < RETRY_LOAD_S:
+            raise ModelLoadFailed(
+                f"model {alias!r} could not be loaded {now - failed[0]:.0f} s ago ({failed[1]}); "
+                f"it is tried again {RETRY_LOAD_S // 60} minutes after that"
+            )
+        try:
+            model = self.loaders[alias]()
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            self.failed[alias] = (now, f"{type(exc).__name__}: {first}"[:300])
+            raise
+        self.failed.pop(alias, None)
+        return model
 
     def _make_room(self, needed: int, keep: str = "") -> list[str]:
         """Send models out, least recently used first, until ``needed`` more bytes fit

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,8 @@ from engine.model import FamilyDefaults, LoadedModel, name_of, pick_device
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
+
+    from engine.clip_jobs import Fetch
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,43 @@ MOTION_PHRASES = {
     "high": "Dynamic, energetic motion; the camera moves through the scene.",
 }
 MOTION_IMAGE_NOISE = {"low": 0.0, "high": 0.025}
+
+
+# What from_pretrained reads of a diffusers-layout repository (the hub's LTX-Video repos
+# also hold single-file checkpoints of tens of GB that it never reads).
+PIPELINE_FILES = ["model_index.json", *(f"{part}/*" for part in (
+    "scheduler", "text_encoder", "tokenizer", "transformer", "vae"
+))]  # fmt: skip
+
+
+def prefetch(source: str, fetch: Fetch) -> threading.Thread | None:
+    """Download a hub video model's pipeline files into the hub's cache on a thread of
+    its own (the bot's start), ``fetch`` busy from now until it ends (clips are refused
+    meanwhile, saying so), so that a first clip loads from disk instead of holding a
+    worker for the download. A folder needs nothing (None); a failure is logged (the
+    first clip's load then fails saying why, and ``engine.resident`` keeps that failure
+    for a while)."""
+    if Path(source).expanduser().is_dir():
+        return None
+    fetch.begin()
+    thread = threading.Thread(target=_fetch, args=(source, fetch), name="prefetch-video")
+    thread.daemon = True
+    thread.start()
+    return thread
+
+
+def _fetch(source: str, fetch: Fetch) -> None:
+    started = time.perf_counter()
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(source, allow_patterns=PIPELINE_FILES)
+    except Exception as exc:
+        logger.warning("video model %s not fetched ahead: %s", source, exc)
+    else:
+        logger.info("video model %s fetched in %.1f s", source, time.perf_counter() - started)
+    finally:
+        fetch.end()
 
 
 def video_defaults(source: str) -> FamilyDefaults:

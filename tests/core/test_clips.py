@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 
 import numpy as np
 import pytest
@@ -80,6 +81,8 @@ async def test_animate_extend_and_reroll_make_clips(tmp_path, sd_model, video_di
 
 
 async def test_clip_buttons_are_refused_where_they_do_not_apply(tmp_path, sd_model, video_dir):
+    from tests.images import drawing, encoded
+
     async with services_with_video(tmp_path, sd_model, video_dir) as service:
         grid = await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)
         with pytest.raises(UnknownJob, match="does not apply to an image"):
@@ -89,6 +92,18 @@ async def test_clip_buttons_are_refused_where_they_do_not_apply(tmp_path, sd_mod
             await service.jobs.press(ALICE, "o", clip.id, 1)  # Animate on a clip
         with pytest.raises(UnknownJob, match="does not apply to a clip"):
             await service.jobs.press(ALICE, "v", clip.id, 1)
+        # While the video model's files are being fetched, no clip starts: said, no row.
+        video = service.engine.video
+        assert video is not None
+        video.fetch.begin()
+        jobs = await service.storage.count_jobs()
+        with pytest.raises(UserError, match="still being downloaded"):
+            await service.jobs.press(ALICE, "i", grid.id, 2)
+        with pytest.raises(UserError, match="still being downloaded"):
+            await service.jobs.imagine_all(ALICE, "a kite --video", encoded(drawing(), "PNG"))
+        assert await service.storage.count_jobs() == jobs
+        video.fetch.end()
+        await finished(service, (await service.jobs.press(ALICE, "i", grid.id, 2)).id)
     async with services_with_video(tmp_path / "off", sd_model, video_dir, video=False) as off:
         grid = await finished(off, (await off.jobs.imagine(ALICE, "a kite --steps 2")).id)
         with pytest.raises(UserError, match="not available"):
@@ -197,3 +212,32 @@ async def test_imagine_with_video_animates_the_uploaded_image(tmp_path, sd_model
             with pytest.raises(BadParameter, match=says):
                 await service.jobs.imagine_all(BOB, bad, image)
         assert fetched == []  # refused before the upload was fetched
+
+
+def test_a_hub_video_model_is_fetched_ahead_and_a_folder_is_not(video_dir, monkeypatch, caplog):
+    """At the bot's start a hub VIDEO_MODEL's pipeline files are fetched on a thread of
+    their own (clips refused meanwhile); a failed fetch is logged and ends the wait."""
+    import huggingface_hub
+
+    from engine.clip_jobs import Fetch
+    from engine.video import PIPELINE_FILES, prefetch
+
+    fetch = Fetch()
+    assert prefetch(str(video_dir), fetch) is None and not fetch.busy
+    asked, release = [], threading.Event()
+
+    def download(source, allow_patterns):
+        asked.append((source, allow_patterns))
+        release.wait(30)
+        raise OSError("no route to the hub")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", download)
+    thread = prefetch("Lightricks/LTX-Video-0.9.8-13B-distilled", fetch)
+    assert thread is not None and fetch.busy  # busy from the call, not from the thread
+    release.set()
+    thread.join(30)
+    assert not fetch.busy
+    assert asked == [("Lightricks/LTX-Video-0.9.8-13B-distilled", PIPELINE_FILES)]
+    assert "transformer/*" in PIPELINE_FILES  # not the single-file checkpoints beside it
+    assert not any(pattern.endswith(".safetensors") for pattern in PIPELINE_FILES)
+    assert any("not fetched ahead: no route" in r.getMessage() for r in caplog.records)

@@ -9,11 +9,12 @@ import dataclasses
 import logging
 
 import numpy as np
+import pytest
 
 from bot.app import load_engine
 from engine import Engine, JobSpec
 from engine.model import model_bytes
-from engine.resident import GB, Resident
+from engine.resident import GB, RETRY_LOAD_S, ModelLoadFailed, Resident
 from tests.bot.discord_app.offline import make_settings
 from tests.gates import held_worker
 
@@ -260,3 +261,29 @@ async def test_a_model_that_cannot_come_in_fails_its_call_once_and_the_worker_go
     assert calls == [1]  # one call, one try
     assert resident.on_device == {"sd"}
     assert any("model 'gone' not brought in" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_load_is_not_tried_again_for_ten_minutes(loaded_models):
+    """A model that failed to load (a download cut off, its files gone) fails the next
+    jobs at once with that failure, without another try (the video model: each clip would
+    hold the worker for a load that fails again), until ``RETRY_LOAD_S`` has passed."""
+    calls, now = [], [1000.0]
+
+    def flaky():
+        calls.append(now[0])
+        if len(calls) == 1:
+            raise OSError("connection reset while fetching transformer/model.safetensors\nmore")
+        return loaded_models["sd"]
+
+    resident = Resident({"video": flaky}, default="sd", loaded={"sd": loaded_models["sd"]})
+    resident.clock = lambda: now[0]
+    with pytest.raises(OSError, match="connection reset"):
+        resident.get("video")
+    now[0] += 120
+    with pytest.raises(ModelLoadFailed, match=r"'video' could not be loaded 120 s ago") as again:
+        resident.get("video")
+    assert "OSError: connection reset while fetching" in str(again.value)
+    assert calls == [1000.0], "not tried again"
+    now[0] += RETRY_LOAD_S
+    assert resident.get("video") is loaded_models["sd"]
+    assert len(calls) == 2 and "video" not in resident.failed
