@@ -114,10 +114,11 @@ def prefetch_adapters(settings: Settings, engine: Engine) -> None:
 
 def prefetch_video(settings: Settings, engine: Engine) -> None:
     """The bot's: fetch a hub ``VIDEO_MODEL``'s files on a thread of its own
-    (``engine.video.prefetch``); clips are refused, saying so, until it is done."""
+    (``engine.video.prefetch``); clips are refused, saying so, until it is done. With
+    ``ENGINE=ray`` each replica fetches its own, on its machine."""
     from engine.video import prefetch
 
-    if engine.video is not None:
+    if engine.video is not None and settings.engine != "ray":
         prefetch(settings.video_model.strip(), engine.video.fetch)
 
 
@@ -152,6 +153,7 @@ async def open_ray(
     device = "auto" if several else settings.device
     sources, default = settings.model_sources()
     _refuse_same_names(sources)
+    video = settings.video_model.strip()  # each replica fetches and loads it (engine.ray_replica)
     gb = settings.model_memory_gb
     try:
         return await open_ray_engine(
@@ -167,6 +169,7 @@ async def open_ray(
             budget=None if gb is None else int(gb * 1024**3),
             lora_dir=None if settings.lora_dir is None else str(settings.lora_dir),
             ip_adapters=settings.ip_adapters(),
+            video=None if video.lower() == "off" else video,
         )
     except (ConnectionError, RuntimeError) as exc:  # no cluster there; replicas that fail
         from engine.ray_engine import shutdown

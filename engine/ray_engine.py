@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from engine.clip_jobs import VideoOffer
 from engine.faults import Returned
 from engine.handle import JobHandle, JobStarted
 from engine.inbox import Handoff
@@ -231,7 +232,7 @@ async def engine_on(
     handle: Any, replicas: int, max_batch_images: int | None = None, *, room: Room | None = None
 ) -> Engine:
     """An engine with ``replicas`` workers sending their batches through ``handle``."""
-    default, infos, loras, ip_adapters = await handle.catalog.remote()
+    default, infos, loras, ip_adapters, video = await handle.catalog.remote()
     workers = [RayWorker(handle, f"ray#{index}") for index in range(replicas)]
     info: ModelInfo = infos[default]
     batch = max_batch_images or default_batch_images(info.device)  # the replicas' device
@@ -245,6 +246,7 @@ async def engine_on(
         default_model=default,
         loras=loras,
         ip_adapters=ip_adapters,
+        video=None if video is None else VideoOffer(*video),
     )
 
 

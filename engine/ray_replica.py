@@ -31,6 +31,7 @@ from engine.faults import Returned
 from engine.handle import JobHandle, JobStarted
 from engine.model import FamilyDefaults
 from engine.types import JobOutput, JobSpec, Progress
+from engine.video import ClipPlan
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +78,16 @@ class ModelInfo:
 
 def files_of(specs: list[JobSpec]) -> Files:
     """The bytes of every file the batch's jobs read (read on the bot, sent with it)."""
-    paths = {
-        str(path)
-        for spec in specs
-        for path in (spec.source_image, spec.mask_image, *(r.path for r in spec.references))
-        if path is not None
-    }
+    paths = {str(path) for spec in specs for path in _inputs(spec) if path is not None}
     return {path: Path(path).read_bytes() for path in sorted(paths)}
+
+
+def _inputs(spec: JobSpec) -> tuple[Path | None, ...]:
+    """The files a job reads: its source, mask and references; a clip's start and end
+    images and the clip it extends (an MP4)."""
+    clip = spec.clip
+    held = () if clip is None else (clip.source, clip.end, clip.prefix)
+    return (spec.source_image, spec.mask_image, *(r.path for r in spec.references), *held)
 
 
 def with_local_files(specs: list[JobSpec], files: Files, folder: Path) -> list[JobSpec]:
@@ -97,6 +101,12 @@ def with_local_files(specs: list[JobSpec], files: Files, folder: Path) -> list[J
     def moved(path: Path | None) -> Path | None:
         return None if path is None else local[str(path)]
 
+    def clip(plan: ClipPlan | None) -> ClipPlan | None:
+        if plan is None:
+            return None
+        end, prefix = moved(plan.end), moved(plan.prefix)
+        return dataclasses.replace(plan, source=local[str(plan.source)], end=end, prefix=prefix)
+
     return [
         dataclasses.replace(
             spec,
@@ -105,6 +115,7 @@ def with_local_files(specs: list[JobSpec], files: Files, folder: Path) -> list[J
             references=tuple(
                 dataclasses.replace(r, path=local[str(r.path)]) for r in spec.references
             ),
+            clip=clip(spec.clip),
         )
         for spec in specs
     ]
@@ -126,7 +137,9 @@ class EngineReplica:
         budget: int | None = None,
         lora_dir: str | None = None,
         ip_adapters: dict[str, str] | None = None,
+        video: str | None = None,
     ) -> None:
+        from engine.clip_jobs import VIDEO_ALIAS, VideoOffer
         from engine.loras import scan_lora_dir
         from engine.model import load_model, pick_device
         from engine.nsfw_step import NsfwStep, Straight
@@ -145,6 +158,10 @@ class EngineReplica:
             alias: functools.partial(load_model, source, device, place=False)
             for alias, source in sources.items()
         }
+        if video:  # VIDEO_MODEL: loaded when a clip first needs it, as on a local worker
+            from engine.video import load_video_model, prefetch
+
+            loaders[VIDEO_ALIAS] = functools.partial(load_video_model, video, device, place=False)
         loras = scan_lora_dir(Path(lora_dir)) if lora_dir else {}
         self.resident = Resident(
             loaders,
@@ -156,6 +173,9 @@ class EngineReplica:
         for alias in [*(a for a in sources if a != default), default]:  # the default last
             self.resident.get(alias)
         self.model = self.resident.first
+        if video:  # a hub model's files fetched now, not by the first clip on the worker
+            self.resident.video = VideoOffer.of(video, VIDEO_ALIAS)
+            prefetch(video, self.resident.video.fetch)
         outlet: Outlet = Straight()
         if nsfw:  # the same filter as a local worker's, on this replica's device
             from engine.nsfw import NsfwClassifier
@@ -175,9 +195,14 @@ class EngineReplica:
         """The default model this replica runs."""
         return self.catalog()[1][self.resident.default]
 
-    def catalog(self) -> tuple[str, dict[str, ModelInfo], dict[str, Any], dict[str, str]]:
+    def catalog(self) -> tuple[str, dict[str, ModelInfo], dict[str, Any], dict[str, str], Any]:
         """The default's alias, every model this replica runs by alias, its LoRAs
-        (``engine.loras.LoraFile`` by name) and the IP-Adapter source of each family."""
+        (``engine.loras.LoraFile`` by name), the IP-Adapter source of each family, and
+        its video model's offer as ``VideoOffer``'s fields (None without one)."""
+        offer = self.resident.video
+        video = None
+        if offer is not None:
+            video = (offer.alias, offer.name, offer.defaults, offer.frames, offer.fps)
         infos = {
             alias: ModelInfo(
                 name=model.name,
@@ -193,7 +218,7 @@ class EngineReplica:
             for alias, model in self.resident.summaries().items()
         }
         resident = self.resident
-        return resident.default, infos, dict(resident.loras), dict(resident.ip_adapters)
+        return resident.default, infos, dict(resident.loras), dict(resident.ip_adapters), video
 
     async def run_batch(self, specs: list[JobSpec], files: Files) -> AsyncIterator[Any]:
         """Run one batch on this replica's worker; stream its events, then the outcomes."""

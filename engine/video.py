@@ -309,11 +309,12 @@ def last_frames(path: Path, count: int, size: tuple[int, int]) -> list[Image.Ima
     else:
         import av
 
-        kept: deque[Image.Image] = deque(maxlen=count)
+        # Decoded frames are held as they come (only the last ``count``) and only those
+        # become images: a 21 s clip's 500 conversions would cost the worker a second.
         with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                kept.append(frame.to_image())
-        frames = [ImageOps.fit(f.convert("RGB"), size, Image.Resampling.LANCZOS) for f in kept]
+            kept = deque(container.decode(video=0), maxlen=count)
+            images = [frame.to_image() for frame in kept]
+        frames = [ImageOps.fit(f.convert("RGB"), size, Image.Resampling.LANCZOS) for f in images]
     if not frames:
         raise ValueError(f"no frames in {path}")
     return frames

@@ -28,11 +28,12 @@ pytest.importorskip("ray.serve")
 from core.limits import Limits
 from core.model import Action, JobStatus, Requester
 from core.services import open_services
-from engine import Engine, JobCancelled, JobStarted, Progress
+from engine import Engine, JobCancelled, JobStarted, Progress, read_clip
 from engine.ray_cluster import token_folder
 from engine.ray_engine import APP_NAME, RemoteJobError, deploy, engine_on, shutdown
 from engine.ray_replica import EngineReplica, files_of, with_local_files
 from engine.types import JobSpec
+from engine.video import ClipPlan
 from storage.db import Storage
 from tests.gates import StepGate, gated
 
@@ -48,12 +49,13 @@ def gate_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster(tiny_model_dirs, gate_file) -> Iterator[str]:
+def cluster(tiny_model_dirs, gate_file, tmp_path_factory) -> Iterator[str]:
     """A local Ray cluster (2 CPUs) with the deployment of two replicas (held at
-    ``gate_file`` while it exists); its model dir."""
+    ``gate_file`` while it exists), the tiny LTX-Video as VIDEO_MODEL; its model dir."""
     from ray import cloudpickle
 
     import tests.gates
+    from devtools.tiny_video import write_tiny_video_model
     from tests.engine import ray_gate
 
     for module in (ray_gate, tests.gates):  # test code: shipped to the replicas by value
@@ -68,6 +70,7 @@ def cluster(tiny_model_dirs, gate_file) -> Iterator[str]:
         ray_init={"num_cpus": REPLICAS, "log_to_driver": False},
         replica=ray_gate.GatedReplica,
         models={"default": model, "xl": str(tiny_model_dirs["sdxl"])},  # MODELS
+        video=str(write_tiny_video_model(tmp_path_factory.mktemp("ray-video") / "tiny-video")),
     )
     folder = token_folder()
     yield model
@@ -210,6 +213,31 @@ async def test_a_killed_replica_gives_its_batch_to_another(cluster, gate_file, c
     assert "a batch's replica failed" in caplog.text and "go back to the queue" in caplog.text
 
 
+async def test_clips_run_on_the_replicas(cluster, tmp_path):
+    """Animate and Extend with ENGINE=ray: the replicas load VIDEO_MODEL when a clip first
+    needs it; the start image and the clip being extended travel as bytes."""
+    engine = await engine_on(handle(), REPLICAS)
+    assert engine.video is not None and engine.video.name == "tiny-video"
+    assert (engine.video.frames, engine.video.fps) == (9, 8)  # its clip.json, read there
+    async with (
+        Storage(tmp_path / "data") as storage,
+        engine,
+        open_services(storage, engine, Limits(max_upscale_side=512)) as services,
+    ):
+        grid = await services.jobs.imagine(ALICE, "a kite --steps 2")
+        assert (await services.runner.wait(grid.id)).status == JobStatus.DONE
+        clip = await services.jobs.press(BOB, Action.ANIMATE_HIGH, grid.id, 1)
+        done = await services.runner.wait(clip.id)
+        assert done.status == JobStatus.DONE, done.error
+        frames, fps = read_clip(storage.clip_path(clip.id).read_bytes())
+        assert (len(frames), fps) == (9, 8)
+        longer = await services.jobs.press(BOB, Action.EXTEND_LOW, clip.id, 1)
+        extended = await services.runner.wait(longer.id)
+        assert extended.status == JobStatus.DONE, extended.error
+        more, _ = read_clip(storage.clip_path(longer.id).read_bytes())
+        assert len(more) == extended.params.frames > len(frames)
+
+
 def test_inputs_travel_as_bytes_and_land_in_the_replicas_own_folder(tmp_path):
     source = tmp_path / "bot" / "source.png"
     source.parent.mkdir()
@@ -225,6 +253,17 @@ def test_inputs_travel_as_bytes_and_land_in_the_replicas_own_folder(tmp_path):
         and moved[0].source_image.read_bytes() == files[str(source)]
     )
     assert moved[1].source_image is None
+    # A clip's start and end images and the clip it extends travel too.
+    clip_file, end = tmp_path / "bot" / "clip.mp4", tmp_path / "bot" / "end.png"
+    clip_file.write_bytes(b"mp4")
+    end.write_bytes(b"end")
+    plan = ClipPlan(source, "a kite", end=end, prefix=clip_file)
+    files = files_of([spec(3, clip=plan)])
+    assert files == {str(source): b"\x89PNG fake", str(end): b"end", str(clip_file): b"mp4"}
+    [held] = with_local_files([spec(3, clip=plan)], files, here)
+    assert held.clip.source.read_bytes() == b"\x89PNG fake" and held.clip.end.read_bytes() == b"end"
+    assert held.clip.prefix.suffix == ".mp4" and held.clip.prefix.read_bytes() == b"mp4"
+    assert {held.clip.source.parent, held.clip.end.parent, held.clip.prefix.parent} == {here}
 
 
 JOIN = """
