@@ -6,13 +6,14 @@ read back with PyAV."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import threading
 
 import numpy as np
 import pytest
 
-from core.errors import BadParameter, QuotaExceeded, UnknownJob, UserError
+from core.errors import BadParameter, BlockedPrompt, QuotaExceeded, UnknownJob, UserError
 from core.limits import Limits
 from core.recipes import ImageRef
 from core.services import open_services
@@ -241,3 +242,20 @@ def test_a_hub_video_model_is_fetched_ahead_and_a_folder_is_not(video_dir, monke
     assert "transformer/*" in PIPELINE_FILES  # not the single-file checkpoints beside it
     assert not any(pattern.endswith(".safetensors") for pattern in PIPELINE_FILES)
     assert any("not fetched ahead: no route" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_blocked_word_in_a_motion_prompt_is_refused(tmp_path, sd_model, video_dir):
+    """The remix form's motion prompt is checked against the server's blocked words like
+    any prompt (Animate and Extend): refused, no job row."""
+    admin = dataclasses.replace(ALICE, user_id=999, is_admin=True)
+    async with services_with_video(tmp_path, sd_model, video_dir) as service:
+        await service.moderation.banword(admin, "add", "gore")
+        grid = await finished(service, (await service.jobs.imagine(ALICE, "a kite --steps 2")).id)
+        clip = await finished(service, (await service.jobs.press(BOB, "i", grid.id, 1)).id)
+        jobs = await service.storage.count_jobs()
+        for action, parent in (("o", grid.id), ("t", clip.id)):
+            with pytest.raises(BlockedPrompt):
+                await service.jobs.press(BOB, action, parent, 1, remix="a kite and gore")
+        assert await service.storage.count_jobs() == jobs
+        # Without the word, the same form is admitted.
+        await service.jobs.press(BOB, "t", clip.id, 1, remix="a kite over the sea")

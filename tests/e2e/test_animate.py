@@ -72,8 +72,16 @@ def test_imagine_with_an_image_and_video_posts_a_clip(
     assert attachment.content_type == "video/mp4" and clip.rows == CLIP_ROWS
     assert "Your image animated (high motion) · loop" in clip.content
     frames, _ = read_clip(fake.attachment_bytes(attachment))
-    [(recipe,)] = bot_process.query("SELECT recipe FROM jobs WHERE id = ?", job_id(clip))
+    number = job_id(clip)
+    [(recipe,)] = bot_process.query("SELECT recipe FROM jobs WHERE id = ?", number)
     assert json.loads(recipe)["loop"] is True and len(frames) == 9
+    # /history lists the clip with its first frame as the thumbnail.
+    history = fake.invoke("history", owner).wait_reply(lambda m: not m.loading and bool(m.text))
+    assert history.ephemeral and f"job {number}" in history.text
+    assert f"attachment://job-{number}.webp" in history.media
+    [thumbnail] = [a for a in history.attachments if a.filename == f"job-{number}.webp"]
+    folder = bot_process.data_dir / "images" / str(number)
+    assert thumbnail.data == (folder / "thumb.webp").read_bytes()
 
 
 def test_a_running_clip_shows_its_preview_frame_and_a_flagged_clip_is_withheld(

@@ -121,6 +121,46 @@ def test_start_image_conditions_the_first_frame(video_model, tmp_path):
         assert call["output_type"] == "np" and call["frame_rate"] == 24
 
 
+def test_the_first_latent_frame_is_the_source_through_the_vae(video_model, tmp_path, monkeypatch):
+    """Through the tiny VAE: the clip's first latent frame (what its first frame decodes
+    from) is the source image's encoding, exactly at low motion and within the held
+    frames' noise at high motion; a red and a blue source start differently."""
+    import torch
+
+    from engine.video import clip_arguments
+    from engine.video_preview import _normalised
+
+    pipe = video_model.text2img
+    vae, encoded = pipe.vae, []
+    encode = vae.encode
+
+    def recording(video, *args, **kwargs):  # the encoding the pipeline samples, kept
+        output = encode(video, *args, **kwargs)
+        sample = output.latent_dist.sample
+
+        def kept(generator=None):
+            encoded.append(sample(generator))
+            return encoded[-1]
+
+        output.latent_dist.sample = kept
+        return output
+
+    monkeypatch.setattr(vae, "encode", recording)
+    firsts = {}
+    for name, color in (("red", RED), ("blue", BLUE)):
+        for motion, tolerance in (("low", 0.0), ("high", 0.1)):
+            encoded.clear()
+            plan = small(picture(tmp_path / f"{name}.png", color), motion=motion)
+            arguments = {**clip_arguments(video_model, plan), "output_type": "latent"}
+            with torch.no_grad():
+                first = pipe(**arguments).frames[0, :, 0]
+            [source] = encoded  # the start image, encoded once
+            expected = _normalised(vae, source)[0, :, 0]
+            assert (first - expected).abs().max() <= tolerance, (name, motion)
+            firsts[name, motion] = first
+    assert (firsts["red", "low"] - firsts["blue", "low"]).abs().mean() > 0.1
+
+
 def test_source_is_cropped_to_the_clip_not_squashed(video_model, tmp_path):
     source = tmp_path / "halves.png"
     image = Image.new("RGB", (192, 64), RED)  # red | blue | red: the middle third is blue
