@@ -240,9 +240,10 @@ def load_engine(
         for alias in [*(a for a in sources if a != default), default]:  # the default last
             try:
                 resident.get(alias)
-            except Exception as exc:
-                if alias == default:
-                    raise
+            except Exception as failed:
+                exc = failed.__cause__ or failed  # the loader's own error (engine.resident)
+                if alias == default:  # bot.discord_app.startup names MODEL_ID
+                    raise exc from None
                 first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise SettingsError(
                     f"MODELS: {alias}={sources[alias]} could not be loaded ({first_line})"

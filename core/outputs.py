@@ -118,7 +118,8 @@ def fitting_clip(storage: Storage, job_id: int, limit: int) -> bytes:
     if fitted.is_file():
         return fitted.read_bytes()
     frames, fps = read_clip(data)
-    clip = encode_clip(frames, fps, limit_bytes=limit, metadata=read_recipe(data))
+    recipe = read_recipe(data)  # over the limit at quality: straight to the bitrate
+    clip = encode_clip(frames, fps, limit_bytes=limit, metadata=recipe, quality_first=False)
     storage.write_file(fitted, clip.data)
     return clip.data
 

@@ -28,7 +28,15 @@ from core.model import (
 from core.outputs import write_outputs
 from core.recipes import CLIP_KINDS, ImagePrompt, ImageRef, made, paint, starts_from
 from core.references import engine_references
-from engine import Engine, JobCancelled, JobHandle, JobSpec, JobStarted, is_out_of_memory
+from engine import (
+    Engine,
+    JobCancelled,
+    JobHandle,
+    JobSpec,
+    JobStarted,
+    ModelLoadFailed,
+    is_out_of_memory,
+)
 from storage.db import Storage
 
 logger = logging.getLogger(__name__)
@@ -227,20 +235,22 @@ class Runner:
         error: str | None = None
         status = JobStatus.DONE
         try:
+            # An Extend's clip holds its parent's frames: flagged if they were, and so
+            # are its previews (its message must not show what the parent's withholds).
+            flagged = await extends_flagged(self.storage, job, spec)
             async for update in handle.events():
                 if isinstance(update, JobStarted):
                     await self.storage.mark_running(job.id)
                     self.emit(JobEvent(EventKind.STARTED, await self.job(job.id)))
                 else:
+                    if flagged and update.preview is not None:
+                        update = dataclasses.replace(update, preview_nsfw=True)
                     self.emit(JobEvent(EventKind.PROGRESS, job, update))
             output = await handle
             held = self.engine.models.get(spec.model)  # a clip's video model is not listed
             sampler = held.sampler if held is not None else ""
             rows = await self.encoders.run(write_outputs, self.storage, job, spec, output, sampler)
-            if spec.clip is not None and spec.clip.prefix is not None and job.parent_id:
-                # An Extend's clip holds its parent's frames: flagged if they were.
-                flags = (await self.storage.nsfw_flags([job.parent_id])).get(job.parent_id, [])
-                rows = [dataclasses.replace(row, nsfw=row.nsfw or any(flags)) for row in rows]
+            rows = [dataclasses.replace(row, nsfw=row.nsfw or flagged) for row in rows]
             await self.storage.add_images(rows)
         except asyncio.CancelledError:
             raise  # the service is stopping: the row stays as it is, for the next start
@@ -282,6 +292,13 @@ class Runner:
         return task
 
 
+async def extends_flagged(storage: Storage, job: Job, spec: JobSpec) -> bool:
+    """Whether ``job`` extends a clip the NSFW filter flagged."""
+    if spec.clip is None or spec.clip.prefix is None or not job.parent_id:
+        return False
+    return any((await storage.nsfw_flags([job.parent_id])).get(job.parent_id, []))
+
+
 class ModelGone(ValueError):
     """A queued job's model or LoRA is not among those the bot offers now (``MODELS`` or
     ``LORA_DIR`` changed)."""
@@ -290,6 +307,8 @@ class ModelGone(ValueError):
 def failure_reason(exc: BaseException) -> str:
     """What a failed job tells its owner in Discord: short, generic, no paths or internals
     (the log has the traceback, with the job id)."""
+    if isinstance(exc, ModelLoadFailed) or str(exc).startswith("ModelLoadFailed:"):  # or Ray's
+        return "its model could not be loaded (the bot tries again within ten minutes)"
     if isinstance(exc, FileNotFoundError):
         return "the source image is no longer kept"
     if isinstance(exc, MemoryError) or is_out_of_memory(exc):

@@ -13,6 +13,7 @@ from engine.loras import LoraFile, base_family
 from engine.model import FamilyDefaults
 from engine.png import encode_grid
 from engine.protocols import Model
+from engine.resident import ModelLoadFailed
 from engine.scheduler import Engine, EngineStats, default_batch_images
 from engine.types import GRID_SIZE, JobOutput, JobSpec, Paint, Progress, WorkerState
 from engine.video import (
@@ -42,6 +43,7 @@ __all__ = [
     "JobStarted",
     "LoraFile",
     "Model",
+    "ModelLoadFailed",
     "Paint",
     "Progress",
     "VideoOffer",

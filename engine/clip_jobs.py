@@ -12,7 +12,6 @@ them), which the NSFW step classifies like any image.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,12 @@ class Fetch:
     job behind it). Meanwhile clips are refused, saying so."""
 
     def __init__(self) -> None:
-        self.started: float | None = None
         self._done = threading.Event()
         self._done.set()
+
+    def __reduce__(self) -> tuple[type[Fetch], tuple[()]]:
+        """A copy elsewhere (pickled, deep-copied) is a fetch of its own, not under way."""
+        return (Fetch, ())
 
     @property
     def busy(self) -> bool:
@@ -43,10 +45,11 @@ class Fetch:
         return not self._done.is_set()
 
     def begin(self) -> None:
-        self.started = time.monotonic()
+        """The fetch starts: ``busy`` until ``end``."""
         self._done.clear()
 
     def end(self) -> None:
+        """The fetch is over, done or failed."""
         self._done.set()
 
 
@@ -107,11 +110,11 @@ def job_output(job_id: int, images: list, seconds: float) -> JobOutput:
     return JobOutput(job_id, stills, seconds, clip=clip.frames, fps=clip.fps)
 
 
-def encode_clip(frames: Any, fps: int, *, limit_bytes: int, metadata: Any = None) -> Any:
+def encode_clip(frames: Any, fps: int, *, limit_bytes: int, **options: Any) -> Any:
     """``engine.clips.encode_clip`` (PyAV loads on first use, not with the engine)."""
     from engine.clips import encode_clip as encode
 
-    return encode(frames, fps, limit_bytes=limit_bytes, metadata=metadata)
+    return encode(frames, fps, limit_bytes=limit_bytes, **options)
 
 
 def read_clip(data: bytes) -> tuple[Any, int]:

@@ -77,23 +77,29 @@ def encode_clip(
     *,
     limit_bytes: int,
     metadata: Mapping[str, str] | None = None,
+    quality_first: bool = True,
 ) -> EncodedClip:
     """``frames`` (uint8, T x H x W x 3) as an MP4 of at most ``limit_bytes`` (blocking).
-    ``metadata`` is the recipe (prompt, seed, model, job...): keys as PNG keywords."""
+    ``metadata`` is the recipe (prompt, seed, model, job...): keys as PNG keywords.
+    ``quality_first=False`` skips the constant-quality encode (known to be over the
+    limit: a clip made before, fitted again for a smaller one)."""
     if ENCODER not in av.codecs_available:
         raise RuntimeError(f"this PyAV build has no {ENCODER} (H.264): install PyAV's wheel")
     frames = _even(_checked(frames, fps, limit_bytes))
     count, height, width, _ = frames.shape
     tags = _tags(metadata or {})
     poster = encode_png_array(frames[0], {str(k): str(v) for k, v in (metadata or {}).items()})
-    data = _encode(frames, fps, width, height, tags, crf=CRF)
-    if len(data) <= limit_bytes:
-        return EncodedClip(data, width, height, count, fps, CRF, None, 1, poster)
+    attempts = 0
+    if quality_first:
+        data = _encode(frames, fps, width, height, tags, crf=CRF)
+        attempts = 1
+        if len(data) <= limit_bytes:
+            return EncodedClip(data, width, height, count, fps, CRF, None, 1, poster)
     # The container's share: a header, the metadata and about 32 bytes of tables per frame.
     overhead = 4096 + 32 * count + sum(len(v.encode()) for v in tags.values())
     budget = max(limit_bytes - overhead, 0)
     bitrate = max(int(budget * 8 * BITRATE_MARGIN * fps / count), MIN_BITRATE)
-    attempts, scale = 1, 1.0
+    scale = 1.0
     out_width, out_height = width, height
     while True:
         data = _encode(frames, fps, out_width, out_height, tags, bitrate=bitrate)

@@ -13,5 +13,18 @@ disk), and none sees another's patch.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 LOADING = threading.RLock()  # reentrant: a load may load its parts
+
+
+def fetched(source: str) -> str:
+    """``source`` as a pipeline's ``from_pretrained`` should read it under ``LOADING``: a
+    folder as it is; a hub id's pipeline files downloaded first, outside the lock (tens of
+    GB for a video model must not hold every other load in the process), then their folder
+    in the hub's cache (offline, ``HF_HUB_OFFLINE``, it is found there or the call fails)."""
+    if Path(source).expanduser().is_dir():
+        return source
+    from diffusers import DiffusionPipeline
+
+    return str(DiffusionPipeline.download(source))

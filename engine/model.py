@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.loading import LOADING
+from engine.loading import LOADING, fetched
 
 logger = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ def load_model(model_id: str, device_setting: str = "auto", *, place: bool = Tru
         with LOADING:  # never beside another thread's load (engine.loading)
             text2img = pipeline_class.from_single_file(str(path), dtype=dtype)
     else:
-        source = str(path) if path.is_dir() else model_id
+        source = fetched(str(path) if path.is_dir() else model_id)  # outside the lock
         with LOADING:
             text2img = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype)
     return wrap_pipeline(text2img, name_of(model_id), device, model_id=model_id, place=place)

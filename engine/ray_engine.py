@@ -186,8 +186,8 @@ def deploy(
 ) -> Any:
     """Join the cluster at ``address`` (or start a local one, ``ray_cluster``) and deploy
     the replicas (``replica``: the deployment's class, ``EngineReplica`` or a subclass of
-    it; ``models``: its ``models``, ``default``, ``budget``, ``lora_dir`` and
-    ``ip_adapters``); their
+    it; ``models``: its ``models``, ``default``, ``budget``, ``lora_dir``, ``ip_adapters``
+    and ``video``, the VIDEO_MODEL); their
     handle. Blocking."""
     import ray
     from ray import serve
@@ -246,7 +246,7 @@ async def engine_on(
         default_model=default,
         loras=loras,
         ip_adapters=ip_adapters,
-        video=None if video is None else VideoOffer(*video),
+        video=None if video is None else VideoOffer(**video),
     )
 
 

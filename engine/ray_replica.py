@@ -201,8 +201,8 @@ class EngineReplica:
         its video model's offer as ``VideoOffer``'s fields (None without one)."""
         offer = self.resident.video
         video = None
-        if offer is not None:
-            video = (offer.alias, offer.name, offer.defaults, offer.frames, offer.fps)
+        if offer is not None:  # its fields, by name (its fetch is the replica's own)
+            video = {k: getattr(offer, k) for k in ("alias", "name", "defaults", "frames", "fps")}
         infos = {
             alias: ModelInfo(
                 name=model.name,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.faults import is_out_of_memory
 from engine.model import LoadedModel, ModelSummary, model_bytes
 
 if TYPE_CHECKING:
@@ -206,7 +207,9 @@ class Resident:
 
     def _load(self, alias: str) -> LoadedModel:
         """``alias``'s loader, unless it failed less than ``RETRY_LOAD_S`` ago: then
-        ``ModelLoadFailed`` with that failure, at once."""
+        ``ModelLoadFailed`` with that failure, at once. A failure is ``ModelLoadFailed``
+        too (its cause the loader's error), so that a job says its model could not load
+        (a missing file is not its source image missing)."""
         now = self.clock()
         failed = self.failed.get(alias)
         if failed is not None and now - failed[0] < RETRY_LOAD_S:
@@ -217,9 +220,13 @@ class Resident:
         try:
             model = self.loaders[alias]()
         except Exception as exc:
+            if is_out_of_memory(exc):  # room may come: not remembered, not wrapped
+                raise
             first = (str(exc).strip().splitlines() or [""])[0]
             self.failed[alias] = (now, f"{type(exc).__name__}: {first}"[:300])
-            raise
+            raise ModelLoadFailed(
+                f"model {alias!r} could not be loaded: {self.failed[alias][1]}"
+            ) from exc
         self.failed.pop(alias, None)
         return model
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.loading import LOADING
+from engine.loading import LOADING, fetched
 from engine.model import FamilyDefaults, LoadedModel, name_of, pick_device
 
 if TYPE_CHECKING:
@@ -136,10 +136,9 @@ def load_video_model(
     dtype = torch.bfloat16 if device.startswith(("cuda", "mps")) else torch.float32
     path = Path(source).expanduser()
     logger.info("loading video model %s on %s (%s)", source, device, dtype)
+    local = fetched(str(path) if path.is_dir() else source)  # downloaded outside the lock
     with LOADING:  # never beside another thread's load (engine.loading)
-        pipe = LTXConditionPipeline.from_pretrained(
-            str(path) if path.is_dir() else source, dtype=dtype
-        )
+        pipe = LTXConditionPipeline.from_pretrained(local, dtype=dtype)
     if place:
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)

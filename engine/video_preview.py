@@ -14,25 +14,35 @@ where the clip has moved from its start image.
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 CALIBRATION_IMAGES = 8
 CALIBRATION_CELLS = 8  # latent pixels a side of each calibration image
 RIDGE = 1e-3  # relative to the mean squared latent: keeps 128 weights from chasing noise
-_fitted: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+_fitted: weakref.WeakKeyDictionary[Any, tuple[Any, Any] | None] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
+logger = logging.getLogger(__name__)
 
-def projection(vae: Any) -> tuple[Any, Any]:
+
+def projection(vae: Any) -> tuple[Any, Any] | None:
     """``vae``'s latent-to-RGB map (channels x 3 factors and a bias of 3), fitted on its
-    first use and kept while the VAE lives (a model swapped out and back is fitted again)."""
+    first use and kept while the VAE lives (a model swapped out and back is fitted again);
+    None when the fit failed (logged once: the clip runs on without previews)."""
     with _lock:
-        found = _fitted.get(vae)
-        if found is None:
-            found = _fitted[vae] = fit_projection(vae)
-        return found
+        if vae not in _fitted:
+            try:
+                _fitted[vae] = fit_projection(vae)
+            except Exception as exc:  # out of memory beside the model, a VAE of its own kind
+                logger.warning("clip previews are off for this video model: %r", exc)
+                _fitted[vae] = None
+        return _fitted[vae]
 
 
 def fit_projection(vae: Any) -> tuple[Any, Any]:
@@ -62,10 +72,12 @@ def fit_projection(vae: Any) -> tuple[Any, Any]:
     return solved[:channels], solved[channels]
 
 
-def clip_preview(pipe: Any, packed: Any, width: int, height: int, frames: int, max_side: int = 256):
+def clip_preview(
+    pipe: Any, packed: Any, width: int, height: int, frames: int, max_side: int = 256
+) -> Image.Image | None:
     """The middle frame of one clip's packed latents (``sequence x channels``, the
     conditioning tokens first, as ``LTXConditionPipeline`` holds them) as a small PIL
-    image; None when they are not laid out as expected."""
+    image; None when they are not laid out as expected or no map could be fitted."""
     import torch
     from PIL import Image
 
@@ -81,7 +93,10 @@ def clip_preview(pipe: Any, packed: Any, width: int, height: int, frames: int, m
     if packed.ndim != 2 or packed.shape[0] < count or patches != (1, 1):
         return None
     video = packed[-count:].reshape(latent_frames, rows, columns, -1)  # patch size 1
-    factors, bias = projection(pipe.vae)
+    fitted = projection(pipe.vae)
+    if fitted is None:
+        return None
+    factors, bias = fitted
     middle = video[latent_frames // 2].detach().to("cpu", torch.float32)
     if middle.shape[-1] != factors.shape[0]:
         return None
@@ -93,8 +108,9 @@ def clip_preview(pipe: Any, packed: Any, width: int, height: int, frames: int, m
 
 
 def _normalised(vae: Any, latents: Any) -> Any:
-    """As ``LTXConditionPipeline._normalize_latents``: per channel, the VAE's mean and
-    standard deviation, times its scaling factor."""
+    """As ``LTXConditionPipeline`` normalises a condition's latents (and so the frames it
+    denoises): per channel, less the VAE's mean, over its standard deviation (its scaling
+    factor is applied only when decoding)."""
     mean = vae.latents_mean.view(1, -1, 1, 1, 1).to(latents.device, latents.dtype)
     std = vae.latents_std.view(1, -1, 1, 1, 1).to(latents.device, latents.dtype)
-    return (latents - mean) * float(vae.config.scaling_factor) / std
+    return (latents - mean) / std

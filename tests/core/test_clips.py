@@ -32,7 +32,9 @@ def video_dir(tmp_path_factory):
 
 
 @contextlib.asynccontextmanager
-async def services_with_video(tmp_path, sd_model, video_dir, *, video: bool = True, **limits):
+async def services_with_video(
+    tmp_path, sd_model, video_dir, *, video: bool = True, engine_options=None, **limits
+):
     resident = Resident.single(sd_model)
     if video:
         resident.loaders[VIDEO_ALIAS] = functools.partial(
@@ -41,7 +43,7 @@ async def services_with_video(tmp_path, sd_model, video_dir, *, video: bool = Tr
         resident.video = VideoOffer.of(str(video_dir))
     async with (
         Storage(tmp_path / "data") as storage,
-        Engine(resident) as engine,
+        Engine(resident, **(engine_options or {})) as engine,
         open_services(storage, engine, Limits(max_upscale_side=512, **limits)) as services,
     ):
         yield services
@@ -259,3 +261,27 @@ async def test_a_blocked_word_in_a_motion_prompt_is_refused(tmp_path, sd_model, 
         assert await service.storage.count_jobs() == jobs
         # Without the word, the same form is admitted.
         await service.jobs.press(BOB, "t", clip.id, 1, remix="a kite over the sea")
+
+
+async def test_an_extend_of_a_flagged_clip_has_flagged_previews(tmp_path, sd_model, video_dir):
+    """The continuation of a clip the NSFW filter flagged is flagged (it holds the
+    parent's frames), and so are its previews, whatever the classifier says of them (none
+    runs here): its message must not show what the parent's withholds."""
+    options = {"preview_interval": 0.0, "progress_interval": 0.0}
+    async with services_with_video(tmp_path, sd_model, video_dir, engine_options=options) as s:
+        grid = await finished(s, (await s.jobs.imagine(ALICE, "a kite --steps 2")).id)
+        clip = await finished(s, (await s.jobs.press(ALICE, "i", grid.id, 1)).id)
+        [row] = await s.runner.images(clip.id)
+        await s.storage.add_images([dataclasses.replace(row, nsfw=True)])  # as if flagged
+        previews = {}
+
+        async def listen(event):
+            if event.progress is not None and event.progress.preview is not None:
+                previews.setdefault(event.job.id, []).append(event.progress.preview_nsfw)
+
+        s.runner.add_listener(listen)
+        flagged = await finished(s, (await s.jobs.press(ALICE, "e", clip.id, 1)).id)
+        clean = await finished(s, (await s.jobs.press(ALICE, "o", grid.id, 2)).id)
+        assert previews[flagged.id] and all(previews[flagged.id])
+        assert previews[clean.id] and not any(previews[clean.id])
+        assert [r.nsfw for r in await s.runner.images(flagged.id)] == [True]

@@ -139,6 +139,15 @@ def test_over_the_limit_the_bitrate_comes_down_first():
     assert len(read_clip(clip.data)[0]) == 36
 
 
+def test_a_clip_fitted_again_goes_straight_to_the_bitrate():
+    """Fitting a made clip to a smaller limit skips the quality encode it is known to
+    be over (``core.outputs.fitting_clip``): one encode, at a bitrate, under the limit."""
+    frames = moving_frames(36, 192, 108, grain=20)
+    limit = len(encode_clip(frames, FPS, limit_bytes=1 << 30).data) // 4
+    clip = encode_clip(frames, FPS, limit_bytes=limit, quality_first=False)
+    assert len(clip.data) <= limit and clip.attempts == 1 and clip.crf is None
+
+
 def test_then_the_frames_shrink_until_the_clip_fits():
     """Below what the lowest bitrate gives at full size: smaller frames, sides even."""
     frames = moving_frames(36, 192, 108, grain=20)

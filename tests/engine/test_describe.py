@@ -207,17 +207,32 @@ async def test_a_model_that_cannot_load_is_unavailable_naming_describe_model(
     assert any("could not be loaded" in r.getMessage() for r in caplog.records), caplog.text
 
 
-def test_a_load_waits_for_a_diffusers_load_on_another_thread(describe_dir):
+def test_a_load_waits_for_a_diffusers_load_on_another_thread(describe_dir, monkeypatch):
     """diffusers builds a model on the meta device inside accelerate's
     ``init_empty_weights``, which patches ``register_parameter`` for the whole process:
     Florence-2 built meanwhile on another thread got meta weights ("Cannot copy out of meta
     tensor"; seen when a first clip loaded the video model as the bot started). Every load
     holds ``engine.loading.LOADING``: here the test holds it inside that patch, as a
-    diffusers load does, and the describer's load waits, then loads real weights."""
+    diffusers load does; the describer's load asks for it and waits (seen through the
+    lock, not a clock), then loads real weights once the patch is gone."""
     from accelerate import init_empty_weights
 
+    import engine.describe
     from engine.loading import LOADING
 
+    asked = threading.Event()
+
+    class Watched:
+        """``LOADING``, telling the test when the load asks for it."""
+
+        def __enter__(self) -> None:
+            asked.set()
+            LOADING.acquire()
+
+        def __exit__(self, *exc_info: object) -> None:
+            LOADING.release()
+
+    monkeypatch.setattr(engine.describe, "LOADING", Watched())
     loaded = Describer(str(describe_dir), "cpu")
     failures: list[BaseException] = []
 
@@ -230,8 +245,11 @@ def test_a_load_waits_for_a_diffusers_load_on_another_thread(describe_dir):
     thread = threading.Thread(target=load)
     with LOADING, init_empty_weights():
         thread.start()
-        thread.join(1.0)
-        assert thread.is_alive(), "the load waits for the one in progress"
+        # Either the load asks for the lock, or it ends without it (a regression).
+        while not asked.wait(0.05) and thread.is_alive():
+            pass
+        assert asked.is_set(), f"the load did not wait for the lock: {failures}"
+        assert thread.is_alive(), "it holds at the lock while another load runs"
     thread.join(60)
     assert not failures and not thread.is_alive()
     assert not any(p.is_meta for p in loaded._model.parameters())

@@ -15,13 +15,13 @@ from engine import VIDEO_ALIAS, Engine, JobSpec, Progress, VideoOffer
 from engine.handle import JobStarted
 from engine.resident import Resident
 from engine.video import ClipPlan, load_video_model
-from engine.video_preview import fit_projection, projection
+from engine.video_preview import clip_preview, fit_projection, projection
 
 
 class LinearVae(torch.nn.Module):
     """A VAE whose latent pixel is a known linear map of its patch's mean colour (plus a
-    per-channel offset), normalised with a mean, a standard deviation and a scaling factor
-    as LTX-Video's is: the fitted map must invert it exactly."""
+    per-channel offset), normalised with a mean and a standard deviation as LTX-Video's
+    is: the fitted map must invert it exactly."""
 
     spatial_compression_ratio = 4
 
@@ -44,7 +44,7 @@ class LinearVae(torch.nn.Module):
     def normalised(self, rgb: tuple[float, float, float]) -> torch.Tensor:
         """What the pipeline would hold for a flat patch of ``rgb`` (in [-1, 1])."""
         latent = self.mix @ torch.tensor(rgb) + self.offset
-        return (latent - self.latents_mean) * self.config.scaling_factor / self.latents_std
+        return (latent - self.latents_mean) / self.latents_std
 
 
 def test_the_fitted_map_inverts_a_linear_vae_on_colours_it_never_saw():
@@ -60,6 +60,26 @@ def test_the_map_is_fitted_once_per_vae():
     vae = LinearVae()
     assert projection(vae) is projection(vae)
     assert projection(LinearVae()) is not projection(vae)
+
+
+def test_a_vae_that_cannot_be_fitted_turns_previews_off_not_the_clip(caplog):
+    """The fit runs in the middle of a clip's call: if it fails (out of memory beside the
+    model, say), the clip goes on without previews, and the fit is not tried each step."""
+    vae, calls = LinearVae(), []
+
+    def failing(video):
+        calls.append(1)
+        raise RuntimeError("CUDA out of memory")
+
+    vae.encode = failing
+    pipe = SimpleNamespace(
+        vae=vae, vae_spatial_compression_ratio=4, vae_temporal_compression_ratio=8
+    )
+    packed = torch.zeros(2 * 2 * 2, 6)  # 2 latent frames of 2x2, 6 channels
+    assert clip_preview(pipe, packed, 8, 8, 9) is None
+    assert clip_preview(pipe, packed, 8, 8, 9) is None
+    assert calls == [1]
+    assert any("clip previews are off" in r.getMessage() for r in caplog.records)
 
 
 @pytest.fixture(scope="module")
