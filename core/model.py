@@ -196,6 +196,7 @@ class Job:
     finished_at: str | None
     delivered_at: str | None = None
     purged_at: str | None = None
+    gpu_seconds: float | None = None  # device seconds its runs spent; None: not run
 
     @property
     def kind(self) -> JobKind:

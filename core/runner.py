@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from core.clips import clip_spec
 from core.encoders import EncoderPool
 from core.errors import UnknownJob, UserError
 from core.model import (
@@ -26,8 +25,7 @@ from core.model import (
     Requester,
 )
 from core.outputs import write_outputs
-from core.recipes import CLIP_KINDS, ImagePrompt, ImageRef, made, paint, starts_from
-from core.references import engine_references
+from core.specs import ModelGone, job_spec
 from engine import (
     Engine,
     JobCancelled,
@@ -42,6 +40,7 @@ from storage.db import Storage
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[JobEvent], Awaitable[None]]
+CHARGE_WAIT_S = 600.0  # a cancelled call stops at its next step: far less than this
 
 
 class Runner:
@@ -154,46 +153,9 @@ class Runner:
     # running
 
     def spec_for(self, job: Job) -> JobSpec:
-        """The engine's view of a committed job (``ValueError`` when the engine could not
-        run it): built once, when the job is handed to the engine."""
-        p = job.params
-        if isinstance(made(job.recipe), CLIP_KINDS):  # the video model's (core.clips)
-            video = self.engine.video
-            if video is None or video.name != p.model:
-                raise ModelGone(f"the video model it was made with ({p.model}) is off")
-            return clip_spec(self.storage, job, video)
-        alias = self.engine.alias_of(p.model)
-        if alias is None:
-            raise ModelGone(f"the model it was made with ({p.model}) is no longer offered")
-        gone = [name for name, _ in p.loras if name not in self.engine.loras]
-        if gone:
-            raise ModelGone(f"the LoRA it was made with ({gone[0]}) is no longer offered")
-        start = starts_from(job.recipe)
-        source = None
-        if isinstance(start, ImageRef):
-            source = self.storage.image_path(start.job, start.index)
-        elif isinstance(start, ImagePrompt):  # its own source.png, or a parent's
-            source = self.storage.source_path(start.job or job.id)
-        return JobSpec(
-            job_id=job.id,
-            prompt=job.prompt,
-            negative=job.negative,
-            width=p.width,
-            height=p.height,
-            steps=p.steps,
-            guidance=p.guidance,
-            seed=job.seed,
-            num_images=p.num_images,
-            source_image=source,
-            strength=job.recipe.strength,
-            paint=paint(job.recipe),
-            tile=p.tile,
-            owner=job.user_id,
-            model=alias,
-            loras=p.loras,
-            chaos=p.chaos,
-            references=engine_references(self.storage, job.id, p),
-        )
+        """The engine's view of a committed job (``ModelGone``, a ``ValueError``, when the
+        engine could not run it): built once, when the job is handed to the engine."""
+        return job_spec(self.storage, self.engine, job)
 
     def launch(self, job: Job) -> None:
         """Hand a committed job to the engine now (so its queue position is known at
@@ -233,13 +195,14 @@ class Runner:
     async def _run(self, job: Job, spec: JobSpec, handle: JobHandle) -> None:
         """The job's one owner from the engine's queue to its final row and event."""
         error: str | None = None
-        status = JobStatus.DONE
+        status, ran = JobStatus.DONE, False
         try:
             # An Extend's clip holds its parent's frames: flagged if they were, and so
             # are its previews (its message must not show what the parent's withholds).
             flagged = await extends_flagged(self.storage, job, spec)
             async for update in handle.events():
                 if isinstance(update, JobStarted):
+                    ran = True
                     await self.storage.mark_running(job.id)
                     self.emit(JobEvent(EventKind.STARTED, await self.job(job.id)))
                 else:
@@ -256,14 +219,20 @@ class Runner:
             raise  # the service is stopping: the row stays as it is, for the next start
         except JobCancelled:
             status = JobStatus.CANCELLED
+            if ran:  # its call stops a step later: counted once the worker is through
+                self._spawn(spent_later(self.storage, job.id, handle))
+                ran = False
         except Exception as exc:
             # The details are for the log; users read a short reason that names no path.
             logger.exception("job %s failed", job.id)
             status, error = JobStatus.FAILED, failure_reason(exc)
-        await self._finish(job, status, error)
+        # What its calls spent on the device, failed runs too (engine.gpu_time).
+        await self._finish(job, status, error, handle.gpu_seconds if ran else 0.0)
 
-    async def _finish(self, job: Job, status: JobStatus, error: str | None) -> None:
-        await self.storage.finish_job(job.id, status, error)
+    async def _finish(
+        self, job: Job, status: JobStatus, error: str | None, gpu_seconds: float = 0.0
+    ) -> None:
+        await self.storage.finish_job(job.id, status, error, gpu_seconds)
         logger.info("job %s %s", job.id, status)
         final = await self.job(job.id)
         self._wake(final)
@@ -299,9 +268,14 @@ async def extends_flagged(storage: Storage, job: Job, spec: JobSpec) -> bool:
     return any((await storage.nsfw_flags([job.parent_id])).get(job.parent_id, []))
 
 
-class ModelGone(ValueError):
-    """A queued job's model or LoRA is not among those the bot offers now (``MODELS`` or
-    ``LORA_DIR`` changed)."""
+async def spent_later(storage: Storage, job_id: int, handle: JobHandle) -> None:
+    """A running job's cancelled call: its device seconds, once its worker is through."""
+    try:
+        await asyncio.wait_for(asyncio.shield(handle.charged), CHARGE_WAIT_S)
+    except TimeoutError:
+        logger.warning("job %s: its cancelled call was not through in time", job_id)
+    if handle.gpu_seconds > 0:
+        await storage.add_gpu_seconds(job_id, handle.gpu_seconds)
 
 
 def failure_reason(exc: BaseException) -> str:

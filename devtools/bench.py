@@ -71,6 +71,7 @@ class Phase:
     peak_bytes: int | None = None
     pipeline_calls: int | None = None
     worker_busy: float | None = None  # the share of the run the worker was in calls
+    gpu_seconds: list[float] = field(default_factory=list)  # each job's, as its row keeps
 
     @property
     def images_per_second(self) -> float:
@@ -235,6 +236,7 @@ async def job_path(
             peak_bytes=_peak(model.device),
             pipeline_calls=engine.stats.batches,
             worker_busy=(engine.call_seconds - calls_before) / seconds,
+            gpu_seconds=[f.gpu_seconds or 0.0 for f in finals],
         )
         size = (finals[0].params.width, finals[0].params.height)
     return phase, size
@@ -341,6 +343,11 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
             "pipeline_calls": statistics.median(p.pipeline_calls or 0 for p in phases),
             "worker_busy": statistics.median(p.worker_busy or 0.0 for p in phases),
             "peak_bytes": max(p.peak_bytes or 0 for p in phases),
+            # Each job's device seconds as measured and kept on its row (its share of the
+            # calls it ran in), beside that run's wall time: the last round's, in order.
+            "gpu_seconds": phases[-1].gpu_seconds,
+            "wall_seconds": phases[-1].seconds,
+            "gpu_seconds_per_job": statistics.median(s for p in phases for s in p.gpu_seconds),
         }
     report["admission"] = admitted
     return report
@@ -365,7 +372,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"one bare call (4 images): {bare['seconds_per_call']:.3f} s",
         "",
         f"{'':26}{'images/s':>10}{'vs bare':>9}{'spread':>12}{'p50 s':>8}{'p95 s':>8}"
-        f"{'calls':>7}{'peak MiB':>10}{'busy':>7}",
+        f"{'calls':>7}{'peak MiB':>10}{'busy':>7}{'GPU s/job':>10}",
         f"{'bare pipeline, 4 per call':26}{bare['images_per_second']:>10.2f}{1.0:>9.2f}"
         f"{'-':>12}{'-':>8}{'-':>8}{report['jobs']:>7}{mib(bare['peak_bytes']):>10}{'-':>7}",
     ]
@@ -380,10 +387,15 @@ def format_report(report: dict[str, Any]) -> str:
             f"{spread:>12}{seconds(phase['latency_p50_s']):>8}"
             f"{seconds(phase['latency_p95_s']):>8}{phase['pipeline_calls']:>7g}"
             f"{mib(phase['peak_bytes']):>10}{phase['worker_busy']:>7.1%}"
+            f"{phase['gpu_seconds_per_job']:>10.3f}"
         )
     rates = ", ".join(f"{rate:.2f}" for rate in bare["runs"])
     lines.append(f"(bare pipeline, each run in turn: {rates} images/s)")
     lines.append("(busy: the share of a job-path run the worker spent in pipeline calls)")
+    lines.append(
+        "(GPU s/job: the median job's device seconds, its share of the calls it ran in, "
+        "as its row keeps them; CUDA events on a GPU, the wall clock on a CPU)"
+    )
     if "admission" in report:
         adm = report["admission"]
         lines.append(

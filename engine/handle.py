@@ -66,6 +66,12 @@ class JobHandle:
         self.cancelled = threading.Event()  # read by the worker between and during steps
         self.requeued = False  # given back once by a worker that was lost mid-batch
         self.passed_over = False  # a job of a resident model went first once (scheduler)
+        # Device seconds its calls spent, its share of fused ones (engine.gpu_time); set by
+        # the worker before the outcome, read by the job's owner after it.
+        self.gpu_seconds = 0.0
+        # Settled when its worker is through with it (``gpu_seconds`` final): later than
+        # the output for a running job cancelled from the loop, whose call stops a step on.
+        self.charged: asyncio.Future[None] = self.loop.create_future()
         self._updates: asyncio.Queue[JobUpdate | None] = asyncio.Queue()
         # The outcome is read even when nobody awaits it any more (its owner stopped at
         # shutdown), so that asyncio does not report an error as never retrieved.
@@ -96,6 +102,11 @@ class JobHandle:
             self.output.set_result(output)  # type: ignore[arg-type]
         self._updates.put_nowait(None)
 
+    def through(self) -> None:
+        """Its worker is through with it: ``gpu_seconds`` holds all it spent."""
+        if not self.charged.done():
+            self.charged.set_result(None)
+
     def abandon(self) -> None:
         """The engine stops without running it: cancel the output, end the stream."""
         if not self.output.done():
@@ -113,6 +124,7 @@ class JobHandle:
         """``finish`` from the worker thread (a no-op when the loop has closed)."""
         try:
             self.loop.call_soon_threadsafe(self.finish, output, error)
+            self.loop.call_soon_threadsafe(self.through)
         except RuntimeError:
             logger.info("job %s finished after its loop closed", self.spec.job_id)
 

@@ -155,9 +155,13 @@ def _deliver(event: Any, by_id: dict[int, JobHandle], handoff: Handoff) -> None:
     if isinstance(event, (JobStarted, Progress)):
         handle.report(event)
     elif isinstance(event, JobOutput):
+        handle.gpu_seconds += event.gpu_seconds
         handle.finish(event, None)
+        handle.through()
     elif isinstance(event, JobFailed):
+        handle.gpu_seconds += event.gpu_seconds
         handle.finish(None, RemoteJobError(event.error))
+        handle.through()
 
 
 def _cancel_when_all_cancelled(items: list[JobHandle], stream: Any) -> None:

@@ -58,6 +58,7 @@ class JobFailed:
 
     job_id: int
     error: str
+    gpu_seconds: float = 0.0  # what its runs spent on the replica's device, all the same
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +291,7 @@ async def _forward(handle: JobHandle, events: asyncio.Queue[Any]) -> None:
     try:
         output: JobOutput = await handle
     except BaseException as exc:  # its error travels as text
-        events.put_nowait(JobFailed(handle.spec.job_id, f"{type(exc).__name__}: {exc}"))
+        text = f"{type(exc).__name__}: {exc}"
+        events.put_nowait(JobFailed(handle.spec.job_id, text, handle.gpu_seconds))
     else:
-        events.put_nowait(output)
+        events.put_nowait(dataclasses.replace(output, gpu_seconds=handle.gpu_seconds))

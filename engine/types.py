@@ -238,6 +238,7 @@ class JobOutput:
     # about one frame a second (what the NSFW classifier looks at).
     clip: Any = None
     fps: int = 0
+    gpu_seconds: float = 0.0  # from a Ray replica: its job's device seconds (JobHandle's)
 
 
 @dataclass(frozen=True, slots=True)

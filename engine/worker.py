@@ -36,6 +36,7 @@ from engine.calls import call_arguments, run_pipeline
 from engine.clip_jobs import ClipFrames, job_output
 from engine.entries import Entry, entries_of
 from engine.faults import Returned, WorkerLost, free_memory, is_device_lost, is_out_of_memory
+from engine.gpu_time import DeviceTimer, charge
 from engine.handle import JobCancelled, JobHandle, JobStarted, settle_threadsafe
 from engine.inbox import Batch, Call, Handoff, Stop, give_back_batches, return_all
 from engine.model import LoadedModel
@@ -209,11 +210,13 @@ class Worker:
             for item in live:
                 self._fail(item, exc)
             return
-        started = time.perf_counter()
+        timer = DeviceTimer(model.device)
         failed: BaseException | None = None
         try:
-            results = self._generate(model, live)
+            with timer:
+                results = self._generate(model, live)
         except BaseException as exc:
+            charge(live, timer.seconds)  # what was spent is spent (engine.gpu_time)
             self._check_device(exc)
             if len(live) == 1 and not is_out_of_memory(exc):
                 self._fail(live[0], exc)
@@ -222,36 +225,11 @@ class Worker:
                 exc.__traceback__ = None  # its frames hold the call's tensors: let them go
             failed = exc
         if failed is not None:  # retried outside the except: the failed call is gone
-            self._retry_alone(model, live, failed)
+            _retry_alone(self, model, live, failed)
             return
-        seconds = time.perf_counter() - started
+        charge(live, timer.seconds)
         for item, images in results.items():
-            self._finish(item, images, seconds)
-
-    def _retry_alone(self, model: Pipelines, items: list[JobHandle], exc: BaseException) -> None:
-        out_of_memory = is_out_of_memory(exc)
-        ids = [item.spec.job_id for item in items]
-        if out_of_memory:
-            logger.warning("jobs %s ran out of memory together; retrying in smaller calls", ids)
-            free_memory()
-        else:
-            logger.warning("fused jobs %s failed (%r); retrying each alone", ids, exc)
-        for item in items:
-            if item.cancelled.is_set():
-                item.finish_threadsafe(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
-                continue
-            started = time.perf_counter()
-            # Out of memory: split the job's own images too (half as many per call).
-            per_call = max(1, item.spec.num_images // 2) if out_of_memory else None
-            try:
-                images = self._generate(model, [item], images_per_call=per_call)[item]
-            except BaseException as retry_error:
-                self._check_device(retry_error)
-                if is_out_of_memory(retry_error):
-                    free_memory()
-                self._fail(item, retry_error)
-                continue
-            self._finish(item, images, time.perf_counter() - started)
+            self._finish(item, images, timer.seconds)
 
     def _finish(self, item: JobHandle, images: list, seconds: float) -> None:
         if item.cancelled.is_set():
@@ -301,6 +279,38 @@ class Worker:
         step_end = _StepEnd(self, entries, model.defaults.family)
         common = call_arguments(model, entries, step_end, references)
         return run_pipeline(model, entries, common)
+
+
+def _retry_alone(
+    worker: Worker, model: Pipelines, items: list[JobHandle], exc: BaseException
+) -> None:
+    """A fused call failed: each job again alone (out of memory: in smaller calls too)."""
+    out_of_memory = is_out_of_memory(exc)
+    ids = [item.spec.job_id for item in items]
+    if out_of_memory:
+        logger.warning("jobs %s ran out of memory together; retrying in smaller calls", ids)
+        free_memory()
+    else:
+        logger.warning("fused jobs %s failed (%r); retrying each alone", ids, exc)
+    for item in items:
+        if item.cancelled.is_set():
+            item.finish_threadsafe(None, JobCancelled(f"job {item.spec.job_id} cancelled"))
+            continue
+        timer = DeviceTimer(model.device)
+        # Out of memory: split the job's own images too (half as many per call).
+        per_call = max(1, item.spec.num_images // 2) if out_of_memory else None
+        try:
+            with timer:
+                images = worker._generate(model, [item], images_per_call=per_call)[item]
+        except BaseException as retry_error:
+            item.gpu_seconds += timer.seconds
+            worker._check_device(retry_error)
+            if is_out_of_memory(retry_error):
+                free_memory()
+            worker._fail(item, retry_error)
+            continue
+        item.gpu_seconds += timer.seconds
+        worker._finish(item, images, timer.seconds)
 
 
 def _clip(worker: Worker, model: LoadedModel, item: JobHandle) -> ClipFrames:

@@ -29,7 +29,7 @@ COUNTED_SQL = (
 JOB_COLUMNS = (
     "id, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
     " negative, params, recipe, seed, status, error, attempts, created_at, started_at,"
-    " finished_at, delivered_at, purged_at"
+    " finished_at, delivered_at, purged_at, gpu_seconds"
 )
 
 
@@ -160,13 +160,28 @@ class JobRows(Database):
         )
         await self.db.commit()
 
-    async def finish_job(self, job_id: int, status: JobStatus, error: str | None = None) -> None:
-        """Set a final status (done, failed, cancelled) with its error text."""
+    async def finish_job(
+        self, job_id: int, status: JobStatus, error: str | None = None, gpu_seconds: float = 0.0
+    ) -> None:
+        """Set a final status (done, failed, cancelled) with its error text, adding the
+        device seconds its run spent (``gpu_seconds`` stays NULL for a job that never ran)."""
         if not JobStatus(status).is_final:
             raise ValueError(f"not a final status: {status}")
+        spent = float(gpu_seconds)
         await self.db.execute(
-            "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
-            (status, error, _iso(self.clock()), job_id),
+            "UPDATE jobs SET status = ?, error = ?, finished_at = ?,"
+            " gpu_seconds = CASE WHEN ? > 0 THEN COALESCE(gpu_seconds, 0) + ? ELSE gpu_seconds END"
+            " WHERE id = ?",
+            (status, error, _iso(self.clock()), spent, spent, job_id),
+        )
+        await self.db.commit()
+
+    async def add_gpu_seconds(self, job_id: int, seconds: float) -> None:
+        """Add device seconds a job spent after its row was finished (a cancelled call
+        stops at its next step)."""
+        await self.db.execute(
+            "UPDATE jobs SET gpu_seconds = COALESCE(gpu_seconds, 0) + ? WHERE id = ?",
+            (float(seconds), job_id),
         )
         await self.db.commit()
 

@@ -31,6 +31,11 @@ async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):
         assert phase["ratio_min"] > 0
         # Time in pipeline calls, within the run's own time (measured apart, on the worker).
         assert 0 < phase["worker_busy"] <= 1.0
+        # Each job's GPU seconds, measured and kept on its row: all of them within the
+        # run's wall time together (the worker runs one call at a time).
+        assert len(phase["gpu_seconds"]) == 4 and all(s > 0 for s in phase["gpu_seconds"])
+        assert sum(phase["gpu_seconds"]) <= phase["wall_seconds"]
+        assert phase["gpu_seconds_per_job"] > 0
     # Each job-path run against the mean of the bare runs on either side of it.
     bare = report["bare"]["runs"]
     for key, sides in (("batching_off", [(0, 1), (3, 4)]), ("batching_on", [(1, 2), (2, 3)])):
@@ -43,6 +48,7 @@ async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):
         assert phase["peak_bytes"] > 0
     text = format_report(report)
     assert "job path, batching on" in text and "median of 2 rounds" in text
+    assert "GPU s/job" in text
     admission = report["admission"]
     assert admission["commands"] == 30 and admission["users"] == 10
     assert 0 < admission["p50_ms"] <= admission["p99_ms"] <= admission["max_ms"]
