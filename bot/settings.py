@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     media_hosts: str = DEFAULT_MEDIA_HOSTS
     video_model: str = DEFAULT_VIDEO_MODEL
     video_cost: int = Field(8, ge=1, le=100)
+    fast_minutes_daily: float = Field(30.0, ge=0)
+    global_fast_minutes_daily: float = Field(120.0, ge=0)
+    relax: Literal["on", "off"] = "on"
+    max_relax_per_user: int = Field(2, ge=1)
 
     @field_validator("media_hosts")
     @classmethod

@@ -19,6 +19,7 @@ from pathlib import Path
 from core.batches import create_rows
 from core.blocked import PARENT_TEXTS, BlockedWords, Text
 from core.errors import Banned, GroupRefused, QueueFull, QuotaExceeded, UserError
+from core.fast_time import FastBatch, Rates
 from core.limits import Limits
 from core.model import (
     AdmissionCounts,
@@ -57,6 +58,8 @@ class Admission:
         self.limits = limits
         self.runner = runner
         self.words = words or BlockedWords(storage)  # each server's, checked off the loop
+        self.rates = Rates()  # GPU seconds per unit of work by model, measured (fast time)
+        runner.add_listener(self.rates.on_event)
         # Checks that count jobs and the insert they guard run under one lock, so that
         # jobs submitted at the same instant cannot all pass a limit that only one fits.
         self.lock = asyncio.Lock()
@@ -196,6 +199,7 @@ class Admission:
         mine: Counter[int] = Counter()
         passed: list[_Waiting] = []
         admitted = 0  # jobs that passed so far, in the whole batch
+        fast = FastBatch(self.limits, self.rates, day_start)  # each job's mode, estimate
         for (who, news, waiter), read in zip(batch, reads, strict=True):
             fitted = cost = 0
             try:
@@ -209,10 +213,12 @@ class Admission:
                     )
                     self._refuse(who, counts, day_start, cost_of(self.limits, new))
                     fitted, cost = fitted + 1, cost + cost_of(self.limits, new)
+                news = fast.place(who, read, news)
             except UserError as refusal:
                 if not waiter.done():
                     waiter.set_exception(_for_the_group(refusal, len(news), fitted))
                 continue
+            fast.commit(who, news)
             here[who.user_id, who.guild_id] += cost
             spent[who.user_id] += cost
             mine[who.user_id] += fitted
@@ -220,7 +226,7 @@ class Admission:
             passed.append((who, news, waiter))
         # One bad row (a text the database will not take) fails its own request only.
         for (_, news, waiter), group in await create_rows(self.storage, passed):
-            await self._write_sources(news, group)
+            await _write_sources(self.storage, news, group)
             for job in group:
                 # Committed: it runs whether or not its caller is still waiting for it.
                 logger.info("job %s queued: %s by user %s", job.id, job.kind, job.user_id)
@@ -228,17 +234,6 @@ class Admission:
                 self.runner.emit(JobEvent(EventKind.QUEUED, job))
             if not waiter.done():
                 waiter.set_result(group)
-
-    async def _write_sources(self, news: list[NewJob], jobs: list[Job]) -> None:
-        """Image prompts and references: each job's into its own folder, before it can
-        run. A write that fails (a full disk) leaves the job to fail alone with that
-        reason."""
-        for new, job in zip(news, jobs, strict=True):
-            try:
-                for path, data in _input_files(self.storage, new, job.id):
-                    await asyncio.to_thread(self.storage.write_file, path, data)
-            except OSError as exc:
-                logger.error("job %s: could not store its images: %s", job.id, exc)
 
     def _day_start(self) -> datetime:
         now = self.storage.clock().astimezone(UTC)
@@ -290,6 +285,18 @@ class Admission:
                 f"The queue is full ({counts.queued_all} jobs waiting). "
                 "Please try again in a few minutes."
             )
+
+
+async def _write_sources(storage: Storage, news: list[NewJob], jobs: list[Job]) -> None:
+    """Image prompts and references: each job's into its own folder, before it can
+    run. A write that fails (a full disk) leaves the job to fail alone with that
+    reason."""
+    for new, job in zip(news, jobs, strict=True):
+        try:
+            for path, data in _input_files(storage, new, job.id):
+                await asyncio.to_thread(storage.write_file, path, data)
+        except OSError as exc:
+            logger.error("job %s: could not store its images: %s", job.id, exc)
 
 
 def _for_the_group(refusal: UserError, count: int, fitted: int) -> UserError:

@@ -280,7 +280,8 @@ async def imagine_clips(
         recipe = Animate(ImagePrompt(1.0), motion, parsed.loop, end)
         seed = secrets.randbelow(2**32) if parsed.seed is None else parsed.seed
         new = NewJob(who.user_id, parsed.prompt, "", seed, params, recipe, who.guild_id)
-        news.append(dataclasses.replace(new, channel_id=who.channel_id, source_png=png))
+        placed = dict(channel_id=who.channel_id, source_png=png, mode=parsed.mode)
+        news.append(dataclasses.replace(new, **placed))
     return await jobs.admission.admit_all(who, news, sources=sources, checked=True)
 
 

@@ -123,6 +123,7 @@ def imagine(
         params=params.but(steps=steps_for(params.steps, recipe.strength)),
         recipe=recipe,
         source_png=source_png,
+        mode=parsed.mode,
     )
 
 

@@ -25,6 +25,20 @@ class Banned(UserError):
     """The user may not start jobs or press buttons here."""
 
 
+class FastTimeUsedUp(UserError):
+    """The member's fast time is used up and relax mode is off: when it renews travels
+    with it (the bot shows it in the reader's time zone)."""
+
+    def __init__(
+        self, message: str, *, minutes: float, used: float, renews_at: datetime, everywhere: bool
+    ) -> None:
+        super().__init__(message)
+        self.minutes = minutes  # the limit, GPU-minutes a day
+        self.used = used  # GPU-minutes used today, this job's estimate not included
+        self.renews_at = renews_at
+        self.everywhere = everywhere  # the limit across every server
+
+
 class QuotaExceeded(UserError):
     """The user's daily quota is used up; when it resets travels with it."""
 

@@ -21,6 +21,10 @@ class Limits:
     # MEDIA_HOSTS: the only hosts --sref/--oref links are fetched from.
     media_hosts: frozenset[str] = frozenset({"cdn.discordapp.com", "media.discordapp.net"})
     video_cost: int = 8  # VIDEO_COST: jobs a clip counts as against the daily quotas
+    fast_minutes_daily: float = 30.0  # FAST_MINUTES_DAILY: fast GPU-minutes a member a day
+    global_fast_minutes_daily: float = 120.0  # ... across all servers (0: off)
+    relax: bool = True  # RELAX: relax mode offered
+    max_relax_per_user: int = 2  # MAX_RELAX_PER_USER: relax jobs queued or running at once
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:
@@ -36,4 +40,8 @@ class Limits:
             owner_ids=settings.owner_id_set,
             media_hosts=settings.media_host_set,
             video_cost=settings.video_cost,
+            fast_minutes_daily=settings.fast_minutes_daily,
+            global_fast_minutes_daily=settings.global_fast_minutes_daily,
+            relax=settings.relax == "on",
+            max_relax_per_user=settings.max_relax_per_user,
         )

@@ -161,6 +161,12 @@ class NewJob:
     source_png: bytes | None = field(default=None, repr=False, compare=False)
     # Its own references (PNG), slot 1 first, written beside it as ref-<slot>.png.
     reference_pngs: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    # Fast or relax (core.fast_time): "" asks for the member's /settings mode; admission
+    # writes the mode it runs in, whether fast time running out moved it to relax, and
+    # the GPU seconds it estimates for it.
+    mode: str = ""
+    moved: bool = False
+    gpu_estimate: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**32:
@@ -197,6 +203,9 @@ class Job:
     delivered_at: str | None = None
     purged_at: str | None = None
     gpu_seconds: float | None = None  # device seconds its runs spent; None: not run
+    mode: str = "fast"  # or "relax": it costs no fast time, and waits behind fast jobs
+    moved: bool = False  # relax because the member's fast time was used up
+    gpu_estimate: float | None = None  # admission's estimate of its GPU seconds
 
     @property
     def kind(self) -> JobKind:
@@ -254,6 +263,14 @@ class AdmissionCounts:
     queued_all: int
     ban: tuple[str, bool] | None = None  # (reason, everywhere)
     settings: dict[str, Any] = field(default_factory=dict)  # the user's /settings
+    # Fast time (core.fast_time): GPU seconds of today's fast jobs here and everywhere
+    # (measured, or estimated while they wait or run), the fast-minutes override and the
+    # server's default (None: not set), and the user's relax jobs queued or running.
+    fast_here: float = 0.0
+    fast_everywhere: float = 0.0
+    fast_override: float | None = None
+    fast_server_default: float | None = None
+    relax_mine: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,7 @@ async def open_services(
     services = Services.build(
         storage, engine, limits, pool, describer=describer, fetch_url=fetch_url
     )
+    await services.admission.rates.load(storage)  # what each model's jobs measured
     await services.runner.start()
     try:
         yield services

@@ -3,6 +3,8 @@ job is handed to the engine (a clip's by ``core.clips``)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from core.clips import clip_spec
 from core.model import Job
 from core.recipes import CLIP_KINDS, ImagePrompt, ImageRef, made, paint, starts_from
@@ -24,7 +26,7 @@ def job_spec(storage: Storage, engine: Engine, job: Job) -> JobSpec:
         video = engine.video
         if video is None or video.name != p.model:
             raise ModelGone(f"the video model it was made with ({p.model}) is off")
-        return clip_spec(storage, job, video)
+        return dataclasses.replace(clip_spec(storage, job, video), relax=job.mode == "relax")
     alias = engine.alias_of(p.model)
     if alias is None:
         raise ModelGone(f"the model it was made with ({p.model}) is no longer offered")
@@ -56,4 +58,5 @@ def job_spec(storage: Storage, engine: Engine, job: Job) -> JobSpec:
         loras=p.loras,
         chaos=p.chaos,
         references=engine_references(storage, job.id, p),
+        relax=job.mode == "relax",
     )

@@ -49,11 +49,20 @@ Q = TypeVar("Q", bound=Queued)
 
 
 def fair_order(waiting: Iterable[Q], last_served: dict[int, int]) -> list[Q]:
-    """The order jobs would run in: round-robin, least recently served owner first.
+    """The order jobs would run in: every fast job before any relax job (a relax job
+    runs only when no fast job waits), each kind round-robin, least recently served
+    owner first.
 
     Owners never served come first, then by when they were last served; each owner's
     own jobs keep their submission order; ties go to the earlier submission.
     """
+    jobs = list(waiting)
+    fast = [pending for pending in jobs if not pending.spec.relax]
+    relax = [pending for pending in jobs if pending.spec.relax]
+    return _round_robin(fast, last_served) + _round_robin(relax, last_served)
+
+
+def _round_robin(waiting: list[Q], last_served: dict[int, int]) -> list[Q]:
     queues: dict[int, list[Q]] = {}
     for pending in sorted(waiting, key=lambda p: p.order):
         queues.setdefault(pending.spec.owner, []).append(pending)
@@ -80,7 +89,11 @@ def resident_first(order: list[JobHandle], holds: Callable[[str], bool], default
         return first
     members = len({pending.spec.owner for pending in order})
     # Each member's next job: the first ``members`` of the fair order.
-    resident = [p for p in order[1:members] if holds(p.spec.model or default)]
+    resident = [
+        p
+        for p in order[1:members]
+        if p.spec.relax == first.spec.relax and holds(p.spec.model or default)
+    ]
     if not resident:
         return first
     first.passed_over = True
@@ -92,6 +105,8 @@ def fused(first: JobHandle, order: list[JobHandle], max_images: int) -> list[Job
     batch, images = [first], first.spec.num_images
     for pending in order:
         if pending is first or pending.spec.shape != first.spec.shape:
+            continue
+        if pending.spec.relax != first.spec.relax:  # a relax job never slows a fast call
             continue
         if images + pending.spec.num_images <= max_images:
             batch.append(pending)

@@ -138,6 +138,7 @@ class JobSpec:
     chaos: int = 0  # 0..MAX_CHAOS: the starting noise's large shapes (engine.chaos)
     references: tuple[Reference, ...] = ()  # IP-Adapter images (engine.references)
     clip: ClipPlan | None = None  # a clip (engine.video): a call of its own, never fused
+    relax: bool = False  # relax mode: it runs when no fast job waits (engine.scheduler)
 
     def __post_init__(self) -> None:
         """Refuse a spec the pipeline cannot run, here on the loop with a clear message,

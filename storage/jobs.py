@@ -29,7 +29,7 @@ COUNTED_SQL = (
 JOB_COLUMNS = (
     "id, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
     " negative, params, recipe, seed, status, error, attempts, created_at, started_at,"
-    " finished_at, delivered_at, purged_at, gpu_seconds"
+    " finished_at, delivered_at, purged_at, gpu_seconds, mode, moved, gpu_estimate"
 )
 
 
@@ -39,6 +39,7 @@ def job_from_row(row: Sequence[Any]) -> Job:
     values[9] = JobParams.from_json(values[9])
     values[10] = recipe_from_json(values[10])
     values[12] = JobStatus(values[12])
+    values[22] = bool(values[22])
     return Job(*values)
 
 
@@ -72,6 +73,9 @@ class JobRows(Database):
                 new.seed,
                 JobStatus.QUEUED,
                 now,
+                new.mode or "fast",
+                int(new.moved),
+                new.gpu_estimate,
             ]
         # RETURNING: the rows as written, without another round trip (admission is timed).
         # One call that also steps the statement to its end: a RETURNING statement left
@@ -87,8 +91,9 @@ class JobRows(Database):
                 )
             rows = await self.db.execute_fetchall(
                 "INSERT INTO jobs (kind, parent_id, parent_index, user_id, guild_id, channel_id,"
-                " prompt, negative, params, recipe, seed, status, created_at) VALUES "
-                + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in news)
+                " prompt, negative, params, recipe, seed, status, created_at, mode, moved,"
+                " gpu_estimate) VALUES "
+                + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in news)
                 + f" RETURNING {JOB_COLUMNS}",
                 args,
             )
@@ -175,6 +180,15 @@ class JobRows(Database):
             (status, error, _iso(self.clock()), spent, spent, job_id),
         )
         await self.db.commit()
+
+    async def measured_jobs(self, limit: int) -> list[Job]:
+        """The newest ``limit`` done jobs whose GPU seconds were measured, newest first."""
+        rows = await self.db.execute_fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = '{JobStatus.DONE}'"
+            " AND gpu_seconds > 0 ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [job_from_row(row) for row in rows]
 
     async def add_gpu_seconds(self, job_id: int, seconds: float) -> None:
         """Add device seconds a job spent after its row was finished (a cancelled call

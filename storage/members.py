@@ -13,10 +13,41 @@ from storage.jobs import ACTIVE_SQL, COUNTED_SQL, JOB_COLUMNS, job_from_row
 
 # A job's weight against the quotas: a clip (its params have frames) counts p.cost.
 WEIGHT = "COALESCE(SUM(CASE WHEN json_extract(j.params, '$.frames') > 0 THEN p.cost ELSE 1 END), 0)"
+# A job's GPU seconds against fast time: measured once it ends (failed and cancelled runs
+# too: what was spent is spent; a job cancelled before it ran spent nothing), estimated
+# while it waits or runs.
+FAST_SPENT = (
+    "COALESCE(SUM(COALESCE(j.gpu_seconds,"
+    f" CASE WHEN j.status IN ({ACTIVE_SQL}) THEN j.gpu_estimate ELSE 0 END)), 0.0)"
+)
 
 
 class MemberRows(Database):
     """Queries on users, quota overrides, server settings and bans."""
+
+    async def set_fast_minutes(
+        self, guild_id: int, user_id: int | None, minutes: float | None
+    ) -> None:
+        """Set (or with None clear) a user's fast minutes a day, or without a user the
+        server's default."""
+        if user_id is None:
+            await self.db.execute(
+                "INSERT INTO guild_settings (guild_id, fast_minutes) VALUES (?, ?)"
+                " ON CONFLICT (guild_id) DO UPDATE SET fast_minutes = excluded.fast_minutes",
+                (guild_id, minutes),
+            )
+        elif minutes is None:
+            await self.db.execute(
+                "DELETE FROM fast_overrides WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+        else:
+            await self.db.execute(
+                "INSERT INTO fast_overrides (guild_id, user_id, fast_minutes) VALUES (?, ?, ?)"
+                " ON CONFLICT (guild_id, user_id)"
+                " DO UPDATE SET fast_minutes = excluded.fast_minutes",
+                (guild_id, user_id, minutes),
+            )
+        await self.db.commit()
 
     async def set_quota(self, guild_id: int, user_id: int | None, daily: int | None) -> None:
         """Set (or with None clear) a user's override, or the server's default without user."""
@@ -85,16 +116,37 @@ class MemberRows(Database):
             f"  ORDER BY b.guild_id = {int(ALL_SERVERS)} DESC LIMIT 1),"
             " (SELECT MAX(b.guild_id = p.everywhere) FROM bans b WHERE b.user_id = who.user_id"
             "  AND b.guild_id IN (p.everywhere, who.here)),"
-            " (SELECT settings FROM users u WHERE u.id = who.user_id)"
+            " (SELECT settings FROM users u WHERE u.id = who.user_id),"
+            f" (SELECT {FAST_SPENT} FROM jobs j WHERE j.user_id = who.user_id"
+            "  AND j.guild_id IS who.guild_id AND j.created_at >= p.since AND j.mode = 'fast'),"
+            f" (SELECT {FAST_SPENT} FROM jobs j WHERE j.user_id = who.user_id"
+            "  AND j.created_at >= p.since AND j.mode = 'fast'),"
+            " (SELECT fast_minutes FROM fast_overrides f"
+            "  WHERE f.guild_id = who.guild_id AND f.user_id = who.user_id),"
+            " (SELECT fast_minutes FROM guild_settings g WHERE g.guild_id = who.guild_id),"
+            " (SELECT COUNT(*) FROM jobs j WHERE j.user_id = who.user_id"
+            f"  AND j.mode = 'relax' AND j.status IN ({ACTIVE_SQL}))"
             " FROM who, p ORDER BY who.position",
             args,
         )
         result = []
         for row in rows:
-            *counts, reason, everywhere, settings = row
+            *counts, reason, everywhere, settings = row[:9]
+            fast_here, fast_everywhere, fast_override, fast_default, relax_mine = row[9:]
             ban = None if everywhere is None else (reason or "", bool(everywhere))
             mine = json.loads(settings) if settings else {}
-            result.append(AdmissionCounts(*counts, ban=ban, settings=mine))
+            result.append(
+                AdmissionCounts(
+                    *counts,
+                    ban=ban,
+                    settings=mine,
+                    fast_here=fast_here,
+                    fast_everywhere=fast_everywhere,
+                    fast_override=fast_override,
+                    fast_server_default=fast_default,
+                    relax_mine=relax_mine,
+                )
+            )
         return result
 
     async def user_settings(self, user_id: int) -> dict[str, Any]:
