@@ -90,7 +90,7 @@ class Admission:
         """The caller's daily quota here (limit None: unlimited, for admins), the quota
         across every server (``GLOBAL_DAILY_QUOTA``, admins included, owners exempt),
         and when both reset (midnight UTC)."""
-        day_start = self._day_start()
+        day_start = self.day_start()
         counts = await self.storage.admission_counts(
             who.user_id, who.guild_id, day_start, self.limits.video_cost
         )
@@ -101,7 +101,7 @@ class Admission:
         one request (the commit checks them all), each of ``cost`` quota units (a clip's
         ``VIDEO_COST``: its refusal says so); returns the counts (with the user's
         /settings) for the caller to use."""
-        day_start = self._day_start()
+        day_start = self.day_start()
         counts = await self.storage.admission_counts(
             who.user_id, who.guild_id, day_start, self.limits.video_cost
         )
@@ -188,7 +188,7 @@ class Admission:
         its first check counts, and so do the jobs before it in the batch), then write
         those that pass in one transaction, hand them to the engine and answer their
         callers. A request's jobs pass together or are refused together."""
-        day_start = self._day_start()
+        day_start = self.day_start()
         reads = await self.storage.admission_counts_many(
             [(who.user_id, who.guild_id) for who, _, _ in batch], day_start, self.limits.video_cost
         )
@@ -235,7 +235,8 @@ class Admission:
             if not waiter.done():
                 waiter.set_result(group)
 
-    def _day_start(self) -> datetime:
+    def day_start(self) -> datetime:
+        """Midnight UTC today, by the storage's clock: when quotas and fast time renew."""
         now = self.storage.clock().astimezone(UTC)
         return now.replace(hour=0, minute=0, second=0, microsecond=0)
 

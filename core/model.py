@@ -328,6 +328,9 @@ class UserInfo:
     workers: list[WorkerState] = field(default_factory=list)  # for admins; else empty
     models: list[OfferedModel] = field(default_factory=list)  # the default first
     loras: list[OfferedLora] = field(default_factory=list)
+    fast: Any = None  # core.fast_time.FastStatus: fast time used and left today
+    mode: str = "fast"  # the caller's /settings mode
+    relax: list[int] = field(default_factory=list)  # which of ``jobs`` run in relax
 
 
 @dataclass(frozen=True, slots=True)

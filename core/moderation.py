@@ -17,6 +17,8 @@ from core.wordfilter import check_entry
 from engine import Engine
 from storage.db import Storage
 
+MAX_FAST_MINUTES = 1440  # a day's minutes: more is a typo
+
 
 @dataclass(eq=False)
 class Moderation:
@@ -88,14 +90,33 @@ class Moderation:
         )
         return lifted, still is not None
 
-    async def set_quota(self, who: Requester, daily: int, user_id: int | None = None) -> None:
-        """A user's daily limit here, or without ``user_id`` the server's default."""
+    async def set_quota(
+        self,
+        who: Requester,
+        daily: int | None,
+        user_id: int | None = None,
+        minutes: float | None = None,
+    ) -> None:
+        """A user's daily limits here (jobs, fast GPU-minutes), or without ``user_id``
+        the server's defaults."""
         guild_id = await self._admin(who)
-        if daily < 0:
+        if daily is None and minutes is None:
+            raise BadParameter(
+                "daily", "Give `daily` (jobs a day), `minutes` (fast minutes), or both."
+            )
+        if daily is not None and daily < 0:
             raise BadParameter("daily", "`daily` is a number of jobs: 0 or more.")
-        await self.storage.set_quota(guild_id, user_id, daily)
+        if minutes is not None and not 0 <= minutes <= MAX_FAST_MINUTES:
+            raise BadParameter(
+                "minutes", f"`minutes` is 0 to {MAX_FAST_MINUTES} fast minutes a day."
+            )
         target = str(user_id) if user_id else "server"
-        await self._audit(who, "quota", target, str(daily), guild_id=guild_id)
+        if daily is not None:
+            await self.storage.set_quota(guild_id, user_id, daily)
+            await self._audit(who, "quota", target, str(daily), guild_id=guild_id)
+        if minutes is not None:
+            await self.storage.set_fast_minutes(guild_id, user_id, float(minutes))
+            await self._audit(who, "quota", target, f"{minutes:g} fast minutes", guild_id=guild_id)
 
     async def banword(self, who: Requester, action: str, word: str | None) -> list[str] | bool:
         """``add``/``remove`` a blocked word or phrase (True when it changed), or ``list``."""

@@ -8,7 +8,8 @@ from typing import Any
 
 from core import offer
 from core.admission import Admission
-from core.errors import NotAllowed
+from core.errors import BadParameter, NotAllowed
+from core.fast_time import FAST, MODES, RELAX, FastStatus, fast_status
 from core.limits import Limits
 from core.model import HistoryPage, JobStatus, QuotaStatus, Requester, UserInfo
 from core.outputs import Thumbnail, censored_thumbnail, ensure_thumbnail
@@ -47,6 +48,7 @@ class Users:
         negative: str | None = None,
         remix: bool | None = None,
         model: str | None = None,
+        mode: str | None = None,
         reset: bool = False,
     ) -> dict[str, Any]:
         """Check and store the user's defaults (``reset`` clears them first)."""
@@ -64,12 +66,29 @@ class Users:
             changes["negative"] = check_negative(negative, "negative")
         if remix is not None:
             changes["remix"] = bool(remix)
+        if mode is not None:
+            changes["mode"] = self._mode(mode)
         if model is not None:  # checked as --model is, by the same message
             changes["model"], _ = offer.model_for(self.engine, model.strip().lower(), {})
         current = {} if reset else await self.storage.user_settings(who.user_id)
         updated = {**current, **changes}
         await self.storage.set_user_settings(who.user_id, updated)
         return updated
+
+    def _mode(self, mode: str) -> str:
+        """A /settings mode, checked: fast, or relax where relax is offered."""
+        mode = mode.strip().lower()
+        if mode not in MODES:
+            raise BadParameter("mode", "`mode` is `fast` or `relax`.")
+        if mode == RELAX and not self.limits.relax:
+            raise BadParameter("mode", "Relax mode is off on this bot.")
+        return mode
+
+    async def fast_time(self, who: Requester) -> FastStatus:
+        """The caller's fast time today here and across servers, and when it renews."""
+        day_start = self.admission.day_start()
+        counts = await self.storage.admission_counts(who.user_id, who.guild_id, day_start)
+        return fast_status(self.limits, who, counts, day_start)
 
     async def remix(self, who: Requester) -> bool:
         """Whether the user turned remix on: buttons that make new images first open a
@@ -85,9 +104,13 @@ class Users:
             JobStatus.QUEUED, JobStatus.RUNNING, scope=who.guild_id, user_id=who.user_id
         )
         models, loras = offer.offered(self.engine)
+        mine = await self.storage.user_settings(who.user_id)
         return UserInfo(
             quota=await self.quota(who),
             jobs=[(job.id, positions.get(job.id)) for job in active],
+            fast=await self.fast_time(who),
+            mode=str(mine.get("mode") or FAST),
+            relax=[job.id for job in active if job.mode == RELAX],
             queue_length=self.engine.queue_length,
             running=sum(1 for position in positions.values() if position == 0),
             model=self.engine.model.name,

@@ -145,20 +145,27 @@ class AdminCommands(
 
     @app_commands.command(name="quota")
     @app_commands.describe(
-        daily="Jobs per UTC day (0: none)", user="Whose limit (default: the server's)"
+        daily="Jobs per UTC day (0: none)",
+        minutes="Fast GPU-minutes per UTC day (0: relax only)",
+        user="Whose limit (default: the server's)",
     )
     async def quota(
         self,
         interaction: discord.Interaction[ImagineBot],
-        daily: int,
+        daily: int | None = None,
+        minutes: int | None = None,
         user: discord.User | None = None,
     ) -> None:
-        """Set a user's daily limit, or the server's default."""
+        """Set a user's daily limits (jobs, fast minutes), or the server's defaults."""
         await _moderation(interaction).set_quota(
-            requester(interaction), daily, user.id if user else None
+            requester(interaction), daily, user.id if user else None, minutes
         )
-        whose = f"{user.mention}'s daily limit" if user else "The server's default daily limit"
-        await _answer(interaction, f"{whose} is now {daily}.")
+        whose = f"{user.mention}'s" if user else "The server's default"
+        said = [f"{daily} jobs" if daily is not None else "", ""]
+        if minutes is not None:
+            said[1] = f"{minutes} fast minutes"
+        limits = " and ".join(part for part in said if part)
+        await _answer(interaction, f"{whose} daily limit is now {limits}.")
 
     @app_commands.command(name="banword")
     @app_commands.describe(action="add, remove or list", word="A word or phrase")

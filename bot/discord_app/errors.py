@@ -8,7 +8,7 @@ import secrets
 import discord
 from discord import app_commands
 
-from core.errors import QuotaExceeded, UserError
+from core.errors import FastTimeUsedUp, QuotaExceeded, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,14 @@ async def reply_error(interaction: discord.Interaction, error: BaseException) ->
                 f"A clip counts as {error.cost} jobs and you have {left} of your {error.limit} "
                 f"left today{where}. Your quota resets <t:{reset}:R> (<t:{reset}:t>)."
             )
+    elif isinstance(error, FastTimeUsedUp):
+        renews = int(error.renews_at.timestamp())
+        where = " across all servers" if error.everywhere else ""
+        message = (
+            f"You have used your {error.minutes:g} fast minutes for today{where} "
+            f"({error.used:.1f} used), and relax mode is off on this bot. "
+            f"Fast time renews <t:{renews}:R> (<t:{renews}:t>)."
+        )
     elif isinstance(error, UserError):
         message = error.message
     elif isinstance(error, app_commands.CheckFailure):

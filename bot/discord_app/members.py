@@ -27,10 +27,12 @@ def settings_command(aliases: list[str]) -> app_commands.Command:
         negative="Default negative prompt (what to leave out)",
         remix="Buttons that make new images first open a form to edit the prompt",
         model="Default model (a prompt's --model wins)",
+        mode="fast: spends your fast time; relax: free, runs when no fast job waits",
         reset="Clear your defaults",
     )
     @app_commands.choices(
-        model=[app_commands.Choice(name=alias, value=alias) for alias in aliases[:25]]
+        model=[app_commands.Choice(name=alias, value=alias) for alias in aliases[:25]],
+        mode=[app_commands.Choice(name=mode, value=mode) for mode in ("fast", "relax")],
     )
     @app_commands.guild_only()
     async def settings(
@@ -41,11 +43,12 @@ def settings_command(aliases: list[str]) -> app_commands.Command:
         negative: str | None = None,
         remix: bool | None = None,
         model: str | None = None,
+        mode: str | None = None,
         reset: bool = False,
     ) -> None:
         """Show or set your defaults for /imagine (a prompt's own parameters win)."""
         service = interaction.client.services
-        asked = (aspect, steps, cfg, negative, remix, model)
+        asked = (aspect, steps, cfg, negative, remix, model, mode)
         changing = reset or any(v is not None for v in asked)
         if changing:
             mine = await service.users.update_settings(
@@ -56,6 +59,7 @@ def settings_command(aliases: list[str]) -> app_commands.Command:
                 negative=negative,
                 remix=remix,
                 model=model,
+                mode=mode,
                 reset=reset,
             )
         else:
@@ -72,7 +76,7 @@ def render_settings(mine: dict) -> str:
     if not mine:
         return "none: the model's defaults apply (set them with `/settings aspect:3:2` ...)."
     lines = []
-    for key in ("model", "aspect", "steps", "cfg", "negative"):
+    for key in ("model", "mode", "aspect", "steps", "cfg", "negative"):
         if key in mine:
             # Only the negative is free text; the others were checked (3:2, 30, 7.5).
             value = safe_prompt(str(mine[key]), 200) if key == "negative" else f"`{mine[key]}`"
@@ -103,13 +107,15 @@ async def info(interaction: discord.Interaction[ImagineBot]) -> None:
         )
     if details.jobs:
         jobs = ", ".join(
-            f"job {job_id} ({'running' if position == 0 else f'position {position}'})"
+            f"job {job_id} ({'running' if position == 0 else f'position {position}'}"
+            + (", relax)" if job_id in details.relax else ")")
             for job_id, position in details.jobs
         )
     else:
         jobs = "none"
     lines = [
         quota_line,
+        fast_line(details),
         f"Your jobs in the queue: {jobs}.",
         f"Queue: {details.queue_length} waiting, {details.running} running.",
         *models_lines(details),
@@ -118,6 +124,26 @@ async def info(interaction: discord.Interaction[ImagineBot]) -> None:
         lines.append(workers_line(details.workers))
     text = "\n".join(lines)
     await interaction.response.send_message(text[:2000], ephemeral=True)  # a message's most
+
+
+def fast_line(details: UserInfo) -> str:
+    """Fast time used and left today, and the caller's mode."""
+    fast = details.fast
+    mode = f"Mode: {details.mode}."
+    if fast is None:
+        return mode
+    renews = int(fast.renews_at.timestamp())
+    used = f"{fast.used / 60:.1f}"
+    if fast.limit is None:
+        text = f"Fast time: unlimited here (admin); {used} GPU-minutes today."
+    else:
+        text = (
+            f"Fast time: {used} of {fast.limit / 60:g} GPU-minutes used today, "
+            f"{(fast.left or 0.0) / 60:.1f} left; renews <t:{renews}:R>."
+        )
+    if fast.global_limit is not None:
+        text += f" Across all servers: {fast.global_used / 60:.1f} of {fast.global_limit / 60:g}."
+    return f"{text} {mode}"
 
 
 LORA_LINE = 600  # characters of LoRA names /info shows; MODELS holds 16 models at most

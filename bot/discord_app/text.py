@@ -143,8 +143,12 @@ def _fit(text: str) -> str:
 
 
 def _tag(job: Job, alias: str | None) -> str:
-    """``job <id>``, and the model's alias when it is not the default (``alias``)."""
-    return f"job {job.id} · {alias}" if alias else f"job {job.id}"
+    """``job <id>``, the model's alias when it is not the default (``alias``), and relax
+    mode (saying why when fast time ran out)."""
+    tag = f"job {job.id} · {alias}" if alias else f"job {job.id}"
+    if job.mode == "relax":
+        tag += " · relax (your fast time is used up)" if job.moved else " · relax"
+    return tag
 
 
 def waiting_text(

@@ -43,6 +43,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         # A choice of the models on offer: the shared bot's MODEL_ID alone is ``default``
         # (tests/e2e/test_models.py: two models).
         "model": Opt(STRING, choices=frozenset({"default"})),
+        "mode": Opt(STRING, choices=frozenset({"fast", "relax"})),
         "reset": Opt(BOOLEAN),
     },
     "admin": {
@@ -52,7 +53,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "scope": Opt(STRING, choices=frozenset({"server", "everywhere"})),
         },
         "unban": {"user": Opt(USER, required=True)},
-        "quota": {"daily": Opt(INTEGER, required=True), "user": Opt(USER)},
+        "quota": {"daily": Opt(INTEGER), "minutes": Opt(INTEGER), "user": Opt(USER)},
         "banword": {
             "action": Opt(STRING, required=True, choices=frozenset({"add", "remove", "list"})),
             "word": Opt(STRING),

@@ -1,0 +1,65 @@
+"""Fast time and relax through the real bot and the fake Discord (issue 28): a member past
+their fast minutes gets their next job in relax, the message saying why; /info shows fast
+time used and left and the mode; /settings mode:relax; an admin's /admin quota minutes:
+override; with RELAX=off the job is refused privately with the time fast time renews.
+
+FAST_MINUTES_DAILY=0.0002 is 12 ms: the first job (4 images of 128 px, 2 steps: 0.13
+units of work) fits at the default rate (0.06 s a unit: 8 ms); a second one of 40 steps
+(20 times the work) at the rate the first one measured does not, however fast this CPU."""
+
+from __future__ import annotations
+
+from tests.e2e.expect import job_id, refused_privately, wait_result
+from tests.e2e.fake_discord import FakeDiscord, Interaction
+
+SHORT = "--steps 2"
+
+
+def _reply(handle: Interaction) -> str:
+    message = handle.wait_reply(lambda m: not m.loading and bool(m.text), 20)
+    assert message.ephemeral
+    return message.text
+
+
+def test_past_its_fast_time_a_member_runs_in_relax(fake_discord: FakeDiscord, bot_factory):
+    fake = fake_discord
+    bot = bot_factory(FAST_MINUTES_DAILY="0.0002")
+    alice, mod = fake.member("alice"), fake.member("mod")
+    first = wait_result(fake.invoke("imagine", alice, prompt=f"a fast fox {SHORT}"))
+    assert "relax" not in first.content
+    [(mode, spent)] = bot.query("SELECT mode, gpu_seconds FROM jobs WHERE id = ?", job_id(first))
+    assert mode == "fast" and spent > 0  # measured on the worker, kept on the row
+
+    second = wait_result(fake.invoke("imagine", alice, prompt="a relaxed fox --steps 40"))
+    assert "relax (your fast time is used up)" in second.content
+    [(mode, moved)] = bot.query("SELECT mode, moved FROM jobs WHERE id = ?", job_id(second))
+    assert (mode, moved) == ("relax", 1)
+
+    info = _reply(fake.invoke("info", alice))
+    assert "Fast time:" in info and "GPU-minutes used today" in info and "Mode: fast." in info
+
+    said = _reply(fake.invoke("settings", alice, mode="relax"))
+    assert "mode: `relax`" in said
+    chosen = wait_result(fake.invoke("imagine", alice, prompt=f"a calm fox {SHORT}"))
+    assert f"job {job_id(chosen)} · relax · seed" in chosen.content  # chosen, not moved
+    assert "Mode: relax." in _reply(fake.invoke("info", alice))
+
+    # An admin gives Alice an hour of fast time a day: her fast jobs are fast again.
+    answer = _reply(fake.invoke("admin quota", mod, minutes=60, user=alice))
+    assert "60 fast minutes" in answer
+    fast = wait_result(fake.invoke("imagine", alice, prompt=f"a quick fox {SHORT} --fast"))
+    assert "relax" not in fast.content
+    [(mode,)] = bot.query("SELECT mode FROM jobs WHERE id = ?", job_id(fast))
+    assert mode == "fast"
+
+
+def test_with_relax_off_it_is_refused_with_the_renewal(fake_discord: FakeDiscord, bot_factory):
+    fake = fake_discord
+    bot = bot_factory(FAST_MINUTES_DAILY="0.0002", RELAX="off")
+    bob = fake.member("bob")
+    wait_result(fake.invoke("imagine", bob, prompt=f"a fast owl {SHORT}"))
+    jobs = bot.count_jobs()
+    refusal = refused_privately(fake.invoke("imagine", bob, prompt="one more owl --steps 40"), bob)
+    assert "fast minutes for today" in refusal.content and "relax mode is off" in refusal.content
+    assert "Fast time renews <t:" in refusal.content
+    assert bot.count_jobs() == jobs, "a refused job leaves no row"
