@@ -28,6 +28,7 @@ class Action(enum.StrEnum):
     ANIMATE_HIGH = "o"  # Animate (High motion)
     EXTEND_LOW = "e"  # Extend (Low motion), on a clip
     EXTEND_HIGH = "t"  # Extend (High motion)
+    ENHANCE = "n"  # E1-E4, on a draft grid
 
     @property
     def motion(self) -> str | None:
@@ -61,4 +62,5 @@ class Action(enum.StrEnum):
     def remixable(self) -> bool:
         """With remix on, it first opens a form to edit the prompt: the buttons that make
         new images from the prompt (not the upscales, which keep the image)."""
-        return self.starts_a_job and self not in (Action.UPSCALE, Action.UPSCALE_CREATIVE)
+        keeps = (Action.UPSCALE, Action.UPSCALE_CREATIVE, Action.ENHANCE)  # the image as it is
+        return self.starts_a_job and self not in keeps

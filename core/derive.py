@@ -16,6 +16,7 @@ from core.errors import BadParameter, UserError
 from core.model import ImageRow, Job, JobParams, NewJob, Requester
 from core.prompt import ParsedPrompt
 from core.recipes import (
+    Enhance,
     ImagePrompt,
     ImageRef,
     Imagine,
@@ -143,14 +144,18 @@ def imagine_params(
         aspect = parsed.aspect or own_aspect
     else:
         aspect = parsed.aspect or aspect_of(mine.get("aspect")) or (1, 1)
-    width, height = size_for_aspect(*aspect, defaults.native_size)
+    # A draft: half the side and about half the steps (its full steps kept for E1-E4).
+    native = defaults.native_size // 2 if parsed.draft else defaults.native_size
+    width, height = size_for_aspect(*aspect, native)
     steps = next(v for v in (parsed.steps, mine.get("steps"), defaults.steps) if v is not None)
+    full = min(int(steps), max_steps)
     cfg = next(v for v in (parsed.cfg, mine.get("cfg"), defaults.guidance) if v is not None)
     return JobParams(
         aspect=f"{aspect[0]}:{aspect[1]}",
         width=width,
         height=height,
-        steps=min(int(steps), max_steps),
+        steps=max(1, round(full / 2)) if parsed.draft else full,
+        draft=full if parsed.draft else 0,
         guidance=float(cfg),
         num_images=GRID_SIZE,
         tile=parsed.tile,
@@ -170,8 +175,8 @@ def reroll(who: Requester, parent: Job, model: str, native: int, edit: Edit | No
     """🔄: the parent's recipe again with a new seed; with remix, its edited text (a new
     ``--ar`` only for images from text alone)."""
     again = made(parent.recipe)
-    if isinstance(again, Upscale):  # no such button: a forged or stale custom id
-        raise UserError(f"Job {parent.id} is an upscaled image: it has no 🔄.")
+    if isinstance(again, Upscale | Enhance):  # no such button: a forged or stale custom id
+        raise UserError(f"Job {parent.id} is a single image: it has no 🔄.")
     if isinstance(again, Imagine) and again.image is not None and again.image.job is None:
         # The same image prompt, from the parent's folder.
         again = Imagine(ImagePrompt(again.image.weight, parent.id))

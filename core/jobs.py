@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from PIL import Image
 
-from core import clips, derive, offer, references
+from core import clips, derive, drafts, offer, references
 from core.admission import Admission
 from core.blocked import PARENT_TEXTS, Text
 from core.derive import ONLY_REROLL_AND_ZOOM, Edit, grid_size, own_aspects
@@ -164,6 +164,9 @@ class Jobs:
         source = await _source_image(self.storage, parent, index)
         if edit is not None:
             derive.refuse_new_aspect(parent, grid_size(parent), edit, ONLY_REROLL_AND_ZOOM)
+        if wanted is Action.ENHANCE:
+            new = drafts.enhance(who, parent, source, model, kept.defaults.native_size)
+            return await self._admit(who, new)
         if wanted in (Action.UPSCALE, Action.UPSCALE_CREATIVE):
             creative = wanted is Action.UPSCALE_CREATIVE
             new = derive.upscale(who, parent, source, creative, model, side)

@@ -31,6 +31,7 @@ class JobKind(enum.StrEnum):
     BLEND = "blend"  # /blend: two to five images merged, no text
     ANIMATE = "animate"  # a clip from an image (Animate, /imagine --video)
     EXTEND = "extend"  # a clip continued from another's last frames
+    ENHANCE = "enhance"  # E1-E4: a draft's image at full quality
 
 
 class JobStatus(enum.StrEnum):
@@ -106,6 +107,8 @@ class JobParams:
     # A clip's (Animate, Extend): its frames and frame rate; 0 for images.
     frames: int = 0
     fps: int = 0
+    # --draft: the steps the full-quality job takes (what E1-E4 run); 0: not a draft.
+    draft: int = 0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -118,7 +121,7 @@ class JobParams:
         if not self.tile:
             del values["tile"]  # as rows before --tile were written
         # Left out when empty, as rows before --lora, --chaos, references and clips were.
-        for key in ("loras", "chaos", "references", "frames", "fps"):
+        for key in ("loras", "chaos", "references", "frames", "fps", "draft"):
             if not values[key]:
                 del values[key]
         return json.dumps(values, sort_keys=True)

@@ -35,8 +35,8 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 KNOWN_PARAMETERS: tuple[str, ...] = ("--ar", "--seed", "--no", "--steps", "--cfg", "--iw")
 KNOWN_PARAMETERS += ("--tile", "--repeat", "--model", "--lora", "--chaos")
 KNOWN_PARAMETERS += ("--sref", "--sw", "--oref", "--ow", "--video", "--motion", "--loop", "--end")
-KNOWN_PARAMETERS += ("--fast", "--relax")
-FLAGS = ("--tile", "--video", "--loop", "--fast", "--relax")  # parameters that take no value
+KNOWN_PARAMETERS += ("--fast", "--relax", "--draft")
+FLAGS = ("--tile", "--video", "--loop", "--fast", "--relax", "--draft")  # take no value
 REPEATABLE = ("--lora",)  # parameters that may be given more than once
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a model's alias, a LoRA's name
 # --sref/--oref: image N of a job (``ID:N``), or an image's link (its host is checked
@@ -72,6 +72,7 @@ class ParsedPrompt:
     loop: bool = False  # --loop: the clip ends on its first frame
     end: str | None = None  # --end ID:N: the clip ends on that image
     mode: str = ""  # --fast or --relax: this job's mode ("": the member's /settings mode)
+    draft: bool = False  # --draft: half the side, half the steps; E1-E4 enhance
 
 
 def check_storable(text: str, name: str) -> str:
@@ -242,6 +243,7 @@ def parse_prompt(text: str, *, max_steps: int) -> ParsedPrompt:
         omni_ref=values.get("--oref", (None,))[0],  # type: ignore[index]
         omni_weight=values.get("--ow"),  # type: ignore[arg-type]
         mode="relax" if values.get("--relax") else "fast" if values.get("--fast") else "",
+        draft=bool(values.get("--draft")),
     )
 
 

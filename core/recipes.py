@@ -164,6 +164,21 @@ class Upscale:
 
 
 @dataclass(frozen=True, slots=True)
+class Enhance:
+    """E1-E4 on a draft grid: image ``source``'s prompt and seed at full quality (the
+    model's full size and steps), one image, from text: the draft's image is its lineage,
+    not its start."""
+
+    KIND: ClassVar[str] = "enhance"
+    source: ImageRef
+
+    @property
+    def strength(self) -> float:
+        """From noise, as the draft was."""
+        return 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class ZoomOut:
     """Zoom Out and Custom Zoom: the source shrunk by ``factor`` into the middle of the
     job's canvas, the border painted."""
@@ -287,16 +302,21 @@ class Reroll:
         return self.again.strength
 
 
-Recipe = Imagine | Blend | Variation | Upscale | Reroll | ZoomOut | Pan | Region | Animate | Extend
+Recipe = (
+    Imagine | Blend | Variation | Upscale | Reroll | ZoomOut | Pan | Region | Animate | Extend
+    | Enhance
+)  # fmt: skip
 _KINDS: dict[str, type[Recipe]] = {
     kind.KIND: kind
-    for kind in (Imagine, Blend, Variation, Upscale, Reroll, ZoomOut, Pan, Region, Animate, Extend)
-}
+    for kind in (
+        Imagine, Blend, Variation, Upscale, Reroll, ZoomOut, Pan, Region, Animate, Extend, Enhance
+    )
+}  # fmt: skip
 CLIP_KINDS = (Animate, Extend)  # what makes a clip rather than images
 KINDS = tuple(_KINDS)  # the tags, as the jobs table's kind column holds them
 
 
-def made(recipe: Recipe) -> Again | Upscale:
+def made(recipe: Recipe) -> Again | Upscale | Enhance:
     """What a recipe makes: a reroll's recipe, or itself."""
     return recipe.again if isinstance(recipe, Reroll) else recipe
 
@@ -304,7 +324,7 @@ def made(recipe: Recipe) -> Again | Upscale:
 def starts_from(recipe: Recipe) -> ImageRef | ImagePrompt | None:
     """The image a recipe starts from (None: text to image, or a clip's continuation)."""
     recipe = made(recipe)
-    if isinstance(recipe, Blend | Extend):
+    if isinstance(recipe, Blend | Extend | Enhance):
         return None
     return recipe.image if isinstance(recipe, Imagine) else recipe.source
 
@@ -320,7 +340,7 @@ def paint(recipe: Recipe) -> Paint | None:
             return Paint("pan", direction=direction, base=base)
         case Region(cells=cells):
             return Paint("region", cells=cells)
-        case Imagine() | Blend() | Variation() | Upscale() | Animate() | Extend():
+        case Imagine() | Blend() | Variation() | Upscale() | Animate() | Extend() | Enhance():
             return None
         case _:  # a new kind: the type checker points here (mypy, in .ci/run)
             assert_never(what)

@@ -57,11 +57,13 @@ def _button(action: Action, job_id: int, index: int, label: str, **look: Any) ->
     return JobButton(Press(action, job_id, index), label=label, **look)
 
 
-def grid_view(job_id: int) -> discord.ui.View:
-    """``U1 U2 U3 U4 🔄`` / ``V1 V2 V3 V4``."""
+def grid_view(job_id: int, draft: bool = False) -> discord.ui.View:
+    """``U1 U2 U3 U4 🔄`` / ``V1 V2 V3 V4``; a draft's first row ``E1 E2 E3 E4 🔄``
+    (Enhance: ``core.drafts``)."""
     view = discord.ui.View(timeout=None)
+    first, letter = (Action.ENHANCE, "E") if draft else (Action.UPSCALE, "U")
     for index in range(1, 5):
-        view.add_item(_button(Action.UPSCALE, job_id, index, f"U{index}", row=0))
+        view.add_item(_button(first, job_id, index, f"{letter}{index}", row=0))
     view.add_item(_button(Action.REROLL, job_id, 0, "🔄", row=0))
     for index in range(1, 5):
         view.add_item(_button(Action.VARY_STRONG, job_id, index, f"V{index}", row=1))

@@ -10,6 +10,7 @@ from core.model import Job, JobStatus
 from core.recipes import (
     Animate,
     Blend,
+    Enhance,
     Extend,
     ImagePrompt,
     Imagine,
@@ -122,6 +123,8 @@ def _what(job: Job) -> str:
             return f"{what} animated ({motion} motion){ends}"
         case Extend(clip=clip, motion=motion):
             return f"Clip of job {clip} extended ({motion} motion)"
+        case Enhance():
+            return f"{image} of the draft, enhanced"
         case _:  # a new kind: the type checker points here (mypy, in .ci/run)
             assert_never(recipe)
 
@@ -178,6 +181,8 @@ def result_text(job: Job, alias: str | None = None) -> str:
     if job.status == JobStatus.DONE:
         size = f"{p.width}x{p.height}"
         tail = f"{_tag(job, alias)} · seed {job.seed} · {size} · {p.steps} steps"
+        if p.draft:
+            tail += " · draft"
         if p.tile:
             tail += " · tile"
         if p.chaos:

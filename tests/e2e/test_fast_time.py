@@ -9,7 +9,14 @@ units of work) fits at the default rate (0.06 s a unit: 8 ms); a second one of 4
 
 from __future__ import annotations
 
-from tests.e2e.expect import job_id, refused_privately, wait_result
+from tests.e2e.expect import (
+    assert_single,
+    job_id,
+    new_message,
+    press,
+    refused_privately,
+    wait_result,
+)
 from tests.e2e.fake_discord import FakeDiscord, Interaction
 
 SHORT = "--steps 2"
@@ -63,3 +70,23 @@ def test_with_relax_off_it_is_refused_with_the_renewal(fake_discord: FakeDiscord
     assert "fast minutes for today" in refusal.content and "relax mode is off" in refusal.content
     assert "Fast time renews <t:" in refusal.content
     assert bot.count_jobs() == jobs, "a refused job leaves no row"
+
+
+def test_a_draft_grid_offers_enhance(fake_discord: FakeDiscord, bot_process) -> None:
+    """--draft: a grid at half the side whose first row is E1-E4 and 🔄; E2 re-renders
+    image 2 at full quality as one image, with the upscaled image's buttons."""
+    fake = fake_discord
+    alice = fake.member("alice")
+    draft = wait_result(fake.invoke("imagine", alice, prompt=f"a kite at noon {SHORT} --draft"))
+    assert draft.rows == [["E1", "E2", "E3", "E4", "🔄"], ["V1", "V2", "V3", "V4"]]
+    assert "· draft" in draft.content
+    cell = draft.image().width // 2
+    enhanced = new_message(fake, press(fake, draft, "E2", alice), draft)
+    assert_single(enhanced)  # one image, the upscaled image's four rows
+    assert enhanced.image().width == 2 * cell  # the full size: twice the draft's side
+    assert "Image #2 of the draft, enhanced" in enhanced.content
+    [(kind, seed)] = bot_process.query("SELECT kind, seed FROM jobs WHERE id = ?", job_id(enhanced))
+    [(drafted,)] = bot_process.query(
+        "SELECT seed FROM images WHERE job_id = ? AND idx = 2", job_id(draft)
+    )
+    assert kind == "enhance" and seed == drafted

@@ -60,7 +60,8 @@ async def _build(bot: ImagineBot, job: Job, limit: int) -> Payload:
     if is_clip(job):
         return await _clip(bot, job, any(flags), mode, limit)
     animate = bot.services.engine.video is not None
-    view = upscale_view(job.id, animate=animate) if len(rows) == 1 else grid_view(job.id)
+    draft = bool(job.params.draft)
+    view = upscale_view(job.id, animate=animate) if len(rows) == 1 else grid_view(job.id, draft)
     if any(flags) and mode != "off":
         return await _censored(bot, job, rows, mode, limit, view)
     path = storage.image_file(rows[0]) if len(rows) == 1 else storage.grid_path(job.id)
