@@ -4,6 +4,7 @@ queue, purges and the log. Every action stays in its own server."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 
 from core.admission import Admission
 from core.errors import BadParameter, NotAllowed, UserError
@@ -13,6 +14,7 @@ from core.model import ALL_SERVERS, EVERYWHERE, AuditRow, Job, JobStatus, Reques
 from core.paging import PAGE_SIZE, page_count, page_offset
 from core.prompt import check_storable
 from core.runner import Runner
+from core.stats import MAX_DAYS, Stats
 from core.wordfilter import check_entry
 from engine import Engine
 from storage.db import Storage
@@ -182,6 +184,18 @@ class Moderation:
         details = f"{removed} files of user {job.user_id}"
         await self._audit(who, "purge", f"job {job_id}", details, guild_id=job.guild_id)
         return await self.jobs.get_job(job_id, who)
+
+    async def stats(self, who: Requester, days: int = 7) -> Stats:
+        """GPU time and jobs of the last ``days`` UTC days (1..90) in this server; every
+        server's for an owner."""
+        guild_id = await self._admin(who)
+        if not 1 <= days <= MAX_DAYS:
+            raise BadParameter("days", f"`days` is 1 to {MAX_DAYS}.")
+        now = self.storage.clock().astimezone(UTC)
+        since = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
+        everywhere = who.is_owner
+        rows = await self.storage.stats(None if everywhere else guild_id, since)
+        return Stats.of(rows, days, since, everywhere)
 
     async def audit(self, who: Requester, page: int = 1) -> tuple[list[AuditRow], int, int]:
         """A page of this server's moderation log, newest first: rows, page, pages."""

@@ -12,9 +12,10 @@ from storage.descriptions import DescriptionRows
 from storage.jobs import JobRows
 from storage.members import MemberRows
 from storage.moderation import ModerationRows
+from storage.stats import StatsRows
 
 __all__ = ["Clock", "Migration", "Storage", "bundled_migrations", "utc_now"]
 
 
-class Storage(JobRows, MemberRows, ModerationRows, DescriptionRows):
+class Storage(JobRows, MemberRows, ModerationRows, DescriptionRows, StatsRows):
     """The database and the image files. Open with ``async with Storage(data_dir)``."""

@@ -4,6 +4,8 @@ stale client can send anything)."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -16,6 +18,7 @@ from bot.discord_app.custom_ids import MAX_ID, WORD_PAGE, Page
 from bot.discord_app.items import IdButton, previous_next
 from bot.discord_app.text import MAX_CONTENT, safe_prompt
 from core.errors import BadParameter
+from core.stats import Stats, chart_png, figures_text
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
@@ -224,6 +227,13 @@ class AdminCommands(
         where = " and its message" if removed_message else ""
         await _answer(interaction, f"Job {purged.id}: images{where} removed.")
 
+    @app_commands.command(name="stats")
+    @app_commands.describe(days="UTC days to look back, today included (default 7, at most 90)")
+    async def stats(self, interaction: discord.Interaction[ImagineBot], days: int = 7) -> None:
+        """GPU time by member and by day, jobs by kind and model, failures (owners: all)."""
+        stats = await _moderation(interaction).stats(requester(interaction), days)
+        await send_stats(interaction, stats)
+
     @app_commands.command(name="audit")
     @app_commands.describe(page="Which page (10 rows a page)")
     async def audit(self, interaction: discord.Interaction[ImagineBot], page: int = 1) -> None:
@@ -247,3 +257,21 @@ def setup(bot: ImagineBot) -> None:
     """Add the /admin group and the pages of its word list."""
     bot.tree.add_command(AdminCommands())
     bot.add_dynamic_items(WordPageButton)
+
+
+async def send_stats(interaction: discord.Interaction[ImagineBot], stats: Stats) -> None:
+    """The chart (drawn on a thread: matplotlib loads on first use) and the figures,
+    privately; members named as this server knows them."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    names = {}
+    for user, _, _ in stats.by_member:
+        member = interaction.guild.get_member(user) if interaction.guild else None
+        found = member or interaction.client.get_user(user)
+        names[user] = found.display_name if found is not None else f"user {user}"
+    png = await asyncio.to_thread(chart_png, stats, names)
+    await interaction.followup.send(
+        figures_text(stats),
+        file=discord.File(io.BytesIO(png), "stats.png"),
+        ephemeral=True,
+        allowed_mentions=discord.AllowedMentions.none(),
+    )

@@ -8,6 +8,9 @@ ALTER TABLE jobs ADD COLUMN mode TEXT NOT NULL DEFAULT 'fast' CHECK (mode IN ('f
 ALTER TABLE jobs ADD COLUMN moved INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN gpu_estimate REAL;
 ALTER TABLE guild_settings ADD COLUMN fast_minutes REAL CHECK (fast_minutes >= 0);
+-- /admin stats reads a server's jobs by time: an index that matches it.
+CREATE INDEX jobs_guild_created ON jobs (guild_id, created_at);
+
 CREATE TABLE fast_overrides (
     guild_id      INTEGER NOT NULL,
     user_id       INTEGER NOT NULL,

@@ -62,6 +62,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "cancel": {"job": Opt(STRING, required=True)},
         "purge": {"job": Opt(STRING, required=True)},
         "audit": {"page": Opt(INTEGER)},
+        "stats": {"days": Opt(INTEGER)},
     },
     "describe": {"image": Opt(ATTACHMENT), "job": Opt(STRING)},
     "blend": {

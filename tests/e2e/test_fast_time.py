@@ -90,3 +90,16 @@ def test_a_draft_grid_offers_enhance(fake_discord: FakeDiscord, bot_process) -> 
         "SELECT seed FROM images WHERE job_id = ? AND idx = 2", job_id(draft)
     )
     assert kind == "enhance" and seed == drafted
+
+
+def test_admin_stats_shows_a_chart_and_the_figures(fake_discord: FakeDiscord, bot_process):
+    fake = fake_discord
+    alice, mod = fake.member("alice"), fake.member("mod")
+    wait_result(fake.invoke("imagine", alice, prompt=f"a counted kite {SHORT}"))
+    handle = fake.invoke("admin stats", mod, days=3)
+    reply = handle.wait_reply(lambda m: not m.loading and bool(m.attachments), 30)
+    assert reply.ephemeral and reply.visible_to == mod.id
+    [chart] = reply.attachments
+    assert chart.filename == "stats.png" and reply.image().format == "PNG"
+    assert "GPU minutes" in reply.content and "in the last 3 days" in reply.content
+    assert f"<@{alice.id}>" in reply.content and "By kind: " in reply.content
