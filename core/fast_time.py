@@ -46,25 +46,32 @@ def work_of(params: JobParams, strength: float = 1.0) -> float:
 
 
 class Rates:
-    """Seconds per unit of work by model name: a running mean of what its done jobs
-    measured, seeded from the table at start, a default before any."""
+    """Seconds per unit of work by model and shape (its size, a clip or not): a running
+    mean of what its done jobs measured, seeded from the table at start; the model's
+    rate over every shape for a shape it has not run yet; a default before any.
+
+    By shape, because a unit of work is not the same cost at every size: attention grows
+    faster than the pixels, and a small job pays the call's fixed costs."""
 
     def __init__(self, default: float = DEFAULT_SECONDS_PER_UNIT) -> None:
         self.default = default
-        self._rates: dict[str, float] = {}
+        self._rates: dict[tuple[str, ...], float] = {}
 
     def estimate(self, params: JobParams, strength: float = 1.0) -> float:
         """A job's GPU seconds, before it runs."""
-        return work_of(params, strength) * self._rates.get(params.model, self.default)
+        model, shape = _keys(params)
+        rate = self._rates.get(shape, self._rates.get(model, self.default))
+        return work_of(params, strength) * rate
 
     def observe(self, params: JobParams, strength: float, seconds: float) -> None:
-        """A done job's measured seconds move its model's rate."""
+        """A done job's measured seconds move its shape's and its model's rates."""
         work = work_of(params, strength)
         if work <= 0 or seconds <= 0:
             return
         rate = seconds / work
-        known = self._rates.get(params.model)
-        self._rates[params.model] = rate if known is None else known + KEPT * (rate - known)
+        for key in _keys(params):
+            known = self._rates.get(key)
+            self._rates[key] = rate if known is None else known + KEPT * (rate - known)
 
     async def load(self, storage: Storage) -> None:
         """Seed from the newest done jobs that were measured (oldest first)."""
@@ -76,6 +83,12 @@ class Rates:
         job = event.job
         if event.kind == EventKind.FINISHED and job.status == JobStatus.DONE and job.gpu_seconds:
             self.observe(job.params, job.recipe.strength, job.gpu_seconds)
+
+
+def _keys(params: JobParams) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The model's key and its shape's."""
+    kind = "clip" if params.frames else "images"
+    return (params.model,), (params.model, kind, f"{params.width}x{params.height}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,11 +125,38 @@ async def test_the_settings_mode_and_a_flag(make_services):
             await service.jobs.imagine(ALICE, "a fox --fast --relax")
 
 
-async def test_relax_jobs_queued_at_a_stop_stay_relax_after_it(make_services, tmp_path):
-    service = await make_services(started=False)
-    job = await service.jobs.imagine(ALICE, "a fox --steps 2 --relax")
-    row = await service.storage.get_job(job.id, scope=ALICE.guild_id)
-    assert row.mode == "relax" and service.runner.spec_for(row).relax
+async def test_relax_jobs_queued_at_a_stop_stay_relax_after_it(sd_model, tmp_path):
+    """Queued at a stop (the engine never ran them), relax jobs are resumed at the next
+    start behind the fast job queued with them, and run."""
+    from core.services import open_services
+    from engine import Engine
+    from storage.db import Storage
+
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(sd_model) as engine,
+        open_services(storage, engine) as service,
+        held_worker(service.engine),
+    ):
+        blocker = await service.jobs.imagine(ADMIN, "a blocker --steps 2")
+        relax = [
+            await service.jobs.imagine(who, f"a fox {n} --steps 2 --relax")
+            for n, who in enumerate((ALICE, BOB))
+        ]
+        fast = await service.jobs.imagine(ALICE, "a fast owl --steps 2")
+        await service.runner.stop()  # a stop: every row stays queued
+    async with (
+        Storage(tmp_path) as storage,
+        Engine(sd_model, max_batch_images=4) as engine,
+        open_services(storage, engine) as service,
+    ):
+        rows = [await storage.get_job(job.id, scope=1) for job in relax]
+        assert [row.mode for row in rows] == ["relax", "relax"]
+        assert all(service.runner.spec_for(row).relax for row in rows)
+        done = [await finished(service, job.id) for job in (blocker, fast, *relax)]
+        assert [job.mode for job in done] == ["fast", "fast", "relax", "relax"]
+        # The fast one ran before both relax ones, whatever order they were resumed in.
+        assert done[1].started_at < min(job.started_at for job in done[2:])
 
 
 def test_an_estimate_is_work_times_what_the_model_measured():
@@ -140,5 +167,11 @@ def test_an_estimate_is_work_times_what_the_model_measured():
     assert rates.estimate(params) == pytest.approx(20.0)
     rates.observe(params, 1.0, 40.0)  # a slower one moves it a fifth of the way
     assert rates.estimate(params) == pytest.approx(24.0)
+    # Another shape of the model: the model's rate until that shape has run, then its own.
+    small = dataclasses.replace(params, width=500, height=500)
+    assert rates.estimate(small) == pytest.approx(10 * 0.6)
+    rates.observe(small, 1.0, 1.0)  # 0.1 s a unit at this size
+    assert rates.estimate(small) == pytest.approx(1.0)
+    assert rates.estimate(params) == pytest.approx(24.0)  # its own shape's rate
     half = work_of(params, strength=0.5)
     assert half == 20 and work_of(dataclasses.replace(params, frames=121)) == 121 * 10

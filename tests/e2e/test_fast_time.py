@@ -61,15 +61,24 @@ def test_past_its_fast_time_a_member_runs_in_relax(fake_discord: FakeDiscord, bo
 
 
 def test_with_relax_off_it_is_refused_with_the_renewal(fake_discord: FakeDiscord, bot_factory):
+    """And the bot's owners see every server's totals in /admin stats."""
     fake = fake_discord
-    bot = bot_factory(FAST_MINUTES_DAILY="0.0002", RELAX="off")
+    owner, carol = fake.member("owner"), fake.member("carol", "b")  # carol: the other server
+    # Carol is one of the bot's owners too: no fast-time limit, her job runs.
+    owners = f"{owner.id},{carol.id}"
+    bot = bot_factory(FAST_MINUTES_DAILY="0.0002", RELAX="off", OWNER_IDS=owners)
     bob = fake.member("bob")
-    wait_result(fake.invoke("imagine", bob, prompt=f"a fast owl {SHORT}"))
+    wait_result(fake.invoke("imagine", bob, prompt=f"a fast owl {SHORT}"))  # the first fits
     jobs = bot.count_jobs()
     refusal = refused_privately(fake.invoke("imagine", bob, prompt="one more owl --steps 40"), bob)
     assert "fast minutes for today" in refusal.content and "relax mode is off" in refusal.content
     assert "Fast time renews <t:" in refusal.content
     assert bot.count_jobs() == jobs, "a refused job leaves no row"
+    # The owners' /admin stats: every server's (Carol's job is in the other one).
+    wait_result(fake.invoke("imagine", carol, prompt=f"an owl elsewhere {SHORT}"))
+    stats = fake.invoke("admin stats", owner).wait_reply(lambda m: bool(m.attachments), 30)
+    assert "(every server)" in stats.content
+    assert f"<@{bob.id}>" in stats.content and f"<@{carol.id}>" in stats.content
 
 
 def test_a_draft_grid_offers_enhance(fake_discord: FakeDiscord, bot_process) -> None:
