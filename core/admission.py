@@ -18,7 +18,14 @@ from pathlib import Path
 
 from core.batches import create_rows
 from core.blocked import PARENT_TEXTS, BlockedWords, Text
-from core.errors import Banned, GroupRefused, QueueFull, QuotaExceeded, UserError
+from core.errors import (
+    Banned,
+    FastTimeUsedUp,
+    GroupRefused,
+    QueueFull,
+    QuotaExceeded,
+    UserError,
+)
 from core.fast_time import FastBatch, Rates
 from core.limits import Limits
 from core.model import (
@@ -215,7 +222,8 @@ class Admission:
                     fitted, cost = fitted + 1, cost + cost_of(self.limits, new)
                 news = fast.place(who, read, news)
             except UserError as refusal:
-                if not waiter.done():
+                if not waiter.done():  # fast time and relax room: how many they fitted
+                    fitted = fitted if refusal.fitted is None else refusal.fitted
                     waiter.set_exception(_for_the_group(refusal, len(news), fitted))
                 continue
             fast.commit(who, news)
@@ -304,7 +312,7 @@ def _for_the_group(refusal: UserError, count: int, fitted: int) -> UserError:
     """A refusal of one of ``count`` jobs of a request: for a single job, itself; for
     several, none starts and the answer says how many would have fitted (a ban is a ban,
     however many jobs)."""
-    if count == 1 or isinstance(refusal, Banned):
+    if count == 1 or isinstance(refusal, Banned | FastTimeUsedUp):  # none of them can run
         return refusal
     would = "none would" if fitted == 0 else f"only {fitted} would"
     return GroupRefused(

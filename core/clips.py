@@ -256,6 +256,8 @@ async def imagine_clips(
             raise BadParameter("--loop", "A clip loops or ends on another image, not both.")
         if parsed.style_refs or parsed.omni_ref or parsed.image_weight is not None:
             raise BadParameter("--video", "A clip takes no `--sref`, `--oref` or `--iw`.")
+        if parsed.draft:
+            raise BadParameter("--draft", "A clip has no draft: remove `--draft`.")
     if image is None:
         raise BadParameter("--video", "`--video` animates an image: attach one in `image`.")
     video = offered(jobs.engine)

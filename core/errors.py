@@ -8,6 +8,9 @@ from datetime import datetime
 class UserError(Exception):
     """Something the user can fix; ``message`` is shown to them as it is."""
 
+    # Of a request's several jobs, how many would have fitted (set by what refused it).
+    fitted: int | None = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

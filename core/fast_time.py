@@ -166,7 +166,22 @@ class FastBatch:
             relax_mine=read.relax_mine + self._relax[who.user_id],
         )
         status = fast_status(self.limits, who, counts, self.day_start)
-        placed, fast, relax = [], 0.0, 0
+        placed: list[NewJob] = []
+        try:
+            return self._place(who, counts, status, news, placed)
+        except UserError as refusal:
+            refusal.fitted = len(placed)  # of a request's jobs, how many would have run
+            raise
+
+    def _place(
+        self,
+        who: Requester,
+        counts: AdmissionCounts,
+        status: FastStatus,
+        news: list[NewJob],
+        placed: list[NewJob],
+    ) -> list[NewJob]:
+        fast, relax = 0.0, 0
         for new in news:
             estimate = self.rates.estimate(new.params, new.recipe.strength)
             asked = new.mode or str(counts.settings.get("mode") or FAST)

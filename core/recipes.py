@@ -40,6 +40,7 @@ STRONG_VARIATION = 0.7
 SUBTLE_VARIATION = 0.35
 UPSCALE_STRENGTH = 0.3
 CREATIVE_UPSCALE_STRENGTH = 0.4
+ENHANCE_STRENGTH = 0.55  # E1-E4: a draft redrawn at full size, its composition kept
 
 Size = tuple[int, int]
 Motion = Literal["low", "high"]
@@ -165,17 +166,19 @@ class Upscale:
 
 @dataclass(frozen=True, slots=True)
 class Enhance:
-    """E1-E4 on a draft grid: image ``source``'s prompt and seed at full quality (the
-    model's full size and steps), one image, from text: the draft's image is its lineage,
-    not its start."""
+    """E1-E4 on a draft grid: image ``source`` at full quality (the model's full size
+    and steps), its prompt and seed, one image, redrawn from the draft's image enlarged
+    (image-to-image at ``ENHANCE_STRENGTH``), so that it stays the image chosen: from text
+    alone at another size, the same seed gives another picture."""
 
     KIND: ClassVar[str] = "enhance"
     source: ImageRef
 
     @property
     def strength(self) -> float:
-        """From noise, as the draft was."""
-        return 1.0
+        """How far from the draft's image the sampler goes: enough to redraw its detail
+        at full size and steps, not its composition."""
+        return ENHANCE_STRENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +327,7 @@ def made(recipe: Recipe) -> Again | Upscale | Enhance:
 def starts_from(recipe: Recipe) -> ImageRef | ImagePrompt | None:
     """The image a recipe starts from (None: text to image, or a clip's continuation)."""
     recipe = made(recipe)
-    if isinstance(recipe, Blend | Extend | Enhance):
+    if isinstance(recipe, Blend | Extend):
         return None
     return recipe.image if isinstance(recipe, Imagine) else recipe.source
 

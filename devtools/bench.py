@@ -37,6 +37,7 @@ from core.limits import Limits
 from core.model import EventKind, JobEvent, JobStatus, Requester
 from core.services import open_services
 from devtools.admission_bench import admission
+from devtools.bench_report import format_report  # re-exported: the CLI and tests use it here
 from engine import Engine, EngineStats, default_batch_images
 from engine.model import LoadedModel
 from storage.db import Storage
@@ -351,59 +352,6 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         }
     report["admission"] = admitted
     return report
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """The report as a small table."""
-
-    def mib(value: int | None) -> str:
-        return f"{value / 2**20:,.0f}" if value else "-"
-
-    def seconds(value: float | None) -> str:
-        return f"{value:.2f}" if value is not None else "-"
-
-    bare = report["bare"]
-    lines = [
-        f"imaginebot bench: {report['model']} ({report['family']}, {report['dtype']}) on "
-        f"{report['device']}, {report['size']}, {report['steps']} steps, "
-        f"{report['jobs']} jobs from {report['users']} users, "
-        f"batches of up to {report['max_batch_images']} images, "
-        f"median of {report['rounds']} rounds",
-        f"one bare call (4 images): {bare['seconds_per_call']:.3f} s",
-        "",
-        f"{'':26}{'images/s':>10}{'vs bare':>9}{'spread':>12}{'p50 s':>8}{'p95 s':>8}"
-        f"{'calls':>7}{'peak MiB':>10}{'busy':>7}{'GPU s/job':>10}",
-        f"{'bare pipeline, 4 per call':26}{bare['images_per_second']:>10.2f}{1.0:>9.2f}"
-        f"{'-':>12}{'-':>8}{'-':>8}{report['jobs']:>7}{mib(bare['peak_bytes']):>10}{'-':>7}",
-    ]
-    for key, label in (
-        ("batching_off", "job path, batching off"),
-        ("batching_on", "job path, batching on"),
-    ):
-        phase = report[key]
-        spread = f"{phase['ratio_min']:.2f}-{phase['ratio_max']:.2f}"
-        lines.append(
-            f"{label:26}{phase['images_per_second']:>10.2f}{phase['ratio_to_bare']:>9.2f}"
-            f"{spread:>12}{seconds(phase['latency_p50_s']):>8}"
-            f"{seconds(phase['latency_p95_s']):>8}{phase['pipeline_calls']:>7g}"
-            f"{mib(phase['peak_bytes']):>10}{phase['worker_busy']:>7.1%}"
-            f"{phase['gpu_seconds_per_job']:>10.3f}"
-        )
-    rates = ", ".join(f"{rate:.2f}" for rate in bare["runs"])
-    lines.append(f"(bare pipeline, each run in turn: {rates} images/s)")
-    lines.append("(busy: the share of a job-path run the worker spent in pipeline calls)")
-    lines.append(
-        "(GPU s/job: the median job's device seconds, its share of the calls it ran in, "
-        "as its row keeps them; CUDA events on a GPU, the wall clock on a CPU)"
-    )
-    if "admission" in report:
-        adm = report["admission"]
-        lines.append(
-            f"admission, {adm['commands']} commands from {adm['users']} users at once with the "
-            f"worker busy: p50 {adm['p50_ms']:.1f} ms, p99 {adm['p99_ms']:.1f} ms, "
-            f"max {adm['max_ms']:.1f} ms"
-        )
-    return "\n".join(lines)
 
 
 def print_report(report: dict[str, Any], as_json: bool) -> None:

@@ -138,6 +138,7 @@ class RayWorker:
             self.call_seconds += time.perf_counter() - started
             for item in sent:
                 self.placed.pop(item.spec.job_id, None)
+                item.through()  # what the replica reported is all this engine learns
             for future in (handoff.ending, handoff.done):
                 if not future.done():
                     future.set_result(returned if future is handoff.done else None)

@@ -325,6 +325,12 @@ class Engine:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            if slot.running and all(p.spec.relax for p in self._waiting):
+                # Relax work waits for an idle worker: handed ahead, behind the running
+                # batch, it would hold back a fast job that comes meanwhile.
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
             if self._room is not None:
                 await self._room()  # results still being encoded: do not run ahead of them
                 slot = self._free_slot()

@@ -231,6 +231,8 @@ class AdminCommands(
     @app_commands.describe(days="UTC days to look back, today included (default 7, at most 90)")
     async def stats(self, interaction: discord.Interaction[ImagineBot], days: int = 7) -> None:
         """GPU time by member and by day, jobs by kind and model, failures (owners: all)."""
+        # Thinking first (privately): an owner's every-server sums read the whole span.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         stats = await _moderation(interaction).stats(requester(interaction), days)
         await send_stats(interaction, stats)
 
@@ -261,8 +263,8 @@ def setup(bot: ImagineBot) -> None:
 
 async def send_stats(interaction: discord.Interaction[ImagineBot], stats: Stats) -> None:
     """The chart (drawn on a thread: matplotlib loads on first use) and the figures,
-    privately; members named as this server knows them."""
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    privately (after the command's deferred answer); members named as this server
+    knows them."""
     names = {}
     for user, _, _ in stats.by_member:
         member = interaction.guild.get_member(user) if interaction.guild else None

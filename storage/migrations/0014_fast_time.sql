@@ -8,8 +8,11 @@ ALTER TABLE jobs ADD COLUMN mode TEXT NOT NULL DEFAULT 'fast' CHECK (mode IN ('f
 ALTER TABLE jobs ADD COLUMN moved INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN gpu_estimate REAL;
 ALTER TABLE guild_settings ADD COLUMN fast_minutes REAL CHECK (fast_minutes >= 0);
--- /admin stats reads a server's jobs by time: an index that matches it.
+-- /admin stats reads a server's jobs by time (an owner's, every server's): indexes that
+-- match it. Admission counts a member's relax jobs queued or running: a partial index.
 CREATE INDEX jobs_guild_created ON jobs (guild_id, created_at);
+CREATE INDEX jobs_created ON jobs (created_at);
+CREATE INDEX jobs_active_mode ON jobs (user_id, mode) WHERE status IN ('queued', 'running');
 
 CREATE TABLE fast_overrides (
     guild_id      INTEGER NOT NULL,

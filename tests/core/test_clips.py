@@ -209,6 +209,7 @@ async def test_imagine_with_video_animates_the_uploaded_image(tmp_path, sd_model
             ("a garden --motion high", "add `--video`"),
             ("a garden --video --loop --end 1:1", "not both"),
             ("a garden --video --sref 1:1", "no `--sref`"),
+            ("a garden --video --draft", "no draft"),
             ("a garden --video --end 999:1", "no job 999"),
         ):
             image = None if says == "attach one" else fetch

@@ -9,6 +9,7 @@ import pytest
 from core.errors import UserError
 from core.fast_time import work_of
 from core.model import Action
+from core.recipes import ENHANCE_STRENGTH
 from tests.core.commits import ALICE, BOB, finished
 
 
@@ -32,7 +33,9 @@ async def test_a_draft_then_enhance(make_services):
     [image] = await service.runner.images(done.id)
     assert (image.width, image.height) == (128, 128)
     spec = service.runner.spec_for(done)
-    assert spec.source_image is None and spec.num_images == 1  # from text, as the draft
+    # Redrawn from the draft's image 2, enlarged: its composition kept, its detail redone.
+    assert spec.source_image == service.storage.image_path(draft.id, 2)
+    assert spec.strength == ENHANCE_STRENGTH and spec.num_images == 1 and spec.paint is None
 
 
 async def test_enhance_is_for_drafts_and_an_enhanced_image_has_no_reroll(make_services):

@@ -175,3 +175,23 @@ def test_an_estimate_is_work_times_what_the_model_measured():
     assert rates.estimate(params) == pytest.approx(24.0)  # its own shape's rate
     half = work_of(params, strength=0.5)
     assert half == 20 and work_of(dataclasses.replace(params, frames=121)) == 121 * 10
+
+
+async def test_what_counts_against_fast_time(make_services):
+    """A queued fast job's estimate counts until its measured seconds replace it; a relax
+    job and a job cancelled before it ran count nothing."""
+    service = await make_services()
+    assert (await service.users.fast_time(ALICE)).used == 0
+    async with held_worker(service.engine):
+        await service.jobs.imagine(ADMIN, "a blocker --steps 2")  # in the worker's hand
+        queued = await service.jobs.imagine(ALICE, "a fox --steps 2")
+        relax = await service.jobs.imagine(ALICE, "a fox --steps 2 --relax")
+        never = await service.jobs.imagine(ALICE, "an owl --steps 2")
+        await service.runner.cancel(never, ALICE)
+        waiting = await service.users.fast_time(ALICE)
+        assert waiting.used == pytest.approx(queued.gpu_estimate)
+    done = await finished(service, queued.id)
+    await finished(service, relax.id)
+    assert done.gpu_seconds and done.gpu_seconds != queued.gpu_estimate
+    assert (await service.users.fast_time(ALICE)).used == pytest.approx(done.gpu_seconds)
+    assert (await service.users.fast_time(ALICE)).left == pytest.approx(30 * 60 - done.gpu_seconds)

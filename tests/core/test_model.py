@@ -49,7 +49,7 @@ def test_zoom_and_pan_buttons_carry_their_factor_and_direction() -> None:
 def test_which_buttons_start_a_job_and_which_open_a_remix_form() -> None:
     forms_first = {Action.CANCEL, Action.VARY_REGION, Action.CUSTOM_ZOOM}
     assert {a for a in Action if not a.starts_a_job} == forms_first
-    keep_the_image = {Action.UPSCALE, Action.UPSCALE_CREATIVE}
+    keep_the_image = {Action.UPSCALE, Action.UPSCALE_CREATIVE, Action.ENHANCE}
     assert {a for a in Action if a.remixable} == set(Action) - forms_first - keep_the_image
     assert len({a.value for a in Action}) == len(Action)  # one letter each
 

@@ -362,3 +362,26 @@ async def test_a_dedicated_inpainting_checkpoint_runs_every_kind_of_job(tmp_path
     m = np.asarray(mask)
     result = np.asarray(outputs[2].images[0], dtype=np.int16)
     assert np.array_equal(result[m == 0], np.asarray(canvas, dtype=np.int16)[m == 0])
+
+
+async def test_relax_work_is_not_handed_ahead_of_a_fast_job_that_comes_meanwhile(sd_model):
+    """While a fast call decodes, the next batch is handed to the worker ahead of time;
+    a relax job is not (it waits for an idle worker), so a fast job submitted while the
+    call is at its last step still runs before it."""
+    gate = StepGate(at_step=2)  # the last step of a 2-step call: its ending is signalled
+    order: list[int] = []
+    async with Engine(gated(sd_model, gate), max_batch_images=4) as engine:
+
+        async def run(job: JobSpec) -> None:
+            await engine.submit(job)
+            order.append(job.job_id)
+
+        first = asyncio.create_task(run(spec(1, owner=1, steps=2)))
+        await gate.wait_reached()  # job 1 at its last step: the scheduler looks for the next
+        relax = asyncio.create_task(run(spec(2, owner=2, steps=2, relax=True)))
+        await asyncio.sleep(0)  # the scheduler sees the relax job alone
+        assert engine.position(2) == 1, "waiting, not handed to the worker"
+        fast = asyncio.create_task(run(spec(3, owner=3, steps=2)))
+        gate.open()
+        await asyncio.gather(first, relax, fast)
+    assert order == [1, 3, 2]

@@ -104,6 +104,9 @@ async def test_the_paint_kinds_migration_rebuilds_jobs_and_keeps_every_row(tmp_p
             " AND name NOT LIKE 'sqlite_%'"
         )
         assert sorted(row[0] for row in indexes) == [
+            "jobs_active_mode",  # 0014: fast time's relax count, /admin stats
+            "jobs_created",
+            "jobs_guild_created",
             "jobs_parent",
             "jobs_quota",
             "jobs_status",

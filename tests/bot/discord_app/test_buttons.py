@@ -68,7 +68,13 @@ def test_a_waiting_job_has_one_red_cancel_button() -> None:
 
 
 def test_every_action_has_a_button_and_every_button_reads_back() -> None:
-    views = [grid_view(JOB), upscale_view(JOB, animate=True), cancel_view(JOB), clip_view(JOB)]
+    views = [
+        grid_view(JOB),
+        grid_view(JOB, draft=True),  # E1-E4
+        upscale_view(JOB, animate=True),
+        cancel_view(JOB),
+        clip_view(JOB),
+    ]
     pressed = set()
     for view in views:
         assert view.timeout is None  # persistent: they work after a restart
