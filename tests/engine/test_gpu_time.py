@@ -80,3 +80,53 @@ async def test_a_cancelled_run_and_a_failed_one_count_what_they_spent(sd_model, 
         with pytest.raises(FileNotFoundError):
             await failed
         assert failed.gpu_seconds > 0
+
+
+def test_a_cuda_call_is_timed_by_events_on_its_device(monkeypatch):
+    """No GPU here: torch.cuda's events and device context stand in, to check that a
+    CUDA call is timed by events recorded on its device around it (their elapsed time,
+    not the wall clock), and that a device that failed falls back to the wall clock."""
+    import contextlib
+
+    import torch
+
+    seen: list[str] = []
+
+    class Event:
+        def __init__(self, enable_timing: bool) -> None:
+            assert enable_timing
+            self.recorded = False
+
+        def record(self) -> None:
+            self.recorded = True
+            seen.append(f"record on {current[-1]}")
+
+        def synchronize(self) -> None:
+            seen.append("synchronize")
+
+        def elapsed_time(self, end: Event) -> float:
+            assert self.recorded and end.recorded
+            return 1500.0  # milliseconds, as CUDA says
+
+    current = ["cpu"]
+
+    @contextlib.contextmanager
+    def device(name: str):
+        current.append(name)
+        yield
+        current.pop()
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "device", device)
+    with DeviceTimer("cuda:1") as timer:
+        seen.append("the call")
+    assert timer.seconds == 1.5
+    assert seen == ["record on cuda:1", "the call", "record on cuda:1", "synchronize"]
+
+    def lost(self, end):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(Event, "elapsed_time", lost)
+    with DeviceTimer("cuda:0") as timer:
+        pass
+    assert 0 <= timer.seconds < 1.0  # the wall clock of an empty block
