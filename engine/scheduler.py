@@ -114,6 +114,27 @@ def fused(first: JobHandle, order: list[JobHandle], max_images: int) -> list[Job
     return batch
 
 
+def held_positions(
+    slots: Sequence[Slot], waiting: Iterable[JobHandle], last_served: dict[int, int]
+) -> dict[int, int]:
+    """Every held job's position: 0 running, 1 handed to a worker next, then the fair
+    order of the waiting ones."""
+    result = {p.spec.job_id: 0 for slot in slots for p in slot.running}
+    handed = [p for slot in slots for p in slot.next]
+    result.update({p.spec.job_id: 1 for p in handed})
+    first = 2 if handed else 1
+    for index, pending in enumerate(fair_order(waiting, last_served), first):
+        result[pending.spec.job_id] = index
+    return result
+
+
+def relax_waits(slot: Slot, waiting: Iterable[JobHandle]) -> bool:
+    """Only relax work waits and ``slot``'s worker is busy: it waits for an idle one.
+    Handed ahead, behind the running batch, it would hold back a fast job that comes
+    meanwhile."""
+    return bool(slot.running) and all(p.spec.relax for p in waiting)
+
+
 @dataclass
 class EngineStats:
     """What the worker has been given: pipeline calls (batches), jobs and images."""
@@ -250,13 +271,7 @@ class Engine:
         read-only: the fair order is built once per change of the queue, however many
         waiting messages ask between two changes."""
         if self._positions is None:
-            result = {p.spec.job_id: 0 for slot in self._slots for p in slot.running}
-            handed = [p for slot in self._slots for p in slot.next]
-            result.update({p.spec.job_id: 1 for p in handed})
-            first = 2 if handed else 1
-            for index, pending in enumerate(fair_order(self._waiting, self._last_served), first):
-                result[pending.spec.job_id] = index
-            self._positions = result
+            self._positions = held_positions(self._slots, self._waiting, self._last_served)
         return self._positions
 
     def _changed(self) -> None:
@@ -325,9 +340,7 @@ class Engine:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if slot.running and all(p.spec.relax for p in self._waiting):
-                # Relax work waits for an idle worker: handed ahead, behind the running
-                # batch, it would hold back a fast job that comes meanwhile.
+            if relax_waits(slot, self._waiting):
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue

@@ -30,43 +30,38 @@ class MemberRows(Database):
     ) -> None:
         """Set (or with None clear) a user's fast minutes a day, or without a user the
         server's default."""
-        if user_id is None:
-            await self.db.execute(
-                "INSERT INTO guild_settings (guild_id, fast_minutes) VALUES (?, ?)"
-                " ON CONFLICT (guild_id) DO UPDATE SET fast_minutes = excluded.fast_minutes",
-                (guild_id, minutes),
-            )
-        elif minutes is None:
-            await self.db.execute(
-                "DELETE FROM fast_overrides WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-            )
-        else:
-            await self.db.execute(
-                "INSERT INTO fast_overrides (guild_id, user_id, fast_minutes) VALUES (?, ?, ?)"
-                " ON CONFLICT (guild_id, user_id)"
-                " DO UPDATE SET fast_minutes = excluded.fast_minutes",
-                (guild_id, user_id, minutes),
-            )
-        await self.db.commit()
+        await self._set_limit("fast_minutes", "fast_overrides", guild_id, user_id, minutes)
 
     async def set_quota(self, guild_id: int, user_id: int | None, daily: int | None) -> None:
         """Set (or with None clear) a user's override, or the server's default without user."""
+        await self._set_limit("daily_quota", "quota_overrides", guild_id, user_id, daily)
+
+    async def _set_limit(
+        self,
+        column: str,
+        overrides: str,
+        guild_id: int,
+        user_id: int | None,
+        value: float | None,
+    ) -> None:
+        """A daily limit: the server's default (``guild_settings.column``) without a user,
+        else the user's override in ``overrides`` (its row deleted for None). ``column``
+        and ``overrides`` are this module's names, never input."""
         if user_id is None:
             await self.db.execute(
-                "INSERT INTO guild_settings (guild_id, daily_quota) VALUES (?, ?)"
-                " ON CONFLICT (guild_id) DO UPDATE SET daily_quota = excluded.daily_quota",
-                (guild_id, daily),
+                f"INSERT INTO guild_settings (guild_id, {column}) VALUES (?, ?)"
+                f" ON CONFLICT (guild_id) DO UPDATE SET {column} = excluded.{column}",
+                (guild_id, value),
             )
-        elif daily is None:
+        elif value is None:
             await self.db.execute(
-                "DELETE FROM quota_overrides WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
+                f"DELETE FROM {overrides} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
             )
         else:
             await self.db.execute(
-                "INSERT INTO quota_overrides (guild_id, user_id, daily_quota) VALUES (?, ?, ?)"
-                " ON CONFLICT (guild_id, user_id) DO UPDATE SET daily_quota = excluded.daily_quota",
-                (guild_id, user_id, daily),
+                f"INSERT INTO {overrides} (guild_id, user_id, {column}) VALUES (?, ?, ?)"
+                f" ON CONFLICT (guild_id, user_id) DO UPDATE SET {column} = excluded.{column}",
+                (guild_id, user_id, value),
             )
         await self.db.commit()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from tests.e2e.fake_discord import FakeDiscord, FakeMember, Interaction, StoredMessage
 
@@ -134,3 +135,15 @@ def refused_privately(handle: Interaction, member: FakeMember) -> StoredMessage:
     assert reply.ephemeral and reply.visible_to == member.id
     assert [m.id for m in handle.messages()] == [reply.id], "one answer"
     return reply
+
+
+def restart_requeued(bot: Any, gate: Path, *job_ids: int) -> None:
+    """Stop ``bot`` cleanly while ``gate`` holds its worker: every one of ``job_ids``
+    (running or queued) is queued again without using its retry; then open the gate and
+    start the bot again."""
+    assert bot.stop() == 0
+    marks = ", ".join("?" for _ in job_ids)
+    rows = bot.query(f"SELECT status, attempts FROM jobs WHERE id IN ({marks})", *job_ids)
+    assert rows == [("queued", 0)] * len(job_ids)
+    gate.unlink()
+    bot.start()

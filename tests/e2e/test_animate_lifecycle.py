@@ -24,6 +24,7 @@ from tests.e2e.expect import (
     posted_result,
     press,
     refused_privately,
+    restart_requeued,
     wait_result,
 )
 from tests.e2e.fake_discord import FakeDiscord, FakeMember, Interaction, StoredMessage
@@ -206,13 +207,8 @@ def test_a_queued_clip_is_posted_after_a_restart(
         [("running",), ("queued",)],
     )
 
-    assert bot.stop() == 0
     # A clean stop queues the running job again without using its retry; the clip waits.
-    assert bot.query(
-        "SELECT status, attempts FROM jobs WHERE id IN (?, ?) ORDER BY id", blocker_job, number
-    ) == [("queued", 0), ("queued", 0)]
-    gate.unlink()
-    bot.start()
+    restart_requeued(bot, gate, blocker_job, number)
 
     posted = posted_result(fake, number, "a lantern on a pier")
     _assert_clip(fake, posted)

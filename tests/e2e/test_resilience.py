@@ -11,6 +11,7 @@ from tests.e2e.expect import (
     eventually,
     job_id,
     posted_result,
+    restart_requeued,
     wait_result,
 )
 from tests.e2e.fake_discord import FakeDiscord, StoredMessage
@@ -81,13 +82,8 @@ def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_facto
         timeout=30,
     )
 
-    assert bot.stop() == 0
     # A clean stop interrupts the running job and queues it again without using its retry.
-    assert bot.query(
-        "SELECT status, attempts FROM jobs WHERE id IN (?, ?) ORDER BY id", blocker_job, number
-    ) == [("queued", 0), ("queued", 0)]
-    gate.unlink()
-    bot.start()
+    restart_requeued(bot, gate, blocker_job, number)
 
     posted = posted_result(fake_discord, number, "a patient owl")
     assert_grid(posted)
