@@ -79,7 +79,13 @@ async def open_app(
                 _closing(encoders),
                 engine,
                 open_services(
-                    storage, engine, limits, encoders, describer=describer, fetch_url=fetcher
+                    storage,
+                    engine,
+                    limits,
+                    encoders,
+                    describer=describer,
+                    fetch_url=fetcher,
+                    sweep=warm,  # the bot's: the retention sweep (KEEP_IMAGES_DAYS)
                 ) as services,
             ):
                 yield App(settings, storage, engine, services)

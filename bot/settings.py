@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     global_fast_minutes_daily: float = Field(120.0, ge=0)
     relax: Literal["on", "off"] = "on"
     max_relax_per_user: int = Field(2, ge=1)
+    keep_images_days: int = Field(0, ge=0)
 
     @field_validator("media_hosts")
     @classmethod

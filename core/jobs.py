@@ -26,6 +26,7 @@ from core.model import Action, ImageRow, Job, JobStatus, NewJob, Requester
 from core.prompt import ParsedPrompt, format_prompt, parse_float, parse_prompt, parse_prompts
 from core.recipes import ImagePrompt
 from core.references import GivenReferences, UrlFetch
+from core.retention import refuse_removed
 from core.runner import Runner
 from core.sizes import size_for_aspect
 from engine import GRID_SIZE, Engine, censor_each, encode_png, region_preview
@@ -149,7 +150,7 @@ class Jobs:
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         if wanted.motion is not None or clips.is_clip(parent):  # a clip (core.clips)
-            source = await _source_image(self.storage, parent, index or 1)
+            source = await self._source_image(parent, index or 1)
             new = clips.child(self.engine, who, parent, source, wanted, remix, self.check_prompt)
             sources = PARENT_TEXTS if remix is None else (Text.PROMPT, Text.NEGATIVE)
             return await self.admission.admit(who, new, sources=sources)
@@ -158,10 +159,10 @@ class Jobs:
         _, kept = offer.parent_model(self.engine, parent)
         model, side = kept.name, self.limits.max_upscale_side
         if wanted is Action.REROLL:
-            _refuse_purged(parent)
+            refuse_removed(parent, self.limits.keep_images_days)
             native = kept.defaults.native_size
             return await self._admit(who, derive.reroll(who, parent, model, native, edit), edit)
-        source = await _source_image(self.storage, parent, index)
+        source = await self._source_image(parent, index)
         if edit is not None:
             derive.refuse_new_aspect(parent, grid_size(parent), edit, ONLY_REROLL_AND_ZOOM)
         if wanted is Action.ENHANCE:
@@ -186,7 +187,7 @@ class Jobs:
         server's job, images removed)."""
         await self.admission.check_not_banned(who)
         job = await self.get_job(job_id, who)
-        _refuse_purged(job)
+        refuse_removed(job, self.limits.keep_images_days)
         return _form_of(job, who)
 
     async def region_picture(
@@ -198,7 +199,7 @@ class Jobs:
         shown) blurred or greyed the image under the cells."""
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
-        source = await _source_image(self.storage, parent, index)
+        source = await self._source_image(parent, index)
         path = self.storage.image_file(source)
         hidden = source.nsfw and nsfw_filter != "off"
 
@@ -227,7 +228,7 @@ class Jobs:
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         edit = self.edit(parent, text)
-        source = await _source_image(self.storage, parent, index)
+        source = await self._source_image(parent, index)
         size = grid_size(parent)
         aspect = None
         _, kept = offer.parent_model(self.engine, parent)
@@ -262,7 +263,7 @@ class Jobs:
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         edit = None if text is None else self.edit(parent, text)
-        source = await _source_image(self.storage, parent, index)
+        source = await self._source_image(parent, index)
         if edit is not None:
             derive.refuse_new_aspect(parent, grid_size(parent), edit, ONLY_REROLL_AND_ZOOM)
         _, kept = offer.parent_model(self.engine, parent)
@@ -278,6 +279,11 @@ class Jobs:
         if job.status.is_final:
             raise UserError(f"Job {job_id} is already {job.status}; there is nothing to cancel.")
         return await self.runner.cancel(job, who)
+
+    async def _source_image(self, parent: Job, index: int | None) -> ImageRow:
+        """Image ``index`` of ``parent``, when a button may start from it."""
+        refuse_removed(parent, self.limits.keep_images_days)
+        return await _source_image(self.storage, parent, index)
 
     async def _admit(self, who: Requester, new: NewJob, edit: Edit | None = None) -> Job:
         # An edited text is the user's own, and a blocked word in it is pointed out as such.
@@ -315,14 +321,8 @@ def _source_png(picture: Image.Image, size: tuple[int, int]) -> bytes:
     return encode_png(fitted(picture, size), {"Software": "imaginebot"})
 
 
-def _refuse_purged(job: Job) -> None:
-    if job.purged_at is not None:
-        raise UnknownJob(f"The images of job {job.id} were removed by an admin.")
-
-
 async def _source_image(storage: Storage, parent: Job, index: int | None) -> ImageRow:
-    """Image ``index`` of ``parent``, when a button may start from it."""
-    _refuse_purged(parent)
+    """Image ``index`` of ``parent``, when a button may start from it (its images kept)."""
     if parent.status != JobStatus.DONE:
         raise UnknownJob(
             f"Job {parent.id} has no images to use ({parent.status}); "

@@ -25,6 +25,7 @@ class Limits:
     global_fast_minutes_daily: float = 120.0  # ... across all servers (0: off)
     relax: bool = True  # RELAX: relax mode offered
     max_relax_per_user: int = 2  # MAX_RELAX_PER_USER: relax jobs queued or running at once
+    keep_images_days: int = 0  # KEEP_IMAGES_DAYS: a job's images kept this long (0: forever)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:
@@ -44,4 +45,5 @@ class Limits:
             global_fast_minutes_daily=settings.global_fast_minutes_daily,
             relax=settings.relax == "on",
             max_relax_per_user=settings.max_relax_per_user,
+            keep_images_days=settings.keep_images_days,
         )

@@ -209,6 +209,7 @@ class Job:
     mode: str = "fast"  # or "relax": it costs no fast time, and waits behind fast jobs
     moved: bool = False  # relax because the member's fast time was used up
     gpu_estimate: float | None = None  # admission's estimate of its GPU seconds
+    images_expired_at: str | None = None  # its files removed by KEEP_IMAGES_DAYS
 
     @property
     def kind(self) -> JobKind:
@@ -334,6 +335,8 @@ class UserInfo:
     fast: Any = None  # core.fast_time.FastStatus: fast time used and left today
     mode: str = "fast"  # the caller's /settings mode
     relax: list[int] = field(default_factory=list)  # which of ``jobs`` run in relax
+    disk_bytes: int | None = None  # what the jobs' files take on disk: for admins; else None
+    keep_images_days: int = 0  # KEEP_IMAGES_DAYS (0: forever)
 
 
 @dataclass(frozen=True, slots=True)

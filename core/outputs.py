@@ -164,7 +164,7 @@ def ensure_thumbnail(storage: Storage, job: Job) -> Path | None:
     path = storage.thumbnail_path(job.id)
     if path.is_file():
         return path
-    if job.purged_at is not None:
+    if job.purged_at is not None or job.images_expired_at is not None:
         return None
     for source in (storage.grid_path(job.id), storage.image_path(job.id, 1)):
         if source.is_file():
@@ -191,7 +191,8 @@ def censored_thumbnail(storage: Storage, job: Job, flags: list[bool], mode: str)
     if path.is_file():
         return path
     sources = [storage.image_path(job.id, index) for index in range(1, len(flags) + 1)]
-    if job.purged_at is not None or not all(source.is_file() for source in sources):
+    gone = job.purged_at is not None or job.images_expired_at is not None
+    if gone or not all(source.is_file() for source in sources):
         return None
     images = []
     for source in sources:

@@ -179,7 +179,7 @@ async def job_image(storage: Storage, who: Requester, job_id: int, index: int, n
     job = await storage.get_job(job_id, scope=who.guild_id)
     if job is None:
         raise BadParameter(name, f"There is no job {job_id} here (`{name} {job_id}:{index}`).")
-    if job.status != JobStatus.DONE or job.purged_at is not None:
+    if job.status != JobStatus.DONE or job.purged_at or job.images_expired_at:
         raise BadParameter(name, f"Job {job_id} has no images to use ({job.status}).")
     rows = {row.index: row for row in await storage.images(job_id)}
     row = rows.get(index)

@@ -16,6 +16,7 @@ from core.jobs import Jobs
 from core.limits import Limits
 from core.moderation import Moderation
 from core.references import UrlFetch
+from core.retention import Retention
 from core.runner import Runner
 from core.users import Users
 from engine import Engine
@@ -36,6 +37,7 @@ class Services:
     moderation: Moderation  # /admin
     blends: Blends  # /blend
     descriptions: Descriptions  # /describe, the Describe menu
+    retention: Retention  # KEEP_IMAGES_DAYS, the disk total: the bot's background sweep
 
     @classmethod
     def build(
@@ -66,6 +68,7 @@ class Services:
             moderation=Moderation(storage, engine, limits, admission, runner, jobs),
             blends=Blends(engine, limits, admission),
             descriptions=Descriptions(storage, admission, describer, engine.classify),
+            retention=Retention(storage, limits.keep_images_days),
         )
 
 
@@ -78,19 +81,24 @@ async def open_services(
     *,
     describer: Describer | None = None,
     fetch_url: UrlFetch | None = None,
+    sweep: bool = False,
 ) -> AsyncIterator[Services]:
     """Services whose runner has resumed the jobs a stop left (queued ones run, a running
     one is retried once); at the end, admission stops and the runner leaves every
-    unfinished job queued for the next start."""
+    unfinished job queued for the next start. ``sweep``: the retention sweep runs in the
+    background (the bot's; not a CLI run's)."""
     pool = encoders or EncoderPool()
     services = Services.build(
         storage, engine, limits, pool, describer=describer, fetch_url=fetch_url
     )
     await services.admission.rates.load(storage)  # what each model's jobs measured
     await services.runner.start()
+    if sweep:
+        services.retention.start()
     try:
         yield services
     finally:
+        await services.retention.stop()
         await services.admission.stop()
         await services.runner.stop()
         if encoders is None:  # ours: the encodes in flight finish, off the loop

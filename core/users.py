@@ -117,6 +117,9 @@ class Users:
             device=self.engine.model.device,
             # The workers (devices, replicas) and why any is down: for admins only.
             workers=self.engine.workers() if who.is_admin else [],
+            # A running total (core.retention): one row read, never a walk of the files.
+            disk_bytes=await self.storage.disk_used() if who.is_admin else None,
+            keep_images_days=self.limits.keep_images_days,
             models=models,
             loras=loras,
         )

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 FOREIGN_KEYS_OFF = "-- foreign-keys: off"  # the first line of a migration that rebuilds a table
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+INCREMENTAL_VACUUM = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
+VACUUM_AT_OPEN_BYTES = 128 * 1024 * 1024  # an older database this small is rebuilt at open
 
 
 def _in_scope(scope: Scope) -> tuple[str, tuple[Any, ...]]:
@@ -97,11 +99,40 @@ class Database:
         """
         await asyncio.to_thread(self._prepare_files)
         self._db = await aiosqlite.connect(self.db_path)
+        # Free pages go back to the file system, a bounded number at a time (the retention
+        # sweep's PRAGMA incremental_vacuum): set before a new database's first page.
+        await self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._db.execute("PRAGMA busy_timeout=5000")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self.migrate()
+        await self._incremental_vacuum_mode()
+
+    async def _incremental_vacuum_mode(self) -> None:
+        """A database from before incremental auto-vacuum is rebuilt in that mode once
+        (a VACUUM: about 1 s for 100 MB) when it is small enough; a larger one is left as
+        it is (its free pages are reused by new rows), with how to do it offline."""
+        async with self.db.execute("PRAGMA auto_vacuum") as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[0] == INCREMENTAL_VACUUM:
+            return
+        size = await asyncio.to_thread(lambda: self.db_path.stat().st_size)
+        if size > VACUUM_AT_OPEN_BYTES:
+            logger.info(
+                "the database (%d MB) keeps its free pages; to give them back to the file "
+                "system, stop the bot and run: sqlite3 %s 'PRAGMA auto_vacuum=INCREMENTAL; "
+                "VACUUM' (it needs as much free disk as the database takes)",
+                size // 1_000_000,
+                self.db_path,
+            )
+            return
+        await self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        await self.db.execute("VACUUM")
+        logger.info(
+            "the database (%d MB) now gives free pages back (incremental auto-vacuum)",
+            size // 1_000_000,
+        )
 
     def _prepare_files(self) -> None:
         images = self.data_dir / "images"

@@ -113,11 +113,13 @@ class ImageFiles(Database):
         return self.image_path(row.job_id, row.index)
 
     async def purge_job(self, job_id: int) -> int:
-        """Delete a job's image files and rows and mark it purged; the files removed."""
+        """Delete a job's image files and rows and mark it purged (its disk bytes leave
+        the total); the files removed."""
         removed = await asyncio.to_thread(self._remove_files, job_id)
         await self.db.execute("DELETE FROM images WHERE job_id = ?", (job_id,))
         await self.db.execute(
-            "UPDATE jobs SET purged_at = ? WHERE id = ?", (_iso(self.clock()), job_id)
+            "UPDATE jobs SET purged_at = ?, disk_bytes = 0 WHERE id = ?",
+            (_iso(self.clock()), job_id),
         )
         await self.db.commit()
         return removed

@@ -29,7 +29,8 @@ COUNTED_SQL = (
 JOB_COLUMNS = (
     "id, parent_id, parent_index, user_id, guild_id, channel_id, message_id, prompt,"
     " negative, params, recipe, seed, status, error, attempts, created_at, started_at,"
-    " finished_at, delivered_at, purged_at, gpu_seconds, mode, moved, gpu_estimate"
+    " finished_at, delivered_at, purged_at, gpu_seconds, mode, moved, gpu_estimate,"
+    " images_expired_at"
 )
 
 

@@ -122,6 +122,8 @@ async def info(interaction: discord.Interaction[ImagineBot]) -> None:
     ]
     if details.workers:
         lines.append(workers_line(details.workers))
+    if details.disk_bytes is not None:
+        lines.append(disk_line(details.disk_bytes, details.keep_images_days))
     text = "\n".join(lines)
     await interaction.response.send_message(text[:2000], ephemeral=True)  # a message's most
 
@@ -173,6 +175,13 @@ def models_lines(details: UserInfo) -> list[str]:
         tail = f" and {more} more" if more else ""
         lines.append(f"LoRAs (`--lora name:weight`): {', '.join(shown)}{tail}.")
     return lines
+
+
+def disk_line(used: int, keep_days: int) -> str:
+    """For admins: what the jobs' images take on disk, and how long they are kept."""
+    kept = f"kept {keep_days} days" if keep_days > 0 else "kept forever"
+    size = f"{used / 1e9:.2f} GB" if used >= 1e9 else f"{used / 1e6:.1f} MB"
+    return f"Disk used by images: {size} ({kept})."
 
 
 def workers_line(workers: list[WorkerState]) -> str:
