@@ -22,6 +22,8 @@ from tests.e2e.fake_discord import (
     STRING,
     CommandUsageError,
     FakeDiscord,
+    Limit,
+    RateLimits,
 )
 
 AUTH = {"Authorization": "Bot test-token"}
@@ -29,7 +31,9 @@ AUTH = {"Authorization": "Bot test-token"}
 
 @pytest.fixture
 def fake() -> Iterator[FakeDiscord]:
-    server = FakeDiscord().start()
+    # The raw client does not pace itself as discord.py does: Discord's rate limits are on
+    # only in the tests of the limits themselves (``use_rate_limits``).
+    server = FakeDiscord(rate_limits=RateLimits(enabled=False)).start()
     yield server
     server.stop()
 
@@ -616,3 +620,124 @@ async def test_components_v2_follow_discords_rules(fake: FakeDiscord, raw: RawBo
         "PATCH", f"/channels/{art}/messages/{posted['id']}", {"flags": 0, "content": "plain"}
     )
     assert status == 400 and "MESSAGE_CANNOT_REMOVE_COMPONENTS_V2_FLAG" in json.dumps(error)
+
+
+# Rate limits (ratelimits.py): what Discord documents in topics/rate-limits.
+
+
+async def _limited(
+    raw: RawBot, method: str, path: str, body: Any = None
+) -> tuple[int, Any, dict[str, str]]:
+    """A request as ``RawBot.call`` makes it, with the answer's headers."""
+    headers = {**AUTH} if not path.startswith(("/webhooks", "/interactions")) else {}
+    async with raw.session.request(method, raw.api + path, json=body, headers=headers) as response:
+        text = await response.text()
+        return response.status, json.loads(text) if text else None, dict(response.headers)
+
+
+async def test_route_buckets_announce_their_limits_and_refuse_past_them(
+    fake: FakeDiscord, raw: RawBot
+) -> None:
+    general, art = fake.channel("general"), fake.channel("art")
+    posted = await raw.post(general.id, {"content": "queued"})
+    edit = f"/channels/{general.id}/messages/{posted['id']}"
+    with fake.use_rate_limits(RateLimits(channel_edits=Limit(3, 0.5))):
+        answers = [await _limited(raw, "PATCH", edit, {"content": f"#{n}"}) for n in range(3)]
+        assert [status for status, _, _ in answers] == [200, 200, 200]
+        headers = [h for _, _, h in answers]
+        assert [h["X-RateLimit-Remaining"] for h in headers] == ["2", "1", "0"]
+        assert {h["X-RateLimit-Limit"] for h in headers} == {"3"}
+        assert len({h["X-RateLimit-Bucket"] for h in headers}) == 1, "one bucket per route"
+        assert all(0 < float(h["X-RateLimit-Reset-After"]) <= 0.5 for h in headers)
+        assert all(float(h["X-RateLimit-Reset"]) > posted_at(posted) for h in headers)
+
+        status, body, refused = await _limited(raw, "PATCH", edit, {"content": "#4"})
+        assert status == 429 and body["global"] is False
+        assert 0 < body["retry_after"] <= 0.5 and body["message"]
+        assert refused["X-RateLimit-Scope"] == "user" and refused["Retry-After"] == "1"
+        assert refused["X-RateLimit-Remaining"] == "0" and "Via" in refused
+        assert "X-RateLimit-Global" not in refused
+        assert fake.message(int(posted["id"])).content == "#2", "a refused edit changes nothing"
+
+        # Another channel is another bucket; so is another route of the same channel.
+        other = await raw.post(art.id, {"content": "elsewhere"})
+        status, _, _ = await _limited(raw, "PATCH", f"/channels/{art.id}/messages/{other['id']}")
+        assert status == 200
+        assert (
+            await _limited(raw, "POST", f"/channels/{general.id}/messages", {"content": "new"})
+        )[0] == 200
+
+        await asyncio.sleep(body["retry_after"])  # what a client does: wait, then retry
+        status, _, again = await _limited(raw, "PATCH", edit, {"content": "#4"})
+        assert status == 200 and again["X-RateLimit-Remaining"] == "2"
+    assert [(h.method, h.path, h.is_global) for h in fake.rate_limited] == [
+        ("PATCH", "/api/v10" + edit, False)
+    ]
+    assert [c.status for c in fake.calls if c.path == "/api/v10" + edit].count(429) == 1
+    assert fake.longest_429_streak == 1 and fake.problems() == []
+
+
+def posted_at(message: dict[str, Any]) -> float:
+    """A message's creation time (epoch seconds) from its snowflake."""
+    return ((int(message["id"]) >> 22) + 1420070400000) / 1000 - 1
+
+
+async def test_five_edits_per_five_seconds_per_channel_by_default(
+    fake: FakeDiscord, raw: RawBot
+) -> None:
+    alice = fake.member("alice")
+    fake.invoke("imagine", alice, prompt="a fox")
+    data, callback, webhook = await raw.interaction()
+    with fake.use_rate_limits(RateLimits()):  # Discord's
+        status, body, _ = await raw.call(
+            "POST", callback, {"type": 4, "data": {"content": "queued"}}
+        )
+        assert status == 200
+        message_id = body["resource"]["message"]["id"]
+        channel_route = f"/channels/{data['channel_id']}/messages/{message_id}"
+        statuses = [
+            (await _limited(raw, "PATCH", channel_route, {"content": f"position {n}"}))[0]
+            for n in range(6)
+        ]
+        assert statuses == [200] * 5 + [429], "Discord: 5 edits per 5 s per channel"
+        [hit] = fake.rate_limited
+        assert 0 < hit.retry_after <= 5.0 and not hit.is_global
+        # The interaction's own webhook is its token's bucket (5 per 2 s), not the channel's.
+        status, _, headers = await _limited(
+            raw, "PATCH", f"{webhook}/messages/@original", {"content": "via the token"}
+        )
+        assert status == 200 and headers["X-RateLimit-Limit"] == "5"
+
+
+async def test_the_global_limit_spares_interaction_routes(fake: FakeDiscord, raw: RawBot) -> None:
+    fake.invoke("imagine", fake.member("alice"), prompt="a fox")
+    _, callback, webhook = await raw.interaction()
+    # Eight requests at once, not one retried: no loop however many are refused.
+    with fake.use_rate_limits(RateLimits(global_per_second=4, loop_after=8)):
+        answers = await asyncio.gather(*(_limited(raw, "GET", "/users/@me") for _ in range(8)))
+        refused = [(body, headers) for status, body, headers in answers if status == 429]
+        assert refused, "more than 4 requests in a second"
+        for body, headers in refused:
+            assert body["global"] is True and body["retry_after"] <= 1.0
+            assert headers["X-RateLimit-Global"] == "true"
+            assert headers["X-RateLimit-Scope"] == "global" and "Retry-After" in headers
+        # Over the global limit, the interaction's callback and webhook are still served.
+        status, _, _ = await _limited(raw, "POST", callback, {"type": 5})
+        assert status == 200
+        status, _, _ = await _limited(
+            raw, "PATCH", f"{webhook}/messages/@original", {"content": "ok"}
+        )
+        assert status == 200
+    assert {hit.is_global for hit in fake.rate_limited} == {True}
+    assert fake.problems() == []
+
+
+async def test_a_client_that_does_not_wait_is_a_problem(fake: FakeDiscord, raw: RawBot) -> None:
+    general = fake.channel("general")
+    posted = await raw.post(general.id, {"content": "queued"})
+    edit = f"/channels/{general.id}/messages/{posted['id']}"
+    with fake.use_rate_limits(RateLimits(channel_edits=Limit(1, 60.0), loop_after=2)):
+        statuses = [(await _limited(raw, "PATCH", edit, {"content": "x"}))[0] for _ in range(4)]
+    assert statuses == [200, 429, 429, 429]
+    assert fake.longest_429_streak == 3
+    assert any("a 429 loop" in line for line in fake.problems())

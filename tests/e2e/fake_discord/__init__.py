@@ -153,6 +153,15 @@ next matching calls with an error instead (``injected`` lists them);
 minutes had passed; ``delete_message(m)`` deletes a message as a moderator would
 (MESSAGE_DELETE carries the message's own guild).
 
+Rate limits (``ratelimits.py``), Discord's by default: per-route buckets (method, path
+template and top-level resource) announced in ``X-RateLimit-*`` headers, 429 with
+``retry_after`` over a bucket, the global 50 requests a second (interaction routes
+exempt; ``"global": true``), 5 edits per 5 s per channel through
+``PATCH /channels/{id}/messages/{id}``. ``FakeDiscord(rate_limits=RateLimits(...))`` or
+``with fake.use_rate_limits(RateLimits(...)):`` (fresh buckets); ``rate_limited`` lists
+every 429 (``RateLimitHit``), ``longest_429_streak`` the most one request got in a row;
+more than ``loop_after`` in a row is a problem (a client that does not wait).
+
 Every ``wait_*`` fails at once, naming it, when the fake records a new problem while it
 waits (a rejected edit does not leave a test waiting for its full timeout).
 
@@ -168,6 +177,7 @@ base ``_State`` (``state.py``) that declares every attribute they share:
 - ``world.py``: the two servers (built once), the lookups, the REST routes that read them;
 - ``gateway.py``: the websocket (IDENTIFY, READY, GUILD_CREATE, dispatching events);
 - ``rest.py``: REST dispatch (auth, faults, rejections, unknown routes), body reading;
+- ``ratelimits.py``: Discord's rate limits (buckets, the global limit, 429s);
 - ``messages.py``: message storage and JSON, the message reads, channel message routes;
 - ``responses.py``: the interaction callback and webhook routes (followups, ``@original``);
 - ``interactions.py``: sending interactions, ``press``/``press_custom_id``, ``Interaction``;
@@ -243,6 +253,7 @@ from .model import (
     StoredAttachment,
     StoredMessage,
 )
+from .ratelimits import Limit, RateLimitHit, RateLimits
 from .server import FakeDiscord
 
 __all__ = [
@@ -307,6 +318,9 @@ __all__ = [
     "FakeRole",
     "Hold",
     "Interaction",
+    "Limit",
+    "RateLimitHit",
+    "RateLimits",
     "Rejection",
     "Snowflakes",
     "StoredAttachment",

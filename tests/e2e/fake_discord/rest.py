@@ -1,6 +1,7 @@
 """The REST side's plumbing: one handler serves every ``/api/v10`` request through
-``FakeDiscord._routes`` (checking the bot's token, injecting faults, turning a
-``DiscordError`` into Discord's error response, recording calls and rejections), plus the
+``FakeDiscord._routes`` (checking the bot's token, injecting faults, enforcing the rate
+limits of ``ratelimits.py``, turning a ``DiscordError`` into Discord's error response,
+recording calls and rejections), plus the
 attachment downloads and the body reader (JSON or multipart with files) the routes share.
 """
 
@@ -16,12 +17,12 @@ from aiohttp import ClientPayloadError, web
 
 from .constants import API_PREFIX
 from .model import Call, DiscordError, Rejection, _Fault, _field_error
-from .state import _State
+from .ratelimits import _RateLimiter
 
 _JSON = {"Content-Type": "application/json"}
 
 
-class _RestServer(_State):
+class _RestServer(_RateLimiter):
     """Serves REST: route dispatch, faults, rejections, unknown routes, attachments.
 
     Writes: ``calls``, ``cdn_requests``, ``rejected``, ``unexpected``, ``injected``, ``dropped``,
@@ -92,38 +93,49 @@ class _RestServer(_State):
             match = pattern.match(route)
             if match is None:
                 continue
-            try:
-                if needs_auth:
-                    self._check_auth(request)
-                result = await handler(request, **match.groupdict())
-            except DiscordError as error:
-                self._reject(request, error)
-                self._record_call(request, error.status)
-                return web.Response(
-                    status=error.status, body=json.dumps(error.body()).encode(), headers=_JSON
-                )
-            except (ConnectionError, ClientPayloadError):
-                # The client went away mid-request (a bot process stopped): nobody to answer.
-                call = Call(time.time(), request.method, path, request.query_string, 499)
-                with self._cond:
-                    self.calls.append(call)
-                    self.dropped.append(call)
-                raise
-            except Exception:
-                self._problem(
-                    f"the fake failed on {request.method} {path}:\n{traceback.format_exc()}"
-                )
-                self._record_call(request, 500)
-                body = {"message": "500: Internal Server Error", "code": 0}
-                return web.Response(status=500, body=json.dumps(body).encode(), headers=_JSON)
-            status, body = result
-            self._record_call(request, status, body)
-            with self._cond:
-                self._cond.notify_all()
-            if body is None:
-                return web.Response(status=status)
-            return web.Response(status=status, body=json.dumps(body).encode(), headers=_JSON)
+            refused, headers = self._rate_check(request, pattern.pattern, match.groupdict())
+            if refused is not None:
+                await request.read()
+                self._record_call(request, refused.status)
+                return refused
+            response = await self._serve_route(request, handler, needs_auth, match.groupdict())
+            response.headers.update(headers)
+            return response
         return self._not_found(request)
+
+    async def _serve_route(
+        self, request: web.Request, handler: Any, needs_auth: bool, groups: dict[str, str]
+    ) -> web.Response:
+        path = request.path
+        try:
+            if needs_auth:
+                self._check_auth(request)
+            result = await handler(request, **groups)
+        except DiscordError as error:
+            self._reject(request, error)
+            self._record_call(request, error.status)
+            return web.Response(
+                status=error.status, body=json.dumps(error.body()).encode(), headers=_JSON
+            )
+        except (ConnectionError, ClientPayloadError):
+            # The client went away mid-request (a bot process stopped): nobody to answer.
+            call = Call(time.time(), request.method, path, request.query_string, 499)
+            with self._cond:
+                self.calls.append(call)
+                self.dropped.append(call)
+            raise
+        except Exception:
+            self._problem(f"the fake failed on {request.method} {path}:\n{traceback.format_exc()}")
+            self._record_call(request, 500)
+            body = {"message": "500: Internal Server Error", "code": 0}
+            return web.Response(status=500, body=json.dumps(body).encode(), headers=_JSON)
+        status, body = result
+        self._record_call(request, status, body)
+        with self._cond:
+            self._cond.notify_all()
+        if body is None:
+            return web.Response(status=status)
+        return web.Response(status=status, body=json.dumps(body).encode(), headers=_JSON)
 
     def _take_fault(self, method: str, route: str) -> _Fault | None:
         with self._cond:

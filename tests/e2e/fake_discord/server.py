@@ -17,6 +17,7 @@ from .constants import ACK_DEADLINE_S, DEFAULT_ATTACHMENT_LIMIT, TOKEN_LIFETIME_
 from .forms import _Forms
 from .messages import _ChannelRoutes, _MessageReads
 from .model import Hold, Snowflakes, _Fault
+from .ratelimits import RateLimits
 from .responses import _ResponseRoutes
 from .rest import _RestServer
 from .state import _State
@@ -125,7 +126,11 @@ class FakeDiscord(
     """The fake Discord server and its driver API (see the package docstring)."""
 
     def __init__(
-        self, *, attachment_size_limit: int = DEFAULT_ATTACHMENT_LIMIT, shards: int = 1
+        self,
+        *,
+        attachment_size_limit: int = DEFAULT_ATTACHMENT_LIMIT,
+        shards: int = 1,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.shard_count = shards
         self.attachment_size_limit = attachment_size_limit
@@ -164,6 +169,7 @@ class FakeDiscord(
         self.injected = []
         self.dropped = []
         self.bot_token = None
+        self._init_rate_limits(rate_limits or RateLimits())
 
     # lifecycle
 
