@@ -52,6 +52,9 @@ class ImagineBot(discord.AutoShardedClient):
     ) -> None:
         super().__init__(
             intents=discord.Intents.default(),
+            # Interactions carry their member: no member lists asked for at start (one
+            # request and wait per server: slow with a thousand of them).
+            chunk_guilds_at_startup=False,
             # Nothing pings unless a message names whom (a job's owner, when a result
             # is posted in the channel).
             allowed_mentions=discord.AllowedMentions.none(),
@@ -132,10 +135,13 @@ class ImagineBot(discord.AutoShardedClient):
 
     async def on_ready(self) -> None:
         """Log who we are once connected; post results that a stop kept from Discord."""
+        # Servers whose GUILD_CREATE did not come before discord.py gave up waiting (2 s
+        # after the last one) are still unavailable: they come later, or are in an outage.
         logger.info(
-            "connected as %s (%s) to %d servers",
+            "connected as %s (%s) to %d servers (%d unavailable)",
             self.user,
             self.user and self.user.id,
             len(self.guilds),
+            sum(guild.unavailable for guild in self.guilds),
         )
         await self.job_messages.deliver_pending()

@@ -208,16 +208,17 @@ def bot_factory(
     zygote: Zygote | None,
     tmp_path: Path,
 ) -> Iterator[Callable[..., BotProcess]]:
-    """``bot_factory(**settings)``: a bot of the test's own, with its own DATA_DIR."""
+    """``bot_factory(**settings)``: a bot of the test's own, with its own DATA_DIR;
+    ``fake=``: against a fake of the test's own (``test_many_servers``)."""
     shared_bot.stop()
     made: list[tuple[BotProcess, int]] = []
 
-    def make(**settings: Any) -> BotProcess:
+    def make(*, fake: FakeDiscord | None = None, **settings: Any) -> BotProcess:
         for bot, _ in made:
             bot.stop()
         name = f"bot-{len(made) + 1}"
         bot = BotProcess(
-            fake_discord,
+            fake or fake_discord,
             e2e_model_dir,
             tmp_path / name,
             name=name,

@@ -1,12 +1,14 @@
 """The world: the application, the two servers (guilds), their roles, members and channels.
 
-- ``_World`` builds it (once, from ``FakeDiscord.__init__``) and renders a guild as JSON;
+- ``_World`` builds it (once, from ``FakeDiscord.__init__``), adds the many servers a big
+  bot is in (``add_servers``) and renders a guild as JSON;
 - ``_Lookups``: the driver's ``member``/``channel``/``permissions_of``... and the id
   lookups the REST routes use (raising Discord's "Unknown ..." errors);
 - ``_WorldRoutes``: the REST routes that read it (``/users``, ``/guilds``, ``/channels/{id}``,
   the application).
 
-The world does not change after it is built, except ``_grants`` (``grant_command``).
+The world does not change after it is built (and its servers added, before the bot
+connects), except ``_grants`` (``grant_command``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -126,6 +128,43 @@ class _World(_State):
         }
         self._grants = set()
 
+    def add_servers(self, count: int) -> Self:
+        """``count`` more servers, as a bot in many of them sees (call it before the bot
+        connects): keys ``"s1"``, ``"s2"``..., named "Server 1"...; in each, its owner
+        (``"owner"``), a moderator (``"mod"``, Moderator role with Manage Server), a member
+        (``"member"``), the bot (ImagineBot role), channels ``"general"`` and ``"art"``:
+        users of their own. Spread over the shards by Discord's rule, ``(id >> 22) %
+        shard_count``, one shard after the other (server N on shard N % shard_count)."""
+        bot_perms = EVERYONE_PERMISSIONS | MANAGE_MESSAGES
+        first = sum(1 for guild in self._guilds.values() if guild.key.startswith("s")) + 1
+        for number in range(first, first + count):
+            guild_id = self._ids.next_on_shard(number % self.shard_count, self.shard_count)
+            moderator_role, bot_role = self._ids.next(), self._ids.next()
+            roles = [
+                FakeRole(guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
+                FakeRole(moderator_role, "Moderator", MANAGE_GUILD | MANAGE_MESSAGES, 1),
+                FakeRole(bot_role, "ImagineBot", bot_perms, 2, True, self.bot_user_id),
+            ]
+            members = {
+                name: FakeMember(name, self._ids.next(), held, guild_id=guild_id)
+                for name, held in (("owner", ()), ("mod", (moderator_role,)), ("member", ()))
+            }
+            members["imaginebot"] = replace(self.bot_member, roles=(bot_role,), guild_id=guild_id)
+            channels = {
+                name: FakeChannel(name, self._ids.next(), guild_id, position)
+                for position, name in enumerate(("general", "art"))
+            }
+            self._guilds[guild_id] = _Guild(
+                f"s{number}",
+                guild_id,
+                f"Server {number}",
+                members["owner"].id,
+                roles,
+                members,
+                channels,
+            )
+        return self
+
     def _guild_json(self, guild: _Guild) -> dict[str, Any]:
         members = [m.member_json() for m in guild.members.values()]
         return {
@@ -185,14 +224,26 @@ class _Lookups(_World):
 
     Reads: ``_guilds`` (and ``_members``/``_channels``, server A's)."""
 
+    @property
+    def guild_ids(self) -> list[int]:
+        """Every server's id: A, B, then the added ones (``add_servers``)."""
+        return list(self._guilds)
+
     def _guild(self, server: str | int | None) -> _Guild:
-        """``"a"``, ``"b"`` or a guild id (None: server A)."""
+        """``"a"``, ``"b"`` (``"s1"``... when added) or a guild id (None: server A)."""
         if server is None:
             return self._guilds[self.guild_id]
+        if isinstance(server, int) and server in self._guilds:
+            return self._guilds[server]
         for guild in self._guilds.values():
             if server in (guild.key, guild.id) or str(server) == str(guild.id):
                 return guild
-        raise KeyError(f"no server {server!r} (servers: 'a', 'b')")
+        raise KeyError(f"no server {server!r} (servers: 'a', 'b', and 's1'... when added)")
+
+    def guild_payload(self, server: str | int) -> dict[str, Any]:
+        """The GUILD_CREATE data of ``server`` (``"a"``, ``"b"``, ``"s1"``... or an id),
+        as the gateway sends it."""
+        return self._guild_json(self._guild(server))
 
     def _guild_of(self, member: FakeMember) -> _Guild:
         return self._guild(member.guild_id)
@@ -252,7 +303,7 @@ class _Lookups(_World):
         return list(self._guild(server).roles)
 
     def server_of(self, guild_id: int) -> str:
-        """``"a"`` or ``"b"`` for a guild id."""
+        """``"a"`` or ``"b"`` (``"s1"``... when added) for a guild id."""
         return self._guild(guild_id).key
 
     def permissions_of(self, member: FakeMember) -> int:
