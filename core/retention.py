@@ -75,6 +75,7 @@ class Retention:
         self._stopping = threading.Event()  # the thread stops between two jobs
         self._task: asyncio.Task[None] | None = None
         self._free = 0  # the free pages the last pass left
+        self.caught_up = asyncio.Event()  # set while the passes wait out an interval
 
     async def sweep(self) -> SweepPass:
         """One pass: expire (when KEEP_IMAGES_DAYS is set), measure, give pages back."""
@@ -143,7 +144,12 @@ class Retention:
             except Exception:  # the next pass tries again; the bot goes on
                 logger.exception("the retention sweep failed")
                 done = SweepPass()
-            await asyncio.sleep(0 if done.more else self.interval)
+            if done.more:
+                await asyncio.sleep(0)
+                continue
+            self.caught_up.set()
+            await asyncio.sleep(self.interval)
+            self.caught_up.clear()
 
 
 def remove_files(directories: Iterable[Path], stopping: threading.Event) -> tuple[int, int]:
