@@ -24,7 +24,10 @@ async def run_bot(settings: Settings) -> None:
     from bot.discord_app import create_bot
 
     token = settings.require_token()
-    async with open_app(settings, warm=True) as app, create_bot(settings, app.services) as bot:
+    async with (
+        open_app(settings, warm=True, metrics=True) as app,
+        create_bot(settings, app.services, app.metrics) as bot,
+    ):
         # The blocked-word tables (about 2 s, on the scanner's threads) before the bot takes
         # interactions, so that the first prompts are answered at once.
         await app.services.admission.words.ready()

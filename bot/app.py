@@ -24,6 +24,7 @@ from typing import Any
 
 from bot.describing import open_describer
 from bot.media import MediaFetcher
+from bot.metrics import Metrics, open_metrics
 from bot.settings import Settings, SettingsError
 from core.encoders import EncoderPool
 from core.limits import Limits
@@ -45,16 +46,18 @@ class App:
     storage: Storage
     engine: Engine
     services: Services
+    metrics: Metrics | None = None  # the bot's, with METRICS_PORT (bot.metrics)
 
 
 @contextlib.asynccontextmanager
 async def open_app(
-    settings: Settings, *, nsfw_filter: bool = True, warm: bool = False
+    settings: Settings, *, nsfw_filter: bool = True, warm: bool = False, metrics: bool = False
 ) -> AsyncIterator[App]:
     """Storage, then the engine (the model loads off the event loop), then the services;
     closed in reverse order. ``nsfw_filter=False`` skips the classifier (the CLI's files
     are the operator's own); ``warm``: the captioning model starts loading at once (the
-    bot's; the CLI loads it when it describes)."""
+    bot's; the CLI loads it when it describes); ``metrics``: serve them when
+    ``METRICS_PORT`` is set (the bot's), from after the services until before they close."""
     async with Storage(settings.data_dir) as storage:
         # The engine hands a worker no new batch while the encoders' hand-off is full.
         encoders = EncoderPool()
@@ -87,8 +90,9 @@ async def open_app(
                     fetch_url=fetcher,
                     sweep=warm,  # the bot's: the retention sweep (KEEP_IMAGES_DAYS)
                 ) as services,
+                open_metrics(settings, services, serve=metrics) as served,
             ):
-                yield App(settings, storage, engine, services)
+                yield App(settings, storage, engine, services, served)
         finally:
             await fetcher.close()
             if settings.engine == "ray":

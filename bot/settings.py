@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
@@ -71,6 +73,8 @@ class Settings(BaseSettings):
     global_fast_minutes_daily: float = Field(120.0, ge=0)
     relax: Literal["on", "off"] = "on"
     max_relax_per_user: int = Field(2, ge=1)
+    metrics_port: int | None = Field(None, ge=1, le=65535)  # None: no metrics served
+    metrics_host: str = "127.0.0.1"
     keep_images_days: int = Field(0, ge=0)
 
     @field_validator("media_hosts")
@@ -78,6 +82,16 @@ class Settings(BaseSettings):
     def _check_media_hosts(cls, value: str) -> str:
         parse_hosts(value)
         return value
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _check_metrics_host(cls, value: str) -> str:
+        host = value.strip()
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_address(host))
+        if not _HOST_NAME.fullmatch(host.lower()):
+            raise ValueError("must be an IP address (127.0.0.1, 0.0.0.0, ::1) or a host name")
+        return host
 
     @field_validator("models")
     @classmethod
@@ -125,6 +139,7 @@ class Settings(BaseSettings):
         "max_batch_images",
         "model_memory_gb",
         "lora_dir",
+        "metrics_port",
         mode="before",
     )
     @classmethod
@@ -224,6 +239,7 @@ def parse_models(value: str) -> dict[str, str]:
     return models
 
 
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")  # METRICS_HOST's, no port
 _HOST = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?")
 
 

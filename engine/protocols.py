@@ -87,6 +87,11 @@ class Worker(Protocol):
         """Seconds spent in pipeline calls for jobs."""
         ...
 
+    @property
+    def swaps(self) -> int:
+        """Models brought onto its device (``engine.resident``); 0 where it cannot tell."""
+        ...
+
     def start(self) -> None:
         """Start serving."""
         ...

@@ -72,6 +72,7 @@ class RayWorker:
         self.handle = handle
         self.name = name
         self.call_seconds = 0.0  # time from a batch's send to its stream's end
+        self.swaps = 0  # the replicas' own swaps happen on the cluster: not counted here
         self.lost = None  # a slot is never lost: Serve replaces dead replicas
         self.placed: dict[int, str] = {}  # job id -> the replica (actor) it last ran on
         self._tasks: set[asyncio.Task] = set()

@@ -81,6 +81,7 @@ class Resident:
         self._on_device: OrderedDict[str, LoadedModel] = OrderedDict()
         self._offloaded: dict[str, LoadedModel] = {}
         self.swaps: deque[Swap] = deque(maxlen=100)  # the last ones, for tests and logs
+        self.swap_count = 0  # every one, the loads at start included (bot.metrics)
         # Loads that failed (alias: when, the error): not tried again for RETRY_LOAD_S, so
         # that a model that cannot load (a download cut off, a file gone) fails each job
         # at once with the reason, instead of holding the worker for another try per job.
@@ -158,6 +159,7 @@ class Resident:
             self.on_device = frozenset(self._on_device)  # whatever went out, it is told
         swap = Swap(alias, source, time.perf_counter() - started, tuple(out))
         self.swaps.append(swap)
+        self.swap_count += 1
         logger.info(
             "model swap on %s: %s in from %s (%.2f GB) in %.2f s%s",
             model.device,

@@ -280,7 +280,7 @@ class Engine:
 
     def workers(self) -> list[WorkerState]:
         """Each worker: its device, whether it serves, and why not."""
-        return [WorkerState(slot.worker.name, not slot.lost, slot.lost) for slot in self._slots]
+        return [slot.state for slot in self._slots]
 
     @property
     def call_seconds(self) -> float:

@@ -16,6 +16,7 @@ from engine.inbox import Handoff
 from engine.nsfw_step import NsfwStep, Straight
 from engine.protocols import Model, Outlet, Worker, WorkerHooks
 from engine.resident import Resident
+from engine.types import WorkerState
 
 if TYPE_CHECKING:
     from engine.loras import LoraFile
@@ -100,6 +101,12 @@ class Slot:
     @property
     def idle(self) -> bool:
         return not self.lost and not self.running
+
+    @property
+    def state(self) -> WorkerState:
+        """The worker as /info and the metrics read it."""
+        worker = self.worker
+        return WorkerState(worker.name, not self.lost, self.lost, worker.call_seconds, worker.swaps)
 
     @property
     def ready_for_next(self) -> bool:

@@ -245,8 +245,11 @@ class JobOutput:
 @dataclass(frozen=True, slots=True)
 class WorkerState:
     """One worker as /info shows it to admins: its device (or replica), whether it still
-    serves, and why not when it does not."""
+    serves, and why not when it does not; and what the metrics read of it (``bot.metrics``):
+    its seconds in pipeline calls and the models brought onto its device, since it started."""
 
     name: str
     up: bool
     error: str = ""
+    busy_seconds: float = 0.0
+    swaps: int = 0

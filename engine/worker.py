@@ -91,6 +91,11 @@ class Worker:
         self.call_seconds = 0.0
         self.steps_run = 0
 
+    @property
+    def swaps(self) -> int:
+        """Models brought onto its device since it started (``engine.resident``)."""
+        return self.resident.swap_count
+
     def start(self) -> None:
         """Start the worker thread."""
         if self._thread is None:

@@ -146,6 +146,15 @@ class JobRows(Database):
             row = await cursor.fetchone()
         return int(row[0])
 
+    async def queued_by_mode(self) -> dict[str, int]:
+        """Jobs waiting to start in every server, by mode (fast, relax): the metrics'."""
+        query = (
+            f"SELECT mode, COUNT(*) FROM jobs WHERE status IN ({ACTIVE_SQL})"
+            f" AND status = '{JobStatus.QUEUED}' GROUP BY mode"
+        )
+        async with self.db.execute(query) as cursor:
+            return {str(mode): int(count) async for mode, count in cursor}
+
     async def mark_running(self, job_id: int) -> None:
         """queued -> running; counts an attempt."""
         await self.db.execute(

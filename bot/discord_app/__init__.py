@@ -10,17 +10,20 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ImagineBot
+    from bot.metrics import Metrics
     from bot.settings import Settings
     from core.services import Services
 
 
-def create_bot(settings: Settings, services: Services) -> ImagineBot:
+def create_bot(
+    settings: Settings, services: Services, metrics: Metrics | None = None
+) -> ImagineBot:
     """The client with every feature: /imagine, the forms (remix, Custom Zoom, Vary
     (Region)), /settings and /info, /history, /admin, /describe (and its message menu),
-    /blend."""
+    /blend; ``metrics``: what it reports to (``METRICS_PORT``), if any."""
     from bot.discord_app import admin, blend, describe, forms, history, imagine, members
     from bot.discord_app.client import ImagineBot
 
     features = (imagine.setup, forms.setup, members.setup, history.setup, admin.setup)
     features += (describe.setup, blend.setup)
-    return ImagineBot(settings, services, features)
+    return ImagineBot(settings, services, features, metrics)

@@ -50,6 +50,8 @@ async def admit_and_answer(
     bot = interaction.client
     # A task of its own: if the interaction's handler is cut off, the admission is not.
     task = asyncio.ensure_future(admit())
+    if bot.metrics is not None:  # METRICS_PORT
+        bot.metrics.time_admission(task)
     done, _ = await asyncio.wait({task}, timeout=answer_deadline(interaction))
     if task in done:
         first, *others = _jobs(task.result())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
@@ -16,6 +17,9 @@ from bot.discord_app.delivery import JobMessages
 from bot.discord_app.errors import reply_error
 from bot.settings import Settings
 from core.services import Services
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +53,12 @@ class ImagineBot(discord.AutoShardedClient):
         settings: Settings,
         services: Services,
         features: Sequence[Callable[[ImagineBot], None]] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(
             intents=discord.Intents.default(),
+            # METRICS_PORT: every error answer from Discord counted (bot.metrics).
+            http_trace=None if metrics is None else metrics.discord_trace(),
             # Interactions carry their member: no member lists asked for at start (one
             # request and wait per server: slow with a thousand of them).
             chunk_guilds_at_startup=False,
@@ -61,6 +68,7 @@ class ImagineBot(discord.AutoShardedClient):
         )
         self.settings = settings
         self.services = services
+        self.metrics = metrics  # each command's admission is timed (admission.py)
         self.tree = ImagineTree(self)
         self.job_messages = JobMessages(self)
         self.answer_deadline = ANSWER_DEADLINE  # seconds before a slow admission is held

@@ -123,12 +123,15 @@ async def test_a_budget_that_holds_one_model_swaps_the_least_recently_used_out(
     [worker] = [slot.worker for slot in engine._slots]
     resident = worker.resident
     assert resident.on_device == {"default"}  # loaded last at start: it stays
+    assert engine.workers()[0].swaps == 2  # what the metrics read: the loads at start
     caplog.clear()
     async with engine:
         xl = await engine.submit(spec(1, 1, "xl"))
         assert resident.on_device == {"xl"}
         sd = await engine.submit(spec(2, 1, ""))
         assert resident.on_device == {"default"}
+    [state] = engine.workers()
+    assert state.swaps == 4 and state.busy_seconds == worker.call_seconds > 0
     swaps = [r.getMessage() for r in caplog.records if "model swap" in r.getMessage()]
     assert len(swaps) == 2, swaps
     assert swaps[0].startswith("model swap on cpu: xl in from disk (")
