@@ -64,6 +64,10 @@ Gateway: ``identify_count``, ``command_sync_count``, ``wait_identified(count, ti
 shards in ``GET /gateway/bot``; server A is on shard 0 and server B on shard 1, and each
 shard's connection gets its own server's READY, GUILD_CREATE and events only
 (``shard_of(guild_id)``); an IDENTIFY with another shard count is a problem.
+``FakeDiscord(shards=4).add_servers(998)`` (before the bot connects) adds servers
+``"s1"``, ``"s2"``... (each with ``"owner"``, ``"mod"``, ``"member"``, the bot, channels
+``"general"`` and ``"art"``), spread over the shards by Discord's rule; ``guild_ids``
+lists every server, ``guild_payload(server)`` is its GUILD_CREATE data.
 
 Commands: ``global_commands()``, ``guild_commands(guild_id=None)`` (a guild id or
 ``"a"``/``"b"``; None: A), ``command(name, guild=False, server=None)``: the synced trees
