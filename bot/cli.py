@@ -112,6 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         help="only the output path: what a finished job costs after the pipeline (no model)",
     )
     bench.add_argument(
+        "--scale",
+        action="store_true",
+        help="the member-facing paths, the queue and a restart as the data grows to 1M jobs",
+    )
+    bench.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=None,
+        help="with --scale: the job counts to measure at (default 10000,100000,1000000)",
+    )
+    bench.add_argument(
         "--filter",
         action="store_true",
         help="only the blocked-word check: hostile 1500-character prompts against 500 entries",
@@ -168,6 +179,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.filter:
         return _filter_bench(args.json)
+    if args.scale:
+        return _data_bench(args.json, args.sizes)
     if args.output_only:
         return _output_bench(args.json, args.rounds)
 
@@ -228,6 +241,26 @@ def _scale_bench(options: BenchOptions, workers: int, as_json: bool, *, ray: boo
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if as_json else text)
+    return 0
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not job counts, e.g. 10000,100000") from None
+    if not sizes or min(sizes) < 1000:
+        raise argparse.ArgumentTypeError("each size is at least 1000 jobs")
+    return sizes
+
+
+def _data_bench(as_json: bool, sizes: tuple[int, ...] | None) -> int:
+    import json
+
+    from devtools.data_bench import SIZES, format_report, run_data_bench
+
+    report = asyncio.run(run_data_bench(sizes or SIZES))
+    print(json.dumps(report, indent=2) if as_json else format_report(report))
     return 0
 
 

@@ -201,6 +201,6 @@ class Moderation:
         """A page of this server's moderation log, newest first: rows, page, pages."""
         guild_id = await self._admin(who)
         rows, total = await self.storage.audit_page(
-            guild_id, offset=page_offset(page), limit=PAGE_SIZE
+            guild_id, skip=page_offset(page), limit=PAGE_SIZE
         )
         return rows, page, page_count(page, total)

@@ -158,6 +158,6 @@ class Users:
         if target != who.user_id and not who.is_admin:
             raise NotAllowed("Only admins can see someone else's history.")
         jobs, total = await self.storage.user_jobs(
-            target, who.guild_id, offset=page_offset(page), limit=PAGE_SIZE
+            target, who.guild_id, skip=page_offset(page), limit=PAGE_SIZE
         )
         return HistoryPage(target, page, page_count(page, total), total, jobs)

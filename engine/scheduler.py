@@ -14,9 +14,10 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, cast
 
 from engine.clip_jobs import VideoOffer
+from engine.fairness import fair_iter, fair_order, fused, resident_first
 from engine.faults import Returned
 from engine.handle import JobCancelled, JobHandle
 from engine.inbox import Handoff
@@ -36,82 +37,6 @@ def default_batch_images(device: str) -> int:
     """Images per pipeline call when ``MAX_BATCH_IMAGES`` is not set: 16 on CUDA (four
     grids fill a modern GPU), 8 elsewhere (on a CPU compute grows with the batch)."""
     return 16 if device.startswith("cuda") else 8
-
-
-class Queued(Protocol):
-    """What the fair order reads of a waiting job."""
-
-    spec: JobSpec
-    order: int  # submission order
-
-
-Q = TypeVar("Q", bound=Queued)
-
-
-def fair_order(waiting: Iterable[Q], last_served: dict[int, int]) -> list[Q]:
-    """The order jobs would run in: every fast job before any relax job (a relax job
-    runs only when no fast job waits), each kind round-robin, least recently served
-    owner first.
-
-    Owners never served come first, then by when they were last served; each owner's
-    own jobs keep their submission order; ties go to the earlier submission.
-    """
-    jobs = list(waiting)
-    fast = [pending for pending in jobs if not pending.spec.relax]
-    relax = [pending for pending in jobs if pending.spec.relax]
-    return _round_robin(fast, last_served) + _round_robin(relax, last_served)
-
-
-def _round_robin(waiting: list[Q], last_served: dict[int, int]) -> list[Q]:
-    queues: dict[int, list[Q]] = {}
-    for pending in sorted(waiting, key=lambda p: p.order):
-        queues.setdefault(pending.spec.owner, []).append(pending)
-    served = dict(last_served)
-    clock = max(served.values(), default=0)
-    order: list[Q] = []
-    while queues:
-        owner = min(queues, key=lambda o: (served.get(o, -1), queues[o][0].order))
-        order.append(queues[owner].pop(0))
-        if not queues[owner]:
-            del queues[owner]
-        clock += 1
-        served[owner] = clock
-    return order
-
-
-def resident_first(order: list[JobHandle], holds: Callable[[str], bool], default: str) -> JobHandle:
-    """The job a batch starts from: the fair order's first, unless its model is not on
-    the worker (``holds``) and another member's next job's is: that one goes first (no
-    swap). A job is passed over so once at most: the next time it is the fair choice,
-    it runs."""
-    first = order[0]
-    if first.passed_over or holds(first.spec.model or default):
-        return first
-    members = len({pending.spec.owner for pending in order})
-    # Each member's next job: the first ``members`` of the fair order.
-    resident = [
-        p
-        for p in order[1:members]
-        if p.spec.relax == first.spec.relax and holds(p.spec.model or default)
-    ]
-    if not resident:
-        return first
-    first.passed_over = True
-    return resident[0]
-
-
-def fused(first: JobHandle, order: list[JobHandle], max_images: int) -> list[JobHandle]:
-    """``first`` and the jobs of its shape in ``order`` while the images fit."""
-    batch, images = [first], first.spec.num_images
-    for pending in order:
-        if pending is first or pending.spec.shape != first.spec.shape:
-            continue
-        if pending.spec.relax != first.spec.relax:  # a relax job never slows a fast call
-            continue
-        if images + pending.spec.num_images <= max_images:
-            batch.append(pending)
-            images += pending.spec.num_images
-    return batch
 
 
 def held_positions(
@@ -318,11 +243,16 @@ class Engine:
         same-shape jobs in fair order while the images fit in ``max_batch_images``.
         ``holds``: whether the worker has a model on its device (``resident_first``: a
         job whose model is there may go first, a job is passed over once at most)."""
-        order = fair_order(self._waiting, self._last_served)
-        if not order:
+        # Read lazily (fair_iter): with thousands waiting, a batch costs the start of the
+        # fair order, not all of it.
+        order = fair_iter(self._waiting, self._last_served)
+        members = len({pending.spec.owner for pending in self._waiting})
+        head = list(itertools.islice(order, members))
+        if not head:
             return []
-        first = order[0] if holds is None else resident_first(order, holds, self.default_model)
-        batch = fused(first, order, self.max_batch_images) if self.batching else [first]
+        first = head[0] if holds is None else resident_first(head, holds, self.default_model)
+        rest = itertools.chain(head, order)
+        batch = fused(first, rest, self.max_batch_images) if self.batching else [first]
         for pending in batch:
             self._waiting.remove(pending)
             self._last_served[pending.spec.owner] = next(self._serve_clock)

@@ -123,6 +123,11 @@ class JobRows(Database):
         marks = ",".join("?" * len(statuses))
         where, args = _in_scope(scope)
         query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) AND {where}"
+        if all(not JobStatus(status).is_final for status in statuses):
+            # Spelled as the partial index jobs_active_guild is, so that a server's or a
+            # member's queue is read from an index as small as the queue (/admin queue,
+            # /info), never from the server's whole history.
+            query += f" AND status IN ({ACTIVE_SQL})"
         if user_id is not None:
             query += " AND user_id = ?"
             args = (*args, user_id)

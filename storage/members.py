@@ -160,20 +160,24 @@ class MemberRows(Database):
         await self.db.commit()
 
     async def user_jobs(
-        self, user_id: int, guild_id: int | None, *, offset: int = 0, limit: int = 10
+        self, user_id: int, guild_id: int | None, *, skip: int = 0, limit: int = 10
     ) -> tuple[list[Job], int]:
-        """A user's jobs in a server, newest first (a page of them), and how many in all."""
-        where = "WHERE user_id = ? AND guild_id IS ?"
-        async with self.db.execute(
-            f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-            (user_id, guild_id, limit, offset),
-        ) as cursor:
-            jobs = [job_from_row(row) for row in await cursor.fetchall()]
-        async with self.db.execute(
-            f"SELECT COUNT(*) FROM jobs {where}", (user_id, guild_id)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return jobs, int(row[0])
+        """A user's jobs in a server, newest first, past the newest ``skip`` (a page of
+        them), and how many in all: a seek on the job's number among the member's jobs
+        there (``jobs.seq``) and a running total, the same cost at any depth and size."""
+        rows = await self.db.execute_fetchall(
+            "SELECT jobs FROM history_counts WHERE user_id = ? AND guild_key = IFNULL(?, 0)",
+            (user_id, guild_id),
+        )
+        total = int(rows[0][0]) if rows else 0
+        if total <= skip:
+            return [], total
+        rows = await self.db.execute_fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ? AND guild_id IS ? AND seq <= ?"
+            " ORDER BY seq DESC LIMIT ?",
+            (user_id, guild_id, total - skip, limit),
+        )
+        return [job_from_row(row) for row in rows], total
 
     async def ban(self, guild_id: int, user_id: int, reason: str, banned_by: int) -> None:
         """Ban (or re-ban with a new reason) a user in a server (``ALL_SERVERS``: in all)."""

@@ -50,7 +50,7 @@ async def test_a_refusal_names_the_text_and_the_log_names_the_word(words, storag
     assert "nude" not in message  # never the word: that would teach the way around
     message = await refusal(words, ("a NUDE", ""))
     assert message.startswith("Your prompt contains")
-    rows, total = await storage.audit_page(1, offset=0, limit=10)
+    rows, total = await storage.audit_page(1, skip=0, limit=10)
     assert total == 1 and rows[0].action == "blocked_prompt" and rows[0].target == "7"
     assert rows[0].details == "2 blocked prompts this hour; last: 'nude' in prompt"
 
@@ -60,7 +60,7 @@ async def test_a_clean_request_and_a_server_without_words_pass(words, storage):
     elsewhere = Requester(user_id=7, guild_id=2)
     await words.check(elsewhere, ("a nude", ""), SOURCES)  # server 2 blocks nothing
     await words.check(Requester(user_id=7), ("a nude", ""), SOURCES)  # nor a DM
-    assert await storage.audit_page(1, offset=0, limit=10) == ([], 0)
+    assert await storage.audit_page(1, skip=0, limit=10) == ([], 0)
 
 
 async def test_the_parent_job_is_named_when_its_text_is_blocked(words):

@@ -122,7 +122,7 @@ async def done_job(
 
 
 async def log_of(service: Services, guild: int | None) -> list[AuditRow]:
-    rows, _ = await service.storage.audit_page(guild, offset=0, limit=1000)
+    rows, _ = await service.storage.audit_page(guild, skip=0, limit=1000)
     return rows
 
 

@@ -105,10 +105,10 @@ async def test_history_is_a_page_of_one_member_in_one_server_newest_first(tmp_pa
         mine = [await storage.create_job(new_job(prompt=f"fox {n}")) for n in range(5)]
         await storage.create_job(new_job(guild_id=2))  # another server
         await storage.create_job(new_job(user_id=43))  # another member
-        page, total = await storage.user_jobs(42, 1, offset=1, limit=2)
+        page, total = await storage.user_jobs(42, 1, skip=1, limit=2)
         assert total == 5
         assert [job.prompt for job in page] == ["fox 3", "fox 2"]
-        last, _ = await storage.user_jobs(42, 1, offset=4, limit=2)
+        last, _ = await storage.user_jobs(42, 1, skip=4, limit=2)
         assert [job.id for job in last] == [mine[0].id]
         assert await storage.user_jobs(42, None) == ([], 0)
 

@@ -104,15 +104,25 @@ async def test_the_paint_kinds_migration_rebuilds_jobs_and_keeps_every_row(tmp_p
             " AND name NOT LIKE 'sqlite_%'"
         )
         assert sorted(row[0] for row in indexes) == [
+            "jobs_active_guild",  # 0016: /admin queue and /info, as small as the queue
             "jobs_active_mode",  # 0014: fast time's relax count, /admin stats
             "jobs_created",
             "jobs_guild_created",
+            "jobs_history",  # 0016: /history's pages by number
             "jobs_parent",
             "jobs_quota",
             "jobs_status",
             "jobs_undelivered",
+            "jobs_unexpired",  # 0015: the retention sweep's oldest first
+            "jobs_unmeasured",
             "jobs_user_created",
         ]
+        # 0016 numbered the rows there were (member 1 in server 9), and the new ones (member
+        # 42 in server 1) are numbered as they come: /history's pages.
+        numbers = await storage.db.execute_fetchall("SELECT id, seq FROM jobs ORDER BY id")
+        assert [tuple(row) for row in numbers] == [(1, 1), (2, 2), (3, 3), (4, 4), (6, 1), (7, 2)]
+        counts = await storage.db.execute_fetchall("SELECT * FROM history_counts ORDER BY 1")
+        assert [tuple(row) for row in counts] == [(1, 9, 4), (42, 1, 2)]
 
 
 # Rows as versions before 0010 wrote them (every field in params), and the recipe each

@@ -31,7 +31,7 @@ async def test_blocked_prompts_fold_into_one_row_per_member_per_utc_hour(tmp_pat
         clock.now += timedelta(seconds=1)  # 11:00:00: a new hour, a new row
         await storage.log_blocked_prompt(1, 7, "'fox' in saved negative")
 
-        rows, total = await storage.audit_page(1, offset=0, limit=10)
+        rows, total = await storage.audit_page(1, skip=0, limit=10)
         assert total == 5
         assert [(r.action, r.target, r.details) for r in rows] == [
             ("blocked_prompt", "7", "1 blocked prompt this hour; last: 'fox' in saved negative"),
@@ -44,7 +44,7 @@ async def test_blocked_prompts_fold_into_one_row_per_member_per_utc_hour(tmp_pat
         assert rows[3].created_at.startswith("2026-11-21T10:05:59")
         assert rows[3].actor_id is None
         assert rows[0].created_at.startswith("2026-11-21T11:00:00")
-        there, _ = await storage.audit_page(2, offset=0, limit=10)
+        there, _ = await storage.audit_page(2, skip=0, limit=10)
         assert [r.details for r in there] == ["1 blocked prompt this hour; last: 'gore' in prompt"]
 
 
@@ -53,7 +53,7 @@ async def test_admin_rows_are_never_folded(tmp_path):
     async with Storage(tmp_path, clock=clock) as storage:
         for _ in range(3):
             await storage.add_audit(1, 900, "banword_add", "gore", "")
-        rows, total = await storage.audit_page(1, offset=0, limit=10)
+        rows, total = await storage.audit_page(1, skip=0, limit=10)
         assert total == 3 and len({row.id for row in rows}) == 3
 
 
