@@ -40,6 +40,7 @@ from storage.db import Storage
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[JobEvent], Awaitable[None]]
+RESUME_CHUNK = 500  # queued jobs read and handed to the engine at a time at a start
 CHARGE_WAIT_S = 600.0  # a cancelled call stops at its next step: far less than this
 
 
@@ -70,10 +71,19 @@ class Runner:
                 self.emit(JobEvent(EventKind.FINISHED, await self.job(job.id)))
                 continue
             await self.storage.mark_queued(job.id)
-        for job in await self.storage.jobs_with_status(JobStatus.QUEUED, scope=EVERYWHERE):
-            logger.info("job %s resumed after a restart", job.id)
-            self.launch(job)
-            resumed.append(job)
+        # Oldest first, a chunk at a time, the loop free between chunks: the first job
+        # runs as soon as the first chunk is in the engine, however many are queued.
+        queued = await self.storage.queued_ids()
+        for first in range(0, len(queued), RESUME_CHUNK):
+            chunk = await self.storage.jobs_with_status(
+                JobStatus.QUEUED, scope=EVERYWHERE, after=queued[first] - 1, limit=RESUME_CHUNK
+            )
+            for job in chunk:
+                self.launch(job)
+            resumed += chunk
+            await asyncio.sleep(0)
+        if resumed:
+            logger.info("%d queued jobs resumed after a restart", len(resumed))
         return resumed
 
     async def stop(self) -> None:

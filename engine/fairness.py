@@ -4,6 +4,7 @@ batch is taken from it: its first job (``resident_first``) and the jobs fused wi
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
@@ -93,3 +94,25 @@ def fused(first: JobHandle, order: Iterable[JobHandle], max_images: int) -> list
             batch.append(pending)
             images += pending.spec.num_images
     return batch
+
+
+def chosen_batch(
+    waiting: list[JobHandle],
+    last_served: dict[int, int],
+    holds: Callable[[str], bool] | None,
+    default: str,
+    max_images: int,
+) -> list[JobHandle]:
+    """The next batch (left in ``waiting``): its first job (``resident_first`` when
+    ``holds`` says which models a worker has) and, while the images fit in
+    ``max_images`` (1: batching off), the jobs of its shape in the fair order. The order
+    is read lazily: with thousands waiting, a batch costs the start of it."""
+    order = fair_iter(waiting, last_served)
+    members = len({pending.spec.owner for pending in waiting})
+    head = list(itertools.islice(order, members))
+    if not head:
+        return []
+    first = head[0] if holds is None else resident_first(head, holds, default)
+    if max_images <= 1:
+        return [first]
+    return fused(first, itertools.chain(head, order), max_images)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from engine.clip_jobs import VideoOffer
-from engine.fairness import fair_iter, fair_order, fused, resident_first
+from engine.fairness import chosen_batch, fair_order
 from engine.faults import Returned
 from engine.handle import JobCancelled, JobHandle
 from engine.inbox import Handoff
@@ -243,16 +243,13 @@ class Engine:
         same-shape jobs in fair order while the images fit in ``max_batch_images``.
         ``holds``: whether the worker has a model on its device (``resident_first``: a
         job whose model is there may go first, a job is passed over once at most)."""
-        # Read lazily (fair_iter): with thousands waiting, a batch costs the start of the
-        # fair order, not all of it.
-        order = fair_iter(self._waiting, self._last_served)
-        members = len({pending.spec.owner for pending in self._waiting})
-        head = list(itertools.islice(order, members))
-        if not head:
-            return []
-        first = head[0] if holds is None else resident_first(head, holds, self.default_model)
-        rest = itertools.chain(head, order)
-        batch = fused(first, rest, self.max_batch_images) if self.batching else [first]
+        batch = chosen_batch(
+            self._waiting,
+            self._last_served,
+            holds,
+            self.default_model,
+            self.max_batch_images if self.batching else 1,
+        )
         for pending in batch:
             self._waiting.remove(pending)
             self._last_served[pending.spec.owner] = next(self._serve_clock)

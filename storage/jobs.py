@@ -117,9 +117,15 @@ class JobRows(Database):
         return job_from_row(row) if row else None
 
     async def jobs_with_status(
-        self, *statuses: JobStatus, scope: Scope, user_id: int | None = None
+        self,
+        *statuses: JobStatus,
+        scope: Scope,
+        user_id: int | None = None,
+        after: int = 0,
+        limit: int = -1,
     ) -> list[Job]:
-        """Jobs in ``scope`` in any of ``statuses`` (of one user, if given), oldest first."""
+        """Jobs in ``scope`` in any of ``statuses`` (of one user, if given), oldest first:
+        the first ``limit`` (-1: all) of those after job ``after``."""
         marks = ",".join("?" * len(statuses))
         where, args = _in_scope(scope)
         query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) AND {where}"
@@ -131,7 +137,8 @@ class JobRows(Database):
         if user_id is not None:
             query += " AND user_id = ?"
             args = (*args, user_id)
-        async with self.db.execute(query + " ORDER BY id", (*statuses, *args)) as cursor:
+        query += " AND id > ? ORDER BY id LIMIT ?"
+        async with self.db.execute(query, (*statuses, *args, after, limit)) as cursor:
             rows = await cursor.fetchall()
         jobs = []
         for row in rows:
@@ -144,6 +151,13 @@ class JobRows(Database):
                 if not JobStatus(row[12]).is_final:
                     await self.finish_job(row[0], JobStatus.FAILED, "the job's recipe is not valid")
         return jobs
+
+    async def queued_ids(self) -> list[int]:
+        """The ids of every queued job, oldest first (from the status index alone)."""
+        rows = await self.db.execute_fetchall(
+            f"SELECT id FROM jobs WHERE status = '{JobStatus.QUEUED}' ORDER BY id"
+        )
+        return [row[0] for row in rows]
 
     async def count_jobs(self) -> int:
         """All job rows."""
