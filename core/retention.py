@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 BATCH = 200  # jobs a pass expires, and jobs it measures, at most
 INTERVAL = 3600.0  # seconds between passes once there is no backlog
+# Seconds between passes while there is: the database's thread, which the bot shares, is
+# never held by passes back to back (the first start after an upgrade measures every job).
+PAUSE = 0.05
 VACUUM_PAGES = 128  # free pages a pass gives back (about 7 ms of the database's thread)
 
 T = TypeVar("T")
@@ -51,7 +54,7 @@ class SweepPass:
     freed_bytes: int = 0
     measured: int = 0  # jobs whose files it measured
     free_pages: int = 0  # the database's pages still free after it
-    more: bool = False  # a bound was reached: the next pass follows at once
+    more: bool = False  # a bound was reached, or pages are left: the next pass is soon
 
 
 class Retention:
@@ -74,7 +77,7 @@ class Retention:
         self._executor: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()  # the thread stops between two jobs
         self._task: asyncio.Task[None] | None = None
-        self._free = 0  # the free pages the last pass left
+        self._free: int | None = None  # the free pages the last pass left
         self.caught_up = asyncio.Event()  # set while the passes wait out an interval
 
     async def sweep(self) -> SweepPass:
@@ -92,6 +95,7 @@ class Retention:
                 # next pass, which finds nothing left to remove and marks them.
                 expired = expired[:done]
                 await self.storage.mark_expired(expired)
+            if expired:
                 logger.info(
                     "retention: the images of %d jobs expired (%s to %s), %.1f MB freed",
                     len(expired),
@@ -104,8 +108,9 @@ class Retention:
             sizes = await self._on_thread(measure, self._dirs(unmeasured), self._stopping)
             await self.storage.record_disk_bytes(dict(zip(unmeasured, sizes, strict=False)))
         free = await self.storage.release_free_pages(self.vacuum_pages)
-        # Again at once while a bound was reached, or free pages are left and going down.
-        more = self.batch in (len(expired), len(unmeasured)) or 0 < free < self._free
+        # Again soon while a bound was reached, or free pages are left and going down.
+        fewer = self._free is None or free < self._free
+        more = self.batch in (len(expired), len(unmeasured)) or (free > 0 and fewer)
         self._free = free
         return SweepPass(len(expired), freed, len(unmeasured), free, more)
 
@@ -118,8 +123,8 @@ class Retention:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
 
     def start(self) -> None:
-        """Run passes in the background: at once, then again at once while a bound was
-        reached, else every ``interval`` seconds."""
+        """Run passes in the background: at once, then again soon while a bound was
+        reached (``PAUSE``), else every ``interval`` seconds."""
         if self._task is None:
             self._stopping.clear()
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -145,7 +150,7 @@ class Retention:
                 logger.exception("the retention sweep failed")
                 done = SweepPass()
             if done.more:
-                await asyncio.sleep(0)
+                await asyncio.sleep(PAUSE)
                 continue
             self.caught_up.set()
             await asyncio.sleep(self.interval)

@@ -4,6 +4,7 @@ it skips, what it keeps, the disk total, a stop in the middle; and what members 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -108,6 +109,22 @@ async def test_keep_forever_measures_but_never_removes(tmp_path):
         assert (await retention.sweep()).measured == 0
         assert await storage.disk_used() == 3 * ONE_JOB
         assert all(storage.job_dir(job_id).is_dir() for job_id in jobs)
+
+
+async def test_passes_give_free_pages_back_a_slice_each_until_none_is_left(tmp_path):
+    async with Storage(tmp_path) as storage:
+        await storage.db.execute("CREATE TABLE filler (x BLOB)")
+        await storage.db.executemany("INSERT INTO filler VALUES (?)", [(b"x" * 3000,)] * 250)
+        await storage.db.execute("DROP TABLE filler")
+        await storage.db.commit()
+        retention = Retention(storage, keep_days=30, vacuum_pages=100)
+        passes = [await retention.sweep()]
+        while passes[-1].more:
+            passes.append(await retention.sweep())
+        left = [done.free_pages for done in passes]
+        assert len(passes) >= 3 and left[-1] == 0
+        steps = [before - after for before, after in itertools.pairwise(left[:-1])]
+        assert steps == [100] * (len(left) - 2)  # 100 a pass, the rest in the last
 
 
 async def test_a_stop_in_the_middle_leaves_the_rest_to_the_next_start(tmp_path):
