@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from core.errors import UserError
 from core.limits import Limits
 from core.prompt import MAX_STYLE_REFS, parse_prompts
+from devtools.bench_report import emit, json_only
 
 if TYPE_CHECKING:
     from core.model import Job, Requester
@@ -174,8 +176,14 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    with json_only(args.json):  # stdout the report's alone: jq reads it
+        return _bench_run(args)
+
+
+def _bench_run(args: argparse.Namespace) -> int:
     from bot.logs import configure_logging
-    from devtools.bench import BenchOptions, print_report, run_bench
+    from devtools.bench import BenchOptions, run_bench
+    from devtools.bench_report import format_report
 
     if args.filter:
         return _filter_bench(args.json)
@@ -216,13 +224,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.engine == "ray" or args.workers:
         return _scale_bench(options, args.workers or 1, args.json, ray=args.engine == "ray")
     report = asyncio.run(run_bench(options))
-    print_report(report, args.json)
+    emit(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
 def _scale_bench(options: BenchOptions, workers: int, as_json: bool, *, ray: bool) -> int:
-    import json
-
     from devtools import scale_bench
 
     try:
@@ -240,7 +246,7 @@ def _scale_bench(options: BenchOptions, workers: int, as_json: bool, *, ray: boo
     except ValueError as exc:  # more workers than devices or cores, no --model
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2) if as_json else text)
+    emit(json.dumps(report, indent=2) if as_json else text)
     return 0
 
 
@@ -255,37 +261,31 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _data_bench(as_json: bool, sizes: tuple[int, ...] | None) -> int:
-    import json
-
     from devtools.data_bench import SIZES, format_report, run_data_bench
 
     report = asyncio.run(run_data_bench(sizes or SIZES))
-    print(json.dumps(report, indent=2) if as_json else format_report(report))
+    emit(json.dumps(report, indent=2) if as_json else format_report(report))
     return 0
 
 
 def _output_bench(as_json: bool, rounds: int) -> int:
-    import json
-
     from devtools.output_bench import format_output_report, run_output_bench
 
     report = asyncio.run(run_output_bench(rounds=max(1, rounds)))
-    print(json.dumps(report, indent=2) if as_json else format_output_report(report))
+    emit(json.dumps(report, indent=2) if as_json else format_output_report(report))
     return 0
 
 
 def _filter_bench(as_json: bool) -> int:
-    import json
-
     from devtools.filter_bench import filter_benchmark
 
     report = filter_benchmark()
     if as_json:
-        print(json.dumps(report, indent=2))
+        emit(json.dumps(report, indent=2))
     else:
         mb = 1024 * 1024
         slowest = max(report["filter_ms_by_prompt"].items(), key=lambda item: item[1])
-        print(
+        emit(
             f"blocked-word check: {report['prompts']} hostile prompts of "
             f"{report['prompt_chars']} characters against {report['entries']} entries\n"
             f"  per prompt: median {report['filter_ms_median']:.2f} ms, "

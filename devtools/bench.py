@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import math
 import resource
 import statistics
@@ -37,7 +36,6 @@ from core.limits import Limits
 from core.model import EventKind, JobEvent, JobStatus, Requester
 from core.services import open_services
 from devtools.admission_bench import admission
-from devtools.bench_report import format_report  # re-exported: the CLI and tests use it here
 from engine import Engine, EngineStats, default_batch_images
 from engine.model import LoadedModel
 from storage.db import Storage
@@ -352,8 +350,3 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         }
     report["admission"] = admitted
     return report
-
-
-def print_report(report: dict[str, Any], as_json: bool) -> None:
-    """Print for people or for tools."""
-    print(json.dumps(report, indent=2) if as_json else format_report(report))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.bench import BenchOptions, format_report, run_bench
+from devtools.bench import BenchOptions, run_bench
+from devtools.bench_report import format_report
 
 
 async def test_bench_measures_bare_and_both_job_paths(tiny_model_dirs):
