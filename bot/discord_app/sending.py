@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 TOKEN_LIFETIME = timedelta(minutes=14)
 DEFAULT_FILE_LIMIT = 10 * 1024 * 1024
 RETRY_DELAYS = (1.0, 2.0, 4.0)
+UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN = 10015, 50027  # Discord's codes for a dead token
 # What sending to Discord can raise; RuntimeError is a session closed by a shutdown.
 SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, TimeoutError, RuntimeError)
 
@@ -27,6 +28,14 @@ T = TypeVar("T")
 def token_alive(interaction: discord.Interaction) -> bool:
     """Whether the interaction's token can still edit its response."""
     return datetime.now(UTC) - interaction.created_at < TOKEN_LIFETIME
+
+
+def token_refused(error: BaseException) -> bool:
+    """Whether Discord refused an interaction's token (expired or unknown): its message
+    can then only be edited through its channel."""
+    return isinstance(error, discord.HTTPException) and (
+        error.status == 401 or error.code in (UNKNOWN_WEBHOOK, INVALID_WEBHOOK_TOKEN)
+    )
 
 
 async def with_retries(

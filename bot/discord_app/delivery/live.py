@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discord_app.delivery.budget import Pace
 from core.model import Job
 from engine import Progress
 
@@ -31,6 +33,15 @@ class Live:
     progress: Progress | None = None
     shown: tuple | None = None  # (position, percent, preview) last shown
     last_edit: float = 0.0
+    # The waiting message, for the channel route once the token cannot edit it (expired,
+    # or no interaction: a message posted in the channel).
+    channel_id: int | None = None
+    message_id: int | None = None
+    token_dead: bool = False  # Discord refused the interaction's token
+
+    def __post_init__(self) -> None:
+        if self.channel_id is None:
+            self.channel_id = self.job.channel_id
 
 
 class MessagesBase:
@@ -45,6 +56,10 @@ class MessagesBase:
         self._deliveries: set[asyncio.Task] = set()
         self._finished: set[int] = set()  # recently finished jobs (ids grow)
         self._delivered: set[int] = set()  # of those, the ones Discord has the result of
+        # Results on their way, by channel: position edits there give way to them.
+        self._results_pending: Counter[int] = Counter()
+        self._busy_channels: set[int] = set()  # a position edit through the channel route
+        self._pace = Pace.new()
 
     async def close(self, *, grace: float = DELIVERY_GRACE_SECONDS) -> None:
         """Stop the refresher and progress edits; give results on their way time to land.

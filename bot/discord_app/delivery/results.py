@@ -57,14 +57,19 @@ class Deliveries(MessagesBase):
         if task is not None:
             self._deliveries.add(task)
         live = self._live.setdefault(job.id, Live(job))
+        # Before any await: from now on, position edits in this channel give way to it.
+        channel = live.channel_id
+        if channel is not None:
+            self._results_pending[channel] += 1
         try:
             async with live.lock:
                 live.final = True
                 if job.id in self._delivered:
                     return
                 message = None
-                if live.interaction is not None and token_alive(live.interaction):
-                    message = await self._edit_response(job, live.interaction)
+                interaction = live.interaction
+                if interaction is not None and not live.token_dead and token_alive(interaction):
+                    message = await self._edit_response(job, interaction)
                 if message is None:
                     message = await self._post_in_channel(job)
                 if message is not None:
@@ -73,6 +78,10 @@ class Deliveries(MessagesBase):
                     )
                     _remember(self._delivered, job.id)
         finally:
+            if channel is not None:
+                self._results_pending[channel] -= 1
+                if self._results_pending[channel] <= 0:
+                    del self._results_pending[channel]
             self._live.pop(job.id, None)
             _remember(self._finished, job.id)
             if task is not None:

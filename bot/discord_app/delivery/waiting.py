@@ -8,19 +8,23 @@ import contextlib
 import dataclasses
 import io
 import logging
+from functools import partial
 
 import discord
 
 from bot.discord_app.buttons import cancel_view
+from bot.discord_app.delivery.budget import Waiting, choose
 from bot.discord_app.delivery.live import Live, MessagesBase
 from bot.discord_app.nsfw import filter_in
-from bot.discord_app.sending import DEFAULT_FILE_LIMIT, SEND_ERRORS, token_alive
+from bot.discord_app.sending import DEFAULT_FILE_LIMIT, SEND_ERRORS, token_alive, token_refused
 from bot.discord_app.text import retired_text, waiting_text
 from core import offer
 from core.model import EventKind, Job, JobEvent
 from engine import Progress, censor_each, encode_png
 
 logger = logging.getLogger(__name__)
+
+TOKEN, CHANNEL = "token", "channel"  # the two ways to edit a waiting message
 
 
 class WaitingMessages(MessagesBase):
@@ -71,38 +75,68 @@ class WaitingMessages(MessagesBase):
         return (position, None, None)
 
     async def _refresh_forever(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.refresh_seconds / 2)
-            now = loop.time()
-            # The fair order is built once per refresh for every waiting job, not once per
-            # message: with hundreds queued, that is the difference that keeps the loop free.
-            positions = self.bot.services.runner.positions() if self._live else {}
-            for live in list(self._live.values()):
-                if (
-                    live.final
-                    or live.interaction is None
-                    or live.lock.locked()
-                    or now - live.last_edit < self.refresh_seconds
-                    or self._state(live, positions) == live.shown
-                ):
-                    continue
-                task = asyncio.create_task(self._show(live, positions))
-                self._edits.add(task)
-                task.add_done_callback(self._edits.discard)
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Start this refresh's edits: the stale messages ``budget.choose`` picks."""
+        if not self._live:
+            return
+        now = asyncio.get_running_loop().time()
+        # The fair order is built once per refresh for every waiting job, not once per
+        # message: with hundreds queued, that is the difference that keeps the loop free.
+        positions = self.bot.services.runner.positions()
+        stale = []
+        for live in self._live.values():
+            route = self._route(live)
+            if route is None or live.lock.locked() or now - live.last_edit < self.refresh_seconds:
+                continue
+            state = self._state(live, positions)
+            if state != live.shown:
+                running = state[0] == 0
+                stale.append(
+                    Waiting(live.job.id, live.channel_id, running, live.last_edit, route == CHANNEL)
+                )
+        chosen = choose(
+            stale,
+            now=now,
+            in_flight=len(self._edits),
+            channel_busy=self._busy_channels,
+            results_pending=self._results_pending,
+            pace=self._pace,
+        )
+        for waiting in chosen:
+            task = asyncio.create_task(self._show(self._live[waiting.job_id], positions))
+            self._edits.add(task)
+            task.add_done_callback(self._edits.discard)
+            if waiting.channel_route and waiting.channel_id is not None:
+                self._busy_channels.add(waiting.channel_id)
+                task.add_done_callback(partial(_free, self._busy_channels, waiting.channel_id))
+
+    @staticmethod
+    def _route(live: Live) -> str | None:
+        """How the waiting message can be edited now: through the interaction's token
+        while it lives, else through its channel (when the message is known), else not."""
+        interaction = live.interaction
+        if interaction is not None and not live.token_dead and token_alive(interaction):
+            return TOKEN
+        if live.message_id is not None and live.channel_id is not None:
+            return CHANNEL
+        return None
 
     async def _show(
         self, live: Live, positions: dict[int, int] | None = None
     ) -> discord.Message | None:
         """Send (as the interaction's response) or edit the waiting message: position, or
-        percent and preview, and ``Cancel``."""
+        percent and preview, and ``Cancel``. An edit that fails (rate limited past
+        discord.py's own retries, say) is left to a later refresh: nothing retries here."""
         interaction = live.interaction
-        if interaction is None:
-            return None
         async with live.lock:
-            if not interaction.response.is_done():
+            if interaction is not None and not interaction.response.is_done():
                 return await self._answer(live, interaction)
-            if live.final or not token_alive(interaction):
+            route = self._route(live)
+            if live.final or route is None:
                 return None
             state = self._state(live, positions)
             position, percent, preview_id = state
@@ -117,11 +151,25 @@ class WaitingMessages(MessagesBase):
                 if preview is not None:
                     options["attachments"] = [preview]
             live.last_edit = asyncio.get_running_loop().time()
+            message: discord.Message
             try:
-                message = await interaction.edit_original_response(**options)
+                if route == TOKEN:
+                    assert interaction is not None
+                    message = await interaction.edit_original_response(**options)
+                else:
+                    assert live.channel_id is not None and live.message_id is not None
+                    channel = self.bot.get_partial_messageable(live.channel_id)
+                    message = await channel.get_partial_message(live.message_id).edit(**options)
             except SEND_ERRORS as exc:
-                # The job goes on all the same; its result is posted when it is done.
-                logger.warning("job %s: could not update its message: %s", live.job.id, exc)
+                if route == TOKEN and token_refused(exc):
+                    # Expired (or revoked) before our clock said so: the channel from now on.
+                    logger.info(
+                        "job %s: its token was refused; editing in its channel", live.job.id
+                    )
+                    live.token_dead = True
+                else:
+                    # The job goes on all the same; its result is posted when it is done.
+                    logger.warning("job %s: could not update its message: %s", live.job.id, exc)
                 return None
             live.shown = state
             return message
@@ -157,11 +205,17 @@ class WaitingMessages(MessagesBase):
             # The job is admitted and runs: its message goes to the channel instead.
             logger.warning("job %s: could not answer its interaction: %s", live.job.id, exc)
             live.interaction = None
-            return await self._send_waiting(live.job)
+            message = await self._send_waiting(live.job)
+            if message is not None:
+                live.message_id, live.channel_id = message.id, message.channel.id
+            return message
         live.shown = state
         live.last_edit = asyncio.get_running_loop().time()
-        message = response.resource
-        return message if isinstance(message, discord.InteractionMessage) else None
+        answer = response.resource
+        if not isinstance(answer, discord.InteractionMessage):
+            return None
+        live.message_id, live.channel_id = answer.id, answer.channel.id
+        return answer
 
     def _alias(self, job: Job) -> str | None:
         """The alias a job's message names: its model's, when not the default."""
@@ -174,7 +228,12 @@ class WaitingMessages(MessagesBase):
         async with live.lock:
             if live.final:
                 return None
-            return await self._send_waiting(job)
+            shown = self._state(live)
+            message = await self._send_waiting(job)
+            if message is not None:
+                live.message_id, live.channel_id = message.id, message.channel.id
+                live.shown, live.last_edit = shown, asyncio.get_running_loop().time()
+            return message
 
     async def _send_waiting(self, job: Job) -> discord.Message | None:
         if job.channel_id is None:
@@ -193,3 +252,8 @@ class WaitingMessages(MessagesBase):
             return None
         await self.bot.services.runner.record_message(job.id, message.channel.id, message.id)
         return message
+
+
+def _free(channels: set[int], channel: int, _: asyncio.Task) -> None:
+    """A channel's position edit is over: the next may start."""
+    channels.discard(channel)
