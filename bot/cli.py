@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from bot import canvas_cli, image_cli
 from bot.cli_jobs import run_job
+from bot.json_stdout import emit, json_only
 from bot.settings import Settings, SettingsError, load_settings
 from core.errors import UserError
 from core.limits import Limits
 from core.prompt import MAX_STYLE_REFS, parse_prompts
-from devtools.bench_report import emit, json_only
 
 if TYPE_CHECKING:
     from core.model import Job, Requester

@@ -33,6 +33,11 @@ from engine import GRID_SIZE, Engine, censor_each, encode_png, region_preview
 from engine.types import MAX_ZOOM, MIN_ZOOM, REGION_CELLS
 from storage.db import Storage
 
+_IW_WITHOUT_IMAGE = (
+    "`--iw` sets how closely the result follows an image prompt: attach an image in the "
+    "`image` option, or remove `--iw`."
+)
+
 
 @dataclasses.dataclass(eq=False)
 class Jobs:
@@ -88,11 +93,7 @@ class Jobs:
         if any(p.video or p.motion or p.loop or p.end for p in prompts):  # clips
             return await clips.imagine_clips(self, who, prompts, image)
         if image is None and any(p.image_weight is not None for p in prompts):
-            raise BadParameter(
-                "--iw",
-                "`--iw` sets how closely the result follows an image prompt: attach an "
-                "image in the `image` option, or remove `--iw`.",
-            )
+            raise BadParameter("--iw", _IW_WITHOUT_IMAGE)
         # The cheap refusals first (the same read brings the user's /settings), then the
         # blocked words: all before the image is downloaded or decoded.
         mine = (await self.admission.check(who, len(prompts))).settings
@@ -150,7 +151,9 @@ class Jobs:
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         if wanted.motion is not None or clips.is_clip(parent):  # a clip (core.clips)
-            source = await self._source_image(parent, index or 1)
+            source = await _source_image(
+                self.storage, parent, index or 1, self.limits.keep_images_days
+            )
             new = clips.child(self.engine, who, parent, source, wanted, remix, self.check_prompt)
             sources = PARENT_TEXTS if remix is None else (Text.PROMPT, Text.NEGATIVE)
             return await self.admission.admit(who, new, sources=sources)
@@ -162,7 +165,7 @@ class Jobs:
             refuse_removed(parent, self.limits.keep_images_days)
             native = kept.defaults.native_size
             return await self._admit(who, derive.reroll(who, parent, model, native, edit), edit)
-        source = await self._source_image(parent, index)
+        source = await _source_image(self.storage, parent, index, self.limits.keep_images_days)
         if edit is not None:
             derive.refuse_new_aspect(parent, grid_size(parent), edit, ONLY_REROLL_AND_ZOOM)
         if wanted is Action.ENHANCE:
@@ -199,7 +202,7 @@ class Jobs:
         shown) blurred or greyed the image under the cells."""
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
-        source = await self._source_image(parent, index)
+        source = await _source_image(self.storage, parent, index, self.limits.keep_images_days)
         path = self.storage.image_file(source)
         hidden = source.nsfw and nsfw_filter != "off"
 
@@ -228,7 +231,7 @@ class Jobs:
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         edit = self.edit(parent, text)
-        source = await self._source_image(parent, index)
+        source = await _source_image(self.storage, parent, index, self.limits.keep_images_days)
         size = grid_size(parent)
         aspect = None
         _, kept = offer.parent_model(self.engine, parent)
@@ -263,7 +266,7 @@ class Jobs:
         await self.admission.check_not_banned(who)
         parent = await self.get_job(job_id, who)
         edit = None if text is None else self.edit(parent, text)
-        source = await self._source_image(parent, index)
+        source = await _source_image(self.storage, parent, index, self.limits.keep_images_days)
         if edit is not None:
             derive.refuse_new_aspect(parent, grid_size(parent), edit, ONLY_REROLL_AND_ZOOM)
         _, kept = offer.parent_model(self.engine, parent)
@@ -279,11 +282,6 @@ class Jobs:
         if job.status.is_final:
             raise UserError(f"Job {job_id} is already {job.status}; there is nothing to cancel.")
         return await self.runner.cancel(job, who)
-
-    async def _source_image(self, parent: Job, index: int | None) -> ImageRow:
-        """Image ``index`` of ``parent``, when a button may start from it."""
-        refuse_removed(parent, self.limits.keep_images_days)
-        return await _source_image(self.storage, parent, index)
 
     async def _admit(self, who: Requester, new: NewJob, edit: Edit | None = None) -> Job:
         # An edited text is the user's own, and a blocked word in it is pointed out as such.
@@ -321,8 +319,12 @@ def _source_png(picture: Image.Image, size: tuple[int, int]) -> bytes:
     return encode_png(fitted(picture, size), {"Software": "imaginebot"})
 
 
-async def _source_image(storage: Storage, parent: Job, index: int | None) -> ImageRow:
-    """Image ``index`` of ``parent``, when a button may start from it (its images kept)."""
+async def _source_image(
+    storage: Storage, parent: Job, index: int | None, keep_days: int = 0
+) -> ImageRow:
+    """Image ``index`` of ``parent``, when a button may start from it (its images kept:
+    not expired after ``keep_days``, not purged)."""
+    refuse_removed(parent, keep_days)
     if parent.status != JobStatus.DONE:
         raise UnknownJob(
             f"Job {parent.id} has no images to use ({parent.status}); "

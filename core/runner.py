@@ -75,9 +75,11 @@ class Runner:
         # runs as soon as the first chunk is in the engine, however many are queued.
         queued = await self.storage.queued_ids()
         for first in range(0, len(queued), RESUME_CHUNK):
+            last = queued[min(first + RESUME_CHUNK, len(queued)) - 1]
             chunk = await self.storage.jobs_with_status(
                 JobStatus.QUEUED, scope=EVERYWHERE, after=queued[first] - 1, limit=RESUME_CHUNK
             )
+            chunk = [job for job in chunk if job.id <= last]  # each job once
             for job in chunk:
                 self.launch(job)
             resumed += chunk

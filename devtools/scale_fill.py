@@ -179,15 +179,20 @@ def fill(path: Path, jobs: int, *, seed: int = 0, now: datetime | None = None) -
         triggers = triggers.fetchall()
         for name, _ in triggers:
             db.execute(f"DROP TRIGGER {name}")
-        numbers = Numbers(db)
-        added = 0
-        while added < jobs - have:
-            size = min(CHUNK, jobs - have - added)
-            _jobs_chunk(db, community, rng, now, size, kinds, statuses, numbers)
-            added += size
-        numbers.save(db)
-        for _, sql in triggers:
-            db.execute(sql)
+        try:
+            numbers = Numbers(db)
+            added = 0
+            while added < jobs - have:
+                size = min(CHUNK, jobs - have - added)
+                _jobs_chunk(db, community, rng, now, size, kinds, statuses, numbers)
+                added += size
+            numbers.save(db)
+            db.commit()
+        finally:  # an interrupted fill leaves the schema as storage made it
+            db.rollback()
+            for _, sql in triggers:
+                db.execute(sql)
+            db.commit()
         db.execute("ANALYZE")
         db.commit()
         return added

@@ -16,6 +16,7 @@ from typing import Any, Self
 import aiosqlite
 
 from core.model import EVERYWHERE, Scope
+from storage.checkpoints import Checkpointer
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class Database:
         self.db_path = self.data_dir / "imaginebot.sqlite3"
         self.clock = clock
         self._db: aiosqlite.Connection | None = None
+        self.checkpointer: Checkpointer | None = None  # the WAL's (storage.checkpoints)
         # Users whose row is known to exist (rows are never deleted): their jobs skip the
         # insert of the user row, one round trip less on the admission path.
         self._known_users: set[int] = set()
@@ -106,8 +108,12 @@ class Database:
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._db.execute("PRAGMA busy_timeout=5000")
         await self._db.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints on a thread of their own (storage.checkpoints), never inside a commit.
+        await self._db.execute("PRAGMA wal_autocheckpoint=0")
         await self.migrate()
         await self._incremental_vacuum_mode()
+        self.checkpointer = Checkpointer(self.db_path)
+        self.checkpointer.start()
 
     async def _incremental_vacuum_mode(self) -> None:
         """A database from before incremental auto-vacuum is rebuilt in that mode once
@@ -145,7 +151,10 @@ class Database:
             path.chmod(0o600)
 
     async def close(self) -> None:
-        """Close the database."""
+        """Close the database (its last close checkpoints what is left in the WAL)."""
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
+            self.checkpointer = None
         if self._db is not None:
             await self._db.close()
             self._db = None

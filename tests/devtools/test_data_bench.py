@@ -71,7 +71,7 @@ def test_json_prints_json_only_whatever_else_writes_to_stdout(tmp_path) -> None:
     and a child process's output go to stderr while the report holds stdout."""
     code = (
         "import os, subprocess, sys\n"
-        "from devtools.bench_report import emit, json_only\n"
+        "from bot.json_stdout import emit, json_only\n"
         "with json_only():\n"
         "    print('a log line')\n"
         "    os.write(1, b'a native write\\n')\n"
