@@ -285,16 +285,21 @@ class Bench:
 
 
 async def run_data_bench(
-    sizes: tuple[int, ...] = SIZES, calls: int = CALLS, queues: tuple[int, ...] = QUEUES
+    sizes: tuple[int, ...] = SIZES,
+    calls: int = CALLS,
+    queues: tuple[int, ...] = QUEUES,
+    model: Any = None,
 ) -> dict[str, Any]:
-    """The whole benchmark (see the module's docstring)."""
+    """The whole benchmark (see the module's docstring); ``model``: a loaded model to run
+    the restart's jobs on (None: the tiny model, written and loaded here)."""
     from devtools.tiny import write_tiny_model
     from engine.model import load_model
 
     with tempfile.TemporaryDirectory(prefix="imaginebot-scale-") as tmp:
         workdir = Path(tmp)
-        await asyncio.to_thread(write_tiny_model, workdir / "model")
-        model = await asyncio.to_thread(load_model, str(workdir / "model"), "cpu")
+        if model is None:
+            await asyncio.to_thread(write_tiny_model, workdir / "model")
+            model = await asyncio.to_thread(load_model, str(workdir / "model"), "cpu")
         bench = Bench(workdir, model, calls)
         async with Storage(bench.data_dir):  # the schema, as the bot makes it
             pass

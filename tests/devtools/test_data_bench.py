@@ -51,8 +51,8 @@ async def test_the_fill_spreads_jobs_as_a_community_does_and_grows_by_adding(tmp
     db.close()
 
 
-async def test_the_report_gives_each_size_the_growth_and_a_restart() -> None:
-    report = await run_data_bench(sizes=(1000, 2000), calls=20, queues=(50, 200))
+async def test_the_report_gives_each_size_the_growth_and_a_restart(sd_model) -> None:
+    report = await run_data_bench(sizes=(1000, 2000), calls=20, queues=(50, 200), model=sd_model)
     assert [entry["jobs"] for entry in report["sizes"]] == [1000, 2000]
     for entry in report["sizes"]:
         assert set(entry["p99_ms"]) == OPS and set(entry["p50_ms"]) == OPS
