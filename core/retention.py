@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from core.errors import UnknownJob
-from core.model import Job
+from core.model import EVERYWHERE, Job, JobStatus
+from core.specs import folders_read
 from storage.db import Storage
 
 logger = logging.getLogger(__name__)
 
 BATCH = 200  # jobs a pass expires, and jobs it measures, at most
+RETRY = timedelta(days=1)  # a folder that could not be removed is tried again after it
+# A result not delivered this long after its job finished is measured all the same.
+GRACE = timedelta(days=1)
+REMOVE_TRIES = 3  # a folder a file keeps appearing in is left for a later pass
 INTERVAL = 3600.0  # seconds between passes once there is no backlog
 # Seconds between passes while there is: the database's thread, which the bot shares, is
 # never held by passes back to back (the first start after an upgrade measures every job).
@@ -32,6 +38,7 @@ PAUSE = 0.05
 VACUUM_PAGES = 128  # free pages a pass gives back (about 7 ms of the database's thread)
 
 T = TypeVar("T")
+_unlink = os.unlink  # a test writes a file as one goes
 
 
 def refuse_removed(job: Job, keep_days: int) -> None:
@@ -82,37 +89,54 @@ class Retention:
 
     async def sweep(self) -> SweepPass:
         """One pass: expire (when KEEP_IMAGES_DAYS is set), measure, give pages back."""
-        expired: list[int] = []
-        freed = 0
+        now = self.storage.clock()
+        expired = freed = 0
+        more = False
         if self.keep_days > 0:
-            cutoff = self.storage.clock() - timedelta(days=self.keep_days)
-            expired = await self.storage.expirable_jobs(cutoff, self.batch)
-            if expired:
-                done, freed = await self._on_thread(
-                    remove_files, self._dirs(expired), self._stopping
-                )
-                # Marked once their files are gone: a stop before leaves the rows to the
-                # next pass, which finds nothing left to remove and marks them.
-                expired = expired[:done]
-                await self.storage.mark_expired(expired)
+            # Marked first, removed after: a button pressed meanwhile is refused up front.
+            # First the marked jobs whose folders a stop or a failure left.
+            expiring = await self.storage.expiring_jobs(now - RETRY, self.batch)
+            marked = await self._mark(now - timedelta(days=self.keep_days))
+            more = marked is None or self.batch in (len(expiring), len(marked))
+            jobs = expiring + (marked or [])
+            if jobs:
+                removed = await self._on_thread(remove_files, self._dirs(jobs), self._stopping)
+                gone = [job for job, size in zip(jobs, removed, strict=False) if size is not None]
+                failed = [job for job, size in zip(jobs, removed, strict=False) if size is None]
+                await self.storage.record_removed(gone)
+                await self.storage.record_removal_failed(failed)
+                expired, freed = len(gone), sum(size or 0 for size in removed)
             if expired:
                 logger.info(
                     "retention: the images of %d jobs expired (%s to %s), %.1f MB freed",
-                    len(expired),
-                    expired[0],
-                    expired[-1],
+                    expired,
+                    min(gone),
+                    max(gone),
                     freed / 1e6,
                 )
-        unmeasured = await self.storage.unmeasured_jobs(self.batch)
+        unmeasured = await self.storage.unmeasured_jobs(now - GRACE, self.batch)
         if unmeasured:
             sizes = await self._on_thread(measure, self._dirs(unmeasured), self._stopping)
             await self.storage.record_disk_bytes(dict(zip(unmeasured, sizes, strict=False)))
         free = await self.storage.release_free_pages(self.vacuum_pages)
         # Again soon while a bound was reached, or free pages are left and going down.
         fewer = self._free is None or free < self._free
-        more = self.batch in (len(expired), len(unmeasured)) or (free > 0 and fewer)
+        more = more or len(unmeasured) == self.batch or (free > 0 and fewer)
         self._free = free
-        return SweepPass(len(expired), freed, len(unmeasured), free, more)
+        return SweepPass(expired, freed, len(unmeasured), free, more)
+
+    async def _mark(self, cutoff: datetime) -> list[int] | None:
+        """Mark the jobs whose files go now: never one whose folder a queued or running
+        job reads (``core.specs.folders_read``: its parent, the image it starts from, an
+        image prompt or references kept with an older job, a clip's). The queue is read
+        first, then the jobs marked in one statement, only if no job was made meanwhile
+        (None: one was; the next pass, soon, reads the queue again)."""
+        last = await self.storage.last_job_id()
+        active = await self.storage.jobs_with_status(
+            JobStatus.QUEUED, JobStatus.RUNNING, scope=EVERYWHERE
+        )
+        needed = set().union(*(folders_read(job) for job in active))
+        return await self.storage.mark_expired(cutoff, needed, last, self.batch)
 
     def _dirs(self, job_ids: Iterable[int]) -> list[Path]:
         return [self.storage.job_dir(job_id) for job_id in job_ids]
@@ -157,37 +181,65 @@ class Retention:
             self.caught_up.clear()
 
 
-def remove_files(directories: Iterable[Path], stopping: threading.Event) -> tuple[int, int]:
-    """Remove each job folder's files and the folder, in order until ``stopping``; how many
-    folders, and the bytes freed. Files already gone are no error (a pass a stop cut short
-    is done again). Blocking: the sweep's thread."""
-    done = freed = 0
+def remove_files(directories: Iterable[Path], stopping: threading.Event) -> list[int | None]:
+    """Remove each job folder's files and the folder, in order until ``stopping``: the
+    bytes freed for each folder that is gone (one gone already is no error: a pass a stop
+    cut short is done again), None for one that could not be removed (logged; the next
+    folders go on). Blocking: the sweep's thread."""
+    done: list[int | None] = []
     for directory in directories:
         if stopping.is_set():
             break
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            for entry in os.scandir(directory):
-                with contextlib.suppress(FileNotFoundError):
-                    size = entry.stat(follow_symlinks=False).st_size
-                    os.unlink(entry.path)
-                    freed += size
-        with contextlib.suppress(OSError):  # gone already, or a file came meanwhile
+        try:
+            done.append(_remove_folder(directory))
+        except OSError as exc:
+            logger.warning("retention: the folder %s could not be removed: %r", directory, exc)
+            done.append(None)
+    return done
+
+
+def _remove_folder(directory: Path) -> int:
+    """Remove a folder and its files; the bytes freed. A file written into it meanwhile (a
+    /history thumbnail) is removed too, a few times at most, else ``OSError``."""
+    freed = 0
+    for _ in range(REMOVE_TRIES):
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return freed
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):
+                size = entry.stat(follow_symlinks=False).st_size
+                _unlink(entry.path)
+                freed += size
+        try:
             directory.rmdir()
-        done += 1
-    return done, freed
+        except FileNotFoundError:
+            return freed
+        except OSError as exc:
+            if exc.errno != errno.ENOTEMPTY:
+                raise
+            continue
+        return freed
+    raise OSError(errno.ENOTEMPTY, "files keep coming", str(directory))
 
 
 def measure(directories: Iterable[Path], stopping: threading.Event) -> list[int]:
-    """Bytes each job folder's files take (0: no folder), in order until ``stopping``.
-    Blocking: the sweep's thread."""
+    """Bytes each job folder's files take (0: no folder), in order until ``stopping``; a
+    folder that cannot be read counts what could be (logged). Blocking: the sweep's
+    thread."""
     sizes = []
     for directory in directories:
         if stopping.is_set():
             break
         total = 0
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        try:
             for entry in os.scandir(directory):
                 with contextlib.suppress(FileNotFoundError):
                     total += entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("retention: the folder %s could not be measured: %r", directory, exc)
         sizes.append(total)
     return sizes

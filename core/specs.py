@@ -7,7 +7,16 @@ import dataclasses
 
 from core.clips import clip_spec
 from core.model import Job
-from core.recipes import CLIP_KINDS, ImagePrompt, ImageRef, made, paint, starts_from
+from core.recipes import (
+    CLIP_KINDS,
+    Animate,
+    Extend,
+    ImagePrompt,
+    ImageRef,
+    made,
+    paint,
+    starts_from,
+)
 from core.references import engine_references
 from engine import Engine, JobSpec
 from storage.db import Storage
@@ -60,3 +69,20 @@ def job_spec(storage: Storage, engine: Engine, job: Job) -> JobSpec:
         references=engine_references(storage, job.id, p),
         relax=job.mode == "relax",
     )
+
+
+def folders_read(job: Job) -> set[int]:
+    """The other jobs whose folders ``job`` reads when it runs (its spec above, and a
+    clip's plan in ``core.clips``): its parent, the job of the image it starts from (an
+    image prompt may stay in the folder of the first job of a line of rerolls), of a clip's
+    end image, of the clip an Extend continues, and of its references. The retention sweep
+    keeps those folders while the job is queued or running."""
+    recipe = made(job.recipe)
+    start = starts_from(recipe)
+    read = {job.parent_id, None if start is None else start.job}
+    if isinstance(recipe, Animate) and recipe.end is not None:
+        read.add(recipe.end.job)
+    if isinstance(recipe, Extend):
+        read.add(recipe.clip)
+    read.update(owner for _, owner, _ in job.params.references)
+    return {job_id for job_id in read if job_id is not None and job_id != job.id}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,20 +134,29 @@ class Users:
         if nsfw_filter != "off":
             flags = await self.storage.nsfw_flags(job.id for job in page.jobs)
 
+        made: dict[int, int] = {}  # the bytes of thumbnails made now: in the disk total
+
         def find() -> dict[int, Thumbnail]:
             found = {}
             for job in page.jobs:
                 flagged = flags.get(job.id, [])
-                if any(flagged):
+                mode = nsfw_filter if any(flagged) else ""
+                there = self.storage.thumbnail_path(job.id, censored=mode).is_file()
+                if mode:
                     path = censored_thumbnail(self.storage, job, flagged, nsfw_filter)
-                    blurred = nsfw_filter == "blur"
                 else:
-                    path, blurred = ensure_thumbnail(self.storage, job), False
+                    path = ensure_thumbnail(self.storage, job)
                 if path is not None:
-                    found[job.id] = Thumbnail(path, blurred)
+                    found[job.id] = Thumbnail(path, mode == "blur")
+                    if not there:  # (a pass may remove it as soon as it is made)
+                        with contextlib.suppress(OSError):
+                            made[job.id] = path.stat().st_size
             return found
 
-        return await asyncio.to_thread(find)
+        found = await asyncio.to_thread(find)
+        if made:
+            await self.storage.add_disk_bytes(made)
+        return found
 
     async def history(
         self, who: Requester, page: int = 1, *, user_id: int | None = None

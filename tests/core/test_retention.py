@@ -133,14 +133,17 @@ async def test_a_stop_in_the_middle_leaves_the_rest_to_the_next_start(tmp_path):
         jobs = [await _finished(storage, clock, 40 + days) for days in range(3)]
         await Retention(storage, keep_days=0).sweep()  # measured first: in the total
         assert await storage.disk_used() == 3 * ONE_JOB
-        # A stop after the files of the oldest went, before its row was marked.
+        # A stop after the rows were marked and the files of the oldest went, before
+        # anything was recorded.
+        marked = await storage.mark_expired(START - timedelta(days=30), [], jobs[-1], 10)
+        assert marked == jobs and await _expired(storage, jobs) == [True, True, True]
         dirs = [storage.job_dir(job_id) for job_id in reversed(jobs)]
         stopping = threading.Event()
-        assert remove_files(dirs[:1], stopping) == (1, ONE_JOB)
+        assert remove_files(dirs[:1], stopping) == [ONE_JOB]
         stopping.set()
-        assert remove_files(dirs[1:], stopping) == (0, 0)  # stops between two jobs
-        assert await _expired(storage, jobs) == [False, False, False]
-        # The next start: the files already gone are no error; every row is marked.
+        assert remove_files(dirs[1:], stopping) == []  # stops between two jobs
+        assert await storage.disk_used() == 3 * ONE_JOB  # nothing recorded yet
+        # The next start: the files already gone are no error; every folder is removed.
         restarted = Retention(storage, keep_days=30, interval=3600)
         restarted.start()
         await asyncio.wait_for(restarted.caught_up.wait(), timeout=10)

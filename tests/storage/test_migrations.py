@@ -107,6 +107,7 @@ async def test_the_paint_kinds_migration_rebuilds_jobs_and_keeps_every_row(tmp_p
             "jobs_active_guild",  # 0016: /admin queue and /info, as small as the queue
             "jobs_active_mode",  # 0014: fast time's relax count, /admin stats
             "jobs_created",
+            "jobs_expiring",  # 0017: the marked jobs whose folders are not gone yet
             "jobs_guild_created",
             "jobs_history",  # 0016: /history's pages by number
             "jobs_parent",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.model import ImageRow, JobStatus
 from storage.db import Storage
-from storage.retention import EXPIRABLE_SQL, UNMEASURED_SQL
+from storage.retention import EXPIRE_SQL, EXPIRING_SQL, UNMEASURED_SQL
 from tests.storage.helpers import new_job
 
 
@@ -18,15 +18,19 @@ async def _plan(storage: Storage, sql: str, *args: object) -> list[str]:
 
 
 async def test_the_sweep_reads_its_partial_indexes_never_the_whole_table(tmp_path):
+    day = "2030-01-01"
     async with Storage(tmp_path) as storage:
-        expirable = await _plan(storage, EXPIRABLE_SQL, "2030-01-01", 200)
-        unmeasured = await _plan(storage, UNMEASURED_SQL, 200)
+        expire = await _plan(storage, EXPIRE_SQL, day, day, day, "[3, 4]", 200, 9)
+        expiring = await _plan(storage, EXPIRING_SQL, day, 200)
+        unmeasured = await _plan(storage, UNMEASURED_SQL, day, 200)
     # Expired and purged jobs are not in jobs_unexpired, measured ones not in
-    # jobs_unmeasured: a pass never reads them again.
-    assert expirable[0] == "SEARCH jobs USING INDEX jobs_unexpired (created_at<?)"
-    assert any("child USING INDEX jobs_parent (parent_id=?)" in step for step in expirable)
+    # jobs_unmeasured, removed ones not in jobs_expiring: a pass never reads them again.
+    assert "SEARCH jobs USING INDEX jobs_unexpired (created_at<?)" in expire
+    assert any("child USING INDEX jobs_parent (parent_id=?)" in step for step in expire)
+    assert expiring == ["SCAN jobs USING INDEX jobs_expiring"]
     assert unmeasured == ["SCAN jobs USING INDEX jobs_unmeasured"]
-    assert not [step for step in expirable + unmeasured if step in ("SCAN jobs", "SCAN child")]
+    steps = expire + expiring + unmeasured
+    assert not [step for step in steps if step in ("SCAN jobs", "SCAN child")]
 
 
 async def test_the_disk_total_follows_measured_expired_and_purged_jobs(tmp_path):
@@ -37,18 +41,21 @@ async def test_the_disk_total_follows_measured_expired_and_purged_jobs(tmp_path)
         for job_id in ids[:3]:
             await storage.finish_job(job_id, JobStatus.DONE)
             await storage.mark_delivered(job_id, 2, 1000 + job_id)
-        assert await storage.unmeasured_jobs(10) == ids[:3]  # the queued one waits
+        assert await storage.unmeasured_jobs(now, 10) == ids[:3]  # the queued one waits
         await storage.record_disk_bytes({ids[0]: 100, ids[1]: 20, ids[2]: 3})
         await storage.record_disk_bytes({ids[0]: 999})  # measured once: kept as it was
-        assert await storage.disk_used() == 123 and await storage.unmeasured_jobs(10) == []
+        assert await storage.disk_used() == 123 and await storage.unmeasured_jobs(now, 10) == []
         await storage.add_images([ImageRow(ids[1], 1, 64, 64, 7)])
         await storage.purge_job(ids[0])
         assert await storage.disk_used() == 23
-        later = now + timedelta(days=1)
-        assert await storage.expirable_jobs(later, 10) == [ids[1], ids[2]]
-        await storage.mark_expired([ids[0], ids[1]])  # a purged job keeps its purge
-        assert await storage.disk_used() == 3
-        assert await storage.expirable_jobs(later, 10) == [ids[2]]
+        later, last = now + timedelta(days=1), ids[-1]
+        # The purged job is not marked; the one the queue needs is not either.
+        assert await storage.mark_expired(later, [ids[2]], last, 1) == [ids[1]]
+        assert await storage.disk_used() == 23  # until its folder is gone
+        assert await storage.expiring_jobs(now, 10) == [ids[1]]
+        await storage.record_removed([ids[1]])
+        assert await storage.disk_used() == 3 and await storage.expiring_jobs(now, 10) == []
+        assert await storage.mark_expired(later, [ids[2]], last, 10) == []
         purged, expired = (
             await storage.get_job(ids[0], scope=1),
             await storage.get_job(ids[1], scope=1),

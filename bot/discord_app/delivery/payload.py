@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+GONE = "Its images are no longer kept."
+
 
 @dataclass
 class Payload:
@@ -53,6 +55,18 @@ async def build_payload(bot: ImagineBot, job: Job, limit: int) -> Payload:
 async def _build(bot: ImagineBot, job: Job, limit: int) -> Payload:
     if job.status != JobStatus.DONE:
         return Payload([], None)
+    if job.images_expired_at is not None or job.purged_at is not None:
+        # A result that never reached Discord while its images were kept: its text.
+        logger.info("job %s: its images were removed before its result was posted", job.id)
+        return Payload([], None, GONE)
+    try:
+        return await _with_images(bot, job, limit)
+    except FileNotFoundError as exc:  # removed since its row was read
+        logger.warning("job %s: its images are gone: %s", job.id, exc)
+        return Payload([], None, GONE)
+
+
+async def _with_images(bot: ImagineBot, job: Job, limit: int) -> Payload:
     storage = bot.services.storage
     rows = await bot.services.runner.images(job.id)
     flags = [row.nsfw for row in rows]

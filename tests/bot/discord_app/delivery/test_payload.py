@@ -4,13 +4,15 @@ spoiler or withheld outside NSFW channels, with a notice; nothing for a job not 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
+import shutil
 
 import pytest
 from PIL import Image
 
-from bot.discord_app.delivery.payload import Payload, build_payload
+from bot.discord_app.delivery.payload import GONE, Payload, build_payload
 from bot.discord_app.text import result_text
 from core.model import Action, Requester
 from tests.bot.discord_app.offline import add_guild, make_bot
@@ -110,3 +112,14 @@ async def test_a_job_not_done_has_no_images_and_no_buttons(make_services) -> Non
     job = await services.jobs.imagine(ALICE, "a fox --steps 2")  # queued, as admitted
     payload = await build_payload(bot_for(services), job, LIMIT)
     assert (payload.attachments, payload.view) == ([], None)
+
+
+async def test_a_result_whose_images_went_before_it_was_posted_is_its_text(services) -> None:
+    """A result that never reached Discord (its channel gone, the bot stopped) while
+    KEEP_IMAGES_DAYS went by, or whose files went as it was posted: its text, no buttons."""
+    job = await finished(services)
+    await asyncio.to_thread(shutil.rmtree, services.storage.job_dir(job.id))
+    for shown in (job, dataclasses.replace(job, images_expired_at="2026-03-01T00:00:00")):
+        payload = await build_payload(bot_for(services), shown, LIMIT)
+        assert (payload.attachments, payload.view, payload.notice) == ([], None, GONE)
+        assert payload.content(shown) == f"{result_text(shown)}\n{GONE}"
