@@ -37,6 +37,7 @@ from core.model import (
     QuotaStatus,
     Requester,
 )
+from core.retention import refuse_gone_folders
 from core.runner import Runner
 from storage.db import Storage
 
@@ -160,6 +161,8 @@ class Admission:
             await self.check(who, cost=cost_of(self.limits, news[0]))
             texts = [(new.prompt, new.negative) for new in news]
             await self.words.check_all(who, texts, sources, news[0].parent_id)
+        for new in news:  # an older job's folder it reads, gone (KEEP_IMAGES_DAYS, a purge)
+            await refuse_gone_folders(self.storage, new)
         waiter: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
         self._waiting.append((who, list(news), waiter))
         if self._committer is None or self._committer.done():

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from core.errors import UnknownJob
-from core.model import EVERYWHERE, Job, JobStatus
+from core.model import EVERYWHERE, Job, JobStatus, NewJob
 from core.specs import folders_read
 from storage.db import Storage
 
@@ -50,6 +50,19 @@ def refuse_removed(job: Job, keep_days: int) -> None:
         kept = f"images are kept {keep_days} days on this bot" if keep_days > 0 else ""
         raise UnknownJob(
             f"The images of job {job.id} have expired" + (f": {kept}." if kept else ".")
+        )
+
+
+async def refuse_gone_folders(storage: Storage, new: NewJob) -> None:
+    """``UnknownJob`` when a job about to be admitted would read the folder of an older
+    job (beyond its parent, which its button checked) whose images are gone: a reroll of a
+    reroll of an image prompt, references carried on, a clip's end image."""
+    needed = folders_read(new) - {new.parent_id}
+    gone = await storage.removed_jobs(needed) if needed else []
+    if gone:
+        raise UnknownJob(
+            f"The images this job would start from (kept with job {gone[0]}) were removed; "
+            "start a new /imagine."
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from core.clips import clip_spec
-from core.model import Job
+from core.model import Job, NewJob
 from core.recipes import (
     CLIP_KINDS,
     Animate,
@@ -71,7 +71,7 @@ def job_spec(storage: Storage, engine: Engine, job: Job) -> JobSpec:
     )
 
 
-def folders_read(job: Job) -> set[int]:
+def folders_read(job: Job | NewJob) -> set[int]:
     """The other jobs whose folders ``job`` reads when it runs (its spec above, and a
     clip's plan in ``core.clips``): its parent, the job of the image it starts from (an
     image prompt may stay in the folder of the first job of a line of rerolls), of a clip's
@@ -85,4 +85,5 @@ def folders_read(job: Job) -> set[int]:
     if isinstance(recipe, Extend):
         read.add(recipe.clip)
     read.update(owner for _, owner, _ in job.params.references)
-    return {job_id for job_id in read if job_id is not None and job_id != job.id}
+    own = job.id if isinstance(job, Job) else None
+    return {job_id for job_id in read if job_id is not None and job_id != own}

@@ -10,10 +10,13 @@ import os
 import threading
 from datetime import timedelta
 
+import pytest
+
 import core.retention
+from core.errors import UnknownJob
 from core.model import Job, JobParams, JobStatus
 from core.recipes import Animate, Extend, ImagePrompt, ImageRef, Imagine, Reroll, Upscale
-from core.retention import Retention, remove_files
+from core.retention import Retention, refuse_gone_folders, remove_files
 from core.specs import folders_read
 from storage.db import Storage
 from tests.core.test_retention import ALICE, ONE_JOB, START, Clock, _expired, _finished
@@ -202,3 +205,17 @@ async def test_a_thumbnail_made_by_history_joins_the_disk_total(make_services):
     assert await service.storage.disk_used() == before + thumb.stat().st_size
     await service.users.thumbnails(await service.users.history(ALICE))  # made once
     assert await service.storage.disk_used() == before + thumb.stat().st_size
+
+
+async def test_a_job_that_would_read_a_gone_folder_is_refused_up_front(tmp_path):
+    clock = Clock(START)
+    async with Storage(tmp_path, clock=clock) as storage:
+        a = await _finished(storage, clock, 50, recipe=Imagine(ImagePrompt(1.0)))
+        again = Reroll(Imagine(ImagePrompt(1.0, a)))
+        b = await _finished(storage, clock, 1, recipe=again, parent_id=a)
+        c = new_job(recipe=again, parent_id=b)  # B's 🔄: reads A's source.png
+        await refuse_gone_folders(storage, c)  # A's files are there: admitted
+        assert (await Retention(storage, keep_days=KEEP).sweep()).expired == 1
+        with pytest.raises(UnknownJob, match=f"kept with job {a}\\) were removed"):
+            await refuse_gone_folders(storage, c)
+        await refuse_gone_folders(storage, new_job(parent_id=a))  # its button checks A
