@@ -261,10 +261,11 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _data_bench(as_json: bool, sizes: tuple[int, ...] | None) -> int:
-    from devtools.data_bench import SIZES, format_report, run_data_bench
+    from devtools.bench_report import format_data_report
+    from devtools.data_bench import SIZES, run_data_bench
 
     report = asyncio.run(run_data_bench(sizes or SIZES))
-    emit(json.dumps(report, indent=2) if as_json else format_report(report))
+    emit(json.dumps(report, indent=2) if as_json else format_data_report(report))
     return 0
 
 

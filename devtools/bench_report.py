@@ -56,3 +56,33 @@ def format_report(report: dict[str, Any]) -> str:
             f"max {adm['max_ms']:.1f} ms"
         )
     return "\n".join(lines)
+
+
+def format_data_report(result: dict[str, Any]) -> str:
+    """``bench --scale``'s report as text: p99s (p50s in brackets) by size, then the rest."""
+    entries = result["sizes"]
+    ops = list(entries[0]["p99_ms"])
+    head = f"{'operation':<18}" + "".join(f"{entry['jobs']:>22,}" for entry in entries)
+    lines = [
+        f"imaginebot bench --scale: p99 (p50) in ms over {result['calls']} calls, by jobs stored",
+        head + f"{'growth':>9}",
+    ]
+    for op in ops:
+        cells = "".join(
+            f"{entry['p99_ms'][op]:>13.2f} ({entry['p50_ms'][op]:>6.2f})" for entry in entries
+        )
+        lines.append(f"{op:<18}{cells}{result['growth'][op]:>8.2f}x")
+    for entry in result["queue"]:
+        lines.append(
+            f"{entry['queued']:,} queued: restart first job {entry['restart_first_job_s']:.2f} s,"
+            f" all resumed {entry['restart_all_resumed_s']:.2f} s; next batch p99"
+            f" {entry['next_batch']['p99_ms']:.2f} ms; every position p99"
+            f" {entry['positions']['p99_ms']:.2f} ms"
+        )
+    lines.append(
+        f"database: {result['db_bytes_per_million_jobs'] / 1e6:,.0f} MB per million jobs;"
+        f" resident memory {result['rss_mb']:.0f} MB; fill "
+        + ", ".join(f"{entry['jobs']:,} in {entry['fill_s']} s" for entry in entries)
+    )
+    lines += [f"  {key}: {'met' if met else 'NOT met'}" for key, met in result["targets"].items()]
+    return "\n".join(lines)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from devtools.data_bench import format_report, run_data_bench
+from devtools.bench_report import format_data_report
+from devtools.data_bench import run_data_bench
 from devtools.scale_fill import SERVERS, fill, guild_id
 from storage.db import Storage
 from tests.processes import run_python
@@ -63,7 +64,7 @@ async def test_the_report_gives_each_size_the_growth_and_a_restart(sd_model) -> 
     first, resumed = report["restart_first_job_s"], report["restart_all_resumed_s"]
     assert first > 0 and resumed > 0 and report["rss_mb"] > 0
     assert report["db_bytes_per_million_jobs"] > 0 and len(report["targets"]) == 4
-    assert "admission" in format_report(report)
+    assert "admission" in format_data_report(report)
 
 
 def test_json_prints_json_only_whatever_else_writes_to_stdout(tmp_path) -> None:
