@@ -667,7 +667,7 @@ async def test_route_buckets_announce_their_limits_and_refuse_past_them(
             await _limited(raw, "POST", f"/channels/{general.id}/messages", {"content": "new"})
         )[0] == 200
 
-        await asyncio.sleep(body["retry_after"])  # what a client does: wait, then retry
+        fake.pass_time(body["retry_after"])  # what a client does: wait, then retry
         status, _, again = await _limited(raw, "PATCH", edit, {"content": "#4"})
         assert status == 200 and again["X-RateLimit-Remaining"] == "2"
     assert [(h.method, h.path, h.is_global) for h in fake.rate_limited] == [
