@@ -126,6 +126,14 @@ def new_message(fake: FakeDiscord, handle: Interaction, pressed: StoredMessage) 
     return result
 
 
+def private_reply(handle: Interaction, timeout: float = 20) -> StoredMessage:
+    """The one answer to ``handle`` (its content, once loaded): ephemeral, for the caller
+    alone."""
+    message = handle.wait_reply(lambda m: not m.loading and bool(m.content), timeout)
+    assert message.ephemeral, f"the answer is for the caller only: {message.content!r}"
+    return message
+
+
 def refused_privately(handle: Interaction, member: FakeMember) -> StoredMessage:
     """The refusal of ``handle``: the one answer, ephemeral, within 3 s, for ``member``."""
     ack = handle.wait_ack()

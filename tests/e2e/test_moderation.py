@@ -5,14 +5,8 @@ from __future__ import annotations
 import re
 
 from tests.discord_markdown import render
-from tests.e2e.expect import eventually, job_id, wait_result
-from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
-
-
-def _reply(handle: Interaction) -> StoredMessage:
-    message = handle.wait_reply(lambda m: not m.loading and bool(m.content), 20)
-    assert message.ephemeral, "the answer is for the caller only"
-    return message
+from tests.e2e.expect import eventually, job_id, private_reply, wait_result
+from tests.e2e.fake_discord import FakeDiscord
 
 
 def test_admins_ban_and_a_banned_member_is_refused_everywhere(
@@ -25,14 +19,14 @@ def test_admins_ban_and_a_banned_member_is_refused_everywhere(
 
     # A server that re-granted /admin to everyone: the bot still refuses a plain member.
     fake_discord.grant_command("admin")
-    refused = _reply(fake_discord.invoke("admin ban", bob, user=alice, reason="nope"))
+    refused = private_reply(fake_discord.invoke("admin ban", bob, user=alice, reason="nope"))
     assert "Only this server's admins" in refused.content
     assert bot.query("SELECT COUNT(*) FROM bans") == [(0,)]
 
-    banned = _reply(fake_discord.invoke("admin ban", mod, user=alice, reason="spam"))
+    banned = private_reply(fake_discord.invoke("admin ban", mod, user=alice, reason="spam"))
     assert "is banned" in banned.content
     jobs_before = bot.count_jobs()
-    again = _reply(fake_discord.invoke("imagine", alice, prompt="after the ban --steps 4"))
+    again = private_reply(fake_discord.invoke("imagine", alice, prompt="after the ban --steps 4"))
     assert "banned" in again.content and "Reason: spam" in again.content
     press = fake_discord.press(grid, "U1", alice)
     press.wait_ack()
@@ -42,7 +36,7 @@ def test_admins_ban_and_a_banned_member_is_refused_everywhere(
     assert bot.count_jobs() == jobs_before, "no job for a banned member"
 
     # A member of the ADMIN_ROLE_ID role is an admin too.
-    lifted = _reply(fake_discord.invoke("admin unban", curator, user=alice))
+    lifted = private_reply(fake_discord.invoke("admin unban", curator, user=alice))
     assert "no longer banned" in lifted.content
     after = wait_result(fake_discord.invoke("imagine", alice, prompt="after the unban --steps 4"))
     eventually(
@@ -51,7 +45,7 @@ def test_admins_ban_and_a_banned_member_is_refused_everywhere(
     )
     actions = [row[0] for row in bot.query("SELECT action FROM audit ORDER BY id")]
     assert actions == ["ban", "unban"]
-    log = _reply(fake_discord.invoke("admin audit", mod))
+    log = private_reply(fake_discord.invoke("admin audit", mod))
     lines = log.content.splitlines()[1:]  # newest first
     assert len(lines) == 2 and re.search(r"\bunban\b", lines[0]) and re.search(r"\bban\b", lines[1])
 
@@ -62,14 +56,14 @@ def test_purge_deletes_the_images_and_the_message(fake_discord: FakeDiscord, bot
     grid = wait_result(fake_discord.invoke("imagine", alice, prompt="purge this fox --steps 4"))
     number = job_id(grid)
     assert (bot.data_dir / "images" / str(number)).is_dir()
-    done = _reply(fake_discord.invoke("admin purge", mod, job=str(number)))
+    done = private_reply(fake_discord.invoke("admin purge", mod, job=str(number)))
     assert f"Job {number}: images and its message removed" in done.content
     assert fake_discord.message(grid.id).deleted
     assert not (bot.data_dir / "images" / str(number)).exists()
     assert bot.query("SELECT COUNT(*) FROM images WHERE job_id = ?", number) == [(0,)]
     [(purged,)] = bot.query("SELECT purged_at IS NOT NULL FROM jobs WHERE id = ?", number)
     assert purged == 1
-    bad = _reply(fake_discord.invoke("admin purge", mod, job="twelve"))
+    bad = private_reply(fake_discord.invoke("admin purge", mod, job="twelve"))
     assert "not a job id" in bad.content
 
 
@@ -90,12 +84,12 @@ def test_the_word_list_pages_whole_escaped_entries(fake_discord: FakeDiscord, bo
             for entry in entries[start : start + 20]
         ]
         for handle in handles:
-            assert "blocked" in _reply(handle).content
+            assert "blocked" in private_reply(handle).content
     [(count,)] = bot.query("SELECT COUNT(*) FROM blocked_words")
     stored = [row[0] for row in bot.query("SELECT phrase FROM blocked_words ORDER BY rowid")]
     assert count == 500 and len(set(stored)) == 500
 
-    page = _reply(fake_discord.invoke("admin banword", mod, action="list"))
+    page = private_reply(fake_discord.invoke("admin banword", mod, action="list"))
     seen: list[str] = []
     number = 1
     while True:
@@ -121,19 +115,19 @@ def test_the_word_list_pages_whole_escaped_entries(fake_discord: FakeDiscord, bo
     # A page button sent by a member who is not an admin (a forged client) is refused.
     bob = fake_discord.member("bob")
     grid = wait_result(fake_discord.invoke("imagine", bob, prompt="a fox --steps 1"))
-    refused = _reply(fake_discord.press_custom_id("bw:2", bob, message=grid))
+    refused = private_reply(fake_discord.press_custom_id("bw:2", bob, message=grid))
     assert "Only this server's admins" in refused.content
 
 
 def test_a_blocked_prompt_flood_is_one_audit_row(fake_discord: FakeDiscord, bot_factory) -> None:
     bot = bot_factory()
     alice, bob, mod = (fake_discord.member(name) for name in ("alice", "bob", "mod"))
-    _reply(fake_discord.invoke("admin ban", mod, user=bob, reason="spam"))
-    _reply(fake_discord.invoke("admin banword", mod, action="add", word="nud*"))
+    private_reply(fake_discord.invoke("admin ban", mod, user=bob, reason="spam"))
+    private_reply(fake_discord.invoke("admin banword", mod, action="add", word="nud*"))
     for n in range(12):  # more than a page of the log, had each refusal its own row
-        refused = _reply(fake_discord.invoke("imagine", alice, prompt=f"a nude fox {n}"))
+        refused = private_reply(fake_discord.invoke("imagine", alice, prompt=f"a nude fox {n}"))
         assert "blocked in this server" in refused.content
-    _reply(fake_discord.invoke("admin unban", mod, user=bob))
+    private_reply(fake_discord.invoke("admin unban", mod, user=bob))
 
     folded = bot.query(
         "SELECT hits, hour, details FROM audit WHERE action = 'blocked_prompt' AND target = ?",
@@ -142,7 +136,7 @@ def test_a_blocked_prompt_flood_is_one_audit_row(fake_discord: FakeDiscord, bot_
     # One row a UTC hour: two only if the hour turned during the flood.
     assert sum(hits for hits, _, _ in folded) == 12
     assert len(folded) == len({hour for _, hour, _ in folded}) <= 2, folded
-    log = _reply(fake_discord.invoke("admin audit", mod))
+    log = private_reply(fake_discord.invoke("admin audit", mod))
     lines = log.content.splitlines()
     assert "page 1 of 1" in lines[0]
     actions = [

@@ -7,14 +7,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 
-from tests.e2e.expect import eventually, job_id, refused_privately, wait_result
-from tests.e2e.fake_discord import FakeDiscord, Interaction, StoredMessage
-
-
-def _reply(handle: Interaction) -> StoredMessage:
-    message = handle.wait_reply(lambda m: not m.loading and bool(m.content), 20)
-    assert message.ephemeral, "the answer is for the caller only"
-    return message
+from tests.e2e.expect import eventually, job_id, private_reply, refused_privately, wait_result
+from tests.e2e.fake_discord import FakeDiscord
 
 
 def test_an_expired_grid_keeps_its_row_and_its_buttons_say_so(
@@ -33,9 +27,9 @@ def test_an_expired_grid_keeps_its_row_and_its_buttons_say_so(
     bot.start()
     size = sum(path.stat().st_size for path in folder.iterdir())
     eventually(lambda: bot.query("SELECT bytes FROM disk_usage"), [(size,)])
-    shown = _reply(fake_discord.invoke("info", mod)).content
+    shown = private_reply(fake_discord.invoke("info", mod)).content
     assert f"Disk used by images: {size / 1e6:.1f} MB (kept 30 days)." in shown, shown
-    assert "Disk used" not in _reply(fake_discord.invoke("info", alice)).content
+    assert "Disk used" not in private_reply(fake_discord.invoke("info", alice)).content
 
     # 31 days later (the row made older while the bot is stopped): the next start's pass
     # removes the files; the row, its prompt and its image rows stay.
