@@ -8,8 +8,11 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from core.errors import UnknownJob
 from core.model import Job, NewJob, Requester
+from core.specs import folders_read
 from storage.db import Storage
+from storage.jobs import FoldersGone
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +27,7 @@ async def create_rows(
     written alone is left out, its future failed with that error; with a single request
     the error is raised (the caller fails the whole batch, which is that request)."""
     try:
-        jobs = await storage.create_jobs([new for _, news, _ in requests for new in news])
+        jobs = await _create(storage, [new for _, news, _ in requests for new in news])
     except Exception:
         if len(requests) < 2:
             raise
@@ -40,10 +43,25 @@ async def create_rows(
     for request in requests:
         _, news, waiter = request
         try:
-            group = await storage.create_jobs(news)
+            group = await _create(storage, news)
         except Exception as error:
             if not waiter.done():
                 waiter.set_exception(error)
             continue
         written.append((request, group))
     return written
+
+
+async def _create(storage: Storage, news: list[NewJob]) -> list[Job]:
+    """The jobs' rows, written only while every older job's folder they read is kept:
+    admission checked those, but a retention pass (or a purge) may have marked one since.
+    """
+    reads = set().union(*(folders_read(new) for new in news))
+    try:
+        return await storage.create_jobs(news, reads=reads)
+    except FoldersGone as gone:
+        kept_with = f" (kept with job {gone.job_ids[0]})" if gone.job_ids else ""
+        raise UnknownJob(
+            f"The images this job would start from{kept_with} were removed or have "
+            "expired; start a new /imagine."
+        ) from None

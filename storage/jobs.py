@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from core.model import Job, JobParams, JobStatus, NewJob, Scope
@@ -14,6 +15,24 @@ from core.recipes import to_json as recipe_to_json
 from storage.connection import Database, _in_scope, _iso
 
 logger = logging.getLogger(__name__)
+
+
+class FoldersGone(Exception):
+    """Jobs not written: an older job's folder they read is gone or going (its images
+    expired or were purged since their admission checked)."""
+
+    def __init__(self, job_ids: list[int]) -> None:
+        super().__init__(f"the folders of jobs {job_ids} are gone")
+        self.job_ids = job_ids
+
+
+# The rows, written only while none of the folders they read (a JSON list of job ids) is
+# marked gone: in the insert itself, so that no retention pass slips in between a check
+# and the write on this shared connection.
+_WHILE_KEPT = (
+    " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+    " AND (images_expired_at IS NOT NULL OR purged_at IS NOT NULL))"
+)
 
 # Status conditions as SQL text, from the one enum (no status is spelled twice).
 _FINAL_SQL = ", ".join(f"'{status}'" for status in JobStatus if status.is_final)
@@ -52,8 +71,12 @@ class JobRows(Database):
         (job,) = await self.create_jobs([new])
         return job
 
-    async def create_jobs(self, news: Sequence[NewJob]) -> list[Job]:
-        """Write queued jobs in one transaction and return them with their ids, in order."""
+    async def create_jobs(
+        self, news: Sequence[NewJob], *, reads: Collection[int] = ()
+    ) -> list[Job]:
+        """Write queued jobs in one transaction and return them with their ids, in order.
+        ``reads``: older jobs whose folders they read; ``FoldersGone`` (nothing written)
+        if any of those is expired or purged by then."""
         if not news:
             return []
         now = _iso(self.clock())
@@ -90,14 +113,20 @@ class JobRows(Database):
                     + ", ".join("(?, ?)" for _ in unknown),
                     [value for user_id in unknown for value in (user_id, now)],
                 )
+            values = "VALUES " + ", ".join(
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in news
+            )
+            if reads:
+                values = f"SELECT * FROM ({values}){_WHILE_KEPT}"
+                args.append(json.dumps(sorted({int(job_id) for job_id in reads})))
             rows = await self.db.execute_fetchall(
                 "INSERT INTO jobs (kind, parent_id, parent_index, user_id, guild_id, channel_id,"
                 " prompt, negative, params, recipe, seed, status, created_at, mode, moved,"
-                " gpu_estimate) VALUES "
-                + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in news)
-                + f" RETURNING {JOB_COLUMNS}",
+                f" gpu_estimate) {values} RETURNING {JOB_COLUMNS}",
                 args,
             )
+            if not rows:
+                raise FoldersGone(await self.removed_jobs(reads))
             await self.db.commit()
         except BaseException:
             await asyncio.shield(self.db.rollback())  # none of them, not half of them
@@ -106,6 +135,16 @@ class JobRows(Database):
         jobs = sorted((job_from_row(row) for row in rows), key=lambda job: job.id)
         assert len(jobs) == len(news)
         return jobs
+
+    async def removed_jobs(self, job_ids: Iterable[int]) -> list[int]:
+        """Those of the jobs whose files are gone or going (expired or purged)."""
+        ids = json.dumps(sorted({int(job_id) for job_id in job_ids}))
+        async with self.db.execute(
+            "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+            " AND (images_expired_at IS NOT NULL OR purged_at IS NOT NULL) ORDER BY id",
+            (ids,),
+        ) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
 
     async def get_job(self, job_id: int, *, scope: Scope) -> Job | None:
         """The job with this id in ``scope``, or None (a job of another server is None too)."""

@@ -141,16 +141,6 @@ class RetentionRows(ImageFiles):
         )
         await self.db.commit()
 
-    async def removed_jobs(self, job_ids: Iterable[int]) -> list[int]:
-        """Those of the jobs whose files are gone or going (expired or purged)."""
-        ids = json.dumps(sorted({int(job_id) for job_id in job_ids}))
-        async with self.db.execute(
-            "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
-            " AND (images_expired_at IS NOT NULL OR purged_at IS NOT NULL) ORDER BY id",
-            (ids,),
-        ) as cursor:
-            return [row[0] for row in await cursor.fetchall()]
-
     async def disk_used(self) -> int:
         """Bytes the measured jobs' files take on disk (one row: cheap for /info)."""
         async with self.db.execute("SELECT bytes FROM disk_usage WHERE id = 1") as cursor:

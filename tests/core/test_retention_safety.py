@@ -14,11 +14,13 @@ import pytest
 
 import core.retention
 from core.errors import UnknownJob
-from core.model import Job, JobParams, JobStatus
+from core.model import Action, Job, JobParams, JobStatus
 from core.recipes import Animate, Extend, ImagePrompt, ImageRef, Imagine, Reroll, Upscale
 from core.retention import Retention, refuse_gone_folders, remove_files
 from core.specs import folders_read
 from storage.db import Storage
+from storage.jobs import FoldersGone
+from tests.core.commits import waiting_to_commit
 from tests.core.test_retention import ALICE, ONE_JOB, START, Clock, _expired, _finished
 from tests.storage.helpers import new_job
 
@@ -219,3 +221,37 @@ async def test_a_job_that_would_read_a_gone_folder_is_refused_up_front(tmp_path)
         with pytest.raises(UnknownJob, match=f"kept with job {a}\\) were removed"):
             await refuse_gone_folders(storage, c)
         await refuse_gone_folders(storage, new_job(parent_id=a))  # its button checks A
+
+
+async def test_a_button_pressed_as_a_pass_marks_its_job_is_refused_not_queued(make_services):
+    # The press read its job before the pass marked it; the insert itself sees the mark,
+    # so no job is queued to fail on a folder that is gone.
+    clock = Clock(START)
+    service = await make_services(clock=clock, keep_images_days=KEEP)
+    job = await service.runner.wait((await service.jobs.imagine(ALICE, "a fox --steps 2")).id)
+    await service.storage.mark_delivered(job.id, 10, 777)
+    clock.now += timedelta(days=KEEP + 1)
+    async with service.admission.lock:  # the commit waits here, past the press's checks
+        press = asyncio.create_task(service.jobs.press(ALICE, Action.UPSCALE, job.id, 1))
+        await waiting_to_commit(service, 1)
+        assert (await service.retention.sweep()).expired == 1
+    with pytest.raises(UnknownJob, match=f"kept with job {job.id}\\) were removed or have"):
+        await press
+    assert await service.storage.last_job_id() == job.id, "nothing queued"
+
+
+async def test_rows_that_read_a_gone_folder_are_not_written(tmp_path):
+    clock = Clock(START)
+    async with Storage(tmp_path, clock=clock) as storage:
+        kept = await _finished(storage, clock, 1)
+        gone = await _finished(storage, clock, 40)
+        assert (await Retention(storage, keep_days=KEEP).sweep()).expired == 1
+        stranger = new_job(user_id=999, parent_id=gone)  # its user row is not written either
+        with pytest.raises(FoldersGone) as refused:
+            await storage.create_jobs([new_job(parent_id=kept), stranger], reads={kept, gone})
+        assert refused.value.job_ids == [gone]
+        assert await storage.last_job_id() == gone, "no row written"
+        async with storage.db.execute("SELECT count(*) FROM users WHERE id = 999") as cursor:
+            assert await cursor.fetchone() == (0,)
+        [child] = await storage.create_jobs([new_job(parent_id=kept)], reads={kept})
+        assert child.parent_id == kept and child.status == JobStatus.QUEUED
