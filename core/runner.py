@@ -148,6 +148,13 @@ class Runner:
         else:
             await self.storage.set_message(job_id, channel_id, message_id)
 
+    async def active_jobs(self, after: int = 0, limit: int = RESUME_CHUNK) -> list[Job]:
+        """Queued and running jobs after job ``after``, oldest first, at most ``limit``
+        (what the bot shows of the jobs a start resumed)."""
+        return await self.storage.jobs_with_status(
+            JobStatus.QUEUED, JobStatus.RUNNING, scope=EVERYWHERE, after=after, limit=limit
+        )
+
     async def undelivered(self) -> list[Job]:
         """Finished jobs whose result has not reached Discord (a stop cut it off)."""
         return await self.storage.undelivered_jobs()

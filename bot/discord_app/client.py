@@ -142,7 +142,8 @@ class ImagineBot(discord.AutoShardedClient):
             logger.error("command sync failed: %s", exc)
 
     async def on_ready(self) -> None:
-        """Log who we are once connected; post results that a stop kept from Discord."""
+        """Log who we are once connected; post results that a stop kept from Discord, and
+        keep the waiting messages of the jobs resumed at this start in step."""
         # Servers whose GUILD_CREATE did not come before discord.py gave up waiting (2 s
         # after the last one) are still unavailable: they come later, or are in an outage.
         logger.info(
@@ -153,3 +154,4 @@ class ImagineBot(discord.AutoShardedClient):
             sum(guild.unavailable for guild in self.guilds),
         )
         await self.job_messages.deliver_pending()
+        await self.job_messages.adopt_waiting()

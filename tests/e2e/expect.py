@@ -145,13 +145,14 @@ def refused_privately(handle: Interaction, member: FakeMember) -> StoredMessage:
     return reply
 
 
-def restart_requeued(bot: Any, gate: Path, *job_ids: int) -> None:
+def restart_requeued(bot: Any, gate: Path, *job_ids: int, held: bool = False) -> None:
     """Stop ``bot`` cleanly while ``gate`` holds its worker: every one of ``job_ids``
-    (running or queued) is queued again without using its retry; then open the gate and
-    start the bot again."""
+    (running or queued) is queued again without using its retry; then open the gate
+    (unless ``held``: the test opens it) and start the bot again."""
     assert bot.stop() == 0
     marks = ", ".join("?" for _ in job_ids)
     rows = bot.query(f"SELECT status, attempts FROM jobs WHERE id IN ({marks})", *job_ids)
     assert rows == [("queued", 0)] * len(job_ids)
-    gate.unlink()
+    if not held:
+        gate.unlink()
     bot.start()

@@ -74,7 +74,8 @@ def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_facto
     blocker = fake_discord.invoke("imagine", bob, prompt="a slow tower --steps 4 --seed 4")
     blocker_job = job_id(blocker.wait_original(_shown, 10))
     waiting = fake_discord.invoke("imagine", alice, prompt="a patient owl --steps 4 --seed 5")
-    number = job_id(waiting.wait_original(_shown, 10))
+    shown = waiting.wait_original(_shown, 10)
+    number = job_id(shown)
     # The row is the truth: stop once it says the long job runs, the short one behind it.
     eventually(
         lambda: bot.query("SELECT status FROM jobs WHERE id = ?", blocker_job),
@@ -83,7 +84,21 @@ def test_queued_jobs_finish_after_a_restart(fake_discord: FakeDiscord, bot_facto
     )
 
     # A clean stop interrupts the running job and queues it again without using its retry.
-    restart_requeued(bot, gate, blocker_job, number)
+    before = len(fake_discord.calls)
+    restart_requeued(bot, gate, blocker_job, number, held=True)
+    # The new process keeps the old waiting message in step, through its channel (the
+    # token died with the last process): it says where the job is now.
+    edit = f"/api/v10/channels/{shown.channel_id}/messages/{shown.id}"
+
+    def edited() -> bool:
+        calls = fake_discord.calls[before:]
+        return any(c.method == "PATCH" and c.path == edit and c.status == 200 for c in calls)
+
+    eventually(edited, True, timeout=20)
+    now = fake_discord.message(shown.id)
+    assert re.search(rf"\njob {number} · (running…|queued: next up)$", now.content), now.content
+    assert now.rows == [["Cancel"]]
+    gate.unlink()
 
     posted = posted_result(fake_discord, number, "a patient owl")
     assert_grid(posted)

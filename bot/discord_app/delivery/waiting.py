@@ -35,6 +35,26 @@ class WaitingMessages(MessagesBase):
         if self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh_forever(), name="job-messages")
 
+    async def adopt_waiting(self) -> int:
+        """Keep in step the waiting messages of the jobs this start resumed: their places
+        moved while the bot was away, and their tokens died with the last process, so
+        through their channels, within the refresher's budget. Read a chunk at a time,
+        the loop free between chunks; returns how many were adopted."""
+        runner, after, adopted = self.bot.services.runner, 0, 0
+        while jobs := await runner.active_jobs(after):
+            for job in jobs:
+                # Only a job the engine holds now: one that ended meanwhile was delivered.
+                known = job.id in self._live or job.id in self._finished
+                if known or job.message_id is None or runner.position(job.id) is None:
+                    continue
+                self._live[job.id] = Live(job, channel_id=job.channel_id, message_id=job.message_id)
+                adopted += 1
+            after = jobs[-1].id
+            await asyncio.sleep(0)
+        if adopted:
+            logger.info("keeping %d waiting messages from before the start in step", adopted)
+        return adopted
+
     async def track(self, job: Job, interaction: discord.Interaction) -> None:
         """Answer ``interaction`` with ``job``'s waiting message (its first and only
         response), then keep that message in step with the job."""
