@@ -107,9 +107,16 @@ def test_every_acknowledged_job_survives_a_sigkill(
     gate.touch()
     bot = bot_factory(E2E_WORKER_GATE=gate)
 
-    # 15 commands at once, killed right after the last acknowledgement.
+    # 15 commands at once, killed right after the last acknowledgement. In three channels:
+    # the results of resumed jobs are posted there, 5 per channel in 5 s as Discord allows.
+    channels = [fake.channel(name, "a") for name in ("general", "art", "nsfw")]
     handles = [
-        fake.invoke("imagine", members[i % 5], prompt=f"promise {i} {SHORT} --seed {i}")
+        fake.invoke(
+            "imagine",
+            members[i % 5],
+            channel=channels[i % 3],
+            prompt=f"promise {i} {SHORT} --seed {i}",
+        )
         for i in range(15)
     ]
     numbers = _kill_after_acks(bot, handles)

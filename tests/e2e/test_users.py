@@ -48,10 +48,13 @@ def test_quota_history_settings_and_info(fake_discord: FakeDiscord, bot_factory)
     again = _reply(fake_discord.invoke("history", alice))
     assert again.media == history.media and thumb.stat().st_mtime_ns == made
     # Ten a page; paging edits the page in place (type 7), still V2, with that page's
-    # thumbnails. The moderator (no quota here) makes 12 jobs, four at a time.
+    # thumbnails. The moderator (no quota here) makes 12 jobs, four at a time, a channel
+    # each time (each job's message and result is a post there: 5 per 5 s per channel).
     mod = fake_discord.member("mod")
-    for batch in range(3):
-        handle = fake_discord.invoke("imagine", mod, prompt=f"tile {batch} {{a,b,c,d}} --steps 1")
+    for batch, channel in enumerate(("general", "art", "nsfw")):
+        handle = fake_discord.invoke(
+            "imagine", mod, channel=channel, prompt=f"tile {batch} {{a,b,c,d}} --steps 1"
+        )
         wait_result(handle)
         eventually(
             lambda: bot.query(
