@@ -26,13 +26,15 @@ class FoldersGone(Exception):
         self.job_ids = job_ids
 
 
-# The rows, written only while none of the folders they read (a JSON list of job ids) is
-# marked gone: in the insert itself, so that no retention pass slips in between a check
-# and the write on this shared connection.
-_WHILE_KEPT = (
-    " WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
-    " AND (images_expired_at IS NOT NULL OR purged_at IS NOT NULL))"
+# Of the jobs in a JSON list of ids, those whose files are gone or going.
+_REMOVED = (
+    "id IN (SELECT value FROM json_each(?))"
+    " AND (images_expired_at IS NOT NULL OR purged_at IS NOT NULL)"
 )
+# The rows, written only while none of the folders they read is marked gone: in the
+# insert itself, so that no retention pass slips in between a check and the write on
+# this shared connection.
+_WHILE_KEPT = f" WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE {_REMOVED})"
 
 # Status conditions as SQL text, from the one enum (no status is spelled twice).
 _FINAL_SQL = ", ".join(f"'{status}'" for status in JobStatus if status.is_final)
@@ -140,9 +142,7 @@ class JobRows(Database):
         """Those of the jobs whose files are gone or going (expired or purged)."""
         ids = json.dumps(sorted({int(job_id) for job_id in job_ids}))
         async with self.db.execute(
-            "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
-            " AND (images_expired_at IS NOT NULL OR purged_at IS NOT NULL) ORDER BY id",
-            (ids,),
+            f"SELECT id FROM jobs WHERE {_REMOVED} ORDER BY id", (ids,)
         ) as cursor:
             return [row[0] for row in await cursor.fetchall()]
 
