@@ -4,8 +4,9 @@ place for them: answering an interaction and delivering a job's messages alike).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -57,3 +58,34 @@ async def with_retries(
             logger.warning("%s: %r (try %d); retrying", what, exc, attempt)
         await asyncio.sleep(delay)
     raise AssertionError("unreachable")
+
+
+class OneAtATime:
+    """Posts in a channel one at a time (``async with posts.turn(channel_id):``).
+
+    discord.py counts the requests of a bucket still under way against it: with several
+    posts in flight in one channel it takes the bucket (Discord's 5 posts per 5 s) for
+    spent before it is, and holds the answer of one of them until the bucket resets, so
+    that post is marked delivered 5 s late. One at a time keeps its count exact; a
+    channel's lock lives only while a post waits for it or is under way."""
+
+    def __init__(self) -> None:
+        self._turns: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, channel_id: int) -> AsyncIterator[None]:
+        lock, waiting = self._turns.get(channel_id, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._turns[channel_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._turns[channel_id]
+            if waiting == 1:
+                del self._turns[channel_id]
+            else:
+                self._turns[channel_id] = (lock, waiting - 1)
+
+    def __len__(self) -> int:
+        return len(self._turns)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord_app.delivery.budget import Pace
+from bot.discord_app.sending import OneAtATime
 from core.model import Job
 from engine import Progress
 
@@ -60,6 +61,7 @@ class MessagesBase:
         self._results_pending: Counter[int] = Counter()
         self._busy_channels: set[int] = set()  # a position edit through the channel route
         self._pace = Pace.new()
+        self._posts = OneAtATime()  # a channel's posts (results, waiting messages)
 
     async def close(self, *, grace: float = DELIVERY_GRACE_SECONDS) -> None:
         """Stop the refresher and progress edits; give results on their way time to land.

@@ -70,13 +70,19 @@ class Deliveries(MessagesBase):
                 interaction = live.interaction
                 if interaction is not None and not live.token_dead and token_alive(interaction):
                     message = await self._edit_response(job, interaction)
+                posted = False
                 if message is None:
                     message = await self._post_in_channel(job)
+                    posted = message is not None
                 if message is not None:
+                    # Delivered as soon as Discord has the result: a stop from here on
+                    # never posts it twice (the old message's edit below is a courtesy).
                     await self.bot.services.runner.record_message(
                         job.id, message.channel.id, message.id, delivered=True
                     )
                     _remember(self._delivered, job.id)
+                if posted:
+                    await self._retire_waiting_message(job, message.channel)
         finally:
             if channel is not None:
                 self._results_pending[channel] -= 1
@@ -121,23 +127,22 @@ class Deliveries(MessagesBase):
         payload = await build_payload(self.bot, job, limit)
 
         async def send() -> discord.Message:
-            return await channel.send(  # type: ignore[union-attr]
-                content=payload.content(job),
-                files=payload.files(),
-                view=payload.view,
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
-            )
+            async with self._posts.turn(channel.id):
+                return await channel.send(  # type: ignore[union-attr]
+                    content=payload.content(job),
+                    files=payload.files(),
+                    view=payload.view,
+                    allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                )
 
         try:
-            message = await with_retries(
+            return await with_retries(
                 send, f"job {job.id} result in channel", statuses=frozenset({503})
             )
         except SEND_ERRORS as exc:
             # Not marked delivered: the next start tries again.
             logger.warning("job %s: could not post its result: %r", job.id, exc)
             return None
-        await self._retire_waiting_message(job, channel)
-        return message
 
     async def _retire_waiting_message(self, job: Job, channel: Any) -> None:
         """The old "queued"/"running" reply points to the result posted below it."""

@@ -261,12 +261,13 @@ class WaitingMessages(MessagesBase):
             return None
         try:
             channel = await self._channel(job.channel_id)
-            message = await channel.send(  # type: ignore[union-attr]
-                waiting_text(
-                    job, self.bot.services.runner.position(job.id), alias=self._alias(job)
-                ),
-                view=cancel_view(job.id),
-            )
+            async with self._posts.turn(job.channel_id):
+                message = await channel.send(  # type: ignore[union-attr]
+                    waiting_text(
+                        job, self.bot.services.runner.position(job.id), alias=self._alias(job)
+                    ),
+                    view=cancel_view(job.id),
+                )
         except SEND_ERRORS as exc:
             logger.warning("job %s: could not post its waiting message: %r", job.id, exc)
             return None

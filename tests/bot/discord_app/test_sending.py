@@ -1,8 +1,10 @@
 """Sending to Discord: what is retried (timeouts, dropped connections, the server errors
-named), what is final (client errors, other statuses), and how long a token lives."""
+named), what is final (client errors, other statuses), how long a token lives, and a
+channel's posts one at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from types import SimpleNamespace
@@ -11,7 +13,7 @@ import aiohttp
 import discord
 import pytest
 
-from bot.discord_app.sending import SEND_ERRORS, token_alive, with_retries
+from bot.discord_app.sending import SEND_ERRORS, OneAtATime, token_alive, with_retries
 from tests.bot.discord_app.offline import http_error
 
 
@@ -77,3 +79,28 @@ def test_everything_sending_raises_is_one_tuple() -> None:
     ):
         assert isinstance(error, SEND_ERRORS)
     assert not isinstance(ValueError(), SEND_ERRORS)
+
+
+async def test_a_channels_posts_go_one_at_a_time_and_other_channels_do_not_wait() -> None:
+    posts = OneAtATime()
+    under_way: dict[int, int] = {1: 0, 2: 0}
+    most: dict[int, int] = {1: 0, 2: 0}
+    gate = asyncio.Event()
+
+    async def post(channel: int) -> None:
+        async with posts.turn(channel):
+            under_way[channel] += 1
+            most[channel] = max(most[channel], under_way[channel])
+            await gate.wait()
+            under_way[channel] -= 1
+
+    tasks = [asyncio.create_task(post(channel)) for channel in (1, 1, 1, 2)]
+    await asyncio.sleep(0)
+    assert under_way == {1: 1, 2: 1}, "one post per channel; channel 2 is not held by 1"
+    assert len(posts) == 2
+    tasks[1].cancel()  # a post given up while it waits for its turn
+    gate.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert most == {1: 1, 2: 1} and under_way == {1: 0, 2: 0}
+    assert tasks[1].cancelled() and tasks[2].done() and not tasks[2].cancelled()
+    assert len(posts) == 0, "no lock is kept for a channel with nothing to post"
