@@ -92,17 +92,21 @@ def e2e_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # of the tests is given (bot_process.py).
     families = [(directory, "sd"), (directory.parent / "tiny-describe", "describe")]
     families.append((directory.parent / "tiny-video", "video"))
-    for target, family in families:
-        result = subprocess.run(
+    # At once: most of each run is importing torch and diffusers (a core each).
+    runs = [
+        subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "tiny-model", str(target), "--family", family],
             cwd=tmp_path_factory.getbasetemp(),
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=300,
-            check=False,
         )
-        assert result.returncode == 0, result.stdout + result.stderr
+        for target, family in families
+    ]
+    for run in runs:
+        output, _ = run.communicate(timeout=300)
+        assert run.returncode == 0, output
     from diffusers import UNet2DConditionModel
 
     from devtools.tiny_ip_adapter import write_tiny_ip_adapter
@@ -151,8 +155,8 @@ def zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote | None]:
 @pytest.fixture(scope="session")
 def shared_bot(
     fake_server: FakeDiscord,
+    zygote: Zygote | None,  # first: its imports run while the tiny models are written
     e2e_model_dir: Path,
-    zygote: Zygote | None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[BotProcess]:
     bot = BotProcess(
