@@ -104,8 +104,8 @@ def e2e_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         for target, family in families
     ]
-    for run in runs:
-        output, _ = run.communicate(timeout=300)
+    outputs = [run.communicate(timeout=300)[0] for run in runs]  # each ended, then checked
+    for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output
     from diffusers import UNet2DConditionModel
 

@@ -44,12 +44,14 @@ async def test_a_result_edits_the_response_once_and_is_marked_delivered(services
 
 
 class HeldChannel:
-    """A channel whose posts are answered at once and whose edits wait for ``release``."""
+    """A channel whose posts are answered at once and whose edits, once ``editing`` is
+    set, wait for ``release``."""
 
     def __init__(self, channel_id: int) -> None:
         self.id = channel_id
         self.posts: list[dict] = []
         self.edits: list[tuple[int, dict]] = []
+        self.editing = asyncio.Event()
         self.release = asyncio.Event()
 
     async def send(self, **options) -> Message:
@@ -58,6 +60,7 @@ class HeldChannel:
 
     def get_partial_message(self, message_id: int) -> SimpleNamespace:
         async def edit(**options) -> None:
+            self.editing.set()
             await self.release.wait()
             self.edits.append((message_id, options))
 
@@ -84,12 +87,9 @@ async def test_a_result_posted_in_the_channel_is_delivered_before_its_old_messag
     await services.runner.record_message(job.id, 10, 900)  # its waiting message, from before
     done = await services.runner.wait(job.id)
     delivery = asyncio.create_task(messages.deliver(done))
-    for _ in range(500):  # the post is answered at once; the edit waits for the test
-        if (await services.storage.get_job(job.id, scope=EVERYWHERE)).delivered_at:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        pytest.fail("not marked delivered while the old message's edit waits")
+    await asyncio.wait_for(channel.editing.wait(), timeout=30)  # the edit, held
+    row = await services.storage.get_job(job.id, scope=EVERYWHERE)
+    assert row.delivered_at is not None, "marked delivered while the old message's edit waits"
     assert not delivery.done()
     assert len(channel.posts) == 1 and channel.edits == []
     assert await services.runner.undelivered() == []
